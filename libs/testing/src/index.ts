@@ -1,0 +1,13 @@
+/**
+ * Helpers for integration tests: a real Redis per test, and private redis-server processes that a
+ * test may stop and restart. Import from spec files only.
+ */
+export { useTestRedis, sharedRedisUrl, type TestRedis } from "./test-redis";
+export {
+  startRedisServer,
+  answersPing,
+  waitForPing,
+  type RedisServer,
+  type RedisServerOptions,
+} from "./redis-server";
+export { freePort } from "./free-port";

@@ -1,0 +1,67 @@
+import { quote } from "./field-violation";
+
+const HTTPS_PREFIX = "https://storage.googleapis.com/";
+const EXAMPLE = "https://storage.googleapis.com/my-bucket/images/disk.tar.gz";
+
+/**
+ * Explains why `value` is not a Cloud Storage URL that Compute accepts as `rawDisk.source`, or
+ * returns undefined when it is one. Compute takes only `https://storage.googleapis.com/BUCKET/OBJECT`
+ * and answers a `gs://` URL with a cryptic `resource.id` error, so we say which URL to use instead.
+ */
+export function checkRawDiskSource(value: string): string | undefined {
+  if (value.startsWith("gs://")) {
+    return `Compute does not accept gs:// URLs; use "${HTTPS_PREFIX}${value.slice("gs://".length)}"`;
+  }
+  if (!value.startsWith(HTTPS_PREFIX)) {
+    return (
+      `${quote(value)} is not a Cloud Storage URL. Use the archive's full URL ` +
+      `https://storage.googleapis.com/BUCKET/OBJECT, e.g. "${EXAMPLE}"`
+    );
+  }
+  const path = value.slice(HTTPS_PREFIX.length);
+  const slash = path.indexOf("/");
+  const bucket = slash === -1 ? path : path.slice(0, slash);
+  const object = slash === -1 ? "" : path.slice(slash + 1);
+  const bucketProblem = checkBucketName(bucket);
+  if (bucketProblem !== undefined) return `the bucket ${quote(bucket)} ${bucketProblem}`;
+  if (object === "") {
+    return `names the bucket ${quote(bucket)} but no object; add the archive's name, e.g. "${HTTPS_PREFIX}${bucket}/disk.tar.gz"`;
+  }
+  const objectProblem = checkObjectName(object);
+  if (objectProblem !== undefined) return `the object ${quote(object)} ${objectProblem}`;
+  return undefined;
+}
+
+const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/;
+
+/** Cloud Storage's bucket naming rules; returns what is wrong, or undefined. */
+export function checkBucketName(bucket: string): string | undefined {
+  const rule =
+    "(3-63 lowercase letters, digits, hyphens, underscores or dots, starting and ending with a letter or digit)";
+  if (bucket === "") return `is missing ${rule}`;
+  if (!/^[a-z0-9._-]+$/.test(bucket))
+    return `may only contain lowercase letters, digits, hyphens, underscores and dots ${rule}`;
+  if (!/^[a-z0-9]/.test(bucket) || !/[a-z0-9]$/.test(bucket))
+    return `must start and end with a letter or digit ${rule}`;
+  const parts = bucket.split(".");
+  if (parts.length === 1 && (bucket.length < 3 || bucket.length > 63))
+    return `is ${bucket.length} characters long ${rule}`;
+  if (parts.length > 1) {
+    if (bucket.length > 222) return "is longer than 222 characters";
+    if (parts.some((p) => p.length === 0 || p.length > 63))
+      return "has a dot-separated part that is empty or longer than 63 characters";
+  }
+  if (IPV4.test(bucket)) return "must not be an IP address";
+  if (bucket.startsWith("goog")) return 'must not start with "goog"';
+  if (/g[o0]{2}gle/.test(bucket)) return 'must not contain "google" or a look-alike';
+  return undefined;
+}
+
+/** Cloud Storage's object naming rules; returns what is wrong, or undefined. */
+function checkObjectName(object: string): string | undefined {
+  if (Buffer.byteLength(object, "utf8") > 1024) return "is longer than 1024 bytes";
+  if (/[\r\n]/.test(object)) return "must not contain line breaks";
+  if (object === "." || object === "..") return 'must not be "." or ".."';
+  if (/[?#]/.test(object)) return "must not contain ? or #; percent-encode them as %3F and %23";
+  return undefined;
+}

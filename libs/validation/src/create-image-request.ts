@@ -1,0 +1,183 @@
+import type { CreateImageRequest, Image } from "@imagesvc/proto";
+import { quote, type FieldViolation } from "./field-violation";
+import { checkRawDiskSource } from "./cloud-storage";
+import { checkLabels } from "./labels";
+import { checkProjectId } from "./project-id";
+import { checkRequestId } from "./request-id";
+import { checkResourceName } from "./resource-name";
+import { DISK, IMAGE, LICENSE, SNAPSHOT, checkKmsKeyName, checkReference } from "./resource-path";
+
+/** Compute's `guestOsFeatures[].type` values. */
+export const GUEST_OS_FEATURE_TYPES: readonly string[] = [
+  "BARE_METAL_LINUX_COMPATIBLE",
+  "GVNIC",
+  "IDPF",
+  "MULTI_IP_SUBNET",
+  "SECURE_BOOT",
+  "SEV_CAPABLE",
+  "SEV_LIVE_MIGRATABLE",
+  "SEV_LIVE_MIGRATABLE_V2",
+  "SEV_SNP_CAPABLE",
+  "SNP_SVSM_CAPABLE",
+  "TDX_CAPABLE",
+  "UEFI_COMPATIBLE",
+  "VIRTIO_SCSI_MULTIQUEUE",
+  "WINDOWS",
+];
+export const ARCHITECTURES: readonly string[] = ["ARM64", "X86_64"];
+/** A multi-region (`us`, `eu`, `asia`) or a region (`us-central1`). */
+const STORAGE_LOCATION = /^[a-z]+(?:(?:-[a-z]+)+[0-9]+)?$/;
+const SHA1 = /^[a-f0-9]{40}$/;
+
+/** The four fields that name an image's source; exactly one must be set. */
+const SOURCES = [
+  ["image.raw_disk.source", (i: Image) => i.rawDisk?.source ?? ""],
+  ["image.source_disk", (i: Image) => i.sourceDisk],
+  ["image.source_image", (i: Image) => i.sourceImage],
+  ["image.source_snapshot", (i: Image) => i.sourceSnapshot],
+] as const;
+
+/**
+ * Checks a CreateImageRequest against Compute's rules for `images.insert` and returns every
+ * violation at once, in field order, each at its own field path. An empty list means valid.
+ *
+ * Pure and synchronous: the gateway runs it before anything touches Redis, and the CLI before
+ * any network call, so both report the same problems in the same words.
+ */
+export function validateCreateImageRequest(req: CreateImageRequest): FieldViolation[] {
+  const out: FieldViolation[] = [];
+  const check = (field: string, problem: string | undefined) => {
+    if (problem !== undefined) out.push({ field, description: problem });
+  };
+
+  check("project", checkProjectId(req.project));
+  const image = req.image;
+  if (image === undefined) {
+    out.push({
+      field: "image",
+      description: "is required: the image to create, with a name and exactly one source",
+    });
+  } else {
+    out.push(...validateImage(image));
+  }
+  if (req.requestId !== "") check("request_id", checkRequestId(req.requestId));
+  return out;
+}
+
+function validateImage(image: Image): FieldViolation[] {
+  const out: FieldViolation[] = [];
+  const check = (field: string, problem: string | undefined) => {
+    if (problem !== undefined) out.push({ field, description: problem });
+  };
+
+  check("image.name", checkResourceName(image.name, "image name", "web-2026-11-27"));
+  if (image.family !== "") check("image.family", checkResourceName(image.family, "family", "web"));
+  out.push(...checkLabels("image.labels", image.labels));
+
+  const set = SOURCES.filter(([, get]) => get(image) !== "").map(([field]) => field);
+  if (set.length === 0) {
+    out.push({
+      field: "image.raw_disk.source",
+      description:
+        "no source is set. Set exactly one of image.raw_disk.source (a Cloud Storage URL of a .tar.gz " +
+        "archive), image.source_disk, image.source_image or image.source_snapshot",
+    });
+  } else if (set.length > 1) {
+    for (const field of set) {
+      const others = set.filter((f) => f !== field).join(", ");
+      out.push({
+        field,
+        description: `conflicts with ${others}: an image has exactly one source; keep one of them`,
+      });
+    }
+  }
+
+  const rawDisk = image.rawDisk;
+  if (rawDisk !== undefined) {
+    if (rawDisk.source !== "") check("image.raw_disk.source", checkRawDiskSource(rawDisk.source));
+    if (rawDisk.containerType !== "" && rawDisk.containerType !== "TAR") {
+      check(
+        "image.raw_disk.container_type",
+        `${quote(rawDisk.containerType)} is not supported; the only container type is "TAR" (or leave it empty)`,
+      );
+    }
+    if (rawDisk.sha1Checksum !== "" && !SHA1.test(rawDisk.sha1Checksum)) {
+      check(
+        "image.raw_disk.sha1_checksum",
+        `${quote(rawDisk.sha1Checksum)} is not a SHA-1 digest; use 40 lowercase hex digits`,
+      );
+    }
+  }
+  if (image.sourceDisk !== "") check("image.source_disk", checkReference(image.sourceDisk, DISK));
+  if (image.sourceImage !== "")
+    check("image.source_image", checkReference(image.sourceImage, IMAGE));
+  if (image.sourceSnapshot !== "")
+    check("image.source_snapshot", checkReference(image.sourceSnapshot, SNAPSHOT));
+
+  if (image.storageLocations.length > 1) {
+    check(
+      "image.storage_locations",
+      `has ${image.storageLocations.length} locations; Compute stores an image in at most one`,
+    );
+  }
+  image.storageLocations.forEach((location, i) => {
+    if (!STORAGE_LOCATION.test(location)) {
+      check(
+        `image.storage_locations[${i}]`,
+        `${quote(location)} is not a location; use a multi-region such as "us" or "eu", or a region such as "us-central1"`,
+      );
+    }
+  });
+  image.guestOsFeatures.forEach((feature, i) => {
+    if (!GUEST_OS_FEATURE_TYPES.includes(feature.type)) {
+      check(
+        `image.guest_os_features[${i}].type`,
+        `${quote(feature.type)} is not a guest OS feature; use one of ${GUEST_OS_FEATURE_TYPES.join(", ")}`,
+      );
+    }
+  });
+  image.licenses.forEach((license, i) => {
+    check(`image.licenses[${i}]`, checkReference(license, LICENSE));
+  });
+  if (image.architecture !== "" && !ARCHITECTURES.includes(image.architecture)) {
+    check(
+      "image.architecture",
+      `${quote(image.architecture)} is not an architecture; use "ARM64" or "X86_64", or leave it empty`,
+    );
+  }
+  if (image.diskSizeGb < 0n) {
+    check(
+      "image.disk_size_gb",
+      `is ${image.diskSizeGb}; it must be a positive number of GB (or 0 to use the source's size)`,
+    );
+  }
+
+  const key = image.imageEncryptionKey;
+  if (key !== undefined) {
+    if (key.rawKey !== "" && key.kmsKeyName !== "") {
+      check(
+        "image.image_encryption_key",
+        "sets both raw_key and kms_key_name; an image is encrypted with one key, keep one of them",
+      );
+    }
+    if (key.rawKey !== "" && !isBase64Key(key.rawKey)) {
+      check(
+        "image.image_encryption_key.raw_key",
+        "must be a 256-bit key in RFC 4648 base64 (44 characters ending in '=')",
+      );
+    }
+    if (key.kmsKeyName !== "")
+      check("image.image_encryption_key.kms_key_name", checkKmsKeyName(key.kmsKeyName));
+    if (key.kmsKeyServiceAccount !== "" && key.kmsKeyName === "") {
+      check(
+        "image.image_encryption_key.kms_key_service_account",
+        "is only used with kms_key_name; set kms_key_name too, or clear it",
+      );
+    }
+  }
+  return out;
+}
+
+function isBase64Key(value: string): boolean {
+  return /^[A-Za-z0-9+/]{43}=$/.test(value) && Buffer.from(value, "base64").length === 32;
+}

@@ -1,0 +1,12 @@
+/**
+ * Request validation shared by the gateway and the CLI. Pure: no I/O, no clock, no randomness.
+ */
+export type { FieldViolation } from "./field-violation";
+export {
+  validateCreateImageRequest,
+  GUEST_OS_FEATURE_TYPES,
+  ARCHITECTURES,
+} from "./create-image-request";
+export { invalidArgument } from "./connect-error";
+export { isProjectId, checkProjectId } from "./project-id";
+export { checkRequestId } from "./request-id";
