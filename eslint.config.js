@@ -7,27 +7,39 @@ import importX from "eslint-plugin-import-x";
 import tseslint from "typescript-eslint";
 
 /**
- * Who may depend on whom. Dependencies point one way: apps → libs → generated code.
- * `type:testing` holds test helpers: anything may use it, but only from spec files (see the
- * no-restricted-imports rule below).
+ * Who may depend on whom in production code. Dependencies point one way: apps → libs →
+ * generated code. Test helpers (`type:testing`) and the Compute emulator (`scope:emulator`) are
+ * out of bounds: production code never falls back to the emulator.
  */
-const depConstraints = [
-  {
-    sourceTag: "type:app",
-    onlyDependOnLibsWithTags: ["type:lib", "type:generated", "type:testing"],
-  },
-  {
-    sourceTag: "type:lib",
-    onlyDependOnLibsWithTags: ["type:lib", "type:generated", "type:testing"],
-  },
-  { sourceTag: "type:testing", onlyDependOnLibsWithTags: ["type:lib", "type:generated"] },
+const productionConstraints = [
+  { sourceTag: "type:app", onlyDependOnLibsWithTags: ["type:lib", "type:generated"] },
+  { sourceTag: "type:lib", onlyDependOnLibsWithTags: ["type:lib", "type:generated"] },
   { sourceTag: "type:generated", onlyDependOnLibsWithTags: ["type:generated"] },
+  { sourceTag: "type:testing", onlyDependOnLibsWithTags: ["type:lib", "type:generated"] },
   {
     sourceTag: "type:tool",
     onlyDependOnLibsWithTags: ["type:lib", "type:generated", "type:testing"],
   },
-  // A lib that serves one app only may not be used by the others.
   { sourceTag: "scope:shared", onlyDependOnLibsWithTags: ["scope:shared"] },
+  { sourceTag: "scope:testing", onlyDependOnLibsWithTags: ["scope:shared"] },
+  { sourceTag: "scope:emulator", onlyDependOnLibsWithTags: ["scope:emulator", "scope:shared"] },
+  { sourceTag: "scope:gateway", onlyDependOnLibsWithTags: ["scope:gateway", "scope:shared"] },
+  { sourceTag: "scope:worker", onlyDependOnLibsWithTags: ["scope:worker", "scope:shared"] },
+  { sourceTag: "scope:cli", onlyDependOnLibsWithTags: ["scope:cli", "scope:shared"] },
+  { sourceTag: "scope:tool", onlyDependOnLibsWithTags: ["*"] },
+];
+
+/** Spec files may also use the test helpers and the emulator. */
+const specConstraints = productionConstraints.map((c) => ({
+  ...c,
+  onlyDependOnLibsWithTags: c.onlyDependOnLibsWithTags.includes("*")
+    ? c.onlyDependOnLibsWithTags
+    : [...c.onlyDependOnLibsWithTags, "type:testing", "scope:testing", "scope:emulator"],
+}));
+
+const boundaries = (depConstraints) => [
+  "error",
+  { enforceBuildableLibDependency: false, allow: [], depConstraints },
 ];
 
 export default tseslint.config(
@@ -53,28 +65,20 @@ export default tseslint.config(
       "import-x/resolver-next": [createTypeScriptImportResolver({ alwaysTryTypes: true })],
     },
     rules: {
-      "@nx/enforce-module-boundaries": [
-        "error",
-        { enforceBuildableLibDependency: false, allow: [], depConstraints },
-      ],
+      "@nx/enforce-module-boundaries": boundaries(productionConstraints),
       "@typescript-eslint/no-floating-promises": "error",
       "@typescript-eslint/consistent-type-imports": ["error", { fixStyle: "inline-type-imports" }],
       "@typescript-eslint/restrict-template-expressions": ["error", { allowNumber: true }],
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
-      "import-x/no-cycle": "error",
-      "no-restricted-imports": [
+      "@typescript-eslint/no-unused-vars": [
         "error",
-        {
-          paths: [
-            { name: "@imagesvc/testing", message: "Test helpers belong in spec files only." },
-          ],
-        },
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_", ignoreRestSiblings: true },
       ],
+      "import-x/no-cycle": "error",
     },
   },
   {
-    files: ["**/*.spec.ts", "**/testing/src/**/*.ts"],
-    rules: { "no-restricted-imports": "off" },
+    files: ["**/*.spec.ts"],
+    rules: { "@nx/enforce-module-boundaries": boundaries(specConstraints) },
   },
   {
     files: ["**/*.js", "**/*.mjs"],

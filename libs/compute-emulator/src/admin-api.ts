@@ -1,0 +1,70 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { readBody, sendJson } from "./http-io";
+import type { EmulatorAdmin } from "./emulator";
+
+/**
+ * The admin HTTP API, for curl and for tests in other processes. No auth: bind the emulator to
+ * loopback. Every answer is JSON; a bad request gets 400 with `{"error": "..."}` saying what to fix.
+ *
+ * - `GET /admin/state`: images, operations, insert calls per requestId, calls per method.
+ * - `POST /admin/reset`: forget images, operations, requestIds, counts and faults.
+ * - `GET|POST|DELETE /admin/faults`: list, add (one rule or an array), clear.
+ * - `POST /admin/tokens/revoke`: invalidate every metadata-issued token.
+ * - `GET|PATCH /admin/config`: operationDurationMs, waitCapMs, requestIdTtlMs, missingObjectPattern.
+ */
+export async function handleAdmin(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  admin: EmulatorAdmin,
+): Promise<void> {
+  const route = `${req.method ?? "GET"} ${url.pathname.replace(/\/$/, "")}`;
+  const json = async (): Promise<unknown> => {
+    const text = await readBody(req);
+    try {
+      return text === "" ? {} : (JSON.parse(text) as unknown);
+    } catch {
+      throw new RangeError("the body is not valid JSON");
+    }
+  };
+  try {
+    switch (route) {
+      case "GET /admin/state":
+        sendJson(res, 200, admin.state());
+        return;
+      case "POST /admin/reset":
+        admin.reset();
+        sendJson(res, 200, { reset: true });
+        return;
+      case "GET /admin/faults":
+        sendJson(res, 200, { faults: admin.faults() });
+        return;
+      case "POST /admin/faults": {
+        const body = await json();
+        const added = (Array.isArray(body) ? body : [body]).map((rule) => admin.addFault(rule));
+        sendJson(res, 200, { added });
+        return;
+      }
+      case "DELETE /admin/faults":
+        admin.clearFaults();
+        sendJson(res, 200, { faults: [] });
+        return;
+      case "POST /admin/tokens/revoke":
+        admin.revokeTokens();
+        sendJson(res, 200, { revoked: true });
+        return;
+      case "GET /admin/config":
+        sendJson(res, 200, admin.config());
+        return;
+      case "PATCH /admin/config":
+        admin.configure((await json()) as Record<string, never>);
+        sendJson(res, 200, admin.config());
+        return;
+      default:
+        sendJson(res, 404, { error: `no admin route ${route}; see the emulator README` });
+    }
+  } catch (e) {
+    if (e instanceof RangeError) sendJson(res, 400, { error: e.message });
+    else throw e;
+  }
+}

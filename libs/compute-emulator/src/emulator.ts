@@ -1,0 +1,291 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { handleAdmin } from "./admin-api";
+import { ComputeFault } from "./compute-error";
+import { Faults } from "./faults";
+import { readBody, resetConnection, sendFault, sendJson } from "./http-io";
+import { checkRequestId, parseInsertBody } from "./insert-body";
+import { applyFilter, page } from "./listing";
+import { handleMetadata } from "./metadata-server";
+import {
+  applyConfigPatch,
+  resolveEmulatorOptions,
+  type EmulatorConfigPatch,
+  type EmulatorOptions,
+  type FaultRule,
+} from "./options";
+import { matchComputeRoute, type ComputeRoute } from "./routes";
+import { Store, type EmulatorState } from "./store";
+import { doneAt } from "./timeline";
+import { Tokens } from "./tokens";
+
+/** Drives the emulator from a test in the same process. */
+export interface EmulatorAdmin {
+  state(): EmulatorState;
+  /** Forgets images, operations, requestIds, call counts and faults. Tokens stay valid. */
+  reset(): void;
+  /** Adds a rule; throws a RangeError saying what is wrong with a bad one (it may come from JSON). */
+  addFault(rule: unknown): FaultRule;
+  faults(): FaultRule[];
+  clearFaults(): void;
+  revokeTokens(): void;
+  configure(patch: EmulatorConfigPatch): void;
+  config(): {
+    operationDurationMs: number;
+    waitCapMs: number;
+    requestIdTtlMs: number;
+    missingObjectPattern: string;
+  };
+}
+
+export interface ComputeEmulator {
+  /** Base URL, e.g. `http://127.0.0.1:39123`: the Compute rootUrl and the metadata host. */
+  readonly url: string;
+  /** `host:port`, the form `GCE_METADATA_HOST` takes. */
+  readonly metadataHost: string;
+  readonly admin: EmulatorAdmin;
+  /** Stops listening, ends pending waits and drops open connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a Compute Engine emulator: the images and globalOperations endpoints of Compute v1, a GCE
+ * metadata server for google-auth-library, fault injection and an admin API, all on one port.
+ * State lives in memory.
+ */
+export async function startComputeEmulator(input: EmulatorOptions = {}): Promise<ComputeEmulator> {
+  const options = resolveEmulatorOptions(input);
+  let baseUrl = "";
+  const store = new Store(options, () => baseUrl);
+  const faults = new Faults(options.seed, options.faults);
+  const tokens = new Tokens(options.staticTokens, options.tokenTtlSeconds);
+  const pendingWaits = new Set<() => void>();
+
+  const admin: EmulatorAdmin = {
+    state: () => store.state(Date.now()),
+    reset: () => {
+      store.reset();
+      faults.clear();
+    },
+    addFault: (rule) => faults.add(rule),
+    faults: () => faults.list(),
+    clearFaults: () => {
+      faults.clear();
+    },
+    revokeTokens: () => {
+      tokens.revokeAll();
+    },
+    configure: (patch) => {
+      applyConfigPatch(options, patch);
+    },
+    config: () => ({
+      operationDurationMs: options.operationDurationMs,
+      waitCapMs: options.waitCapMs,
+      requestIdTtlMs: options.requestIdTtlMs,
+      missingObjectPattern: options.missingObject.source,
+    }),
+  };
+
+  /** Answers a Compute call after auth, counting and faults. */
+  async function compute(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    route: ComputeRoute,
+  ): Promise<void> {
+    const auth = req.headers.authorization ?? "";
+    const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
+    if (token === undefined)
+      throw unauthenticated(
+        "required",
+        "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
+      );
+    if (!tokens.accepts(token, Date.now()))
+      throw unauthenticated("authError", "Invalid Credentials");
+
+    const body = await readBody(req);
+    const requestId = url.searchParams.get("requestId");
+    store.countCall(route.method, requestId);
+    const decision = faults.decide(route.method);
+    if (decision.latencyMs > 0) await new Promise((r) => setTimeout(r, decision.latencyMs));
+    if (decision.before === "reset") {
+      resetConnection(res);
+      return;
+    }
+    if (decision.before !== undefined) throw decision.before;
+
+    const result = await perform(route, url, body, decision.waitEarly, res);
+    if (result === undefined) return; // the client left while waiting
+    if (decision.after === "reset") {
+      resetConnection(res);
+      return;
+    }
+    if (decision.after !== undefined) throw decision.after;
+    if (result === null) {
+      res.writeHead(204).end();
+      return;
+    }
+    sendJson(res, 200, result);
+  }
+
+  /** Does the work of one Compute method; null means an empty answer. */
+  async function perform(
+    route: ComputeRoute,
+    url: URL,
+    body: string,
+    waitEarly: boolean,
+    res: ServerResponse,
+  ): Promise<unknown> {
+    const { project } = route;
+    const name = route.name ?? "";
+    const now = Date.now();
+    switch (route.method) {
+      case "images.insert": {
+        const requestId = url.searchParams.get("requestId");
+        checkRequestId(requestId);
+        return store.insertImage(
+          project,
+          parseInsertBody(body),
+          requestId,
+          options.serviceAccountEmail,
+          now,
+        );
+      }
+      case "images.get":
+        return store.getImage(project, name, now);
+      case "images.list":
+        return {
+          kind: "compute#imageList",
+          id: `projects/${project}/global/images`,
+          ...listPage(store.listImages(project, now), url),
+        };
+      case "images.delete":
+        return store.deleteImage(project, name, options.serviceAccountEmail, now);
+      case "globalOperations.get":
+        return store.getOperation(project, name, now);
+      case "globalOperations.list":
+        return {
+          kind: "compute#operationList",
+          id: `projects/${project}/global/operations`,
+          ...listPage(store.listOperations(project, now), url),
+        };
+      case "globalOperations.delete":
+        store.deleteOperation(project, name);
+        return null;
+      case "globalOperations.wait": {
+        const timeline = store.operationTimeline(project, name);
+        const until = waitEarly ? now : Math.min(doneAt(timeline), now + options.waitCapMs);
+        if (until > now && !(await sleepUnlessGone(until - now, res))) return undefined;
+        return store.getOperation(project, name, Date.now());
+      }
+      default:
+        throw new ComputeFault(404, "notFound", `Unknown method ${route.method}`);
+    }
+  }
+
+  /** Sleeps, unless the client disconnects or the emulator closes first; true if it slept fully. */
+  function sleepUnlessGone(ms: number, res: ServerResponse): Promise<boolean> {
+    return new Promise((resolve) => {
+      const finish = (slept: boolean) => {
+        clearTimeout(timer);
+        res.off("close", gone);
+        pendingWaits.delete(gone);
+        resolve(slept);
+      };
+      const gone = () => {
+        finish(false);
+      };
+      const timer = setTimeout(() => {
+        finish(true);
+      }, ms);
+      res.on("close", gone);
+      pendingWaits.add(gone);
+    });
+  }
+
+  function listPage(items: Record<string, unknown>[], url: URL) {
+    const filtered = applyFilter(items, url.searchParams.get("filter"));
+    return page(filtered, url.searchParams.get("maxResults"), url.searchParams.get("pageToken"));
+  }
+
+  const server = createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? "/", "http://emulator.invalid");
+      try {
+        if (url.pathname.startsWith("/computeMetadata/")) {
+          handleMetadata(req, res, url, {
+            options,
+            tokens,
+            faults,
+            countCall: (r) => {
+              store.countCall(r, null);
+            },
+          });
+          return;
+        }
+        if (url.pathname.startsWith("/admin/")) {
+          await handleAdmin(req, res, url, admin);
+          return;
+        }
+        const route = matchComputeRoute(req.method ?? "GET", url.pathname);
+        if (route === undefined)
+          throw new ComputeFault(
+            404,
+            "notFound",
+            `The requested URL ${url.pathname} was not found on this server.`,
+          );
+        await compute(req, res, url, route);
+      } catch (e) {
+        if (res.headersSent || res.destroyed) return;
+        if (e instanceof ComputeFault) sendFault(res, e);
+        else
+          sendFault(
+            res,
+            new ComputeFault(
+              500,
+              "backendError",
+              `Emulator error: ${e instanceof Error ? e.message : String(e)}`,
+            ),
+          );
+      }
+    })();
+  });
+  // Waits last up to the cap (2 minutes by default); keep connections alive past it.
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 65_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, resolve);
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  baseUrl = `http://${host}:${address.port}`;
+  const sweeper = setInterval(() => {
+    store.expireRequestIds(Date.now());
+  }, 60_000);
+  sweeper.unref();
+
+  return {
+    url: baseUrl,
+    metadataHost: `${host}:${address.port}`,
+    admin,
+    async close() {
+      clearInterval(sweeper);
+      for (const end of [...pendingWaits]) end();
+      await new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
+function unauthenticated(reason: string, message: string): ComputeFault {
+  return new ComputeFault(401, reason, message, {
+    location: "Authorization",
+    locationType: "header",
+  });
+}

@@ -1,0 +1,47 @@
+import { describe, expect, it } from "vitest";
+import { ComputeFault } from "./compute-error";
+import { applyFilter, page } from "./listing";
+
+const items = ["db", "web", "web-2", "cache"].map((name) => ({
+  name,
+  status: name === "db" ? "DONE" : "RUNNING",
+}));
+
+describe("applyFilter", () => {
+  it.each([
+    ['name = "web"', ["web"]],
+    ["name = web", ["web"]],
+    ['name != "web"', ["db", "web-2", "cache"]],
+    ['name eq "web.*"', ["web", "web-2"]],
+    ["name ne web.*", ["db", "cache"]],
+    ["status = DONE", ["db"]],
+    ["", ["db", "web", "web-2", "cache"]],
+  ])("applies %j", (filter, names) => {
+    expect(applyFilter(items, filter).map((i) => i.name)).toEqual(names);
+  });
+
+  it("rejects an expression it cannot read with 400", () => {
+    expect(() => applyFilter(items, "name contains web")).toThrow(ComputeFault);
+    expect(() => applyFilter(items, "name eq (")).toThrow(/Invalid list filter expression/);
+  });
+});
+
+describe("page", () => {
+  it("pages with an opaque token until the last page", () => {
+    const all = Array.from({ length: 5 }, (_, i) => i);
+    const first = page(all, "2", null);
+    expect(first.items).toEqual([0, 1]);
+    const second = page(all, "2", first.nextPageToken ?? null);
+    expect(second.items).toEqual([2, 3]);
+    const third = page(all, "2", second.nextPageToken ?? null);
+    expect(third).toEqual({ items: [4] });
+  });
+
+  it("treats 0 and no maxResults as 500, and rejects values outside 0-500", () => {
+    const many = Array.from({ length: 600 }, (_, i) => i);
+    expect(page(many, "0", null).items).toHaveLength(500);
+    expect(page(many, null, null).items).toHaveLength(500);
+    expect(() => page(many, "501", null)).toThrow(/Must be in the range \[0, 500\]/);
+    expect(() => page(many, "-1", null)).toThrow(ComputeFault);
+  });
+});

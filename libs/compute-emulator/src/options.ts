@@ -1,0 +1,193 @@
+/** How the emulator behaves. Every field has a default; see `resolveEmulatorOptions`. */
+export interface EmulatorOptions {
+  /** TCP port; 0 picks a free one. Default: 0. */
+  readonly port?: number;
+  /** Interface to listen on. Default: "127.0.0.1". */
+  readonly host?: string;
+  /**
+   * How long an insert takes from PENDING to DONE, in ms. The first tenth is PENDING, the rest
+   * RUNNING with rising progress. 0 makes operations DONE at once (benchmarks). Default: 3000.
+   */
+  readonly operationDurationMs?: number;
+  /** The longest `globalOperations.wait` blocks before answering, in ms. Compute's is about 2 minutes. Default: 120000. */
+  readonly waitCapMs?: number;
+  /** How long a requestId is remembered, in ms. Compute documents no figure; other Google APIs say at least 60 minutes. Default: 3600000. */
+  readonly requestIdTtlMs?: number;
+  /**
+   * A regular expression tested against the object path (`BUCKET/OBJECT`) of `rawDisk.source`. A
+   * match is an object the emulator treats as missing: the insert is accepted, then the operation
+   * ends DONE with a 404 error and the image FAILED, as Compute reports it. Default: `(^|/)missing[^/]*$`.
+   */
+  readonly missingObjectPattern?: string;
+  /** Seed for the random choices of rate-based faults, so a run can be repeated. Default: 1. */
+  readonly seed?: number;
+  /** Faults active from the start, as the admin API takes them. Default: none. */
+  readonly faults?: readonly FaultRule[];
+  /** Bearer tokens accepted besides those the metadata server issues. Default: none. */
+  readonly staticTokens?: readonly string[];
+  /** Lifetime of metadata-issued tokens, in seconds. Default: 3599, as on GCE. */
+  readonly tokenTtlSeconds?: number;
+  /** The service account the metadata server speaks for; it is the `user` of operations. Default: "emulator@emulator-project.iam.gserviceaccount.com". */
+  readonly serviceAccountEmail?: string;
+  /** What the metadata server reports as the project id. Default: "emulator-project". */
+  readonly projectId?: string;
+}
+
+/** A fault to inject into matching calls. */
+export interface FaultRule {
+  /**
+   * The Compute method it applies to, by its discovery id without the `compute.` prefix
+   * (`images.insert`, `images.get`, `images.list`, `images.delete`, `globalOperations.get`,
+   * `globalOperations.wait`, `globalOperations.list`, `globalOperations.delete`), or
+   * `metadata.token`, or `*` for every one of them.
+   */
+  readonly route: string;
+  /**
+   * `error`: answer with `status` in Compute's error shape. `latency`: delay by `latencyMs`.
+   * `reset`: destroy the connection without an answer. `waitEarly`: make `wait` answer at once,
+   * before DONE, as Compute's best-effort wait may.
+   */
+  readonly effect: "error" | "latency" | "reset" | "waitEarly";
+  /** For `error`: 429, 403 (reason rateLimitExceeded unless `reason` says otherwise), 500, 503, or any other. */
+  readonly status?: number;
+  /** For `error`: the `errors[].reason`. Default: Compute's reason for `status`. */
+  readonly reason?: string;
+  /** For `error`: the message. Default: Compute's message for `status`. */
+  readonly message?: string;
+  /** For `latency`: how long, in ms. */
+  readonly latencyMs?: number;
+  /**
+   * For `error` and `reset`: `before` fails the call before it takes effect; `after` lets it take
+   * effect (an insert creates its image) and then loses the answer. Default: "before".
+   */
+  readonly phase?: "before" | "after";
+  /** Fire on the next `count` matching calls only, then retire. */
+  readonly count?: number;
+  /** Fire on this share (0-1) of matching calls, drawn from the seeded generator. */
+  readonly rate?: number;
+}
+
+export interface ResolvedEmulatorOptions {
+  readonly port: number;
+  readonly host: string;
+  operationDurationMs: number;
+  waitCapMs: number;
+  requestIdTtlMs: number;
+  missingObject: RegExp;
+  readonly seed: number;
+  readonly faults: readonly FaultRule[];
+  readonly staticTokens: readonly string[];
+  readonly tokenTtlSeconds: number;
+  readonly serviceAccountEmail: string;
+  readonly projectId: string;
+}
+
+/** The knobs that can change while the emulator runs (PATCH /admin/config). */
+export interface EmulatorConfigPatch {
+  readonly operationDurationMs?: number;
+  readonly waitCapMs?: number;
+  readonly requestIdTtlMs?: number;
+  readonly missingObjectPattern?: string;
+}
+
+/** Fills in defaults and rejects nonsense once, at start. */
+export function resolveEmulatorOptions(options: EmulatorOptions = {}): ResolvedEmulatorOptions {
+  const resolved: ResolvedEmulatorOptions = {
+    port: options.port ?? 0,
+    host: options.host ?? "127.0.0.1",
+    operationDurationMs: 3000,
+    waitCapMs: 120_000,
+    requestIdTtlMs: 3_600_000,
+    missingObject: /(^|\/)missing[^/]*$/,
+    seed: options.seed ?? 1,
+    faults: (options.faults ?? []).map(checkFaultRule),
+    staticTokens: options.staticTokens ?? [],
+    tokenTtlSeconds: nonNegative("tokenTtlSeconds", options.tokenTtlSeconds ?? 3599),
+    serviceAccountEmail:
+      options.serviceAccountEmail ?? "emulator@emulator-project.iam.gserviceaccount.com",
+    projectId: options.projectId ?? "emulator-project",
+  };
+  applyConfigPatch(resolved, options);
+  if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) {
+    throw new RangeError(`port must be 0-65535, got ${String(options.port)}`);
+  }
+  return resolved;
+}
+
+/** Applies a config patch after checking every field; throws a RangeError naming a bad one. */
+export function applyConfigPatch(
+  target: ResolvedEmulatorOptions,
+  patch: EmulatorConfigPatch,
+): void {
+  const next = {
+    operationDurationMs: nonNegative(
+      "operationDurationMs",
+      patch.operationDurationMs ?? target.operationDurationMs,
+    ),
+    waitCapMs: nonNegative("waitCapMs", patch.waitCapMs ?? target.waitCapMs),
+    requestIdTtlMs: nonNegative("requestIdTtlMs", patch.requestIdTtlMs ?? target.requestIdTtlMs),
+    missingObject:
+      patch.missingObjectPattern === undefined
+        ? target.missingObject
+        : toRegExp(patch.missingObjectPattern),
+  };
+  Object.assign(target, next);
+}
+
+function toRegExp(pattern: string): RegExp {
+  try {
+    return new RegExp(pattern);
+  } catch (e) {
+    throw new RangeError(
+      `missingObjectPattern is not a regular expression: ${(e as Error).message}`,
+    );
+  }
+}
+
+function nonNegative(name: string, value: number): number {
+  if (!Number.isFinite(value) || value < 0)
+    throw new RangeError(`${name} must be a number >= 0, got ${String(value)}`);
+  return value;
+}
+
+const EFFECTS = new Set(["error", "latency", "reset", "waitEarly"]);
+
+/** Checks a fault rule from JSON or env; throws a RangeError saying what to fix. */
+export function checkFaultRule(value: unknown): FaultRule {
+  if (typeof value !== "object" || value === null)
+    throw new RangeError("a fault rule must be a JSON object");
+  const rule = value as Record<string, unknown>;
+  if (typeof rule["route"] !== "string" || rule["route"] === "")
+    throw new RangeError('fault rule needs "route", e.g. "images.insert" or "*"');
+  if (typeof rule["effect"] !== "string" || !EFFECTS.has(rule["effect"])) {
+    throw new RangeError('fault rule needs "effect": "error", "latency", "reset" or "waitEarly"');
+  }
+  if (
+    rule["effect"] === "error" &&
+    (typeof rule["status"] !== "number" || rule["status"] < 400 || rule["status"] > 599)
+  ) {
+    throw new RangeError('an "error" fault needs "status" between 400 and 599');
+  }
+  if (
+    rule["effect"] === "latency" &&
+    (typeof rule["latencyMs"] !== "number" || rule["latencyMs"] < 0)
+  ) {
+    throw new RangeError('a "latency" fault needs "latencyMs" >= 0');
+  }
+  if (
+    rule["count"] !== undefined &&
+    (typeof rule["count"] !== "number" || !Number.isInteger(rule["count"]) || rule["count"] < 1)
+  ) {
+    throw new RangeError('"count" must be a whole number >= 1');
+  }
+  if (
+    rule["rate"] !== undefined &&
+    (typeof rule["rate"] !== "number" || rule["rate"] < 0 || rule["rate"] > 1)
+  ) {
+    throw new RangeError('"rate" must be between 0 and 1');
+  }
+  if (rule["phase"] !== undefined && rule["phase"] !== "before" && rule["phase"] !== "after") {
+    throw new RangeError('"phase" must be "before" or "after"');
+  }
+  return rule as unknown as FaultRule;
+}

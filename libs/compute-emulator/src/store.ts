@@ -1,0 +1,267 @@
+import { ComputeFault, notFound } from "./compute-error";
+import { newId, newOperationName } from "./ids";
+import type { InsertBody } from "./insert-body";
+import type { ResolvedEmulatorOptions } from "./options";
+import { doneAt, phaseAt, progressAt, rfc3339, startedAt, type Timeline } from "./timeline";
+
+interface StoredOperation extends Timeline {
+  readonly project: string;
+  readonly name: string;
+  readonly id: string;
+  readonly type: "insert" | "delete";
+  readonly targetLink: string;
+  readonly targetId: string;
+  readonly user: string;
+  readonly requestId: string | undefined;
+  /** Set when the operation will end in error. */
+  readonly failure:
+    { readonly code: string; readonly message: string; readonly location: string } | undefined;
+}
+
+interface StoredImage {
+  readonly project: string;
+  readonly name: string;
+  readonly id: string;
+  readonly body: Record<string, unknown>;
+  readonly insertedAt: number;
+  readonly operation: StoredOperation;
+}
+
+export type OperationJson = Record<string, unknown> & {
+  readonly name: string;
+  readonly status: string;
+};
+export type ImageJson = Record<string, unknown> & {
+  readonly name: string;
+  readonly status: string;
+};
+
+/** What `/admin/state` shows: everything the emulator holds, as JSON. */
+export interface EmulatorState {
+  readonly images: ImageJson[];
+  readonly operations: OperationJson[];
+  /** images.insert calls that reached the emulator, per requestId (including failed ones). */
+  readonly insertCalls: Record<string, number>;
+  /** Calls per Compute method (and `metadata.token` for tokens issued), including failed ones. */
+  readonly calls: Record<string, number>;
+}
+
+/**
+ * The emulator's memory: images, operations, remembered requestIds and call counts. Every method
+ * is synchronous, so concurrent requests cannot interleave inside one (Node runs one at a time):
+ * 20 concurrent inserts with one requestId see one image.
+ */
+export class Store {
+  private readonly images = new Map<string, StoredImage>();
+  private readonly operations = new Map<string, StoredOperation>();
+  private readonly requestIds = new Map<
+    string,
+    { readonly operation: StoredOperation; readonly expiresAt: number }
+  >();
+  private readonly insertCalls = new Map<string, number>();
+  private readonly calls = new Map<string, number>();
+
+  constructor(
+    private readonly options: ResolvedEmulatorOptions,
+    private readonly baseUrl: () => string,
+  ) {}
+
+  countCall(route: string, requestId: string | null): void {
+    this.calls.set(route, (this.calls.get(route) ?? 0) + 1);
+    if (route === "images.insert" && requestId !== null) {
+      this.insertCalls.set(requestId, (this.insertCalls.get(requestId) ?? 0) + 1);
+    }
+  }
+
+  /**
+   * Inserts an image, or returns the operation of an earlier insert with the same requestId.
+   * Compute treats a repeated requestId as the same request: no second image, the same operation.
+   */
+  insertImage(
+    project: string,
+    body: InsertBody,
+    requestId: string | null,
+    user: string,
+    now: number,
+  ): OperationJson {
+    const ridKey = requestId === null ? undefined : `${project}\n${requestId.toLowerCase()}`;
+    if (ridKey !== undefined) {
+      const seen = this.requestIds.get(ridKey);
+      if (seen !== undefined && seen.expiresAt > now)
+        return this.operationJson(seen.operation, now);
+    }
+    const key = `${project}/${body.name}`;
+    if (this.images.has(key)) {
+      throw new ComputeFault(
+        409,
+        "alreadyExists",
+        `The resource 'projects/${project}/global/images/${body.name}' already exists`,
+      );
+    }
+    const missing =
+      body.rawDiskObject !== undefined && this.options.missingObject.test(body.rawDiskObject);
+    const imageId = newId();
+    const operation: StoredOperation = {
+      project,
+      name: newOperationName(now),
+      id: newId(),
+      type: "insert",
+      targetLink: this.link(project, "images", body.name),
+      targetId: imageId,
+      user,
+      requestId: requestId ?? undefined,
+      insertedAt: now,
+      durationMs: this.options.operationDurationMs,
+      failure: missing
+        ? {
+            code: "RESOURCE_NOT_FOUND",
+            location: "rawDisk.source",
+            message: `The resource 'https://storage.googleapis.com/${body.rawDiskObject ?? ""}' was not found`,
+          }
+        : undefined,
+    };
+    this.operations.set(`${project}/${operation.name}`, operation);
+    this.images.set(key, {
+      project,
+      name: body.name,
+      id: imageId,
+      body: body.json,
+      insertedAt: now,
+      operation,
+    });
+    if (ridKey !== undefined)
+      this.requestIds.set(ridKey, { operation, expiresAt: now + this.options.requestIdTtlMs });
+    return this.operationJson(operation, now);
+  }
+
+  /** Deletes an image at once and returns a DONE delete operation. */
+  deleteImage(project: string, name: string, user: string, now: number): OperationJson {
+    const image = this.images.get(`${project}/${name}`);
+    if (image === undefined) throw notFound(`projects/${project}/global/images/${name}`);
+    this.images.delete(`${project}/${name}`);
+    const operation: StoredOperation = {
+      project,
+      name: newOperationName(now),
+      id: newId(),
+      type: "delete",
+      targetLink: this.link(project, "images", name),
+      targetId: image.id,
+      user,
+      requestId: undefined,
+      insertedAt: now,
+      durationMs: 0,
+      failure: undefined,
+    };
+    this.operations.set(`${project}/${operation.name}`, operation);
+    return this.operationJson(operation, now);
+  }
+
+  getImage(project: string, name: string, now: number): ImageJson {
+    const image = this.images.get(`${project}/${name}`);
+    if (image === undefined) throw notFound(`projects/${project}/global/images/${name}`);
+    return this.imageJson(image, now);
+  }
+
+  listImages(project: string, now: number): ImageJson[] {
+    return [...this.images.values()]
+      .filter((i) => i.project === project)
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((i) => this.imageJson(i, now));
+  }
+
+  /** The stored operation, for `wait` to know when it will be DONE. */
+  operationTimeline(project: string, name: string): Timeline {
+    const operation = this.operations.get(`${project}/${name}`);
+    if (operation === undefined) throw notFound(`projects/${project}/global/operations/${name}`);
+    return operation;
+  }
+
+  getOperation(project: string, name: string, now: number): OperationJson {
+    const operation = this.operations.get(`${project}/${name}`);
+    if (operation === undefined) throw notFound(`projects/${project}/global/operations/${name}`);
+    return this.operationJson(operation, now);
+  }
+
+  listOperations(project: string, now: number): OperationJson[] {
+    return [...this.operations.values()]
+      .filter((o) => o.project === project)
+      .map((o) => this.operationJson(o, now));
+  }
+
+  deleteOperation(project: string, name: string): void {
+    if (!this.operations.delete(`${project}/${name}`))
+      throw notFound(`projects/${project}/global/operations/${name}`);
+  }
+
+  state(now: number): EmulatorState {
+    return {
+      images: [...this.images.values()].map((i) => this.imageJson(i, now)),
+      operations: [...this.operations.values()].map((o) => this.operationJson(o, now)),
+      insertCalls: Object.fromEntries(this.insertCalls),
+      calls: Object.fromEntries(this.calls),
+    };
+  }
+
+  reset(): void {
+    this.images.clear();
+    this.operations.clear();
+    this.requestIds.clear();
+    this.insertCalls.clear();
+    this.calls.clear();
+  }
+
+  /** Forgets requestIds whose time is up; called now and then so memory stays bounded. */
+  expireRequestIds(now: number): void {
+    for (const [key, entry] of this.requestIds)
+      if (entry.expiresAt <= now) this.requestIds.delete(key);
+  }
+
+  private link(project: string, collection: string, name: string): string {
+    return `${this.baseUrl()}/compute/v1/projects/${project}/global/${collection}/${name}`;
+  }
+
+  private operationJson(o: StoredOperation, now: number): OperationJson {
+    const status = phaseAt(o, now);
+    const json: OperationJson = {
+      kind: "compute#operation",
+      id: o.id,
+      name: o.name,
+      operationType: o.type,
+      targetLink: o.targetLink,
+      targetId: o.targetId,
+      status,
+      user: o.user,
+      progress: progressAt(o, now),
+      insertTime: rfc3339(o.insertedAt),
+      creationTimestamp: rfc3339(o.insertedAt),
+      selfLink: this.link(o.project, "operations", o.name),
+    };
+    if (o.requestId !== undefined) json["clientOperationId"] = o.requestId;
+    if (status !== "PENDING") json["startTime"] = rfc3339(startedAt(o));
+    if (status === "DONE") {
+      json["endTime"] = rfc3339(doneAt(o));
+      if (o.failure !== undefined) {
+        json["error"] = { errors: [o.failure] };
+        json["httpErrorStatusCode"] = 404;
+        json["httpErrorMessage"] = "NOT FOUND";
+      }
+    }
+    return json;
+  }
+
+  private imageJson(i: StoredImage, now: number): ImageJson {
+    const opPhase = phaseAt(i.operation, now);
+    const status =
+      opPhase !== "DONE" ? "PENDING" : i.operation.failure === undefined ? "READY" : "FAILED";
+    return {
+      ...i.body,
+      kind: "compute#image",
+      id: i.id,
+      name: i.name,
+      creationTimestamp: rfc3339(i.insertedAt),
+      status,
+      sourceType: "RAW",
+      selfLink: this.link(i.project, "images", i.name),
+    };
+  }
+}
