@@ -1,0 +1,345 @@
+import { create } from "@bufbuild/protobuf";
+import { startComputeEmulator, type ComputeEmulator } from "@imagesvc/compute-emulator";
+import { ImageSchema, Operation_Status, type Operation } from "@imagesvc/proto";
+import { GoogleAuth, OAuth2Client } from "google-auth-library";
+import { randomUUID } from "node:crypto";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  ComputeApiError,
+  createComputeClient,
+  type ComputeCallRecord,
+  type ComputeClient,
+} from "./index";
+
+const PROJECT = "my-project";
+const TOKEN = "test-static-token";
+const image = (name: string, object = "images/web.tar.gz") =>
+  create(ImageSchema, {
+    name,
+    rawDisk: { source: `https://storage.googleapis.com/my-bucket/${object}` },
+  });
+const fastBackoff = { initialMs: 5, maxMs: 20 };
+
+let emulator: ComputeEmulator;
+let client: ComputeClient;
+const calls: ComputeCallRecord[] = [];
+
+function staticAuth(token = TOKEN): OAuth2Client {
+  const auth = new OAuth2Client();
+  auth.setCredentials({ access_token: token, expiry_date: Date.now() + 3_600_000 });
+  return auth;
+}
+
+beforeAll(async () => {
+  emulator = await startComputeEmulator({
+    staticTokens: [TOKEN],
+    operationDurationMs: 300,
+    waitCapMs: 60,
+  });
+  client = createComputeClient({
+    endpoint: emulator.url,
+    auth: staticAuth(),
+    onCall: (c) => calls.push(c),
+  });
+});
+afterEach(() => {
+  emulator.admin.reset();
+  emulator.admin.configure({ operationDurationMs: 300, waitCapMs: 60 });
+  calls.length = 0;
+});
+afterAll(async () => {
+  await emulator.close();
+});
+
+describe("createComputeClient against the emulator", () => {
+  it("inserts an image and follows its operation to DONE with rising progress", async () => {
+    const requestId = randomUUID();
+    const inserted = await client.insertImage(PROJECT, image("web"), { requestId });
+    expect(inserted.status).toBe(Operation_Status.PENDING);
+    expect(inserted.clientOperationId).toBe(requestId);
+    expect(inserted.targetLink).toBe(
+      `${emulator.url}/compute/v1/projects/${PROJECT}/global/images/web`,
+    );
+
+    const updates: Operation[] = [];
+    const done = await client.followOperation(PROJECT, inserted.name, {
+      initial: inserted,
+      onUpdate: (op) => void updates.push(op),
+    });
+    expect(done.status).toBe(Operation_Status.DONE);
+    expect(done.progress).toBe(100);
+    expect(done.error).toBeUndefined();
+    expect(done.targetId).toMatch(/^\d+$/);
+    expect(done.endTime).not.toBe("");
+    // Only real changes are reported, and progress never goes down.
+    const progress = updates.map((u) => u.progress);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    expect(new Set(progress).size).toBe(progress.length);
+    expect(updates.some((u) => u.status === Operation_Status.RUNNING)).toBe(true);
+    expect(updates.at(-1)?.status).toBe(Operation_Status.DONE);
+
+    expect((await client.getImage(PROJECT, "web")).status).toBe("READY");
+    expect(calls[0]).toMatchObject({ method: "images.insert", status: 200, reason: "" });
+  });
+
+  it("reports 409 alreadyExists as a final error", async () => {
+    await client.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
+    const error = await client
+      .insertImage(PROJECT, image("web"), { requestId: randomUUID() })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ComputeApiError);
+    expect(error).toMatchObject({ httpStatus: 409, reason: "alreadyExists", retryable: false });
+    expect((error as Error).message).toBe(
+      `The resource 'projects/${PROJECT}/global/images/web' already exists`,
+    );
+  });
+
+  it("reports 400 invalid as a final error", async () => {
+    const bad = create(ImageSchema, {
+      name: "web",
+      rawDisk: { source: "gs://my-bucket/web.tar.gz" },
+    });
+    const error = await client
+      .insertImage(PROJECT, bad, { requestId: randomUUID() })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ httpStatus: 400, reason: "invalid", retryable: false });
+    expect((error as Error).message).toMatch(/not a valid Google Cloud Storage object reference/);
+  });
+
+  it("resolves with Compute's error fields when the operation fails after being accepted", async () => {
+    const inserted = await client.insertImage(PROJECT, image("web", "missing.tar.gz"), {
+      requestId: randomUUID(),
+    });
+    const done = await client.followOperation(PROJECT, inserted.name, { initial: inserted });
+    expect(done.status).toBe(Operation_Status.DONE);
+    expect(done.httpErrorStatusCode).toBe(404);
+    expect(done.httpErrorMessage).toBe("NOT FOUND");
+    expect(done.error?.errors[0]).toMatchObject({
+      code: "RESOURCE_NOT_FOUND",
+      location: "rawDisk.source",
+    });
+    expect((await client.getImage(PROJECT, "web")).status).toBe("FAILED");
+  });
+
+  it.each([
+    [429, undefined, "rateLimitExceeded"],
+    [503, undefined, "backendError"],
+    [403, "rateLimitExceeded", "rateLimitExceeded"],
+  ])("classifies %i %s as retryable", async (status, reason, expected) => {
+    emulator.admin.addFault({
+      route: "images.insert",
+      effect: "error",
+      status,
+      ...(reason && { reason }),
+      count: 1,
+    });
+    const error = await client
+      .insertImage(PROJECT, image("web"), { requestId: randomUUID() })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ httpStatus: status, reason: expected, retryable: true });
+    expect(emulator.admin.state().images).toEqual([]);
+  });
+
+  it("classifies a 403 forbidden as final", async () => {
+    emulator.admin.addFault({
+      route: "images.insert",
+      effect: "error",
+      status: 403,
+      reason: "forbidden",
+      message: "Required 'compute.images.create' permission",
+      count: 1,
+    });
+    const error = await client
+      .insertImage(PROJECT, image("web"), { requestId: randomUUID() })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ httpStatus: 403, reason: "forbidden", retryable: false });
+  });
+
+  it("classifies a reset connection as a retryable network error", async () => {
+    emulator.admin.addFault({ route: "globalOperations.get", effect: "reset", count: 1 });
+    const error = await client.getOperation(PROJECT, "operation-1").catch((e: unknown) => e);
+    expect(error).toMatchObject({ httpStatus: 0, reason: "networkError", retryable: true });
+  });
+
+  it("times out a call that takes too long", async () => {
+    const slow = createComputeClient({ endpoint: emulator.url, auth: staticAuth(), timeoutMs: 50 });
+    emulator.admin.addFault({ route: "images.get", effect: "latency", latencyMs: 1000, count: 1 });
+    const error = await slow.getImage(PROJECT, "web").catch((e: unknown) => e);
+    expect(error).toMatchObject({ httpStatus: 0, reason: "timeout", retryable: true });
+  });
+
+  it("follows through 429, 503 and 403 rateLimitExceeded on wait", async () => {
+    const inserted = await client.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
+    emulator.admin.addFault({
+      route: "globalOperations.wait",
+      effect: "error",
+      status: 503,
+      count: 2,
+    });
+    emulator.admin.addFault({
+      route: "globalOperations.wait",
+      effect: "error",
+      status: 429,
+      count: 2,
+    });
+    emulator.admin.addFault({
+      route: "globalOperations.wait",
+      effect: "error",
+      status: 403,
+      count: 1,
+    });
+    const done = await client.followOperation(PROJECT, inserted.name, {
+      initial: inserted,
+      backoff: fastBackoff,
+    });
+    expect(done.status).toBe(Operation_Status.DONE);
+    const failed = calls.filter((c) => c.method === "globalOperations.wait" && c.status >= 400);
+    expect(failed.map((c) => `${c.status} ${c.reason}`)).toEqual([
+      "503 backendError",
+      "503 backendError",
+      "429 rateLimitExceeded",
+      "429 rateLimitExceeded",
+      "403 rateLimitExceeded",
+    ]);
+  });
+
+  it("stops following on a final error", async () => {
+    const inserted = await client.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
+    emulator.admin.addFault({
+      route: "globalOperations.wait",
+      effect: "error",
+      status: 403,
+      reason: "forbidden",
+      count: 1,
+    });
+    await expect(
+      client.followOperation(PROJECT, inserted.name, { backoff: fastBackoff }),
+    ).rejects.toMatchObject({ httpStatus: 403, reason: "forbidden" });
+  });
+
+  it("gives up after maxConsecutiveErrors transient failures", async () => {
+    const inserted = await client.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
+    emulator.admin.addFault({ route: "globalOperations.wait", effect: "error", status: 503 });
+    await expect(
+      client.followOperation(PROJECT, inserted.name, {
+        backoff: fastBackoff,
+        maxConsecutiveErrors: 4,
+      }),
+    ).rejects.toMatchObject({ httpStatus: 503 });
+    expect(calls.filter((c) => c.method === "globalOperations.wait")).toHaveLength(4);
+  });
+
+  it("retries a 404 on a fresh operation, and not after the grace period", async () => {
+    const inserted = await client.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
+    emulator.admin.addFault({
+      route: "globalOperations.wait",
+      effect: "error",
+      status: 404,
+      reason: "notFound",
+      count: 2,
+    });
+    await expect(
+      client.followOperation(PROJECT, inserted.name, { backoff: fastBackoff }),
+    ).resolves.toMatchObject({ status: Operation_Status.DONE });
+    await expect(
+      client.followOperation(PROJECT, "operation-unknown", {
+        backoff: fastBackoff,
+        notFoundGraceMs: 0,
+      }),
+    ).rejects.toMatchObject({ httpStatus: 404 });
+  });
+
+  it("follows a wait that returns early, before DONE, through to DONE", async () => {
+    emulator.admin.configure({ operationDurationMs: 200, waitCapMs: 60_000 });
+    emulator.admin.addFault({ route: "globalOperations.wait", effect: "waitEarly", count: 5 });
+    const inserted = await client.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
+    const done = await client.followOperation(PROJECT, inserted.name, { initial: inserted });
+    expect(done.status).toBe(Operation_Status.DONE);
+    // Five early answers, then one that blocked until DONE.
+    expect(emulator.admin.state().calls["globalOperations.wait"]).toBe(6);
+  });
+
+  it("uses one insert and one wait when the operation finishes within a wait", async () => {
+    emulator.admin.configure({ operationDurationMs: 100, waitCapMs: 60_000 });
+    const inserted = await client.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
+    await client.followOperation(PROJECT, inserted.name, { initial: inserted });
+    expect(emulator.admin.state().calls).toEqual({
+      "images.insert": 1,
+      "globalOperations.wait": 1,
+    });
+  });
+
+  it("stops promptly when the signal aborts", async () => {
+    emulator.admin.configure({ operationDurationMs: 60_000, waitCapMs: 60_000 });
+    const inserted = await client.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
+    const controller = new AbortController();
+    const started = Date.now();
+    const following = client.followOperation(PROJECT, inserted.name, { signal: controller.signal });
+    setTimeout(() => {
+      controller.abort(new Error("shutting down"));
+    }, 100);
+    await expect(following).rejects.toThrow("shutting down");
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it("makes exactly one image from 20 concurrent inserts with one requestId", async () => {
+    const requestId = randomUUID();
+    const ops = await Promise.all(
+      Array.from({ length: 20 }, () => client.insertImage(PROJECT, image("web"), { requestId })),
+    );
+    expect(new Set(ops.map((o) => o.name)).size).toBe(1);
+    const state = emulator.admin.state();
+    expect(state.images).toHaveLength(1);
+    expect(state.operations).toHaveLength(1);
+    expect(state.insertCalls[requestId]).toBe(20);
+  });
+
+  it("refreshes credentials once on 401 and retries", async () => {
+    const auth = staticAuth("not-a-valid-token");
+    let refreshed = 0;
+    // A stand-in for a real refresh: after setCredentials({}) the client asks for a token again.
+    auth.refreshHandler = () => {
+      refreshed += 1;
+      return Promise.resolve({ access_token: TOKEN, expiry_date: Date.now() + 3_600_000 });
+    };
+    const c = createComputeClient({ endpoint: emulator.url, auth, onCall: (r) => calls.push(r) });
+    await expect(c.getOperation(PROJECT, "operation-x")).rejects.toMatchObject({ httpStatus: 404 });
+    expect(refreshed).toBe(1);
+  });
+
+  it("gives up after one refresh when the new token is refused too", async () => {
+    const auth = staticAuth("bad-1");
+    auth.refreshHandler = () =>
+      Promise.resolve({ access_token: "bad-2", expiry_date: Date.now() + 3_600_000 });
+    const c = createComputeClient({ endpoint: emulator.url, auth });
+    await expect(c.getOperation(PROJECT, "operation-x")).rejects.toMatchObject({
+      httpStatus: 401,
+      reason: "authError",
+    });
+  });
+});
+
+describe("credentials from the metadata server", () => {
+  const saved = { ...process.env };
+  afterEach(() => {
+    process.env = { ...saved };
+  });
+
+  it("gets a token through google-auth-library and refreshes it after a 401", async () => {
+    process.env["GCE_METADATA_HOST"] = emulator.metadataHost;
+    process.env["METADATA_SERVER_DETECTION"] = "assume-present";
+    const c = createComputeClient({
+      endpoint: emulator.url,
+      auth: new GoogleAuth({ scopes: ["https://www.googleapis.com/auth/compute"] }),
+    });
+    const inserted = await c.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
+    expect(inserted.user).toBe("emulator@emulator-project.iam.gserviceaccount.com");
+    expect(emulator.admin.state().calls["metadata.token"]).toBe(1);
+
+    emulator.admin.revokeTokens();
+    await expect(c.getOperation(PROJECT, inserted.name)).resolves.toMatchObject({
+      name: inserted.name,
+    });
+    expect(emulator.admin.state().calls["metadata.token"]).toBe(2);
+  });
+});

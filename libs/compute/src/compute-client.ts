@@ -1,0 +1,206 @@
+import { fromJson, toJson } from "@bufbuild/protobuf";
+import { ImageSchema, OperationSchema, type Image, type Operation } from "@imagesvc/proto";
+import { GoogleAuth, type AuthClient } from "google-auth-library";
+import { ComputeApiError } from "./compute-api-error";
+import { followOperation, type FollowOptions } from "./follow-operation";
+
+/** The OAuth scope Compute calls need. */
+export const COMPUTE_SCOPE = "https://www.googleapis.com/auth/compute";
+
+/** Credentials for Compute calls: a GoogleAuth (ADC) or any google-auth-library client. */
+export type ComputeAuth = GoogleAuth | AuthClient;
+
+/** One finished call, for metrics and logs. */
+export interface ComputeCallRecord {
+  /** `images.insert`, `globalOperations.wait`, … */
+  readonly method: string;
+  /** HTTP status, or 0 when no answer came. */
+  readonly status: number;
+  /** The error reason, or "" on success. */
+  readonly reason: string;
+  readonly durationMs: number;
+}
+
+export interface ComputeClientOptions {
+  /** Compute's base URL. Default: "https://compute.googleapis.com". */
+  readonly endpoint?: string;
+  /**
+   * Credentials. Default: `new GoogleAuth({ scopes: [COMPUTE_SCOPE] })`, i.e. Application Default
+   * Credentials: `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's file, or the metadata server
+   * (`GCE_METADATA_HOST` points it elsewhere, e.g. at the emulator).
+   */
+  readonly auth?: ComputeAuth;
+  /** Timeout of each call but `wait`, in ms. Default: 30000. */
+  readonly timeoutMs?: number;
+  /** Timeout of a `wait` call, in ms; above Compute's 2-minute wait. Default: 150000. */
+  readonly waitTimeoutMs?: number;
+  /** Told of every call's outcome (metrics, logs). Default: nothing. */
+  readonly onCall?: (call: ComputeCallRecord) => void;
+  /** Extra request headers on every call (e.g. `traceparent`). Default: none. */
+  readonly headers?: () => Record<string, string>;
+}
+
+export interface CallOptions {
+  /** Aborting it ends the call at once with the signal's reason. */
+  readonly signal?: AbortSignal;
+}
+
+/** A Compute image resource as Compute returns it; only the fields this project reads are typed. */
+export interface ComputeImage {
+  readonly name: string;
+  readonly id?: string;
+  readonly status?: "PENDING" | "READY" | "FAILED" | "DELETING";
+  readonly selfLink?: string;
+  readonly [field: string]: unknown;
+}
+
+export interface ComputeClient {
+  /**
+   * `images.insert`. `requestId` must be the same on every attempt of one logical insert: Compute
+   * then treats repeats as one request and never creates a second image.
+   */
+  insertImage(
+    project: string,
+    image: Image,
+    options: CallOptions & { readonly requestId: string; readonly forceCreate?: boolean },
+  ): Promise<Operation>;
+  /** `globalOperations.get`. */
+  getOperation(project: string, operation: string, options?: CallOptions): Promise<Operation>;
+  /** `globalOperations.wait`: returns at DONE or near Compute's 2-minute deadline, or earlier (best effort). */
+  waitOperation(project: string, operation: string, options?: CallOptions): Promise<Operation>;
+  /** `images.get`. */
+  getImage(project: string, image: string, options?: CallOptions): Promise<ComputeImage>;
+  /** Follows an operation to DONE with `wait`; see `followOperation`. */
+  followOperation(project: string, operation: string, options?: FollowOptions): Promise<Operation>;
+}
+
+/**
+ * A Compute REST client for the calls this service makes. Calls reuse connections (fetch keeps
+ * them alive), each has a timeout, and failures become ComputeApiError. A 401 refreshes the
+ * credentials and retries once; every other retry is the caller's decision, guided by
+ * `error.retryable`.
+ */
+export function createComputeClient(options: ComputeClientOptions = {}): ComputeClient {
+  const endpoint = (options.endpoint ?? "https://compute.googleapis.com").replace(/\/$/, "");
+  const auth = options.auth ?? new GoogleAuth({ scopes: [COMPUTE_SCOPE] });
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const waitTimeoutMs = options.waitTimeoutMs ?? 150_000;
+
+  const authClient = async (): Promise<AuthClient> =>
+    auth instanceof GoogleAuth ? await auth.getClient() : auth;
+
+  async function call(
+    method: string,
+    httpMethod: string,
+    path: string,
+    body: unknown,
+    timeout: number,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
+    const url = `${endpoint}/compute/v1/${path}`;
+    const started = performance.now();
+    let status = 0;
+    let reason = "";
+    try {
+      for (let refreshed = false; ; refreshed = true) {
+        const headers = new Headers(await (await authClient()).getRequestHeaders(url));
+        for (const [k, v] of Object.entries(options.headers?.() ?? {})) headers.set(k, v);
+        if (body !== undefined) headers.set("content-type", "application/json");
+        const deadline = AbortSignal.timeout(timeout);
+        let res: Response;
+        try {
+          res = await fetch(url, {
+            method: httpMethod,
+            headers,
+            ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+            signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]),
+          });
+        } catch (e) {
+          if (signal?.aborted === true) throw signal.reason as Error;
+          throw ComputeApiError.noAnswer(deadline.aborted ? "timeout" : "networkError", e);
+        }
+        status = res.status;
+        const text = await res.text().catch((e: unknown) => {
+          throw ComputeApiError.noAnswer("networkError", e);
+        });
+        if (res.ok) return text === "" ? undefined : (JSON.parse(text) as unknown);
+        const error = ComputeApiError.fromResponse(
+          res.status,
+          text,
+          res.headers.get("retry-after"),
+        );
+        reason = error.reason;
+        if (error.kind !== "refresh-credentials" || refreshed) throw error;
+        // The token was refused: mark it expired (keeping whatever the client refreshes with) so
+        // the next getRequestHeaders fetches a fresh one.
+        const refresh = await authClient();
+        const { access_token: _refused, ...keep } = refresh.credentials;
+        refresh.setCredentials({ ...keep, expiry_date: 1 });
+      }
+    } catch (e) {
+      if (e instanceof ComputeApiError) reason = e.reason;
+      throw e;
+    } finally {
+      options.onCall?.({ method, status, reason, durationMs: performance.now() - started });
+    }
+  }
+
+  const operation = (json: unknown) =>
+    fromJson(OperationSchema, json as never, { ignoreUnknownFields: true });
+  const p = encodeURIComponent;
+
+  const client: ComputeClient = {
+    async insertImage(project, image, { requestId, forceCreate, signal }) {
+      const query = new URLSearchParams({ requestId });
+      if (forceCreate === true) query.set("forceCreate", "true");
+      const body = toJson(ImageSchema, image);
+      return operation(
+        await call(
+          "images.insert",
+          "POST",
+          `projects/${p(project)}/global/images?${query.toString()}`,
+          body,
+          timeoutMs,
+          signal,
+        ),
+      );
+    },
+    async getOperation(project, name, { signal } = {}) {
+      return operation(
+        await call(
+          "globalOperations.get",
+          "GET",
+          `projects/${p(project)}/global/operations/${p(name)}`,
+          undefined,
+          timeoutMs,
+          signal,
+        ),
+      );
+    },
+    async waitOperation(project, name, { signal } = {}) {
+      return operation(
+        await call(
+          "globalOperations.wait",
+          "POST",
+          `projects/${p(project)}/global/operations/${p(name)}/wait`,
+          undefined,
+          waitTimeoutMs,
+          signal,
+        ),
+      );
+    },
+    async getImage(project, name, { signal } = {}) {
+      return (await call(
+        "images.get",
+        "GET",
+        `projects/${p(project)}/global/images/${p(name)}`,
+        undefined,
+        timeoutMs,
+        signal,
+      )) as ComputeImage;
+    },
+    followOperation: (project, name, followOptions) =>
+      followOperation(client, project, name, followOptions),
+  };
+  return client;
+}
