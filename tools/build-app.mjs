@@ -1,16 +1,27 @@
 // Builds an app into dist/<projectRoot>/main.js: one ESM bundle holding the app and our libs, with
 // npm packages left as imports. Beside it goes a package.json naming exactly the packages the
-// bundle imports, at the versions installed here, so `npm install --omit=dev` in that folder
-// gives a production tree with nothing else. Usage: node tools/build-app.mjs apps/<app>
+// bundle imports, at the versions the bundle was built and tested against, so
+// `npm install --omit=dev` in that folder gives a production tree with nothing else.
+// Usage: node tools/build-app.mjs apps/<app>
 import { build } from "esbuild";
-import { readFileSync, writeFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 
 const projectRoot = process.argv[2];
 if (!projectRoot?.startsWith("apps/"))
   throw new Error("usage: node tools/build-app.mjs apps/<app>");
 const outdir = join("dist", projectRoot);
-const packages = new Set();
+/** npm package → the version the bundle's imports resolve to. */
+const packages = new Map();
+
+/** The version of `pkg` that Node loads from `dir`: the nearest node_modules holding it. */
+function installedVersion(pkg, dir) {
+  for (let d = dir; ; d = dirname(d)) {
+    const manifest = join(d, "node_modules", pkg, "package.json");
+    if (existsSync(manifest)) return JSON.parse(readFileSync(manifest, "utf8")).version;
+    if (dirname(d) === d) throw new Error(`${pkg} is imported from ${dir} but not installed`);
+  }
+}
 
 /** Our own workspace libs are bundled; every other bare import stays an npm dependency. */
 const externalizeNpmPackages = {
@@ -19,7 +30,15 @@ const externalizeNpmPackages = {
     b.onResolve({ filter: /^[^./]/ }, (args) => {
       if (args.path.startsWith("@imagesvc/") || args.path.startsWith("node:")) return undefined;
       const parts = args.path.split("/");
-      packages.add(args.path.startsWith("@") ? `${parts[0]}/${parts[1]}` : parts[0]);
+      const pkg = args.path.startsWith("@") ? `${parts[0]}/${parts[1]}` : parts[0];
+      const version = installedVersion(pkg, args.resolveDir);
+      const seen = packages.get(pkg);
+      if (seen !== undefined && seen !== version) {
+        throw new Error(
+          `${pkg} is imported at two versions (${seen} and ${version}); an app can ship one`,
+        );
+      }
+      packages.set(pkg, version);
       return { path: args.path, external: true };
     });
   },
@@ -35,11 +54,10 @@ await build({
   sourcemap: true,
   legalComments: "none",
   logLevel: "warning",
+  logLimit: 3,
   plugins: [externalizeNpmPackages],
 });
 
-const version = (pkg) =>
-  JSON.parse(readFileSync(join("node_modules", pkg, "package.json"), "utf8")).version;
 const app = JSON.parse(readFileSync(join(projectRoot, "package.json"), "utf8"));
 const manifest = {
   name: `@imagesvc/${basename(projectRoot)}`,
@@ -49,6 +67,6 @@ const manifest = {
   main: "main.js",
   engines: { node: ">=24 <25" },
   scripts: { start: "node --enable-source-maps main.js" },
-  dependencies: Object.fromEntries([...packages].sort().map((p) => [p, version(p)])),
+  dependencies: Object.fromEntries([...packages].sort(([a], [b]) => a.localeCompare(b))),
 };
 writeFileSync(join(outdir, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`);
