@@ -1,0 +1,23 @@
+/**
+ * Operation records and their updates: the versioned, monotonic store (one Lua script per write,
+ * published atomically), and the bus that fans updates out to watchers over one subscriber
+ * connection per process. See keys.ts for the Redis layout and the channel per operation.
+ */
+export {
+  createOperationStore,
+  type OperationStore,
+  type OperationStoreOptions,
+  type CreateInput,
+  type CreateResult,
+  type ListOptions,
+  type StoredOperation,
+} from "./operation-store";
+export {
+  createOperationBus,
+  abortable,
+  OperationNotFoundError,
+  type OperationBus,
+  type OperationBusOptions,
+} from "./operation-bus";
+export { operationKeys } from "./keys";
+export { failedOperation, type Failure } from "./operation-failure";

@@ -1,0 +1,38 @@
+import { Operation_Status } from "@imagesvc/proto";
+
+/**
+ * Redis key layout. Every key of one project carries the hash tag `{project}`, so an operation's
+ * record, its request-id entry and its project's indexes live in one Redis Cluster slot and one
+ * Lua script may touch them all.
+ *
+ * - `P:{project}:op:NAME`      hash: v (version), s (status), p (progress), op (Operation JSON
+ *                              without version), rh (request fingerprint), rq (job payload JSON), ct
+ * - `P:{project}:rid:ID`       string: the operation name a request id maps to
+ * - `P:{project}:ops`          sorted set, every operation; `P:{project}:ops:STATUS` one per status
+ * - `P:projects`               set of projects seen (the sweeper walks it)
+ *
+ * The index members are `INVERTED_TIME:NAME` with score 0, so ZRANGE BYLEX lists newest first and
+ * a member is an exact, stable page cursor. Updates are published on a channel named like the
+ * record key: one channel per operation, so a gateway receives only what its watchers want.
+ */
+export function operationKeys(prefix: string, project: string, name: string) {
+  const base = `${prefix}:{${project}}`;
+  return {
+    record: `${base}:op:${name}`,
+    channel: `${base}:op:${name}`,
+    all: `${base}:ops`,
+    byStatus: (status: Operation_Status) => `${base}:ops:${Operation_Status[status]}`,
+  };
+}
+
+export const requestIdKey = (prefix: string, project: string, requestId: string) =>
+  `${prefix}:{${project}}:rid:${requestId.toLowerCase()}`;
+export const projectsKey = (prefix: string) => `${prefix}:projects`;
+
+/** The newest operation sorts first: ms since epoch, subtracted from 13 nines. */
+const MAX_MS = 9_999_999_999_999;
+export const indexMember = (createdMs: number, name: string) =>
+  `${String(MAX_MS - createdMs).padStart(13, "0")}:${name}`;
+/** ZREMRANGEBYLEX bound that removes every member created before `cutoffMs`. */
+export const olderThan = (cutoffMs: number) => `(${String(MAX_MS - cutoffMs).padStart(13, "0")};`;
+export const nameOfMember = (member: string) => member.slice(member.indexOf(":") + 1);

@@ -1,0 +1,167 @@
+import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
+import type { Redis } from "ioredis";
+import { operationKeys } from "./keys";
+import type { OperationStore } from "./operation-store";
+import { WatcherQueue } from "./watcher-queue";
+
+export interface OperationBusOptions {
+  /**
+   * The process's one subscriber connection; the bus owns it from here on (it goes into
+   * subscriber mode). Give it `autoResubscribe` (ioredis' default).
+   */
+  readonly subscriber: Redis;
+  /** Snapshots are read from here. */
+  readonly store: OperationStore;
+  /** Must match the store's. Default: "imagesvc". */
+  readonly prefix?: string;
+  /** Versions kept for a watcher that does not read; older ones are dropped. Default: 16. */
+  readonly queueLimit?: number;
+  /** Told of each delivered update, for metrics (publish → deliver latency and the like). */
+  readonly onDeliver?: (operation: Operation, watchers: number) => void;
+  /** Told of failures the bus absorbs (a snapshot re-read that failed). Default: nothing. */
+  readonly onError?: (error: unknown) => void;
+}
+
+export class OperationNotFoundError extends Error {
+  override readonly name = "OperationNotFoundError";
+}
+
+interface Channel {
+  readonly project: string;
+  readonly name: string;
+  readonly watchers: Set<WatcherQueue>;
+  /** Resolves once Redis has confirmed the subscription. */
+  readonly subscribed: Promise<unknown>;
+}
+
+export interface OperationBus {
+  /**
+   * The operation's current version, then every newer one, ending after DONE. It subscribes
+   * before it reads the snapshot, so no update can fall between the two; versions are strictly
+   * increasing. Throws OperationNotFoundError for an unknown operation. Everything it holds is
+   * released when the signal aborts or the consumer stops iterating.
+   */
+  watch(
+    project: string,
+    name: string,
+    signal: AbortSignal,
+  ): AsyncGenerator<Operation, void, undefined>;
+  /** Channels subscribed and watchers attached, for tests and metrics. */
+  stats(): { channels: number; watchers: number };
+}
+
+/**
+ * Fans operation updates out to every watcher in this process over one Redis subscriber
+ * connection, however many watchers there are. Redis pub/sub delivers at most once, so after the
+ * connection comes back it re-reads the snapshot of every watched operation.
+ */
+export function createOperationBus(options: OperationBusOptions): OperationBus {
+  const { subscriber, store } = options;
+  const prefix = options.prefix ?? "imagesvc";
+  const channels = new Map<string, Channel>();
+  let connectedOnce = false;
+
+  const deliver = (channel: Channel, operation: Operation) => {
+    for (const watcher of channel.watchers) watcher.offer(operation);
+    options.onDeliver?.(operation, channel.watchers.size);
+  };
+
+  subscriber.on("message", (name: string, message: string) => {
+    const channel = channels.get(name);
+    if (channel === undefined) return;
+    deliver(channel, fromJson(OperationSchema, JSON.parse(message) as JsonValue));
+  });
+
+  subscriber.on("ready", () => {
+    if (!connectedOnce) {
+      connectedOnce = true;
+      return;
+    }
+    void resync();
+  });
+
+  /** After a reconnect: make sure every channel is subscribed again, then re-read snapshots. */
+  async function resync(): Promise<void> {
+    const names = [...channels.keys()];
+    if (names.length === 0) return;
+    try {
+      await subscriber.subscribe(...names);
+      await Promise.all(
+        [...channels.values()].map(async (channel) => {
+          const snapshot = await store.get(channel.project, channel.name);
+          if (snapshot !== undefined) deliver(channel, snapshot);
+        }),
+      );
+    } catch (e) {
+      options.onError?.(e);
+    }
+  }
+
+  function join(project: string, name: string, watcher: WatcherQueue): Channel {
+    const key = operationKeys(prefix, project, name).channel;
+    let channel = channels.get(key);
+    if (channel === undefined) {
+      const subscribed = subscriber.subscribe(key);
+      subscribed.catch(() => undefined); // the watcher awaiting it sees the error
+      channel = { project, name, watchers: new Set(), subscribed };
+      channels.set(key, channel);
+    }
+    channel.watchers.add(watcher);
+    return channel;
+  }
+
+  function leave(channel: Channel, watcher: WatcherQueue): void {
+    channel.watchers.delete(watcher);
+    if (channel.watchers.size > 0) return;
+    const key = operationKeys(prefix, channel.project, channel.name).channel;
+    channels.delete(key);
+    subscriber.unsubscribe(key).catch((e: unknown) => options.onError?.(e));
+  }
+
+  return {
+    async *watch(project, name, signal) {
+      const watcher = new WatcherQueue(options.queueLimit);
+      const channel = join(project, name, watcher);
+      try {
+        await abortable(channel.subscribed, signal);
+        const snapshot = await abortable(store.get(project, name), signal);
+        if (snapshot === undefined)
+          throw new OperationNotFoundError(`operation ${name} not found in project ${project}`);
+        watcher.offer(snapshot);
+        for (;;) {
+          const operation = await watcher.next(signal);
+          yield operation;
+          if (operation.status === Operation_Status.DONE) return;
+        }
+      } finally {
+        leave(channel, watcher);
+      }
+    },
+    stats: () => ({
+      channels: channels.size,
+      watchers: [...channels.values()].reduce((n, c) => n + c.watchers.size, 0),
+    }),
+  };
+}
+
+/** `promise`, or a rejection with the signal's reason as soon as it aborts; leaves no listener behind. */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      reject(signal.reason as Error);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}

@@ -1,0 +1,231 @@
+import { clone, fromJson, toJsonString, type JsonValue } from "@bufbuild/protobuf";
+import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
+import type { Redis } from "ioredis";
+import {
+  indexMember,
+  nameOfMember,
+  olderThan,
+  operationKeys,
+  projectsKey,
+  requestIdKey,
+} from "./keys";
+import { CREATE, UPDATE } from "./scripts";
+
+export interface OperationStoreOptions {
+  /** Commands go here; the store never blocks or subscribes on it. */
+  readonly redis: Redis;
+  /** Key prefix, shared by every process of one deployment. Default: "imagesvc". */
+  readonly prefix?: string;
+  /** How long records, request ids and index entries are kept after their last change, in ms. Default: 7 days. */
+  readonly retentionMs?: number;
+}
+
+/** What `create` stores besides the operation: the request, to detect a reused id and to re-run. */
+export interface CreateInput {
+  readonly operation: Operation;
+  readonly requestId: string;
+  /** A digest of the request's content; a repeat of the request id must carry the same one. */
+  readonly fingerprint: string;
+  /** The job payload, as JSON, so a lost job can be queued again. */
+  readonly job: string;
+}
+
+export type CreateResult =
+  | { readonly created: true; readonly operation: Operation }
+  | { readonly created: false; readonly operation: Operation; readonly fingerprint: string };
+
+export interface StoredOperation {
+  readonly operation: Operation;
+  readonly job: string;
+  readonly createdMs: number;
+}
+
+export interface ListOptions {
+  readonly status?: Operation_Status;
+  /** 1-500; 0 or unset means 500. */
+  readonly maxResults?: number;
+  readonly pageToken?: string;
+}
+
+export interface OperationStore {
+  /**
+   * Records a new PENDING operation (version 1), unless the project already has one for this
+   * request id: then that one is returned with its fingerprint, and nothing is written.
+   */
+  create(input: CreateInput): Promise<CreateResult>;
+  /** The latest version, or undefined for an unknown (or expired) operation. */
+  get(project: string, name: string): Promise<Operation | undefined>;
+  /** The latest version with the stored job payload, for the sweeper. */
+  getStored(project: string, name: string): Promise<StoredOperation | undefined>;
+  /** A project's operations, newest first, one page at a time. */
+  list(
+    project: string,
+    options?: ListOptions,
+  ): Promise<{ items: Operation[]; nextPageToken: string }>;
+  /**
+   * Writes `operation` as the next version and publishes it, if it is a step forward (see
+   * UPDATE). Returns the new version, or undefined when nothing was written.
+   */
+  update(operation: Operation): Promise<number | undefined>;
+  /** Names of a project's operations in `status` created before `beforeMs`, oldest first. */
+  olderThan(
+    project: string,
+    status: Operation_Status,
+    beforeMs: number,
+    limit: number,
+  ): Promise<string[]>;
+  /** Every project that has had an operation. */
+  projects(): Promise<string[]>;
+}
+
+/** The versioned, monotonic operation records, their indexes and their retention. */
+export function createOperationStore(options: OperationStoreOptions): OperationStore {
+  const { redis } = options;
+  const prefix = options.prefix ?? "imagesvc";
+  const retentionMs = options.retentionMs ?? 7 * 24 * 3600 * 1000;
+  redis.defineCommand("imagesvcCreateOperation", { numberOfKeys: 4, lua: CREATE });
+  redis.defineCommand("imagesvcUpdateOperation", { numberOfKeys: 4, lua: UPDATE });
+  const run = redis as unknown as {
+    imagesvcCreateOperation(...args: (string | number)[]): Promise<[number, string]>;
+    imagesvcUpdateOperation(...args: (string | number)[]): Promise<number>;
+  };
+
+  /** The JSON stored and published: the operation without its version, which Redis owns. */
+  const body = (op: Operation) => toJsonString(OperationSchema, { ...op, version: 0 });
+  const parse = (json: string, version: string | undefined): Operation => {
+    const op = fromJson(OperationSchema, JSON.parse(json) as JsonValue);
+    op.version = Number(version ?? 0);
+    return op;
+  };
+  const createdMs = (op: Operation) => Date.parse(op.insertTime);
+
+  const store: OperationStore = {
+    async create({ operation, requestId, fingerprint, job }) {
+      const keys = operationKeys(prefix, operation.project, operation.name);
+      const ct = createdMs(operation);
+      await redis.sadd(projectsKey(prefix), operation.project);
+      const [created, name] = await run.imagesvcCreateOperation(
+        requestIdKey(prefix, operation.project, requestId),
+        keys.record,
+        keys.all,
+        keys.byStatus(Operation_Status.PENDING),
+        operation.name,
+        fingerprint,
+        body(operation),
+        job,
+        ct,
+        indexMember(ct, operation.name),
+        retentionMs,
+        olderThan(Date.now() - retentionMs),
+      );
+      if (created === 1) {
+        const stored = clone(OperationSchema, operation);
+        stored.version = 1;
+        return { created: true, operation: stored };
+      }
+      const existing = await redis.hmget(
+        operationKeys(prefix, operation.project, name).record,
+        "op",
+        "v",
+        "rh",
+      );
+      const [json, version, rh] = existing;
+      if (json == null) {
+        // The request id outlived its record (both expire; the record went first). Treat the
+        // id as free: the caller's retry will create a new operation.
+        await redis.del(requestIdKey(prefix, operation.project, requestId));
+        return store.create({ operation, requestId, fingerprint, job });
+      }
+      return {
+        created: false,
+        operation: parse(json, version ?? undefined),
+        fingerprint: rh ?? "",
+      };
+    },
+
+    async get(project, name) {
+      const [json, version] = await redis.hmget(
+        operationKeys(prefix, project, name).record,
+        "op",
+        "v",
+      );
+      return json == null ? undefined : parse(json, version ?? undefined);
+    },
+
+    async getStored(project, name) {
+      const [json, version, rq, ct] = await redis.hmget(
+        operationKeys(prefix, project, name).record,
+        "op",
+        "v",
+        "rq",
+        "ct",
+      );
+      if (json == null) return undefined;
+      return { operation: parse(json, version ?? undefined), job: rq ?? "", createdMs: Number(ct) };
+    },
+
+    async list(project, { status, maxResults, pageToken } = {}) {
+      const size = maxResults === undefined || maxResults === 0 ? 500 : maxResults;
+      const keys = operationKeys(prefix, project, "");
+      const index =
+        status === undefined || status === Operation_Status.STATUS_UNSPECIFIED
+          ? keys.all
+          : keys.byStatus(status);
+      const start =
+        pageToken === undefined || pageToken === ""
+          ? "-"
+          : `(${Buffer.from(pageToken, "base64url").toString()}`;
+      const members = await redis.zrangebylex(index, start, "+", "LIMIT", 0, size + 1);
+      const page = members.slice(0, size);
+      const items: Operation[] = [];
+      if (page.length > 0) {
+        const pipeline = redis.pipeline();
+        for (const member of page)
+          pipeline.hmget(operationKeys(prefix, project, nameOfMember(member)).record, "op", "v");
+        for (const [error, value] of (await pipeline.exec()) ?? []) {
+          if (error) throw error;
+          const [json, version] = value as (string | null)[];
+          if (json != null) items.push(parse(json, version ?? undefined));
+        }
+      }
+      const last = page.at(-1);
+      const nextPageToken =
+        members.length > size && last !== undefined ? Buffer.from(last).toString("base64url") : "";
+      return { items, nextPageToken };
+    },
+
+    async update(operation) {
+      const keys = operationKeys(prefix, operation.project, operation.name);
+      const version = await run.imagesvcUpdateOperation(
+        keys.record,
+        keys.byStatus(Operation_Status.PENDING),
+        keys.byStatus(Operation_Status.RUNNING),
+        keys.byStatus(Operation_Status.DONE),
+        operation.status,
+        operation.progress,
+        body(operation),
+        retentionMs,
+        keys.channel,
+        indexMember(createdMs(operation), operation.name),
+      );
+      return version > 0 ? version : undefined;
+    },
+
+    async olderThan(project, status, beforeMs, limit) {
+      const index = operationKeys(prefix, project, "").byStatus(status);
+      // Oldest first: the end of the index. Members older than beforeMs sort after its bound.
+      const members = await redis.zrevrangebylex(
+        index,
+        "+",
+        olderThan(beforeMs),
+        "LIMIT",
+        0,
+        limit,
+      );
+      return members.map(nameOfMember);
+    },
+
+    projects: () => redis.smembers(projectsKey(prefix)),
+  };
+  return store;
+}

@@ -1,0 +1,312 @@
+import { clone, create } from "@bufbuild/protobuf";
+import {
+  startRedisServer,
+  useTestRedis,
+  type RedisServer,
+  type TestRedis,
+} from "@imagesvc/testing";
+import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
+import { randomBytes, randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  createOperationBus,
+  createOperationStore,
+  OperationNotFoundError,
+  type OperationBus,
+  type OperationStore,
+} from "./index";
+
+let redis: TestRedis;
+let store: OperationStore;
+const closers: (() => unknown)[] = [];
+
+beforeEach(async () => {
+  redis = await useTestRedis();
+  store = createOperationStore({ redis: redis.client, prefix: redis.prefix.slice(0, -1) });
+});
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+  await redis.cleanup();
+});
+
+function pending(project = "my-project", insertMs = Date.now()): Operation {
+  return create(OperationSchema, {
+    kind: "compute#operation",
+    project,
+    name: `operation-${insertMs}-${randomBytes(16).toString("hex")}`,
+    status: Operation_Status.PENDING,
+    operationType: "insert",
+    insertTime: new Date(insertMs).toISOString(),
+  });
+}
+async function createOp(op = pending(), requestId = randomUUID()) {
+  const result = await store.create({ operation: op, requestId, fingerprint: "fp", job: "{}" });
+  return { op: result.operation, requestId, result };
+}
+function next(
+  op: Operation,
+  fields: Partial<Pick<Operation, "status" | "progress" | "statusMessage">>,
+): Operation {
+  const copy = clone(OperationSchema, op);
+  Object.assign(copy, fields);
+  return copy;
+}
+function newBus(subscriber = new Redis(redis.url)): OperationBus {
+  closers.push(() => subscriber.quit());
+  return createOperationBus({ subscriber, store, prefix: redis.prefix.slice(0, -1) });
+}
+async function collect(iterable: AsyncIterable<Operation>): Promise<Operation[]> {
+  const out: Operation[] = [];
+  for await (const op of iterable) out.push(op);
+  return out;
+}
+
+describe("OperationStore", () => {
+  it("creates version 1 and returns the existing operation when the request id repeats", async () => {
+    const { op, requestId, result } = await createOp();
+    expect(result.created).toBe(true);
+    expect(op.version).toBe(1);
+    const again = await store.create({
+      operation: pending(),
+      requestId,
+      fingerprint: "other",
+      job: "{}",
+    });
+    expect(again).toMatchObject({ created: false, fingerprint: "fp" });
+    expect(again.operation.name).toBe(op.name);
+    expect((await store.get("my-project", op.name))?.version).toBe(1);
+  });
+
+  it("keeps request ids per project", async () => {
+    const { requestId } = await createOp(pending("project-a"));
+    const other = await store.create({
+      operation: pending("project-b"),
+      requestId,
+      fingerprint: "fp",
+      job: "{}",
+    });
+    expect(other.created).toBe(true);
+  });
+
+  it("finds nothing for another project's operation", async () => {
+    const { op } = await createOp(pending("project-a"));
+    expect(await store.get("project-b", op.name)).toBeUndefined();
+  });
+
+  it("versions each real change and refuses steps backwards", async () => {
+    const { op } = await createOp();
+    expect(await store.update(next(op, { status: Operation_Status.RUNNING, progress: 10 }))).toBe(
+      2,
+    );
+    expect(
+      await store.update(next(op, { status: Operation_Status.RUNNING, progress: 10 })),
+    ).toBeUndefined(); // same state
+    expect(
+      await store.update(next(op, { status: Operation_Status.RUNNING, progress: 5 })),
+    ).toBeUndefined(); // progress back
+    expect(
+      await store.update(next(op, { status: Operation_Status.PENDING, progress: 50 })),
+    ).toBeUndefined(); // status back
+    expect(
+      await store.update(
+        next(op, { status: Operation_Status.RUNNING, progress: 10, statusMessage: "copying" }),
+      ),
+    ).toBe(3);
+    expect(await store.update(next(op, { status: Operation_Status.DONE, progress: 100 }))).toBe(4);
+    expect(
+      await store.update(
+        next(op, { status: Operation_Status.DONE, progress: 100, statusMessage: "late" }),
+      ),
+    ).toBeUndefined(); // DONE is final
+    expect(await store.get("my-project", op.name)).toMatchObject({
+      version: 4,
+      status: Operation_Status.DONE,
+    });
+    expect(
+      await store.update(next(pending(), { status: Operation_Status.RUNNING })),
+    ).toBeUndefined(); // no record
+  });
+
+  it("gives concurrent writers strictly increasing versions", async () => {
+    const { op } = await createOp();
+    const versions = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        store.update(next(op, { status: Operation_Status.RUNNING, progress: i + 1 })),
+      ),
+    );
+    const written = versions.filter((v): v is number => v !== undefined);
+    expect(new Set(written).size).toBe(written.length);
+    expect((await store.get("my-project", op.name))?.progress).toBe(50);
+  });
+
+  it("lists newest first, by status, one page at a time", async () => {
+    const base = Date.now() - 10_000;
+    const ops: Operation[] = [];
+    for (let i = 0; i < 5; i++)
+      ops.push((await createOp(pending("my-project", base + i * 1000))).op);
+    await store.update(next(ops[1] as Operation, { status: Operation_Status.DONE, progress: 100 }));
+    await createOp(pending("another-project"));
+
+    const names = (list: Operation[]) => list.map((o) => o.name);
+    const all = await store.list("my-project");
+    expect(names(all.items)).toEqual(names([...ops].reverse()));
+    expect(all.nextPageToken).toBe("");
+
+    const first = await store.list("my-project", { maxResults: 2 });
+    const second = await store.list("my-project", {
+      maxResults: 2,
+      pageToken: first.nextPageToken,
+    });
+    const third = await store.list("my-project", {
+      maxResults: 2,
+      pageToken: second.nextPageToken,
+    });
+    expect([...names(first.items), ...names(second.items), ...names(third.items)]).toEqual(
+      names([...ops].reverse()),
+    );
+    expect(third.nextPageToken).toBe("");
+
+    expect(
+      names((await store.list("my-project", { status: Operation_Status.DONE })).items),
+    ).toEqual([ops[1]?.name]);
+    expect(
+      (await store.list("my-project", { status: Operation_Status.PENDING })).items,
+    ).toHaveLength(4);
+  });
+
+  it("expires records after the retention period", async () => {
+    const short = createOperationStore({
+      redis: redis.client,
+      prefix: redis.prefix.slice(0, -1),
+      retentionMs: 100,
+    });
+    const op = pending();
+    await short.create({ operation: op, requestId: randomUUID(), fingerprint: "fp", job: "{}" });
+    expect(await short.get("my-project", op.name)).toBeDefined();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await short.get("my-project", op.name)).toBeUndefined();
+    expect((await short.list("my-project")).items).toEqual([]);
+  });
+
+  it("finds operations older than a bound in a status, oldest first", async () => {
+    const old1 = (await createOp(pending("my-project", Date.now() - 60_000))).op;
+    const old2 = (await createOp(pending("my-project", Date.now() - 50_000))).op;
+    await createOp(pending("my-project", Date.now()));
+    expect(
+      await store.olderThan("my-project", Operation_Status.PENDING, Date.now() - 30_000, 10),
+    ).toEqual([old1.name, old2.name]);
+    expect(await store.projects()).toContain("my-project");
+  });
+});
+
+describe("OperationBus", () => {
+  it("sends the snapshot first, then every newer version, and ends after DONE", async () => {
+    const bus = newBus();
+    const { op } = await createOp();
+    const seen = collect(bus.watch("my-project", op.name, new AbortController().signal));
+    await new Promise((r) => setTimeout(r, 50));
+    for (let p = 10; p <= 50; p += 20)
+      await store.update(next(op, { status: Operation_Status.RUNNING, progress: p }));
+    await store.update(next(op, { status: Operation_Status.DONE, progress: 100 }));
+    const versions = (await seen).map((o) => [o.version, Operation_Status[o.status], o.progress]);
+    expect(versions).toEqual([
+      [1, "PENDING", 0],
+      [2, "RUNNING", 10],
+      [3, "RUNNING", 30],
+      [4, "RUNNING", 50],
+      [5, "DONE", 100],
+    ]);
+    expect(bus.stats()).toEqual({ channels: 0, watchers: 0 });
+  });
+
+  it("gives a watcher that arrives after DONE the final state and ends", async () => {
+    const bus = newBus();
+    const { op } = await createOp();
+    await store.update(next(op, { status: Operation_Status.DONE, progress: 100 }));
+    const seen = await collect(bus.watch("my-project", op.name, new AbortController().signal));
+    expect(seen.map((o) => o.version)).toEqual([2]);
+  });
+
+  it("throws OperationNotFoundError for an unknown operation and releases its channel", async () => {
+    const bus = newBus();
+    await expect(
+      collect(bus.watch("my-project", "operation-nope", new AbortController().signal)),
+    ).rejects.toBeInstanceOf(OperationNotFoundError);
+    expect(bus.stats()).toEqual({ channels: 0, watchers: 0 });
+  });
+
+  it("serves many watchers over one subscription and releases it when they leave", async () => {
+    const subscriber = new Redis(redis.url);
+    const bus = newBus(subscriber);
+    const { op } = await createOp();
+    const controllers = Array.from({ length: 50 }, () => new AbortController());
+    const runs = controllers.map((c) =>
+      collect(bus.watch("my-project", op.name, c.signal)).catch((e: unknown) => e),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    expect(bus.stats()).toEqual({ channels: 1, watchers: 50 });
+    const [, count] = (await redis.client.call(
+      "PUBSUB",
+      "NUMSUB",
+      `${redis.prefix.slice(0, -1)}:{my-project}:op:${op.name}`,
+    )) as [string, number];
+    expect(count).toBe(1);
+    for (const c of controllers) c.abort(new Error("client left"));
+    await Promise.all(runs);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(bus.stats()).toEqual({ channels: 0, watchers: 0 });
+    const [, after] = (await redis.client.call(
+      "PUBSUB",
+      "NUMSUB",
+      `${redis.prefix.slice(0, -1)}:{my-project}:op:${op.name}`,
+    )) as [string, number];
+    expect(after).toBe(0);
+  });
+
+  describe("across a Redis restart", () => {
+    let server: RedisServer;
+    afterEach(async () => {
+      await server.close();
+    });
+
+    it("re-reads the snapshot after the subscriber reconnects, so an update published while it was away still arrives", async () => {
+      server = await startRedisServer({ appendonly: true });
+      const command = new Redis(server.url, { maxRetriesPerRequest: null });
+      const subscriber = new Redis(server.url, {
+        maxRetriesPerRequest: null,
+        retryStrategy: () => 50,
+      });
+      closers.push(() => {
+        command.disconnect();
+      });
+      const privateStore = createOperationStore({ redis: command, prefix: "r" });
+      const bus = createOperationBus({ subscriber, store: privateStore, prefix: "r" });
+      closers.push(() => {
+        subscriber.disconnect();
+      });
+      const op = pending();
+      await privateStore.create({
+        operation: op,
+        requestId: randomUUID(),
+        fingerprint: "fp",
+        job: "{}",
+      });
+      const seen: Operation[] = [];
+      const done = (async () => {
+        for await (const o of bus.watch("my-project", op.name, new AbortController().signal))
+          seen.push(o);
+      })();
+      await new Promise((r) => setTimeout(r, 100));
+
+      // Kill the subscriber's connection, write while it is down, then let it come back.
+      subscriber.disconnect(true);
+      await privateStore.update(next(op, { status: Operation_Status.RUNNING, progress: 40 }));
+      await server.restart();
+      await new Promise((r) => setTimeout(r, 300));
+      await privateStore.update(next(op, { status: Operation_Status.DONE, progress: 100 }));
+      await done;
+      expect(seen.map((o) => o.version)).toEqual([1, 2, 3]);
+    });
+  });
+});

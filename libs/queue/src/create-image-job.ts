@@ -1,0 +1,46 @@
+/**
+ * The payload of one "create this image" job. Versioned: a worker refuses a version it does not
+ * know rather than guessing, so gateways and workers can be upgraded one after the other.
+ */
+export interface CreateImageJobV1 {
+  readonly v: 1;
+  readonly project: string;
+  /** This service's operation name; also the job id. */
+  readonly operation: string;
+  /** Compute's requestId: the same on every attempt, so Compute creates the image at most once. */
+  readonly requestId: string;
+  /** The Image, as proto JSON (which is Compute's `images.insert` body). */
+  readonly image: Record<string, unknown>;
+  readonly forceCreate: boolean;
+  /** W3C traceparent of the CreateImage call, if any. */
+  readonly traceparent?: string;
+  /** When the gateway accepted the request, ms since epoch; bounds retries in time. */
+  readonly acceptedMs: number;
+}
+
+export type CreateImageJob = CreateImageJobV1;
+
+/** Thrown for a payload this code cannot run; the job should fail for good, not retry. */
+export class InvalidJobError extends Error {
+  override readonly name = "InvalidJobError";
+}
+
+/** Checks a payload read back from Redis. */
+export function parseCreateImageJob(data: unknown): CreateImageJob {
+  if (typeof data !== "object" || data === null)
+    throw new InvalidJobError("job data is not an object");
+  const job = data as Record<string, unknown>;
+  if (job["v"] !== 1)
+    throw new InvalidJobError(
+      `unknown job version ${JSON.stringify(job["v"])}; this worker reads version 1`,
+    );
+  for (const field of ["project", "operation", "requestId"] as const) {
+    if (typeof job[field] !== "string" || job[field] === "")
+      throw new InvalidJobError(`job field ${field} is missing`);
+  }
+  if (typeof job["image"] !== "object" || job["image"] === null)
+    throw new InvalidJobError("job field image is missing");
+  if (typeof job["acceptedMs"] !== "number")
+    throw new InvalidJobError("job field acceptedMs is missing");
+  return data as CreateImageJob;
+}

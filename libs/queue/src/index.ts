@@ -1,0 +1,17 @@
+/** The BullMQ queue between gateway and worker: its name, hash-tagged prefix, payload and options. */
+export {
+  createImageQueue,
+  defaultJobOptions,
+  queuePrefix,
+  QUEUE_NAME,
+  JOB_NAME,
+  type ImageQueue,
+  type ImageQueueOptions,
+  type JobOptionsInput,
+} from "./image-queue";
+export {
+  parseCreateImageJob,
+  InvalidJobError,
+  type CreateImageJob,
+  type CreateImageJobV1,
+} from "./create-image-job";
