@@ -1,0 +1,266 @@
+import { create, toJson } from "@bufbuild/protobuf";
+import { createComputeClient } from "@imagesvc/compute";
+import { startComputeEmulator, type ComputeEmulator } from "@imagesvc/compute-emulator";
+import { createOperationStore, operationKeys, type OperationStore } from "@imagesvc/operations";
+import { ImageSchema, Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
+import { createImageQueue, type CreateImageJob, type ImageQueue } from "@imagesvc/queue";
+import { useTestRedis, type TestRedis } from "@imagesvc/testing";
+import { OAuth2Client } from "google-auth-library";
+import { Redis } from "ioredis";
+import { randomBytes, randomUUID } from "node:crypto";
+import { pino } from "pino";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createImageWorker, type ImageWorker, type ImageWorkerOptions } from "./image-worker";
+
+const PROJECT = "my-project";
+let emulator: ComputeEmulator;
+let redis: TestRedis;
+let connection: Redis;
+let store: OperationStore;
+let queue: ImageQueue;
+let prefix: string;
+const workers: ImageWorker[] = [];
+
+beforeAll(async () => {
+  emulator = await startComputeEmulator({
+    staticTokens: ["t"],
+    operationDurationMs: 300,
+    waitCapMs: 80,
+  });
+});
+afterAll(async () => {
+  await emulator.close();
+});
+beforeEach(async () => {
+  redis = await useTestRedis();
+  prefix = redis.prefix.slice(0, -1);
+  connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+  store = createOperationStore({ redis: connection, prefix });
+  queue = createImageQueue({ connection, prefix, attempts: 4, backoffMs: 20 });
+});
+afterEach(async () => {
+  for (const w of workers.splice(0)) await w.close(2000);
+  await queue.queue.obliterate({ force: true });
+  await queue.close();
+  connection.disconnect();
+  emulator.admin.reset();
+  emulator.admin.configure({ operationDurationMs: 300, waitCapMs: 80 });
+  await redis.cleanup();
+});
+
+function startWorker(overrides: Partial<ImageWorkerOptions> = {}): ImageWorker {
+  const auth = new OAuth2Client();
+  auth.setCredentials({ access_token: "t", expiry_date: Date.now() + 3_600_000 });
+  const worker = createImageWorker({
+    connection,
+    store,
+    compute: createComputeClient({ endpoint: emulator.url, auth }),
+    log: pino({ level: "silent" }),
+    prefix,
+    attempts: 4,
+    backoffMs: 20,
+    followBackoff: { initialMs: 5, maxMs: 20 },
+    sweepIntervalMs: 60_000,
+    ...overrides,
+  });
+  workers.push(worker);
+  return worker;
+}
+
+/** Records a PENDING operation as the gateway does, and returns its job. */
+async function accept(
+  imageName = `web-${randomBytes(3).toString("hex")}`,
+  object = "web.tar.gz",
+): Promise<CreateImageJob> {
+  const now = Date.now();
+  const name = `operation-${now}-${randomBytes(16).toString("hex")}`;
+  const requestId = randomUUID();
+  const job: CreateImageJob = {
+    v: 1,
+    project: PROJECT,
+    operation: name,
+    requestId,
+    image: toJson(
+      ImageSchema,
+      create(ImageSchema, {
+        name: imageName,
+        rawDisk: { source: `https://storage.googleapis.com/b-1/${object}` },
+      }),
+    ) as Record<string, unknown>,
+    forceCreate: false,
+    acceptedMs: now,
+  };
+  await store.create({
+    operation: create(OperationSchema, {
+      kind: "compute#operation",
+      project: PROJECT,
+      name,
+      status: Operation_Status.PENDING,
+      clientOperationId: requestId,
+      insertTime: new Date(now).toISOString(),
+      user: "alice",
+    }),
+    requestId,
+    fingerprint: "fp",
+    job: JSON.stringify(job),
+  });
+  return job;
+}
+
+/** Every version published for an operation, until DONE. */
+async function published(job: CreateImageJob, run: () => Promise<unknown>): Promise<Operation[]> {
+  const subscriber = new Redis(redis.url);
+  const seen: Operation[] = [];
+  const done = new Promise<void>((resolve) => {
+    subscriber.on("message", (_channel: string, message: string) => {
+      const op = create(OperationSchema, JSON.parse(message) as never);
+      seen.push(op);
+      if ((JSON.parse(message) as { status?: string }).status === "DONE") resolve();
+    });
+  });
+  await subscriber.subscribe(operationKeys(prefix, job.project, job.operation).channel);
+  await run();
+  await done;
+  await subscriber.quit();
+  return seen;
+}
+
+async function doneOperation(job: CreateImageJob, timeoutMs = 10_000): Promise<Operation> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const op = await store.get(job.project, job.operation);
+    if (op?.status === Operation_Status.DONE) return op;
+    if (Date.now() > deadline)
+      throw new Error(
+        `operation still ${op === undefined ? "missing" : Operation_Status[op.status]}`,
+      );
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe("the image worker", () => {
+  it("inserts, follows to DONE and publishes each change as a new version", async () => {
+    startWorker();
+    const job = await accept("web");
+    const versions = await published(job, () => queue.add(job));
+    const statuses = versions.map((v) => (v as unknown as { status: string }).status);
+    expect(statuses.at(-1)).toBeDefined();
+    const final = await doneOperation(job);
+    expect(final).toMatchObject({
+      status: Operation_Status.DONE,
+      progress: 100,
+      user: "alice",
+      clientOperationId: job.requestId,
+    });
+    expect(final.targetId).toMatch(/^\d+$/);
+    expect(final.computeOperation).toContain("/global/operations/");
+    expect(final.error).toBeUndefined();
+    expect(final.version).toBe(versions.length + 1);
+    expect(emulator.admin.state().images.map((i) => [i.name, i.status])).toEqual([
+      ["web", "READY"],
+    ]);
+  });
+
+  it("retries 503 and 429 on insert with the same requestId and makes one image", async () => {
+    startWorker();
+    emulator.admin.addFault({ route: "images.insert", effect: "error", status: 503, count: 1 });
+    emulator.admin.addFault({ route: "images.insert", effect: "error", status: 429, count: 1 });
+    const job = await accept();
+    await queue.add(job);
+    const final = await doneOperation(job);
+    expect(final.error).toBeUndefined();
+    expect(emulator.admin.state().insertCalls[job.requestId]).toBe(3);
+    expect(emulator.admin.state().images).toHaveLength(1);
+  });
+
+  it("makes one image when the insert's answer is lost after Compute created it", async () => {
+    startWorker();
+    emulator.admin.addFault({ route: "images.insert", effect: "reset", phase: "after", count: 1 });
+    const job = await accept();
+    await queue.add(job);
+    expect((await doneOperation(job)).error).toBeUndefined();
+    expect(emulator.admin.state().images).toHaveLength(1);
+    expect(emulator.admin.state().insertCalls[job.requestId]).toBe(2);
+  });
+
+  it("ends DONE with Compute's error on a final error, without retrying", async () => {
+    startWorker();
+    const first = await accept("taken");
+    await queue.add(first);
+    await doneOperation(first);
+    const second = await accept("taken");
+    await queue.add(second);
+    const final = await doneOperation(second);
+    expect(final.httpErrorStatusCode).toBe(409);
+    expect(final.httpErrorMessage).toBe("CONFLICT");
+    expect(final.error?.errors[0]).toMatchObject({ code: "RESOURCE_ALREADY_EXISTS" });
+    expect(emulator.admin.state().insertCalls[second.requestId]).toBe(1);
+  });
+
+  it("ends DONE with the asynchronous error when the operation fails in Compute", async () => {
+    startWorker();
+    const job = await accept("web", "missing.tar.gz");
+    await queue.add(job);
+    const final = await doneOperation(job);
+    expect(final).toMatchObject({ httpErrorStatusCode: 404, httpErrorMessage: "NOT FOUND" });
+    expect(final.error?.errors[0]?.code).toBe("RESOURCE_NOT_FOUND");
+  });
+
+  it("ends DONE with an error that says so when retries run out", async () => {
+    startWorker();
+    emulator.admin.addFault({ route: "images.insert", effect: "error", status: 503 });
+    const job = await accept();
+    await queue.add(job);
+    const final = await doneOperation(job);
+    expect(final.httpErrorStatusCode).toBe(503);
+    expect(final.error?.errors[0]?.message).toMatch(
+      /^gave up after 4 attempts; last error: The service is currently unavailable/,
+    );
+    expect(emulator.admin.state().insertCalls[job.requestId]).toBe(4);
+    expect(emulator.admin.state().images).toEqual([]);
+  });
+
+  it("skips a job whose operation is already DONE (cancelled)", async () => {
+    startWorker();
+    const job = await accept();
+    const op = await store.get(PROJECT, job.operation);
+    if (op === undefined) throw new Error("no record");
+    await store.update({ ...op, status: Operation_Status.DONE, progress: 100 });
+    await queue.add(job);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(emulator.admin.state().calls["images.insert"]).toBeUndefined();
+  });
+
+  it("queues a lost job again from the sweeper and finishes it", async () => {
+    const worker = startWorker({ sweepGraceMs: 0 });
+    const job = await accept();
+    expect(await worker.sweepOnce()).toEqual({ requeued: 1, finalized: 0 });
+    expect((await doneOperation(job)).error).toBeUndefined();
+    expect(emulator.admin.state().images).toHaveLength(1);
+  });
+
+  it("hands active jobs back on close, and another worker finishes them with one image", async () => {
+    emulator.admin.configure({ operationDurationMs: 3000, waitCapMs: 60_000 });
+    const first = startWorker();
+    const job = await accept();
+    await queue.add(job);
+    for (
+      let i = 0;
+      i < 100 && emulator.admin.state().calls["globalOperations.wait"] === undefined;
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const started = Date.now();
+    workers.splice(workers.indexOf(first), 1);
+    await first.close(5000);
+    expect(Date.now() - started).toBeLessThan(2000);
+    const handedBack = await queue.queue.getJob(job.operation);
+    expect(handedBack?.attemptsMade).toBe(0);
+
+    startWorker();
+    expect((await doneOperation(job)).error).toBeUndefined();
+    expect(emulator.admin.state().images).toHaveLength(1);
+    expect(emulator.admin.state().insertCalls[job.requestId]).toBe(2);
+  });
+});

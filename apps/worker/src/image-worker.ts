@@ -1,0 +1,113 @@
+import type { BackoffOptions, ComputeClient } from "@imagesvc/compute";
+import type { OperationStore } from "@imagesvc/operations";
+import { createImageQueue, queuePrefix, QUEUE_NAME, type ImageQueue } from "@imagesvc/queue";
+import { Worker } from "bullmq";
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import { createJobProcessor } from "./process-job";
+import { startSweeper } from "./sweeper";
+
+export interface ImageWorkerOptions {
+  /** For BullMQ; it needs `maxRetriesPerRequest: null`. */
+  readonly connection: Redis;
+  readonly store: OperationStore;
+  readonly compute: ComputeClient;
+  readonly log: Logger;
+  /** Deployment prefix. Default: "imagesvc". */
+  readonly prefix?: string;
+  /** Jobs in flight at once; they mostly wait on Compute. Default: 50. */
+  readonly concurrency?: number;
+  /** A job whose worker stops renewing its lock this long is re-run elsewhere, in ms. Default: 30000. */
+  readonly lockDurationMs?: number;
+  /** Times a job may stall (its worker died) before it fails. Default: 5. */
+  readonly maxStalledCount?: number;
+  /** Attempts per job and first retry delay (see libs/queue). Defaults: 10 and 1000 ms. */
+  readonly attempts?: number;
+  readonly backoffMs?: number;
+  /** Retries stop this long after the request was accepted, in ms. Default: 30 minutes. */
+  readonly maxRetryMs?: number;
+  /** Sweeper period and grace, in ms. Defaults: 30000 and 60000. */
+  readonly sweepIntervalMs?: number;
+  readonly sweepGraceMs?: number;
+  readonly followBackoff?: BackoffOptions;
+}
+
+export interface ImageWorker {
+  readonly worker: Worker;
+  readonly queue: ImageQueue;
+  sweepOnce(): Promise<{ requeued: number; finalized: number }>;
+  /**
+   * Stops taking jobs, hands active ones back (they are re-run elsewhere with the same requestId)
+   * and closes, within `timeoutMs`; past it, closes by force. Loses no job either way: a job not
+   * handed back stalls and is re-run when its lock expires.
+   */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
+  const prefix = options.prefix ?? "imagesvc";
+  const lockDuration = options.lockDurationMs ?? 30_000;
+  const queue = createImageQueue({
+    connection: options.connection,
+    prefix,
+    ...(options.attempts !== undefined && { attempts: options.attempts }),
+    ...(options.backoffMs !== undefined && { backoffMs: options.backoffMs }),
+  });
+  const stopping = new AbortController();
+  const processor = createJobProcessor({
+    stopping: stopping.signal,
+    store: options.store,
+    compute: options.compute,
+    log: options.log,
+    maxRetryMs: options.maxRetryMs ?? 30 * 60_000,
+    ...(options.followBackoff && { followBackoff: options.followBackoff }),
+  });
+  const worker = new Worker(QUEUE_NAME, processor, {
+    connection: options.connection,
+    prefix: queuePrefix(prefix),
+    concurrency: options.concurrency ?? 50,
+    lockDuration,
+    stalledInterval: Math.max(1000, Math.floor(lockDuration / 2)),
+    maxStalledCount: options.maxStalledCount ?? 5,
+  });
+  worker.on("error", (e) => {
+    options.log.error({ err: e }, "worker error");
+  });
+  const sweeper = startSweeper({
+    store: options.store,
+    queue,
+    log: options.log,
+    intervalMs: options.sweepIntervalMs ?? 30_000,
+    graceMs: options.sweepGraceMs ?? 60_000,
+  });
+
+  return {
+    worker,
+    queue,
+    sweepOnce: sweeper.sweepOnce,
+    async close(timeoutMs = 25_000) {
+      await sweeper.stop();
+      // Abort the active processors (they hand their jobs back, as does any job taken from now
+      // on), stop fetching, then close.
+      stopping.abort(new Error("the worker is shutting down"));
+      await worker.pause(true);
+      const closing = worker.close();
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => {
+          resolve("timeout");
+        }, timeoutMs);
+      });
+      const outcome = await Promise.race([closing, timedOut]);
+      clearTimeout(timer);
+      if (outcome === "timeout") {
+        options.log.warn(
+          { timeoutMs },
+          "jobs did not hand back in time; closing by force (they will stall and re-run)",
+        );
+        await worker.close(true);
+      }
+      await queue.close();
+    },
+  };
+}
