@@ -77,7 +77,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["**/*.spec.ts"],
+    files: ["**/*.spec.ts", "**/*.test-helper.ts"],
     rules: { "@nx/enforce-module-boundaries": boundaries(specConstraints) },
   },
   {

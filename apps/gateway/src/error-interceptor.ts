@@ -1,0 +1,50 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { Logger } from "pino";
+
+/**
+ * The RPC edge's last line: a ConnectError passes as it is; Redis being unreachable becomes
+ * UNAVAILABLE (retryable); anything else becomes INTERNAL with a generic message, and its details
+ * go to the log, never to the caller. Covers unary answers and every message of a stream.
+ */
+export function errorInterceptor(log: Logger): Interceptor {
+  return (next) => async (req) => {
+    const edge = (e: unknown): ConnectError => {
+      if (e instanceof ConnectError) return e;
+      if (isRedisUnavailable(e)) {
+        log.warn({ err: e, rpc: req.method.name }, "redis unavailable");
+        return new ConnectError(
+          "the service's storage is unavailable; retry shortly",
+          Code.Unavailable,
+        );
+      }
+      log.error({ err: e, rpc: req.method.name }, "unexpected error");
+      return new ConnectError("internal error", Code.Internal);
+    };
+    try {
+      const res = await next(req);
+      if (!res.stream) return res;
+      const messages = res.message;
+      return {
+        ...res,
+        message: (async function* () {
+          try {
+            yield* messages;
+          } catch (e) {
+            throw edge(e);
+          }
+        })(),
+      };
+    } catch (e) {
+      throw edge(e);
+    }
+  };
+}
+
+const UNAVAILABLE =
+  /Connection is closed|Command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Stream isn't writeable|max retries per request|ENOTFOUND/i;
+
+/** The errors ioredis raises when Redis cannot be reached or does not answer. */
+export function isRedisUnavailable(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  return e.name === "MaxRetriesPerRequestError" || UNAVAILABLE.test(e.message);
+}

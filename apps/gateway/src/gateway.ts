@@ -1,0 +1,131 @@
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createOperationBus, createOperationStore, type OperationBus } from "@imagesvc/operations";
+import { ImageService, type Operation } from "@imagesvc/proto";
+import { createImageQueue } from "@imagesvc/queue";
+import { Redis } from "ioredis";
+import type { Logger } from "pino";
+import { errorInterceptor } from "./error-interceptor";
+import { createImageService } from "./image-service";
+import { listen, type ListenOptions } from "./listen";
+
+export interface GatewayOptions {
+  /** TCP port; 0 picks a free one. */
+  readonly port: number;
+  /** Interface. Default: "0.0.0.0". */
+  readonly host?: string;
+  readonly tls?: ListenOptions["tls"];
+  readonly redisUrl: string;
+  /** Deployment prefix for Redis keys; gateways and workers must agree. Default: "imagesvc". */
+  readonly prefix?: string;
+  /** How long operation records are kept, in ms. Default: 7 days. */
+  readonly retentionMs?: number;
+  /** Timeout of each Redis command, in ms. Default: 5000. */
+  readonly redisCommandTimeoutMs?: number;
+  /**
+   * Retry policy stamped on each job when it is queued (BullMQ keeps it with the job): attempts,
+   * and the first retry delay in ms. Defaults: 10 and 1000.
+   */
+  readonly jobAttempts?: number;
+  readonly jobBackoffMs?: number;
+  /** The largest request message accepted, in bytes. Default: 1 MiB. */
+  readonly readMaxBytes?: number;
+  /** The `user` of operations until callers are authenticated. */
+  readonly defaultUser: string;
+  readonly log: Logger;
+  /** Test-only fault hook between writing a record and queueing its job. */
+  readonly afterRecord?: (operation: Operation) => Promise<void>;
+}
+
+export interface Gateway {
+  readonly url: string;
+  readonly port: number;
+  readonly bus: OperationBus;
+  /** The one subscriber connection, for tests that count its listeners. */
+  readonly subscriber: Redis;
+  /**
+   * Drains: open streams end with UNAVAILABLE (clients reconnect elsewhere), then connections
+   * close and Redis connections quit.
+   */
+  close(): Promise<void>;
+}
+
+/** The gateway: Connect, gRPC and gRPC-Web on one port, backed by Redis. */
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const prefix = options.prefix ?? "imagesvc";
+  const commands = new Redis(options.redisUrl, {
+    maxRetriesPerRequest: 1,
+    commandTimeout: options.redisCommandTimeoutMs ?? 5000,
+  });
+  const subscriber = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  for (const [name, client] of [
+    ["commands", commands],
+    ["subscriber", subscriber],
+  ] as const) {
+    client.on("error", (e) => {
+      options.log.warn({ err: e, connection: name }, "redis connection error");
+    });
+  }
+  const store = createOperationStore({
+    redis: commands,
+    prefix,
+    ...(options.retentionMs !== undefined && { retentionMs: options.retentionMs }),
+  });
+  const bus = createOperationBus({
+    subscriber,
+    store,
+    prefix,
+    onError: (e) => {
+      options.log.warn({ err: e }, "re-reading watched operations failed");
+    },
+  });
+  const queue = createImageQueue({
+    connection: commands,
+    prefix,
+    ...(options.jobAttempts !== undefined && { attempts: options.jobAttempts }),
+    ...(options.jobBackoffMs !== undefined && { backoffMs: options.jobBackoffMs }),
+  });
+  const service = createImageService({
+    store,
+    bus,
+    queue,
+    log: options.log,
+    defaultUser: options.defaultUser,
+    ...(options.afterRecord && { afterRecord: options.afterRecord }),
+  });
+
+  const shutdown = new AbortController();
+  const handler = connectNodeAdapter({
+    routes: (router: ConnectRouter) => router.service(ImageService, service),
+    interceptors: [errorInterceptor(options.log)],
+    readMaxBytes: options.readMaxBytes ?? 1 << 20,
+    // A typo in a JSON field name is an error, not a silently ignored field.
+    jsonOptions: { ignoreUnknownFields: false },
+    shutdownSignal: shutdown.signal,
+  });
+  const listening = await listen(handler, {
+    port: options.port,
+    host: options.host ?? "0.0.0.0",
+    ...(options.tls && { tls: options.tls }),
+  });
+
+  return {
+    url: listening.url,
+    port: listening.port,
+    bus,
+    subscriber,
+    async close() {
+      shutdown.abort(
+        new ConnectError(
+          "the server is shutting down; reconnect to another instance",
+          Code.Unavailable,
+        ),
+      );
+      // Let the handlers see the abort and write their final frames before connections go.
+      await new Promise((r) => setTimeout(r, 50));
+      await listening.close();
+      await queue.close();
+      await Promise.allSettled([commands.quit(), subscriber.quit()]);
+    },
+  };
+}

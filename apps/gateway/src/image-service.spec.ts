@@ -1,0 +1,96 @@
+// The RPC edge served in memory (createRouterTransport): what is decided before any storage call.
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import type { OperationBus, OperationStore } from "@imagesvc/operations";
+import { BadRequestSchema, ImageService } from "@imagesvc/proto";
+import type { ImageQueue } from "@imagesvc/queue";
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { errorInterceptor } from "./error-interceptor";
+import { createImageService } from "./image-service";
+
+/** Storage that records every touch: these tests assert that nothing reaches it. */
+function untouchable(touched: string[]) {
+  return new Proxy(
+    {},
+    {
+      get: (_target, prop) => {
+        touched.push(String(prop));
+        throw new Error(`storage touched: ${String(prop)}`);
+      },
+    },
+  );
+}
+
+function client(touched: string[] = []) {
+  const service = createImageService({
+    store: untouchable(touched) as OperationStore,
+    bus: untouchable(touched) as OperationBus,
+    queue: untouchable(touched) as ImageQueue,
+    log: pino({ level: "silent" }),
+    defaultUser: "tester",
+  });
+  const transport = createRouterTransport(
+    ({ service: register }) => register(ImageService, service),
+    {
+      router: { interceptors: [errorInterceptor(pino({ level: "silent" }))] },
+    },
+  );
+  return createClient(ImageService, transport);
+}
+
+describe("ImageService edge", () => {
+  it("rejects an invalid CreateImage with every violation and touches no storage", async () => {
+    const touched: string[] = [];
+    const error = await client(touched)
+      .createImage({ project: "x", image: { name: "Bad_Name" } })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.InvalidArgument);
+    const fields = (error as ConnectError)
+      .findDetails(BadRequestSchema)[0]
+      ?.fieldViolations.map((v) => v.field);
+    expect(fields).toEqual(["project", "image.name", "image.raw_disk.source"]);
+    expect(touched).toEqual([]);
+  });
+
+  it("rejects a malformed project or a missing operation before storage", async () => {
+    const touched: string[] = [];
+    const c = client(touched);
+    for (const call of [
+      c.getOperation({ project: "x", operation: "" }),
+      c.cancelOperation({ project: "Bad", operation: "op" }),
+    ]) {
+      expect(((await call.catch((e: unknown) => e)) as ConnectError).code).toBe(
+        Code.InvalidArgument,
+      );
+    }
+    const list = await c
+      .listOperations({ project: "my-project", maxResults: 501, pageToken: "garbage" })
+      .catch((e: unknown) => e);
+    const fields = (list as ConnectError)
+      .findDetails(BadRequestSchema)[0]
+      ?.fieldViolations.map((v) => v.field);
+    expect(fields).toEqual(["max_results", "page_token"]);
+    expect(touched).toEqual([]);
+  });
+
+  it("answers NOT_FOUND for a name this service never issues, without a storage call", async () => {
+    const touched: string[] = [];
+    const error = await client(touched)
+      .getOperation({ project: "my-project", operation: "../../etc" })
+      .catch((e: unknown) => e);
+    expect((error as ConnectError).code).toBe(Code.NotFound);
+    expect(touched).toEqual([]);
+  });
+
+  it("hides an unexpected failure behind INTERNAL with a generic message", async () => {
+    const error = await client()
+      .getOperation({
+        project: "my-project",
+        operation: "operation-1-0123456789abcdef0123456789abcdef",
+      })
+      .catch((e: unknown) => e);
+    expect((error as ConnectError).code).toBe(Code.Internal);
+    expect((error as ConnectError).rawMessage).toBe("internal error");
+  });
+});

@@ -1,0 +1,236 @@
+import { create, toJson, type JsonObject } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import {
+  abortable,
+  failedOperation,
+  OperationNotFoundError,
+  type OperationBus,
+  type OperationStore,
+} from "@imagesvc/operations";
+import {
+  ImageSchema,
+  type ImageService,
+  Operation_Status,
+  OperationSchema,
+  type Operation,
+} from "@imagesvc/proto";
+import type { CreateImageJob, ImageQueue } from "@imagesvc/queue";
+import {
+  checkProjectId,
+  invalidArgument,
+  validateCreateImageRequest,
+  type FieldViolation,
+} from "@imagesvc/validation";
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import { newOperationName, OPERATION_NAME } from "./operation-name";
+import { requestFingerprint } from "./request-fingerprint";
+
+/** WaitOperation's cap, like Compute's globalOperations.wait. */
+export const MAX_WAIT_MS = 120_000;
+
+export interface ImageServiceDeps {
+  readonly store: OperationStore;
+  readonly bus: OperationBus;
+  readonly queue: ImageQueue;
+  readonly log: Logger;
+  /** The `user` of operations until callers are authenticated. */
+  readonly defaultUser: string;
+  /** Test-only fault hook, run between writing the record and queueing the job. */
+  readonly afterRecord?: (operation: Operation) => Promise<void>;
+}
+
+/** The ImageService RPCs. Validation first, then Redis; see DESIGN.md for the flow. */
+export function createImageService(deps: ImageServiceDeps): ServiceImpl<typeof ImageService> {
+  const { store, bus, queue } = deps;
+
+  /** A record of `project` or NOT_FOUND; another project's operation is simply not there. */
+  async function find(project: string, name: string, ctx: HandlerContext): Promise<Operation> {
+    checkAddress(project, name);
+    const op = await abortable(store.get(project, name), ctx.signal);
+    if (op === undefined) throw notFound(project, name);
+    return op;
+  }
+
+  return {
+    async createImage(req) {
+      const violations = validateCreateImageRequest(req);
+      if (violations.length > 0) throw invalidArgument(violations);
+      const image = req.image ?? create(ImageSchema);
+      const requestId = req.requestId === "" ? randomUUID() : req.requestId.toLowerCase();
+      const fingerprint = requestFingerprint({ ...req, requestId });
+      const now = new Date();
+      const operation = create(OperationSchema, {
+        kind: "compute#operation",
+        name: newOperationName(now),
+        project: req.project,
+        operationType: "insert",
+        status: Operation_Status.PENDING,
+        clientOperationId: requestId,
+        targetLink: `https://compute.googleapis.com/compute/v1/projects/${req.project}/global/images/${image.name}`,
+        user: deps.defaultUser,
+        insertTime: now.toISOString(),
+        creationTimestamp: now.toISOString(),
+      });
+      const jobFor = (op: Operation): CreateImageJob => ({
+        v: 1,
+        project: req.project,
+        operation: op.name,
+        requestId,
+        image: toJson(ImageSchema, image) as JsonObject,
+        forceCreate: req.forceCreate,
+        acceptedMs: Date.parse(op.insertTime),
+      });
+
+      const result = await store.create({
+        operation,
+        requestId,
+        fingerprint,
+        job: JSON.stringify(jobFor(operation)),
+      });
+      if (!result.created) {
+        if (result.fingerprint !== fingerprint) {
+          throw new ConnectError(
+            `request_id ${requestId} was already used for a different request (operation ${result.operation.name}); ` +
+              "repeat the original request exactly, or send a new request_id",
+            Code.AlreadyExists,
+          );
+        }
+        // Same request again: answer with the existing operation. If its job was lost (the gateway
+        // died before queueing it), this heals it; otherwise BullMQ ignores the known job id.
+        if (result.operation.status === Operation_Status.PENDING)
+          await queue.add(jobFor(result.operation));
+        return result.operation;
+      }
+      await deps.afterRecord?.(result.operation);
+      await queue.add(jobFor(result.operation));
+      deps.log.info(
+        { operation: operation.name, requestId, project: req.project, image: image.name },
+        "image creation accepted",
+      );
+      return result.operation;
+    },
+
+    async getOperation(req, ctx) {
+      return find(req.project, req.operation, ctx);
+    },
+
+    async *watchOperation(req, ctx) {
+      checkAddress(req.project, req.operation);
+      try {
+        yield* bus.watch(req.project, req.operation, ctx.signal);
+      } catch (e) {
+        if (e instanceof OperationNotFoundError) throw notFound(req.project, req.operation);
+        throw e;
+      }
+    },
+
+    async waitOperation(req, ctx) {
+      checkAddress(req.project, req.operation);
+      const requested =
+        req.timeout === undefined
+          ? MAX_WAIT_MS
+          : Number(req.timeout.seconds) * 1000 + Math.floor(req.timeout.nanos / 1e6);
+      if (requested < 0)
+        throw invalidArgument([
+          {
+            field: "timeout",
+            description: "must not be negative; leave it unset to wait up to 2 minutes",
+          },
+        ]);
+      const waitMs = Math.min(requested, MAX_WAIT_MS);
+      const stop = new AbortController();
+      const timer = setTimeout(() => {
+        stop.abort(new Error("wait timeout"));
+      }, waitMs);
+      const signal = AbortSignal.any([ctx.signal, stop.signal]);
+      let latest: Operation | undefined;
+      try {
+        for await (const op of bus.watch(req.project, req.operation, signal)) latest = op;
+      } catch (e) {
+        if (e instanceof OperationNotFoundError) throw notFound(req.project, req.operation);
+        if (!stop.signal.aborted || ctx.signal.aborted) throw e;
+      } finally {
+        clearTimeout(timer);
+      }
+      return latest ?? (await find(req.project, req.operation, ctx));
+    },
+
+    async listOperations(req, ctx) {
+      const violations: FieldViolation[] = [];
+      const projectProblem = checkProjectId(req.project);
+      if (projectProblem !== undefined)
+        violations.push({ field: "project", description: projectProblem });
+      if (req.maxResults > 500)
+        violations.push({
+          field: "max_results",
+          description: `is ${req.maxResults}; use 1-500, or 0 for 500`,
+        });
+      if (
+        req.pageToken !== "" &&
+        !/^\d{13}:operation-/.test(Buffer.from(req.pageToken, "base64url").toString())
+      ) {
+        violations.push({
+          field: "page_token",
+          description:
+            "is not a token this service issued; pass next_page_token from the previous page",
+        });
+      }
+      if (violations.length > 0) throw invalidArgument(violations);
+      const page = await abortable(
+        store.list(req.project, {
+          ...(req.status !== Operation_Status.STATUS_UNSPECIFIED && { status: req.status }),
+          maxResults: req.maxResults,
+          pageToken: req.pageToken,
+        }),
+        ctx.signal,
+      );
+      return { items: page.items, nextPageToken: page.nextPageToken };
+    },
+
+    async cancelOperation(req, ctx) {
+      const op = await find(req.project, req.operation, ctx);
+      if (op.status === Operation_Status.DONE)
+        throw new ConnectError(`operation ${op.name} is already DONE`, Code.FailedPrecondition);
+      const notCancellable = new ConnectError(
+        `operation ${op.name} has started: Compute has (or is about to get) the insert, and Compute cannot cancel an image insert`,
+        Code.FailedPrecondition,
+      );
+      if (op.status === Operation_Status.RUNNING) throw notCancellable;
+      // Removing the job fails while a worker holds it; then the insert is under way.
+      const removed = await queue.queue.remove(op.name);
+      if (removed === 0 && (await queue.queue.getJobState(op.name)) !== "unknown")
+        throw notCancellable;
+      const cancelled = failedOperation(op, {
+        code: "CANCELLED",
+        message: `cancelled by ${deps.defaultUser} before the insert reached Compute`,
+      });
+      const version = await store.update(cancelled);
+      if (version === undefined) throw notCancellable;
+      cancelled.version = version;
+      deps.log.info({ operation: op.name, project: op.project }, "operation cancelled");
+      return cancelled;
+    },
+  };
+}
+
+/**
+ * Rejects a malformed project or a missing operation name before any Redis call. A name this
+ * gateway could never have issued is NOT_FOUND at once, as an unknown one would be.
+ */
+function checkAddress(project: string, operation: string): void {
+  const violations: FieldViolation[] = [];
+  const problem = checkProjectId(project);
+  if (problem !== undefined) violations.push({ field: "project", description: problem });
+  if (operation === "")
+    violations.push({
+      field: "operation",
+      description: "is required: the name CreateImage returned",
+    });
+  if (violations.length > 0) throw invalidArgument(violations);
+  if (!OPERATION_NAME.test(operation)) throw notFound(project, operation);
+}
+
+function notFound(project: string, name: string): ConnectError {
+  return new ConnectError(`operation ${name} not found in project ${project}`, Code.NotFound);
+}
