@@ -1,0 +1,103 @@
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { ImageService, Operation_Status } from "@imagesvc/proto";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { drain, imageRequest, startStack } from "./stack.test-helper";
+
+describe("serving", () => {
+  it("ends open streams with UNAVAILABLE when the gateway drains", async () => {
+    const stack = await startStack({ emulator: { operationDurationMs: 60_000 } });
+    try {
+      await stack.startWorker();
+      const op = await stack.client.createImage(imageRequest("drain"));
+      const streams = Array.from({ length: 20 }, () =>
+        drain(stack.client.watchOperation({ project: "my-project", operation: op.name })).catch(
+          (e: unknown) => e,
+        ),
+      );
+      for (let i = 0; i < 100 && stack.gateway.bus.stats().watchers < 20; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      const started = Date.now();
+      await stack.gateway.close();
+      const outcomes = await Promise.all(streams);
+      expect(Date.now() - started).toBeLessThan(2000);
+      for (const outcome of outcomes) {
+        expect(outcome).toBeInstanceOf(ConnectError);
+        expect((outcome as ConnectError).code).toBe(Code.Unavailable);
+      }
+    } finally {
+      await stack.close().catch(() => undefined);
+    }
+  });
+
+  it("refuses a message over readMaxBytes with RESOURCE_EXHAUSTED", async () => {
+    const stack = await startStack({ gateway: { readMaxBytes: 64 * 1024 } });
+    try {
+      const before = await stack.keys();
+      const request = imageRequest("big");
+      const error = await stack.client
+        .createImage({
+          ...request,
+          image: { ...request.image, description: "x".repeat(100 * 1024) },
+        })
+        .catch((e: unknown) => e);
+      expect((error as ConnectError).code).toBe(Code.ResourceExhausted);
+      expect(await stack.keys()).toEqual(before);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it("serves TLS when given a certificate, over HTTP/2 and HTTP/1.1", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "gateway-tls-"));
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+      ],
+      { stdio: "ignore" },
+    );
+    const cert = readFileSync(join(dir, "cert.pem"));
+    const stack = await startStack({
+      gateway: { tls: { cert, key: readFileSync(join(dir, "key.pem")) } },
+    });
+    try {
+      expect(stack.gateway.url).toMatch(/^https:/);
+      for (const httpVersion of ["2", "1.1"] as const) {
+        const client = createClient(
+          ImageService,
+          createConnectTransport({
+            baseUrl: stack.gateway.url,
+            httpVersion,
+            nodeOptions: { ca: cert },
+          }),
+        );
+        const op = await client.createImage(imageRequest(`tls-${httpVersion.replace(".", "")}`));
+        expect(op.status).toBe(Operation_Status.PENDING);
+      }
+    } finally {
+      await stack.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

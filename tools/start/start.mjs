@@ -1,0 +1,198 @@
+// `npm start`: the whole stack on this machine, for local use. Redis is REDIS_URL, else
+// 127.0.0.1:6379 if it answers, else a redis-server spawned in a temporary directory. Then the
+// Compute emulator, the gateway and a worker, each from its build in dist/. Ctrl-C stops them all.
+// Deployed apps never fall back to the emulator: only this script points them at it.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const children = [];
+let tempDir;
+
+function log(message) {
+  process.stdout.write(`[start] ${message}\n`);
+}
+
+/** True if a Redis server answers PING at host:port. */
+function answersPing(host, port) {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: 500 }, () => socket.write("PING\r\n"));
+    socket.once("data", (data) => {
+      socket.destroy();
+      resolve(data.toString().startsWith("+PONG"));
+    });
+    for (const event of ["error", "timeout"])
+      socket.once(event, () => (socket.destroy(), resolve(false)));
+  });
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.once("error", reject);
+  });
+}
+
+async function redisUrl() {
+  if (process.env.REDIS_URL) return process.env.REDIS_URL;
+  if (await answersPing("127.0.0.1", 6379)) return "redis://127.0.0.1:6379";
+  if (spawnSync("redis-server", ["--version"]).error) {
+    log("No Redis answers on 127.0.0.1:6379 and redis-server is not installed.");
+    log(
+      "Start one with `docker compose up -d redis`, or install it (Debian/Ubuntu: `sudo apt-get install redis-server`,",
+    );
+    log("macOS: `brew install redis`), or set REDIS_URL to a Redis you have.");
+    process.exit(1);
+  }
+  const port = await freePort();
+  tempDir = mkdtempSync(join(tmpdir(), "imagesvc-redis-"));
+  run(
+    "redis",
+    "redis-server",
+    [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      tempDir,
+    ],
+    {},
+  );
+  for (let i = 0; i < 100 && !(await answersPing("127.0.0.1", port)); i++)
+    await new Promise((r) => setTimeout(r, 50));
+  log(`started redis-server on 127.0.0.1:${port} (data in ${tempDir}, removed on exit)`);
+  return `redis://127.0.0.1:${port}`;
+}
+
+/** Runs a child with its output prefixed; resolves once `ready` appears in it. */
+function run(name, command, args, env, ready) {
+  const child = spawn(command, args, {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  let announced = false;
+  return new Promise((resolve, reject) => {
+    const onLine = (line) => {
+      if (ready && !announced && line.includes(ready)) {
+        announced = true;
+        resolve(child);
+      }
+      if (process.env.START_VERBOSE || /"level":(4|5|6)0/.test(line))
+        process.stdout.write(`[${name}] ${line}\n`);
+    };
+    for (const stream of [child.stdout, child.stderr]) {
+      let buffered = "";
+      stream.on("data", (chunk) => {
+        buffered += chunk.toString();
+        const lines = buffered.split("\n");
+        buffered = lines.pop() ?? "";
+        lines.forEach(onLine);
+      });
+    }
+    child.once("exit", (code, signal) => {
+      if (!stopping) {
+        log(`${name} exited (${signal ?? code}); stopping everything`);
+        void stop(1);
+      }
+      if (!announced) reject(new Error(`${name} exited before it was ready`));
+    });
+    if (!ready) resolve(child);
+  });
+}
+
+let stopping = false;
+async function stop(code = 0) {
+  if (stopping) return;
+  stopping = true;
+  log("stopping…");
+  await Promise.all(
+    children
+      .filter((c) => c.exitCode === null && c.signalCode === null)
+      .map(
+        (c) =>
+          new Promise((resolve) => {
+            c.once("exit", resolve);
+            c.kill("SIGTERM");
+            setTimeout(() => c.kill("SIGKILL"), 15_000).unref();
+          }),
+      ),
+  );
+  if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+  log("stopped");
+  process.exit(code);
+}
+process.on("SIGINT", () => void stop(0));
+process.on("SIGTERM", () => void stop(0));
+
+const redis = await redisUrl();
+const emulatorPort = Number(process.env.EMULATOR_PORT ?? (await freePort()));
+const gatewayPort = Number(process.env.PORT ?? 8080);
+const node = process.execPath;
+const emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
+
+await run(
+  "emulator",
+  node,
+  ["dist/apps/compute-emulator/main.js"],
+  {
+    PORT: String(emulatorPort),
+    EMULATOR_OPERATION_DURATION_MS: process.env.EMULATOR_OPERATION_DURATION_MS ?? "8000",
+    EMULATOR_WAIT_CAP_MS: process.env.EMULATOR_WAIT_CAP_MS ?? "1000",
+  },
+  "listening",
+);
+const shared = { REDIS_URL: redis, REDIS_PREFIX: process.env.REDIS_PREFIX ?? "imagesvc-local" };
+await run(
+  "worker",
+  node,
+  ["dist/apps/worker/main.js"],
+  {
+    ...shared,
+    COMPUTE_ENDPOINT: emulatorUrl,
+    GCE_METADATA_HOST: `127.0.0.1:${emulatorPort}`,
+    METADATA_SERVER_DETECTION: "assume-present",
+  },
+  "worker ready",
+);
+await run(
+  "gateway",
+  node,
+  ["dist/apps/gateway/main.js"],
+  {
+    ...shared,
+    PORT: String(gatewayPort),
+    HOST: "127.0.0.1",
+    DEFAULT_USER: process.env.USER ?? "local",
+  },
+  "gateway listening",
+);
+
+const gateway = `http://127.0.0.1:${gatewayPort}`;
+log(`Compute emulator: ${emulatorUrl} (admin API: ${emulatorUrl}/admin/state)`);
+log(`Redis: ${redis}`);
+log(`gateway ready: ${gateway}  (Connect, gRPC and gRPC-Web)`);
+log("create an image:");
+process.stdout.write(`
+  curl -s -H 'content-type: application/json' \\
+    -d '{"project":"my-project","image":{"name":"web-1","rawDisk":{"source":"https://storage.googleapis.com/my-bucket/web.tar.gz"}}}' \\
+    ${gateway}/computeimages.v1.ImageService/CreateImage
+
+then watch it (put the returned name in):
+
+  curl -sN -H 'content-type: application/json' -H 'connect-protocol-version: 1' \\
+    -d '{"project":"my-project","operation":"OPERATION_NAME"}' \\
+    ${gateway}/computeimages.v1.ImageService/WaitOperation
+
+Ctrl-C stops everything.
+`);
