@@ -26,15 +26,17 @@ const productionConstraints = [
   { sourceTag: "scope:gateway", onlyDependOnLibsWithTags: ["scope:gateway", "scope:shared"] },
   { sourceTag: "scope:worker", onlyDependOnLibsWithTags: ["scope:worker", "scope:shared"] },
   { sourceTag: "scope:cli", onlyDependOnLibsWithTags: ["scope:cli", "scope:shared"] },
-  { sourceTag: "scope:tool", onlyDependOnLibsWithTags: ["*"] },
 ];
 
 /** Spec files may also use the test helpers and the emulator. */
 const specConstraints = productionConstraints.map((c) => ({
   ...c,
-  onlyDependOnLibsWithTags: c.onlyDependOnLibsWithTags.includes("*")
-    ? c.onlyDependOnLibsWithTags
-    : [...c.onlyDependOnLibsWithTags, "type:testing", "scope:testing", "scope:emulator"],
+  onlyDependOnLibsWithTags: [
+    ...c.onlyDependOnLibsWithTags,
+    "type:testing",
+    "scope:testing",
+    "scope:emulator",
+  ],
 }));
 
 const boundaries = (depConstraints) => [

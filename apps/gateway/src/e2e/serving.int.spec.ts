@@ -101,3 +101,32 @@ describe("serving", () => {
     }
   });
 });
+
+describe("a worker killed mid-job", () => {
+  it("has its job re-run by another worker, with one image", async () => {
+    const stack = await startStack({ emulator: { operationDurationMs: 3000, waitCapMs: 60_000 } });
+    try {
+      const first = await stack.startWorker({ JOB_LOCK_MS: "1000" });
+      const op = await stack.client.createImage(imageRequest("killed"));
+      for (
+        let i = 0;
+        i < 200 && stack.emulator.admin.state().calls["globalOperations.wait"] === undefined;
+        i++
+      ) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      first.kill("SIGKILL");
+      await stack.startWorker({ JOB_LOCK_MS: "1000" });
+      const done = (
+        await drain(stack.client.watchOperation({ project: "my-project", operation: op.name }))
+      ).at(-1);
+      expect(done?.status).toBe(Operation_Status.DONE);
+      expect(done?.error).toBeUndefined();
+      const images = stack.emulator.admin.state().images.filter((i) => i.name === "killed");
+      expect(images).toHaveLength(1);
+      expect(stack.emulator.admin.state().insertCalls[op.clientOperationId]).toBe(2);
+    } finally {
+      await stack.close();
+    }
+  });
+});

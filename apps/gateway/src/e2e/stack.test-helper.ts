@@ -26,7 +26,7 @@ export interface Stack {
   readonly client: Client<typeof ImageService>;
   transport(kind: "connect" | "grpc-web", httpVersion?: "1.1" | "2"): Transport;
   startWorker(env?: Record<string, string>): Promise<ChildProcess>;
-  /** Redis keys of this stack (records, indexes, queue). */
+  /** Redis keys of this stack (records, indexes, jobs), without BullMQ's queue metadata. */
   keys(): Promise<string[]>;
   close(): Promise<void>;
 }
@@ -123,7 +123,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         found.push(...batch);
       } while (cursor !== "0");
     }
-    return found.sort();
+    // BullMQ writes its queue's `meta` key on its own schedule after start-up; it is not data.
+    return found.filter((k) => !k.endsWith(":meta")).sort();
   }
 }
 
