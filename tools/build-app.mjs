@@ -4,7 +4,7 @@
 // `npm install --omit=dev` in that folder gives a production tree with nothing else.
 // Usage: node tools/build-app.mjs apps/<app>
 import { build } from "esbuild";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 const projectRoot = process.argv[2];
@@ -44,6 +44,7 @@ const externalizeNpmPackages = {
   },
 };
 
+const app = JSON.parse(readFileSync(join(projectRoot, "package.json"), "utf8"));
 await build({
   entryPoints: [join(projectRoot, "src", "main.ts")],
   outfile: join(outdir, "main.js"),
@@ -56,9 +57,10 @@ await build({
   logLevel: "warning",
   logLimit: 3,
   plugins: [externalizeNpmPackages],
+  // A command-line app (one with "bin") runs as an executable.
+  ...(app.bin === undefined ? {} : { banner: { js: "#!/usr/bin/env node" } }),
 });
 
-const app = JSON.parse(readFileSync(join(projectRoot, "package.json"), "utf8"));
 const manifest = {
   name: `@imagesvc/${basename(projectRoot)}`,
   version: app.version,
@@ -66,7 +68,9 @@ const manifest = {
   type: "module",
   main: "main.js",
   engines: { node: ">=24 <25" },
+  ...(app.bin !== undefined && { bin: app.bin }),
   scripts: { start: "node --enable-source-maps main.js" },
   dependencies: Object.fromEntries([...packages].sort(([a], [b]) => a.localeCompare(b))),
 };
 writeFileSync(join(outdir, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+if (app.bin !== undefined) chmodSync(join(outdir, "main.js"), 0o755);

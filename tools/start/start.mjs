@@ -182,17 +182,17 @@ const gateway = `http://127.0.0.1:${gatewayPort}`;
 log(`Compute emulator: ${emulatorUrl} (admin API: ${emulatorUrl}/admin/state)`);
 log(`Redis: ${redis}`);
 log(`gateway ready: ${gateway}  (Connect, gRPC and gRPC-Web)`);
-log("create an image:");
+log("create an image and watch it, with the CLI (in another terminal):");
 process.stdout.write(`
+  export IMAGES_GATEWAY=${gateway}
+  node dist/apps/cli/main.js create web-1 --project my-project \\
+    --source-uri https://storage.googleapis.com/my-bucket/web.tar.gz --labels env=dev
+
+or with curl (Connect over HTTP/1.1):
+
   curl -s -H 'content-type: application/json' \\
-    -d '{"project":"my-project","image":{"name":"web-1","rawDisk":{"source":"https://storage.googleapis.com/my-bucket/web.tar.gz"}}}' \\
+    -d '{"project":"my-project","image":{"name":"web-2","rawDisk":{"source":"https://storage.googleapis.com/my-bucket/web.tar.gz"}}}' \\
     ${gateway}/computeimages.v1.ImageService/CreateImage
-
-then watch it (put the returned name in):
-
-  curl -sN -H 'content-type: application/json' -H 'connect-protocol-version: 1' \\
-    -d '{"project":"my-project","operation":"OPERATION_NAME"}' \\
-    ${gateway}/computeimages.v1.ImageService/WaitOperation
 
 Ctrl-C stops everything.
 `);

@@ -1,6 +1,6 @@
 /**
- * Helpers for integration tests: a real Redis per test, and private redis-server processes that a
- * test may stop and restart. Import from spec files only.
+ * Helpers for integration tests: a real Redis per test, private redis-server processes that a
+ * test may stop and restart, and built apps run as child processes. Import from spec files only.
  */
 export { useTestRedis, sharedRedisUrl, type TestRedis } from "./test-redis";
 export {
@@ -11,3 +11,4 @@ export {
   type RedisServerOptions,
 } from "./redis-server";
 export { freePort } from "./free-port";
+export { spawnApp, type SpawnAppOptions, type SpawnedApp } from "./spawn-app";

@@ -27,7 +27,8 @@ export function checkProjectId(value: string): string | undefined {
   }
   const length = codePoints(id).length;
   let problem: string;
-  if (length < 6 || length > 30) problem = `${quote(id)} is ${length} characters long`;
+  if (length < 6 || length > 30)
+    problem = `${quote(id)} is ${length} character${length === 1 ? "" : "s"} long`;
   else if (id.toLowerCase() !== id) problem = `${quote(id)} has uppercase letters`;
   else if (!/^[a-z]/.test(id)) problem = `${quote(id)} must start with a lowercase letter`;
   else if (id.endsWith("-")) problem = `${quote(id)} must not end with a hyphen`;

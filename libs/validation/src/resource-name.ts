@@ -27,7 +27,8 @@ export function checkResourceName(
 export function describeNameProblem(value: string, max: number): string {
   const length = codePoints(value).length;
   if (length === 0) return "is required";
-  if (length > max) return `${quote(value, 20)} is ${length} characters long; the limit is ${max}`;
+  if (length > max)
+    return `${quote(value, 20)} is ${length} character${length === 1 ? "" : "s"} long; the limit is ${max}`;
   const lower = value.toLowerCase();
   if (lower !== value && /[A-Z]/.test(value)) {
     const hint = RESOURCE_NAME.test(lower) ? `; use "${lower}"` : "; use lowercase";

@@ -1,0 +1,274 @@
+// The built `images` binary, run as a subprocess against a real stack: the emulator, Redis, the
+// gateway and a worker, each from its build in dist/.
+import {
+  freePort,
+  spawnApp,
+  useTestRedis,
+  type SpawnedApp,
+  type TestRedis,
+} from "@imagesvc/testing";
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const dist = (app: string) =>
+  fileURLToPath(new URL(`../../../dist/apps/${app}/main.js`, import.meta.url));
+const CLI = dist("cli");
+let redis: TestRedis;
+let emulator: SpawnedApp;
+let worker: SpawnedApp;
+let gateway: SpawnedApp;
+let gatewayEnv: Record<string, string>;
+let gatewayUrl: string;
+
+beforeAll(async () => {
+  redis = await useTestRedis();
+  const prefix = redis.prefix.slice(0, -1);
+  emulator = await spawnApp({
+    main: dist("compute-emulator"),
+    env: { PORT: "0", EMULATOR_OPERATION_DURATION_MS: "1500", EMULATOR_WAIT_CAP_MS: "200" },
+    ready: "compute emulator listening",
+  });
+  const emulatorUrl = String(emulator.readyLine["url"]);
+  worker = await spawnApp({
+    main: dist("worker"),
+    env: {
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: prefix,
+      COMPUTE_ENDPOINT: emulatorUrl,
+      GCE_METADATA_HOST: emulatorUrl.replace("http://", ""),
+      METADATA_SERVER_DETECTION: "assume-present",
+    },
+    ready: "worker ready",
+  });
+  gatewayEnv = {
+    PORT: String(await freePort()),
+    HOST: "127.0.0.1",
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: prefix,
+  };
+  gateway = await spawnApp({ main: dist("gateway"), env: gatewayEnv, ready: "gateway listening" });
+  gatewayUrl = `http://127.0.0.1:${gatewayEnv["PORT"] ?? ""}`;
+});
+afterAll(async () => {
+  for (const app of [gateway, worker, emulator]) await app.stop();
+  await redis.cleanup();
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+function images(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      CLI,
+      args,
+      { env: { PATH: process.env["PATH"] ?? "", IMAGES_GATEWAY: gatewayUrl, ...env } },
+      (error, stdout, stderr) => {
+        resolve({
+          code: error === null ? 0 : typeof error.code === "number" ? error.code : -1,
+          stdout,
+          stderr,
+        });
+      },
+    );
+  });
+}
+const name = (base: string) => `${base}-${randomBytes(3).toString("hex")}`;
+const source = (object = "web.tar.gz") => [
+  "--source-uri",
+  `https://storage.googleapis.com/my-bucket/${object}`,
+];
+
+describe("images create", () => {
+  it("prints one line per change off a TTY and exits 0 at DONE", async () => {
+    const run = await images(["create", name("web"), "--project", "my-project", ...source()]);
+    expect(run.code).toBe(0);
+    const lines = run.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^operation-\S+ PENDING 0% \(v1\)$/);
+    expect(lines.at(-1)).toMatch(/^operation-\S+ DONE 100% ok \(v\d+\)$/);
+    expect(lines.some((l) => / RUNNING \d+% /.test(l))).toBe(true);
+    expect(run.stderr).toMatch(/^Created \[.*\/global\/images\/web-/m);
+  });
+
+  it("prints NDJSON Operations with --json, versions strictly increasing", async () => {
+    const run = await images([
+      "--json",
+      "create",
+      name("json"),
+      "--project",
+      "my-project",
+      ...source(),
+    ]);
+    expect(run.code).toBe(0);
+    const ops = run.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { version: number; status: string; kind: string });
+    expect(ops.every((o) => o.kind === "compute#operation")).toBe(true);
+    expect(ops.map((o) => o.version)).toEqual([...ops.map((o) => o.version)].sort((a, b) => a - b));
+    expect(new Set(ops.map((o) => o.version)).size).toBe(ops.length);
+    expect(ops.at(-1)?.status).toBe("DONE");
+  });
+
+  it("exits 1 and prints Compute's error lines when the operation fails", async () => {
+    const run = await images([
+      "create",
+      name("missing"),
+      "--project",
+      "my-project",
+      ...source("missing.tar.gz"),
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(
+      /ERROR: operation operation-\S+ failed \(HTTP 404 NOT FOUND\):\n - RESOURCE_NOT_FOUND: The resource .* was not found \(at rawDisk.source\)/,
+    );
+  });
+
+  it("exits 2 with every violation before any network call", async () => {
+    const run = await images(
+      [
+        "create",
+        "Bad_Name",
+        "--project",
+        "x",
+        "--source-uri",
+        "gs://b/x.tar.gz",
+        "--labels",
+        "Env=1",
+      ],
+      {
+        IMAGES_GATEWAY: "http://127.0.0.1:1",
+      },
+    );
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("nothing was sent");
+    for (const flag of [
+      "project (--project)",
+      "image.name (IMAGE_NAME)",
+      'image.labels["Env"] (--labels)',
+      "image.raw_disk.source (--source-uri)",
+    ]) {
+      expect(run.stderr).toContain(flag);
+    }
+  });
+
+  it("exits 2 on a usage error and 0 on --help, for every command", async () => {
+    expect((await images(["create", "web"])).code).toBe(2); // --project is required
+    expect(
+      (await images(["create", "web", "--project", "my-project", "--labels", "nokey"])).code,
+    ).toBe(2);
+    for (const command of ["create", "watch", "get", "list", "cancel"]) {
+      const help = await images([command, "--help"]);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toContain(`Usage: images ${command}`);
+    }
+  });
+
+  it("exits 3 when the gateway is unreachable", async () => {
+    const run = await images(["get", "operation-1", "--project", "my-project"], {
+      IMAGES_GATEWAY: "http://127.0.0.1:1",
+    });
+    expect(run.code).toBe(3);
+    expect(run.stderr).toMatch(/is the gateway at http:\/\/127.0.0.1:1 running\?/);
+  });
+
+  it("shows a progress bar reaching 100% on a TTY", async () => {
+    const transcript = join(tmpdir(), `images-tty-${randomBytes(4).toString("hex")}.txt`);
+    const command = `${CLI} create ${name("tty")} --project my-project ${source().join(" ")}`;
+    const run = await new Promise<number>((resolve) => {
+      execFile(
+        "script",
+        ["-qfec", command, transcript],
+        { env: { PATH: process.env["PATH"] ?? "", IMAGES_GATEWAY: gatewayUrl, TERM: "xterm" } },
+        (error) => {
+          resolve(error === null ? 0 : typeof error.code === "number" ? error.code : -1);
+        },
+      );
+    });
+    const screen = readFileSync(transcript, "utf8");
+    rmSync(transcript, { force: true });
+    expect(run).toBe(0);
+    expect(screen).toMatch(/=+ 100% \| DONE \| \d+s \| operation-/);
+    expect(screen).toMatch(/\d+% \| RUNNING \|/);
+  });
+});
+
+describe("images watch, get, list", () => {
+  it("creates with --async, then gets, lists and watches the operation", async () => {
+    const created = await images([
+      "create",
+      name("async"),
+      "--project",
+      "my-project",
+      "--async",
+      ...source(),
+    ]);
+    expect(created.code).toBe(0);
+    const operation = created.stdout.trim();
+    expect(operation).toMatch(/^operation-\d+-[0-9a-f]{32}$/);
+    const got = await images(["get", operation, "--project", "my-project"]);
+    expect(got.stdout).toMatch(new RegExp(`^${operation} (PENDING|RUNNING|DONE) `));
+    const watched = await images(["watch", operation, "--project", "my-project"]);
+    expect(watched.code).toBe(0);
+    expect(watched.stdout.trim().split("\n").at(-1)).toMatch(/DONE 100% ok/);
+    const listed = await images([
+      "--json",
+      "list",
+      "--project",
+      "my-project",
+      "--status",
+      "DONE",
+      "--limit",
+      "50",
+    ]);
+    expect(listed.stdout.split("\n").some((l) => l.includes(operation))).toBe(true);
+    expect(
+      (
+        await images([
+          "get",
+          "operation-1-0123456789abcdef0123456789abcdef",
+          "--project",
+          "my-project",
+        ])
+      ).code,
+    ).toBe(2);
+  });
+
+  it("reconnects and resumes when the gateway restarts mid-watch", async () => {
+    const created = await images([
+      "create",
+      name("resume"),
+      "--project",
+      "my-project",
+      "--async",
+      ...source(),
+    ]);
+    const operation = created.stdout.trim();
+    const watching = images(["watch", operation, "--project", "my-project"]);
+    await new Promise((r) => setTimeout(r, 300));
+    await gateway.stop();
+    await new Promise((r) => setTimeout(r, 300));
+    gateway = await spawnApp({
+      main: dist("gateway"),
+      env: gatewayEnv,
+      ready: "gateway listening",
+    });
+    const run = await watching;
+    expect(run.code).toBe(0);
+    const versions = run.stdout
+      .trim()
+      .split("\n")
+      .map((l) => Number(/\(v(\d+)\)$/.exec(l)?.[1]));
+    expect(versions).toEqual([...versions].sort((a, b) => a - b));
+    expect(new Set(versions).size).toBe(versions.length);
+    expect(run.stdout.trim().split("\n").at(-1)).toMatch(/DONE 100% ok/);
+    expect(run.stderr).toMatch(/stream lost; reconnecting/);
+  });
+});

@@ -1,0 +1,226 @@
+// `images`: a command-line client for the image service.
+import { createClient, type Client } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { ImageService, Operation_Status, type Operation } from "@imagesvc/proto";
+import { validateCreateImageRequest } from "@imagesvc/validation";
+import { Command, CommanderError, Option } from "commander";
+import { createRequestFromFlags, flagOf, UsageError, type CreateFlags } from "./create-request";
+import { EXIT, exitCodeOf } from "./exit-codes";
+import { errorLines, listRow, ndjson, statusLine } from "./output";
+import { createProgress } from "./progress";
+import { watchToDone } from "./watch";
+
+interface GlobalFlags {
+  readonly gateway: string;
+  readonly json?: boolean;
+}
+
+const program = new Command("images")
+  .description(
+    "Create Compute Engine images through the image service, and follow their operations.",
+  )
+  .addOption(
+    new Option("--gateway <url>", "the gateway's URL")
+      .env("IMAGES_GATEWAY")
+      .default("http://127.0.0.1:8080"),
+  )
+  .option("--json", "print Operation messages as NDJSON")
+  .showHelpAfterError()
+  .exitOverride();
+
+function client(): Client<typeof ImageService> {
+  const { gateway } = program.opts<GlobalFlags>();
+  let baseUrl: string;
+  try {
+    baseUrl = new URL(gateway).toString().replace(/\/$/, "");
+  } catch {
+    throw new UsageError(`--gateway: "${gateway}" is not a URL, e.g. http://127.0.0.1:8080`);
+  }
+  return createClient(ImageService, createConnectTransport({ baseUrl, httpVersion: "2" }));
+}
+
+const json = () => program.opts<GlobalFlags>().json === true;
+
+/** Follows an operation to DONE with live progress; the exit code says how it ended. */
+async function follow(op: Operation): Promise<number> {
+  const mode = json() ? "json" : process.stdout.isTTY ? "tty" : "lines";
+  const progress = createProgress(mode);
+  let done: Operation;
+  try {
+    done = await watchToDone(client(), op.project, op.name, {
+      onUpdate: (o) => {
+        progress.update(o);
+      },
+      onReconnect: (attempt) => {
+        progress.note(`stream lost; reconnecting (${attempt})`);
+      },
+    });
+  } finally {
+    progress.stop();
+  }
+  return finish(done);
+}
+
+function finish(op: Operation): number {
+  if (op.status !== Operation_Status.DONE) return EXIT.ok;
+  if (op.error === undefined) {
+    if (!json()) process.stderr.write(`Created [${op.targetLink}].\n`);
+    return EXIT.ok;
+  }
+  process.stderr.write(errorLines(op));
+  return EXIT.operationFailed;
+}
+
+const projectOption = () =>
+  new Option("--project <project>", "the Cloud project")
+    .makeOptionMandatory()
+    .env("IMAGES_PROJECT");
+
+program
+  .command("create")
+  .description(
+    "Create an image, then follow its operation to DONE (flags as in `gcloud compute images create`)",
+  )
+  .argument("<image-name>", "name of the image: 1-63 lowercase letters, digits or hyphens")
+  .addOption(projectOption())
+  .option(
+    "--source-uri <url>",
+    "Cloud Storage URL of a .tar.gz disk archive (https://storage.googleapis.com/BUCKET/OBJECT)",
+  )
+  .option("--source-disk <disk>", "a disk name, zones/ZONE/disks/DISK or its URL")
+  .option("--source-disk-zone <zone>", "zone of --source-disk")
+  .option("--source-image <image>", "an image name, path or URL")
+  .option("--source-image-family <family>", "the latest image of this family")
+  .option("--source-image-project <project>", "project of --source-image or --source-image-family")
+  .option("--source-snapshot <snapshot>", "a snapshot name, path or URL")
+  .option("--family <family>", "image family to add the image to")
+  .option("--description <text>", "description")
+  .option("--labels <k=v,...>", "labels, e.g. env=prod,team=edge")
+  .option("--guest-os-features <features>", "comma-separated, e.g. UEFI_COMPATIBLE,GVNIC")
+  .option("--storage-location <location>", "a multi-region (us, eu, asia) or region")
+  .option("--architecture <arch>", "ARM64 or X86_64")
+  .option("--licenses <licenses>", "comma-separated license URLs or paths")
+  .option("--force", "create even if the source disk is attached to a running instance")
+  .option(
+    "--request-id <uuid>",
+    "makes retries of this command safe: the same id never creates two images",
+  )
+  .option("--async", "print the operation and return without waiting")
+  .action(async (name: string, flags: CreateFlags & { async?: boolean }) => {
+    const request = createRequestFromFlags(name, flags);
+    const violations = validateCreateImageRequest(request);
+    if (violations.length > 0) {
+      process.stderr.write("ERROR: the request is invalid; nothing was sent:\n");
+      for (const v of violations) {
+        const flag = flagOf(v.field);
+        process.stderr.write(
+          ` - ${v.field}${flag === undefined ? "" : ` (${flag})`}: ${v.description}\n`,
+        );
+      }
+      process.exitCode = EXIT.usage;
+      return;
+    }
+    const op = await client().createImage(request);
+    if (flags.async === true) {
+      process.stdout.write(json() ? ndjson(op) : `${op.name}\n`);
+      return;
+    }
+    if (!json())
+      process.stderr.write(
+        `Operation ${op.name} accepted; following it (Ctrl-C stops following, not the operation).\n`,
+      );
+    process.exitCode = await follow(op);
+  });
+
+program
+  .command("watch")
+  .description("Follow an operation to DONE")
+  .argument("<operation>", "the operation name create printed")
+  .addOption(projectOption())
+  .action(async (operation: string, flags: { project: string }) => {
+    const op = await client().getOperation({ project: flags.project, operation });
+    process.exitCode = await follow(op);
+  });
+
+program
+  .command("get")
+  .description("Print an operation's current state")
+  .argument("<operation>", "the operation name")
+  .addOption(projectOption())
+  .action(async (operation: string, flags: { project: string }) => {
+    const op = await client().getOperation({ project: flags.project, operation });
+    process.stdout.write(json() ? ndjson(op) : statusLine(op));
+    if (op.error !== undefined && !json()) process.stderr.write(errorLines(op));
+  });
+
+program
+  .command("list")
+  .description("List a project's operations, newest first")
+  .addOption(projectOption())
+  .addOption(
+    new Option("--status <status>", "only operations in this status").choices([
+      "PENDING",
+      "RUNNING",
+      "DONE",
+    ]),
+  )
+  .option(
+    "--limit <n>",
+    "at most this many",
+    (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1)
+        throw new UsageError(`--limit: "${v}" is not a whole number >= 1`);
+      return n;
+    },
+    100,
+  )
+  .action(
+    async (flags: { project: string; status?: "PENDING" | "RUNNING" | "DONE"; limit: number }) => {
+      const c = client();
+      let pageToken = "";
+      let shown = 0;
+      do {
+        const page = await c.listOperations({
+          project: flags.project,
+          ...(flags.status && { status: Operation_Status[flags.status] }),
+          maxResults: Math.min(500, flags.limit - shown),
+          pageToken,
+        });
+        for (const op of page.items) process.stdout.write(json() ? ndjson(op) : listRow(op));
+        shown += page.items.length;
+        pageToken = page.nextPageToken;
+      } while (pageToken !== "" && shown < flags.limit);
+    },
+  );
+
+program
+  .command("cancel")
+  .description("Cancel an operation whose insert has not reached Compute")
+  .argument("<operation>", "the operation name")
+  .addOption(projectOption())
+  .action(async (operation: string, flags: { project: string }) => {
+    const op = await client().cancelOperation({ project: flags.project, operation });
+    process.stdout.write(json() ? ndjson(op) : statusLine(op));
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    // --help and --version end here with code 0; usage errors have been printed by commander.
+    process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  } else if (e instanceof UsageError) {
+    process.stderr.write(`ERROR: ${e.message}\n`);
+    process.exitCode = EXIT.usage;
+  } else {
+    const code = exitCodeOf(e);
+    const message = e instanceof Error ? e.message : String(e);
+    const hint =
+      code === EXIT.unreachable
+        ? ` (is the gateway at ${program.opts<GlobalFlags>().gateway} running? set --gateway or IMAGES_GATEWAY)`
+        : "";
+    process.stderr.write(`ERROR: ${message}${hint}\n`);
+    process.exitCode = code;
+  }
+}
