@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:f
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { generate } from "./generate.mjs";
-import { env, genDir, protoDir, root, vendorSource, vendored } from "./paths.mjs";
+import { env, genDir, protoDir, root, vendored } from "./paths.mjs";
 
 const buf = (...args) => execFileSync("buf", args, { env, stdio: "inherit" });
 const failures = [];
@@ -26,9 +26,9 @@ const hasMain = (() => {
 if (hasMain) buf("breaking", "proto", "--against", ".git#branch=main,subdir=proto");
 else console.log("buf breaking: main has no proto/ yet, nothing to compare against");
 
-for (const file of vendored) {
-  if (!readFileSync(join(vendorSource, file)).equals(readFileSync(join(protoDir, file)))) {
-    failures.push(`proto/${file} differs from google-proto-files; run npm run proto:gen`);
+for (const [source, target] of vendored) {
+  if (!readFileSync(source).equals(readFileSync(join(protoDir, target)))) {
+    failures.push(`proto/${target} differs from ${source}; run npm run proto:gen`);
   }
 }
 

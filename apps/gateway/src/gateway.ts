@@ -1,13 +1,22 @@
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createOperationBus, createOperationStore, type OperationBus } from "@imagesvc/operations";
-import { ImageService, type Operation } from "@imagesvc/proto";
+import {
+  file_computeimages_v1_image_service,
+  healthV1,
+  ImageService,
+  reflectionV1,
+  reflectionV1alpha,
+  type Operation,
+} from "@imagesvc/proto";
 import { createImageQueue } from "@imagesvc/queue";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { errorInterceptor } from "./error-interceptor";
+import { createHealth } from "./health";
 import { createImageService } from "./image-service";
 import { listen, type ListenOptions } from "./listen";
+import { createReflection } from "./reflection";
 
 export interface GatewayOptions {
   /** TCP port; 0 picks a free one. */
@@ -65,7 +74,25 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     client.on("error", (e) => {
       options.log.warn({ err: e, connection: name }, "redis connection error");
     });
+    for (const event of ["ready", "close", "end", "reconnecting"]) {
+      client.on(event, () => {
+        health.refresh();
+      });
+    }
   }
+  const health = createHealth(
+    [ImageService.typeName, healthV1.Health.typeName],
+    () => commands.status === "ready" && subscriber.status === "ready",
+  );
+  const reflection = createReflection(
+    [file_computeimages_v1_image_service, healthV1.file_grpc_health_v1_health],
+    [
+      ImageService.typeName,
+      healthV1.Health.typeName,
+      reflectionV1.ServerReflection.typeName,
+      reflectionV1alpha.ServerReflection.typeName,
+    ],
+  );
   const store = createOperationStore({
     redis: commands,
     prefix,
@@ -82,6 +109,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const queue = createImageQueue({
     connection: commands,
     prefix,
+    onError: (e) => {
+      options.log.warn({ err: e }, "queue connection error");
+    },
     ...(options.jobAttempts !== undefined && { attempts: options.jobAttempts }),
     ...(options.jobBackoffMs !== undefined && { backoffMs: options.jobBackoffMs }),
   });
@@ -96,7 +126,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const shutdown = new AbortController();
   const handler = connectNodeAdapter({
-    routes: (router: ConnectRouter) => router.service(ImageService, service),
+    routes: (router: ConnectRouter) => {
+      router.service(ImageService, service);
+      router.service(healthV1.Health, health.service);
+      router.service(reflectionV1.ServerReflection, reflection.v1);
+      router.service(reflectionV1alpha.ServerReflection, reflection.v1alpha);
+    },
+    // Plain HTTP probes for load balancers and orchestrators, beside the RPCs.
+    fallback: (req, res) => {
+      const path = (req.url ?? "").split("?")[0];
+      const reply = (status: number, body: string) => {
+        res.writeHead(status, { "content-type": "text/plain; charset=utf-8" });
+        res.end(body);
+      };
+      if (path === "/healthz") reply(200, "ok\n");
+      else if (path === "/readyz")
+        reply(health.serving() ? 200 : 503, health.serving() ? "ready\n" : "not ready\n");
+      else reply(404, "not found\n");
+    },
     interceptors: [errorInterceptor(options.log)],
     readMaxBytes: options.readMaxBytes ?? 1 << 20,
     // A typo in a JSON field name is an error, not a silently ignored field.
@@ -115,6 +162,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     bus,
     subscriber,
     async close() {
+      health.drain();
       shutdown.abort(
         new ConnectError(
           "the server is shutting down; reconnect to another instance",

@@ -50,6 +50,9 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
   const queue = createImageQueue({
     connection: options.connection,
     prefix,
+    onError: (e) => {
+      options.log.warn({ err: e }, "queue connection error");
+    },
     ...(options.attempts !== undefined && { attempts: options.attempts }),
     ...(options.backoffMs !== undefined && { backoffMs: options.backoffMs }),
   });

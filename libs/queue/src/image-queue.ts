@@ -37,6 +37,8 @@ export interface ImageQueueOptions extends JobOptionsInput {
   readonly connection: Redis;
   /** Deployment prefix. Default: "imagesvc". */
   readonly prefix?: string;
+  /** Told of the queue's connection errors (BullMQ prints them otherwise). Default: nothing. */
+  readonly onError?: (error: Error) => void;
 }
 
 export interface ImageQueue {
@@ -54,6 +56,9 @@ export function createImageQueue(options: ImageQueueOptions): ImageQueue {
     connection: options.connection,
     prefix: queuePrefix(options.prefix ?? "imagesvc"),
     defaultJobOptions: defaultJobOptions(options),
+  });
+  queue.on("error", (e) => {
+    options.onError?.(e);
   });
   return {
     queue,

@@ -1,0 +1,88 @@
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { healthV1 } from "@imagesvc/proto";
+
+const { HealthCheckResponse_ServingStatus: Status } = healthV1;
+type ServingStatus = healthV1.HealthCheckResponse_ServingStatus;
+
+export interface Health {
+  /** `grpc.health.v1.Health`: Check, Watch and List, overall ("") and per service. */
+  readonly service: ServiceImpl<typeof healthV1.Health>;
+  /** SERVING or NOT_SERVING, for /readyz. */
+  serving(): boolean;
+  /** Re-evaluates and tells watchers if the status changed (call on Redis connection events). */
+  refresh(): void;
+  /** From now on NOT_SERVING: the process is draining. */
+  drain(): void;
+}
+
+/**
+ * Health for the gateway: SERVING while Redis answers and the process is not draining,
+ * NOT_SERVING otherwise. Every service shares the status, since each needs Redis.
+ */
+export function createHealth(services: readonly string[], redisReady: () => boolean): Health {
+  let draining = false;
+  const names = new Set(["", ...services]);
+  const watchers = new Set<() => void>();
+  const current = (): ServingStatus =>
+    !draining && redisReady() ? Status.SERVING : Status.NOT_SERVING;
+  let last = current();
+
+  const refresh = () => {
+    const now = current();
+    if (now === last) return;
+    last = now;
+    for (const wake of [...watchers]) wake();
+  };
+
+  const service: ServiceImpl<typeof healthV1.Health> = {
+    check(req) {
+      if (!names.has(req.service))
+        throw new ConnectError(`unknown service ${req.service}`, Code.NotFound);
+      return { status: current() };
+    },
+    async *watch(req, ctx) {
+      // Per the health protocol, an unknown service is SERVICE_UNKNOWN and the stream stays open.
+      const statusNow = () => (names.has(req.service) ? current() : Status.SERVICE_UNKNOWN);
+      let sent: ServingStatus | undefined;
+      for (;;) {
+        const status = statusNow();
+        if (status !== sent) {
+          sent = status;
+          yield { status };
+        }
+        await new Promise<void>((resolve, reject) => {
+          const wake = () => {
+            watchers.delete(wake);
+            ctx.signal.removeEventListener("abort", onAbort);
+            resolve();
+          };
+          const onAbort = () => {
+            watchers.delete(wake);
+            reject(ctx.signal.reason as Error);
+          };
+          if (ctx.signal.aborted) {
+            onAbort();
+            return;
+          }
+          watchers.add(wake);
+          ctx.signal.addEventListener("abort", onAbort, { once: true });
+        });
+      }
+    },
+    list() {
+      return {
+        statuses: Object.fromEntries([...names].map((name) => [name, { status: current() }])),
+      };
+    },
+  };
+
+  return {
+    service,
+    serving: () => current() === Status.SERVING,
+    refresh,
+    drain() {
+      draining = true;
+      refresh();
+    },
+  };
+}
