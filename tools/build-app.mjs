@@ -1,9 +1,10 @@
 // Builds an app into dist/<projectRoot>/main.js: one ESM bundle holding the app and our libs, with
 // npm packages left as imports. Beside it goes a package.json naming exactly the packages the
-// bundle imports, at the versions the bundle was built and tested against, so
-// `npm install --omit=dev` in that folder gives a production tree with nothing else.
+// bundle imports, at the versions the bundle was built and tested against, and its lockfile, so
+// `npm ci --omit=dev` in that folder gives a production tree with nothing else.
 // Usage: node tools/build-app.mjs apps/<app>
 import { build } from "esbuild";
+import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
@@ -74,3 +75,19 @@ const manifest = {
 };
 writeFileSync(join(outdir, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`);
 if (app.bin !== undefined) chmodSync(join(outdir, "main.js"), 0o755);
+// The lockfile a container's `npm ci --omit=dev` installs from (from npm's cache when it can).
+execFileSync(
+  "npm",
+  [
+    "install",
+    "--package-lock-only",
+    "--prefer-offline",
+    "--ignore-scripts",
+    "--no-audit",
+    "--no-fund",
+  ],
+  {
+    cwd: outdir,
+    stdio: ["ignore", "ignore", "inherit"],
+  },
+);

@@ -42,6 +42,7 @@ beforeAll(async () => {
       COMPUTE_ENDPOINT: emulatorUrl,
       GCE_METADATA_HOST: emulatorUrl.replace("http://", ""),
       METADATA_SERVER_DETECTION: "assume-present",
+      ADMIN_PORT: "0",
     },
     ready: "worker ready",
   });

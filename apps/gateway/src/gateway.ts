@@ -10,6 +10,7 @@ import {
   type Operation,
 } from "@imagesvc/proto";
 import { createImageQueue } from "@imagesvc/queue";
+import type { Metrics } from "@imagesvc/telemetry";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { errorInterceptor } from "./error-interceptor";
@@ -17,6 +18,7 @@ import { createHealth } from "./health";
 import { createImageService } from "./image-service";
 import { listen, type ListenOptions } from "./listen";
 import { createReflection } from "./reflection";
+import { rpcMetricsInterceptor } from "./rpc-metrics";
 
 export interface GatewayOptions {
   /** TCP port; 0 picks a free one. */
@@ -42,6 +44,8 @@ export interface GatewayOptions {
   /** The `user` of operations until callers are authenticated. */
   readonly defaultUser: string;
   readonly log: Logger;
+  /** Where RPC, stream and delivery metrics go; served on /metrics. */
+  readonly metrics: Metrics;
   /** Test-only fault hook between writing a record and queueing its job. */
   readonly afterRecord?: (operation: Operation) => Promise<void>;
 }
@@ -102,6 +106,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     subscriber,
     store,
     prefix,
+    onDeliver: (_op, _watchers, publishedMs) => {
+      options.metrics.publishToDeliver.observe(Math.max(0, Date.now() - publishedMs) / 1000);
+    },
     onError: (e) => {
       options.log.warn({ err: e }, "re-reading watched operations failed");
     },
@@ -139,12 +146,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         res.writeHead(status, { "content-type": "text/plain; charset=utf-8" });
         res.end(body);
       };
-      if (path === "/healthz") reply(200, "ok\n");
+      if (path === "/metrics") {
+        options.metrics.watchStreams.set(bus.stats().watchers);
+        options.metrics.registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { "content-type": options.metrics.registry.contentType });
+            res.end(text);
+          },
+          (e: unknown) => {
+            options.log.error({ err: e }, "metrics failed");
+            reply(500, "metrics failed\n");
+          },
+        );
+      } else if (path === "/healthz") reply(200, "ok\n");
       else if (path === "/readyz")
         reply(health.serving() ? 200 : 503, health.serving() ? "ready\n" : "not ready\n");
       else reply(404, "not found\n");
     },
-    interceptors: [errorInterceptor(options.log)],
+    interceptors: [rpcMetricsInterceptor(options.metrics), errorInterceptor(options.log)],
     readMaxBytes: options.readMaxBytes ?? 1 << 20,
     // A typo in a JSON field name is an error, not a silently ignored field.
     jsonOptions: { ignoreUnknownFields: false },

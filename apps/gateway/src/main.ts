@@ -2,10 +2,10 @@
 // Configured only through the environment; see README.md for every variable.
 import { envReader } from "@imagesvc/config";
 import { readFileSync } from "node:fs";
-import { pino } from "pino";
+import { createLogger, createMetrics } from "@imagesvc/telemetry";
 import { startGateway } from "./gateway";
 
-const log = pino({ name: "gateway", level: process.env["LOG_LEVEL"] ?? "info" });
+const log = createLogger("gateway", process.env["LOG_LEVEL"] ?? "info");
 
 async function main(): Promise<void> {
   const env = envReader(process.env);
@@ -32,6 +32,7 @@ async function main(): Promise<void> {
     jobBackoffMs: env.int("JOB_BACKOFF_MS", 1000, { min: 0 }),
     defaultUser: env.string("DEFAULT_USER", "anonymous"),
     log,
+    metrics: createMetrics("gateway"),
   });
   log.info({ url: gateway.url }, "gateway listening");
 

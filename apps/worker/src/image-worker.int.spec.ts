@@ -113,9 +113,9 @@ async function published(job: CreateImageJob, run: () => Promise<unknown>): Prom
   const seen: Operation[] = [];
   const done = new Promise<void>((resolve) => {
     subscriber.on("message", (_channel: string, message: string) => {
-      const op = create(OperationSchema, JSON.parse(message) as never);
-      seen.push(op);
-      if ((JSON.parse(message) as { status?: string }).status === "DONE") resolve();
+      const json = message.slice(message.indexOf(" ") + 1);
+      seen.push(create(OperationSchema, JSON.parse(json) as never));
+      if ((JSON.parse(json) as { status?: string }).status === "DONE") resolve();
     });
   });
   await subscriber.subscribe(operationKeys(prefix, job.project, job.operation).channel);

@@ -4,7 +4,7 @@ import { createImageQueue, queuePrefix, QUEUE_NAME, type ImageQueue } from "@ima
 import { Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
-import { createJobProcessor } from "./process-job";
+import { createJobProcessor, type JobOutcome } from "./process-job";
 import { startSweeper } from "./sweeper";
 
 export interface ImageWorkerOptions {
@@ -30,6 +30,8 @@ export interface ImageWorkerOptions {
   readonly sweepIntervalMs?: number;
   readonly sweepGraceMs?: number;
   readonly followBackoff?: BackoffOptions;
+  /** Told how each job attempt ended, for metrics. */
+  readonly onOutcome?: (outcome: JobOutcome) => void;
 }
 
 export interface ImageWorker {
@@ -64,6 +66,7 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
     log: options.log,
     maxRetryMs: options.maxRetryMs ?? 30 * 60_000,
     ...(options.followBackoff && { followBackoff: options.followBackoff }),
+    ...(options.onOutcome && { onOutcome: options.onOutcome }),
   });
   const worker = new Worker(QUEUE_NAME, processor, {
     connection: options.connection,

@@ -4,10 +4,11 @@ import { createComputeClient } from "@imagesvc/compute";
 import { ConfigError, envReader } from "@imagesvc/config";
 import { createOperationStore } from "@imagesvc/operations";
 import { Redis } from "ioredis";
-import { pino } from "pino";
+import { createLogger, createMetrics } from "@imagesvc/telemetry";
+import { startAdminServer } from "./admin-server";
 import { createImageWorker } from "./image-worker";
 
-const log = pino({ name: "worker", level: process.env["LOG_LEVEL"] ?? "info" });
+const log = createLogger("worker", process.env["LOG_LEVEL"] ?? "info");
 
 async function main(): Promise<void> {
   const env = envReader(process.env);
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
   const redisUrl = env.string("REDIS_URL", "redis://127.0.0.1:6379");
   const prefix = env.string("REDIS_PREFIX", "imagesvc");
   const shutdownTimeoutMs = env.int("SHUTDOWN_TIMEOUT_MS", 25_000, { min: 0 });
+  let stopping = false;
 
   // BullMQ blocks on its connection, so it needs maxRetriesPerRequest: null; the store's commands time out.
   const bullConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
@@ -46,12 +48,24 @@ async function main(): Promise<void> {
     prefix,
     retentionMs: env.int("RECORD_RETENTION_MS", 7 * 24 * 3600 * 1000, { min: 1000 }),
   });
+  const metrics = createMetrics("worker");
   const compute = createComputeClient({
+    onCall: (call) => {
+      metrics.computeCalls.inc({
+        method: call.method,
+        status: String(call.status),
+        reason: call.reason,
+      });
+      metrics.computeDuration.observe({ method: call.method }, call.durationMs / 1000);
+    },
     endpoint: endpoint ?? "https://compute.googleapis.com",
     timeoutMs: env.int("COMPUTE_TIMEOUT_MS", 30_000, { min: 1 }),
     waitTimeoutMs: env.int("COMPUTE_WAIT_TIMEOUT_MS", 150_000, { min: 1 }),
   });
   const worker = createImageWorker({
+    onOutcome: (outcome) => {
+      metrics.jobs.inc({ outcome });
+    },
     connection: bullConnection,
     store,
     compute,
@@ -71,8 +85,26 @@ async function main(): Promise<void> {
     },
   });
   await worker.worker.waitUntilReady();
+  const admin = await startAdminServer({
+    port: env.int("ADMIN_PORT", 9464, { min: 0, max: 65535 }),
+    host: env.string("ADMIN_HOST", "0.0.0.0"),
+    metrics,
+    ready: () => !stopping && worker.worker.isRunning() && bullConnection.status === "ready",
+    beforeScrape: async () => {
+      const counts = await worker.queue.queue.getJobCounts(
+        "waiting",
+        "active",
+        "delayed",
+        "completed",
+        "failed",
+        "prioritized",
+      );
+      for (const [state, count] of Object.entries(counts)) metrics.queueJobs.set({ state }, count);
+    },
+  });
   log.info(
     {
+      admin: admin.url,
       redis: redactUrl(redisUrl),
       computeEndpoint: endpoint ?? "https://compute.googleapis.com",
       concurrency: worker.worker.concurrency,
@@ -80,7 +112,6 @@ async function main(): Promise<void> {
     "worker ready",
   );
 
-  let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -88,6 +119,7 @@ async function main(): Promise<void> {
     worker
       .close(shutdownTimeoutMs)
       .then(async () => {
+        await admin.close();
         await Promise.all([bullConnection.quit(), commands.quit()]);
         log.info("stopped");
         process.exit(0);

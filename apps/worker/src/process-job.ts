@@ -17,7 +17,12 @@ export interface ProcessJobDeps {
   readonly followBackoff?: BackoffOptions;
   /** Aborted when this worker shuts down: every job in flight, and any taken after, is handed back. */
   readonly stopping: AbortSignal;
+  /** Told how each job attempt ended, for metrics. */
+  readonly onOutcome?: (outcome: JobOutcome) => void;
 }
+
+/** How a job attempt ended. */
+export type JobOutcome = "done" | "failed" | "retried" | "gave_up" | "handed_back" | "skipped";
 
 /** A handed-back job waits this long before it can be taken again, so a closing worker cannot spin on it. */
 const HAND_BACK_DELAY_MS = 500;
@@ -37,6 +42,7 @@ export function createJobProcessor(deps: ProcessJobDeps) {
     // inserts with the same requestId and picks up Compute's operation where it is.
     const handBack = async (): Promise<never> => {
       await job.moveToDelayed(Date.now() + HAND_BACK_DELAY_MS, token);
+      deps.onOutcome?.("handed_back");
       throw new DelayedError();
     };
     if (deps.stopping.aborted) await handBack();
@@ -58,10 +64,12 @@ export function createJobProcessor(deps: ProcessJobDeps) {
     const found = await deps.store.get(project, name);
     if (found === undefined) {
       log.warn("the operation record is gone (expired?); nothing to do");
+      deps.onOutcome?.("skipped");
       return;
     }
     if (found.status === Operation_Status.DONE) {
       log.info("the operation is already DONE (cancelled or finished); skipping");
+      deps.onOutcome?.("skipped");
       return;
     }
     let current: Operation = found;
@@ -92,6 +100,7 @@ export function createJobProcessor(deps: ProcessJobDeps) {
         onUpdate: (op) => write(applyComputeOperation(current, op)),
       });
       log.info({ failed: done.error !== undefined }, "operation DONE");
+      deps.onOutcome?.(done.error === undefined ? "done" : "failed");
     } catch (e) {
       if (signal.aborted) {
         log.info("shutting down: handing the job back for another worker");
@@ -99,6 +108,7 @@ export function createJobProcessor(deps: ProcessJobDeps) {
       }
       if (e instanceof ComputeApiError && !e.retryable) {
         await finish(failureOf(e));
+        deps.onOutcome?.("failed");
         return;
       }
       const attempts = job.opts.attempts ?? 1;
@@ -114,12 +124,14 @@ export function createJobProcessor(deps: ProcessJobDeps) {
           : `${Math.round(deps.maxRetryMs / 1000)} s of retries`;
         if (!(e instanceof ComputeApiError)) log.error({ err: e }, "unexpected error");
         await finish({ ...last, message: `gave up after ${why}; last error: ${last.message}` });
+        deps.onOutcome?.("gave_up");
         return;
       }
       log.warn(
         { err: e instanceof ComputeApiError ? { status: e.httpStatus, reason: e.reason } : e },
         "attempt failed; will retry",
       );
+      deps.onOutcome?.("retried");
       throw e;
     }
   };

@@ -223,6 +223,10 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
           });
           return;
         }
+        if (url.pathname === "/healthz") {
+          sendJson(res, 200, { status: "ok" });
+          return;
+        }
         if (url.pathname.startsWith("/admin/")) {
           await handleAdmin(req, res, url, admin);
           return;

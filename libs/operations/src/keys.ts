@@ -13,7 +13,8 @@ import { Operation_Status } from "@imagesvc/proto";
  *
  * The index members are `INVERTED_TIME:NAME` with score 0, so ZRANGE BYLEX lists newest first and
  * a member is an exact, stable page cursor. Updates are published on a channel named like the
- * record key: one channel per operation, so a gateway receives only what its watchers want.
+ * record key: one channel per operation, so a gateway receives only what its watchers want. A
+ * message is `<publish time in ms> <Operation JSON>`.
  */
 export function operationKeys(prefix: string, project: string, name: string) {
   const base = `${prefix}:{${project}}`;

@@ -17,8 +17,8 @@ export interface OperationBusOptions {
   readonly prefix?: string;
   /** Versions kept for a watcher that does not read; older ones are dropped. Default: 16. */
   readonly queueLimit?: number;
-  /** Told of each delivered update, for metrics (publish → deliver latency and the like). */
-  readonly onDeliver?: (operation: Operation, watchers: number) => void;
+  /** Told of each delivered update, for metrics: when Redis published it (its clock, ms). */
+  readonly onDeliver?: (operation: Operation, watchers: number, publishedMs: number) => void;
   /** Told of failures the bus absorbs (a snapshot re-read that failed). Default: nothing. */
   readonly onError?: (error: unknown) => void;
 }
@@ -64,13 +64,16 @@ export function createOperationBus(options: OperationBusOptions): OperationBus {
 
   const deliver = (channel: Channel, operation: Operation) => {
     for (const watcher of channel.watchers) watcher.offer(operation);
-    options.onDeliver?.(operation, channel.watchers.size);
   };
 
   subscriber.on("message", (name: string, message: string) => {
     const channel = channels.get(name);
     if (channel === undefined) return;
-    deliver(channel, fromJson(OperationSchema, JSON.parse(message) as JsonValue));
+    // `<publish ms> <Operation JSON>`, as the UPDATE script writes it.
+    const space = message.indexOf(" ");
+    const operation = fromJson(OperationSchema, JSON.parse(message.slice(space + 1)) as JsonValue);
+    deliver(channel, operation);
+    options.onDeliver?.(operation, channel.watchers.size, Number(message.slice(0, space)));
   });
 
   subscriber.on("ready", () => {

@@ -31,6 +31,8 @@ return {1, ARGV[1]}
  * watcher see anything but strictly increasing versions.
  * KEYS: record, index-PENDING, index-RUNNING, index-DONE.
  * ARGV: status (1-3), progress, op JSON (without version), retention ms, channel, index member.
+ * Publishes `<Redis time in ms> <Operation JSON with version>`, so subscribers can measure
+ * publish → deliver latency.
  * Returns the new version, 0 when nothing changed, -1 when there is no such record.
  */
 export const UPDATE = `
@@ -47,6 +49,8 @@ if ns ~= s then
   redis.call('ZADD', KEYS[1 + ns], 0, ARGV[6])
   redis.call('PEXPIRE', KEYS[1 + ns], ARGV[4])
 end
-redis.call('PUBLISH', ARGV[5], '{"version":' .. v .. ',' .. string.sub(ARGV[3], 2))
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('PUBLISH', ARGV[5], ms .. ' {"version":' .. v .. ',' .. string.sub(ARGV[3], 2))
 return v
 `;

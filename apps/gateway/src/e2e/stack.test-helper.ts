@@ -12,6 +12,7 @@ import { useTestRedis, type TestRedis } from "@imagesvc/testing";
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { createMetrics } from "@imagesvc/telemetry";
 import { pino } from "pino";
 import { startGateway, type Gateway, type GatewayOptions } from "../gateway";
 
@@ -52,6 +53,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     defaultUser: "tester@example.com",
     jobBackoffMs: 50,
     log: pino({ level: "silent" }),
+    metrics: createMetrics("gateway-test"),
     ...options.gateway,
   });
   const workers: ChildProcess[] = [];
@@ -77,6 +79,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           GCE_METADATA_HOST: emulator.metadataHost,
           METADATA_SERVER_DETECTION: "assume-present",
           JOB_BACKOFF_MS: "50",
+          ADMIN_PORT: "0",
           WAIT_RETRY_INITIAL_MS: "50",
           WAIT_RETRY_MAX_MS: "200",
           LOG_LEVEL: "info",

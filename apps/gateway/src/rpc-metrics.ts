@@ -1,0 +1,43 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { Metrics } from "@imagesvc/telemetry";
+
+/**
+ * Counts every RPC by method and code and records its latency; a stream is measured until it
+ * ends, and its code is the one it ended with. Sits outside the error interceptor, so it sees the
+ * codes callers see.
+ */
+export function rpcMetricsInterceptor(metrics: Metrics): Interceptor {
+  return (next) => async (req) => {
+    const method = req.method.name;
+    const started = performance.now();
+    const record = (error?: unknown) => {
+      const code = error === undefined ? "ok" : Code[ConnectError.from(error).code];
+      metrics.rpcRequests.inc({ method, code });
+      metrics.rpcDuration.observe({ method }, (performance.now() - started) / 1000);
+    };
+    let res;
+    try {
+      res = await next(req);
+    } catch (e) {
+      record(e);
+      throw e;
+    }
+    if (!res.stream) {
+      record();
+      return res;
+    }
+    const messages = res.message;
+    return {
+      ...res,
+      message: (async function* () {
+        try {
+          yield* messages;
+          record();
+        } catch (e) {
+          record(e);
+          throw e;
+        }
+      })(),
+    };
+  };
+}

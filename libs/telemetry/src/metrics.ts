@@ -1,0 +1,70 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** Latency buckets from 1 ms to 2 minutes (a Compute wait), in seconds. */
+const BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120,
+];
+
+/**
+ * The service's Prometheus metrics, one registry per process. Gateway and worker create the same
+ * set and each records what it sees; series nobody records stay empty.
+ */
+export function createMetrics(app: string) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ app });
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    rpcRequests: new Counter({
+      name: "imagesvc_rpc_requests_total",
+      help: "RPCs answered, by method and code.",
+      labelNames: ["method", "code"],
+      registers: [registry],
+    }),
+    rpcDuration: new Histogram({
+      name: "imagesvc_rpc_duration_seconds",
+      help: "RPC latency, by method (a stream: until it ends).",
+      labelNames: ["method"],
+      buckets: BUCKETS,
+      registers: [registry],
+    }),
+    watchStreams: new Gauge({
+      name: "imagesvc_watch_streams_open",
+      help: "Open WatchOperation streams.",
+      registers: [registry],
+    }),
+    publishToDeliver: new Histogram({
+      name: "imagesvc_update_publish_to_deliver_seconds",
+      help: "From an update's PUBLISH in Redis to its delivery to this process's watchers.",
+      buckets: BUCKETS,
+      registers: [registry],
+    }),
+    queueJobs: new Gauge({
+      name: "imagesvc_queue_jobs",
+      help: "Jobs in the queue, by state (read at scrape time).",
+      labelNames: ["state"],
+      registers: [registry],
+    }),
+    jobs: new Counter({
+      name: "imagesvc_jobs_total",
+      help: "Jobs finished by this worker, by outcome.",
+      labelNames: ["outcome"],
+      registers: [registry],
+    }),
+    computeCalls: new Counter({
+      name: "imagesvc_compute_calls_total",
+      help: "Compute API calls, by method, HTTP status (0: no answer) and error reason.",
+      labelNames: ["method", "status", "reason"],
+      registers: [registry],
+    }),
+    computeDuration: new Histogram({
+      name: "imagesvc_compute_call_duration_seconds",
+      help: "Compute API call latency, by method.",
+      labelNames: ["method"],
+      buckets: BUCKETS,
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
