@@ -21,6 +21,7 @@ import {
   validateCreateImageRequest,
   type FieldViolation,
 } from "@imagesvc/validation";
+import { SpanKind, startStep } from "@imagesvc/telemetry";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { newOperationName, OPERATION_NAME } from "./operation-name";
@@ -53,62 +54,79 @@ export function createImageService(deps: ImageServiceDeps): ServiceImpl<typeof I
   }
 
   return {
-    async createImage(req) {
+    async createImage(req, ctx) {
       const violations = validateCreateImageRequest(req);
       if (violations.length > 0) throw invalidArgument(violations);
-      const image = req.image ?? create(ImageSchema);
-      const requestId = req.requestId === "" ? randomUUID() : req.requestId.toLowerCase();
-      const fingerprint = requestFingerprint({ ...req, requestId });
-      const now = new Date();
-      const operation = create(OperationSchema, {
-        kind: "compute#operation",
-        name: newOperationName(now),
-        project: req.project,
-        operationType: "insert",
-        status: Operation_Status.PENDING,
-        clientOperationId: requestId,
-        targetLink: `https://compute.googleapis.com/compute/v1/projects/${req.project}/global/images/${image.name}`,
-        user: deps.defaultUser,
-        insertTime: now.toISOString(),
-        creationTimestamp: now.toISOString(),
-      });
-      const jobFor = (op: Operation): CreateImageJob => ({
-        v: 1,
-        project: req.project,
-        operation: op.name,
-        requestId,
-        image: toJson(ImageSchema, image) as JsonObject,
-        forceCreate: req.forceCreate,
-        acceptedMs: Date.parse(op.insertTime),
-      });
-
-      const result = await store.create({
-        operation,
-        requestId,
-        fingerprint,
-        job: JSON.stringify(jobFor(operation)),
-      });
-      if (!result.created) {
-        if (result.fingerprint !== fingerprint) {
-          throw new ConnectError(
-            `request_id ${requestId} was already used for a different request (operation ${result.operation.name}); ` +
-              "repeat the original request exactly, or send a new request_id",
-            Code.AlreadyExists,
-          );
-        }
-        // Same request again: answer with the existing operation. If its job was lost (the gateway
-        // died before queueing it), this heals it; otherwise BullMQ ignores the known job id.
-        if (result.operation.status === Operation_Status.PENDING)
-          await queue.add(jobFor(result.operation));
-        return result.operation;
-      }
-      await deps.afterRecord?.(result.operation);
-      await queue.add(jobFor(result.operation));
-      deps.log.info(
-        { operation: operation.name, requestId, project: req.project, image: image.name },
-        "image creation accepted",
+      // The caller's W3C trace context (or a fresh one) travels on in the job to the Compute calls.
+      const step = startStep(
+        "CreateImage",
+        ctx.requestHeader.get("traceparent") ?? undefined,
+        SpanKind.SERVER,
       );
-      return result.operation;
+      try {
+        const image = req.image ?? create(ImageSchema);
+        const requestId = req.requestId === "" ? randomUUID() : req.requestId.toLowerCase();
+        const fingerprint = requestFingerprint({ ...req, requestId });
+        const now = new Date();
+        const operation = create(OperationSchema, {
+          kind: "compute#operation",
+          name: newOperationName(now),
+          project: req.project,
+          operationType: "insert",
+          status: Operation_Status.PENDING,
+          clientOperationId: requestId,
+          targetLink: `https://compute.googleapis.com/compute/v1/projects/${req.project}/global/images/${image.name}`,
+          user: deps.defaultUser,
+          insertTime: now.toISOString(),
+          creationTimestamp: now.toISOString(),
+        });
+        const jobFor = (op: Operation): CreateImageJob => ({
+          v: 1,
+          project: req.project,
+          operation: op.name,
+          requestId,
+          image: toJson(ImageSchema, image) as JsonObject,
+          forceCreate: req.forceCreate,
+          traceparent: step.traceparent,
+          acceptedMs: Date.parse(op.insertTime),
+        });
+
+        const result = await store.create({
+          operation,
+          requestId,
+          fingerprint,
+          job: JSON.stringify(jobFor(operation)),
+        });
+        if (!result.created) {
+          if (result.fingerprint !== fingerprint) {
+            throw new ConnectError(
+              `request_id ${requestId} was already used for a different request (operation ${result.operation.name}); ` +
+                "repeat the original request exactly, or send a new request_id",
+              Code.AlreadyExists,
+            );
+          }
+          // Same request again: answer with the existing operation. If its job was lost (the gateway
+          // died before queueing it), this heals it; otherwise BullMQ ignores the known job id.
+          if (result.operation.status === Operation_Status.PENDING)
+            await queue.add(jobFor(result.operation));
+          return result.operation;
+        }
+        await deps.afterRecord?.(result.operation);
+        await queue.add(jobFor(result.operation));
+        deps.log.info(
+          {
+            operation: operation.name,
+            requestId,
+            traceId: step.traceId,
+            project: req.project,
+            image: image.name,
+          },
+          "image creation accepted",
+        );
+        return result.operation;
+      } finally {
+        step.span.end();
+      }
     },
 
     async getOperation(req, ctx) {

@@ -2,13 +2,22 @@
 // Configured only through the environment; see README.md for every variable.
 import { envReader } from "@imagesvc/config";
 import { readFileSync } from "node:fs";
-import { createLogger, createMetrics } from "@imagesvc/telemetry";
+import { createLogger, createMetrics, setupTracing, type TraceExporter } from "@imagesvc/telemetry";
 import { startGateway } from "./gateway";
 
 const log = createLogger("gateway", process.env["LOG_LEVEL"] ?? "info");
 
 async function main(): Promise<void> {
   const env = envReader(process.env);
+  const exporter = env.string("OTEL_TRACES_EXPORTER", "none");
+  if (!["none", "console", "otlp"].includes(exporter)) {
+    throw new Error(`OTEL_TRACES_EXPORTER: "${exporter}" is not one of none, console, otlp`);
+  }
+  const otlpEndpoint = env.optionalString("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+  setupTracing({
+    exporter: exporter as TraceExporter,
+    ...(otlpEndpoint !== undefined && { otlpEndpoint }),
+  });
   const certFile = env.optionalString("TLS_CERT_FILE");
   const keyFile = env.optionalString("TLS_KEY_FILE");
   if ((certFile === undefined) !== (keyFile === undefined)) {

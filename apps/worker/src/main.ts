@@ -4,7 +4,7 @@ import { createComputeClient } from "@imagesvc/compute";
 import { ConfigError, envReader } from "@imagesvc/config";
 import { createOperationStore } from "@imagesvc/operations";
 import { Redis } from "ioredis";
-import { createLogger, createMetrics } from "@imagesvc/telemetry";
+import { createLogger, createMetrics, setupTracing, type TraceExporter } from "@imagesvc/telemetry";
 import { startAdminServer } from "./admin-server";
 import { createImageWorker } from "./image-worker";
 
@@ -12,6 +12,15 @@ const log = createLogger("worker", process.env["LOG_LEVEL"] ?? "info");
 
 async function main(): Promise<void> {
   const env = envReader(process.env);
+  const exporter = env.string("OTEL_TRACES_EXPORTER", "none");
+  if (!["none", "console", "otlp"].includes(exporter)) {
+    throw new Error(`OTEL_TRACES_EXPORTER: "${exporter}" is not one of none, console, otlp`);
+  }
+  const otlpEndpoint = env.optionalString("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+  setupTracing({
+    exporter: exporter as TraceExporter,
+    ...(otlpEndpoint !== undefined && { otlpEndpoint }),
+  });
   const endpoint = env.optionalString("COMPUTE_ENDPOINT");
   const hasGoogleCredentials =
     env.optionalString("GOOGLE_APPLICATION_CREDENTIALS") !== undefined ||

@@ -3,6 +3,7 @@ import { ComputeApiError, type BackoffOptions, type ComputeClient } from "@image
 import { failedOperation, type Failure, type OperationStore } from "@imagesvc/operations";
 import { ImageSchema, Operation_Status, type Operation } from "@imagesvc/proto";
 import { InvalidJobError, parseCreateImageJob, type CreateImageJob } from "@imagesvc/queue";
+import { SpanKind, startStep } from "@imagesvc/telemetry";
 import { DelayedError, UnrecoverableError, type Job } from "bullmq";
 import type { Logger } from "pino";
 import { applyComputeOperation, failureOf } from "./operation-updates";
@@ -54,9 +55,13 @@ export function createJobProcessor(deps: ProcessJobDeps) {
       throw e;
     }
     const { project, operation: name, requestId } = data;
+    // Continue the trace the gateway started; every Compute call of this job carries it.
+    const step = startStep("create-image job", data.traceparent, SpanKind.CONSUMER);
+    const traced = { traceparent: step.traceparent };
     const log = deps.log.child({
       operation: name,
       requestId,
+      traceId: step.traceId,
       project,
       attempt: job.attemptsMade + 1,
     });
@@ -90,12 +95,14 @@ export function createJobProcessor(deps: ProcessJobDeps) {
         requestId,
         forceCreate: data.forceCreate,
         signal,
+        headers: traced,
       });
       await write(applyComputeOperation(current, inserted));
       log.info({ computeOperation: inserted.selfLink }, "Compute accepted the insert");
       const done = await deps.compute.followOperation(project, inserted.name, {
         initial: inserted,
         signal,
+        headers: traced,
         ...(deps.followBackoff && { backoff: deps.followBackoff }),
         onUpdate: (op) => write(applyComputeOperation(current, op)),
       });
@@ -133,6 +140,8 @@ export function createJobProcessor(deps: ProcessJobDeps) {
       );
       deps.onOutcome?.("retried");
       throw e;
+    } finally {
+      step.span.end();
     }
   };
 }

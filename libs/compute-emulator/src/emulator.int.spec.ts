@@ -282,7 +282,13 @@ describe("admin API", () => {
     expect(state.calls["images.insert"]).toBe(2);
     expect((await admin(e, "DELETE", "faults")).status).toBe(200);
     expect((await admin(e, "POST", "reset")).status).toBe(200);
-    expect(e.admin.state()).toEqual({ images: [], operations: [], insertCalls: {}, calls: {} });
+    expect(e.admin.state()).toEqual({
+      images: [],
+      operations: [],
+      insertCalls: {},
+      traceparents: [],
+      calls: {},
+    });
   });
 
   it.each([

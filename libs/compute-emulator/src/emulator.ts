@@ -106,6 +106,7 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
     const body = await readBody(req);
     const requestId = url.searchParams.get("requestId");
     store.countCall(route.method, requestId);
+    store.recordTraceparent(route.method, req.headers.traceparent?.toString());
     const decision = faults.decide(route.method);
     if (decision.latencyMs > 0) await new Promise((r) => setTimeout(r, decision.latencyMs));
     if (decision.before === "reset") {

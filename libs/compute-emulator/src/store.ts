@@ -42,6 +42,8 @@ export interface EmulatorState {
   readonly operations: OperationJson[];
   /** images.insert calls that reached the emulator, per requestId (including failed ones). */
   readonly insertCalls: Record<string, number>;
+  /** The W3C `traceparent` of the most recent calls that carried one (up to 1000), oldest first. */
+  readonly traceparents: { readonly method: string; readonly traceparent: string }[];
   /** Calls per Compute method (and `metadata.token` for tokens issued), including failed ones. */
   readonly calls: Record<string, number>;
 }
@@ -60,11 +62,19 @@ export class Store {
   >();
   private readonly insertCalls = new Map<string, number>();
   private readonly calls = new Map<string, number>();
+  private traceparents: { method: string; traceparent: string }[] = [];
 
   constructor(
     private readonly options: ResolvedEmulatorOptions,
     private readonly baseUrl: () => string,
   ) {}
+
+  /** Keeps the trace context a call carried, so tests can follow a trace onto Compute. */
+  recordTraceparent(method: string, traceparent: string | undefined): void {
+    if (traceparent === undefined) return;
+    this.traceparents.push({ method, traceparent });
+    if (this.traceparents.length > 1000) this.traceparents = this.traceparents.slice(-1000);
+  }
 
   countCall(route: string, requestId: string | null): void {
     this.calls.set(route, (this.calls.get(route) ?? 0) + 1);
@@ -198,6 +208,7 @@ export class Store {
       images: [...this.images.values()].map((i) => this.imageJson(i, now)),
       operations: [...this.operations.values()].map((o) => this.operationJson(o, now)),
       insertCalls: Object.fromEntries(this.insertCalls),
+      traceparents: [...this.traceparents],
       calls: Object.fromEntries(this.calls),
     };
   }
@@ -208,6 +219,7 @@ export class Store {
     this.requestIds.clear();
     this.insertCalls.clear();
     this.calls.clear();
+    this.traceparents = [];
   }
 
   /** Forgets requestIds whose time is up; called now and then so memory stays bounded. */

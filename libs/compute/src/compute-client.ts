@@ -43,6 +43,8 @@ export interface ComputeClientOptions {
 export interface CallOptions {
   /** Aborting it ends the call at once with the signal's reason. */
   readonly signal?: AbortSignal;
+  /** Extra headers for this call, e.g. the W3C `traceparent` of the job it serves. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** A Compute image resource as Compute returns it; only the fields this project reads are typed. */
@@ -95,7 +97,7 @@ export function createComputeClient(options: ComputeClientOptions = {}): Compute
     path: string,
     body: unknown,
     timeout: number,
-    signal?: AbortSignal,
+    { signal, headers: callHeaders }: CallOptions = {},
   ): Promise<unknown> {
     const url = `${endpoint}/compute/v1/${path}`;
     const started = performance.now();
@@ -104,7 +106,8 @@ export function createComputeClient(options: ComputeClientOptions = {}): Compute
     try {
       for (let refreshed = false; ; refreshed = true) {
         const headers = new Headers(await (await authClient()).getRequestHeaders(url));
-        for (const [k, v] of Object.entries(options.headers?.() ?? {})) headers.set(k, v);
+        for (const [k, v] of Object.entries({ ...options.headers?.(), ...callHeaders }))
+          headers.set(k, v);
         if (body !== undefined) headers.set("content-type", "application/json");
         const deadline = AbortSignal.timeout(timeout);
         let res: Response;
@@ -150,7 +153,7 @@ export function createComputeClient(options: ComputeClientOptions = {}): Compute
   const p = encodeURIComponent;
 
   const client: ComputeClient = {
-    async insertImage(project, image, { requestId, forceCreate, signal }) {
+    async insertImage(project, image, { requestId, forceCreate, ...callOptions }) {
       const query = new URLSearchParams({ requestId });
       if (forceCreate === true) query.set("forceCreate", "true");
       const body = toJson(ImageSchema, image);
@@ -161,11 +164,11 @@ export function createComputeClient(options: ComputeClientOptions = {}): Compute
           `projects/${p(project)}/global/images?${query.toString()}`,
           body,
           timeoutMs,
-          signal,
+          callOptions,
         ),
       );
     },
-    async getOperation(project, name, { signal } = {}) {
+    async getOperation(project, name, callOptions = {}) {
       return operation(
         await call(
           "globalOperations.get",
@@ -173,11 +176,11 @@ export function createComputeClient(options: ComputeClientOptions = {}): Compute
           `projects/${p(project)}/global/operations/${p(name)}`,
           undefined,
           timeoutMs,
-          signal,
+          callOptions,
         ),
       );
     },
-    async waitOperation(project, name, { signal } = {}) {
+    async waitOperation(project, name, callOptions = {}) {
       return operation(
         await call(
           "globalOperations.wait",
@@ -185,18 +188,18 @@ export function createComputeClient(options: ComputeClientOptions = {}): Compute
           `projects/${p(project)}/global/operations/${p(name)}/wait`,
           undefined,
           waitTimeoutMs,
-          signal,
+          callOptions,
         ),
       );
     },
-    async getImage(project, name, { signal } = {}) {
+    async getImage(project, name, callOptions = {}) {
       return (await call(
         "images.get",
         "GET",
         `projects/${p(project)}/global/images/${p(name)}`,
         undefined,
         timeoutMs,
-        signal,
+        callOptions,
       )) as ComputeImage;
     },
     followOperation: (project, name, followOptions) =>

@@ -9,6 +9,8 @@ export interface FollowOptions {
   readonly onUpdate?: (operation: Operation) => void | Promise<void>;
   /** Aborting it stops the follow at once; the promise rejects with the signal's reason. */
   readonly signal?: AbortSignal;
+  /** Extra headers on every `wait` call, e.g. the W3C `traceparent`. */
+  readonly headers?: Readonly<Record<string, string>>;
   /** The state already known (e.g. insert's answer), so that it is not reported again. */
   readonly initial?: Operation;
   /** Delays between retries of transient failures. Default: 500 ms doubling to 30 s, with jitter. */
@@ -49,7 +51,10 @@ export async function followOperation(
     signal?.throwIfAborted();
     let current: Operation;
     try {
-      current = await client.waitOperation(project, name, signal === undefined ? {} : { signal });
+      current = await client.waitOperation(project, name, {
+        ...(signal && { signal }),
+        ...(options.headers && { headers: options.headers }),
+      });
     } catch (e) {
       if (!(e instanceof ComputeApiError)) throw e;
       const freshNotFound = e.httpStatus === 404 && Date.now() - started < notFoundGraceMs;

@@ -1,3 +1,4 @@
-/** Observability shared by the apps: Prometheus metrics, and pino logs with secrets redacted. */
+/** Observability shared by the apps: Prometheus metrics, pino logs with secrets redacted, and W3C trace context. */
 export { createMetrics, type Metrics } from "./metrics";
 export { createLogger, REDACTED_PATHS } from "./logger";
+export { setupTracing, startStep, SpanKind, type TraceExporter, type TracedStep } from "./tracing";

@@ -1,4 +1,4 @@
-import { pino, type Logger } from "pino";
+import { pino, type DestinationStream, type Logger } from "pino";
 
 /**
  * Paths pino blanks in every log line. Nothing should log these in the first place; this is the
@@ -28,7 +28,12 @@ export const REDACTED_PATHS = [
   "*.password",
 ];
 
-/** The process's logger: pino JSON lines, with secrets redacted. */
-export function createLogger(name: string, level = "info"): Logger {
-  return pino({ name, level, redact: { paths: REDACTED_PATHS, censor: "[redacted]" } });
+/** The process's logger: pino JSON lines (to stdout unless told otherwise), with secrets redacted. */
+export function createLogger(
+  name: string,
+  level = "info",
+  destination?: DestinationStream,
+): Logger {
+  const options = { name, level, redact: { paths: REDACTED_PATHS, censor: "[redacted]" } };
+  return destination === undefined ? pino(options) : pino(options, destination);
 }

@@ -154,8 +154,18 @@ describe("the containers' steps", () => {
       );
       processes.push(gateway.child);
 
-      expect((await fetch(`http://127.0.0.1:${gatewayPort}/readyz`)).status).toBe(200);
-      expect((await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status).toBe(200);
+      // As an orchestrator would: wait for readiness (the gateway listens before Redis is connected).
+      for (const url of [
+        `http://127.0.0.1:${gatewayPort}/readyz`,
+        `http://127.0.0.1:${adminPort}/readyz`,
+      ]) {
+        let status = 0;
+        for (let i = 0; i < 100 && status !== 200; i++) {
+          status = (await fetch(url)).status;
+          if (status !== 200) await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(status).toBe(200);
+      }
       const client = createClient(
         ImageService,
         createConnectTransport({ baseUrl: `http://127.0.0.1:${gatewayPort}`, httpVersion: "2" }),

@@ -1,4 +1,9 @@
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { ImageService, Operation_Status } from "@imagesvc/proto";
+import { createLogger } from "@imagesvc/telemetry";
 import { spawnApp } from "@imagesvc/testing";
+import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { drain, imageRequest, startStack } from "./stack.test-helper";
@@ -86,6 +91,96 @@ describe("metrics", () => {
       expect((await fetch(`${admin}/healthz`)).status).toBe(200);
       expect((await fetch(`${admin}/readyz`)).status).toBe(200);
       expect(await worker.stop()).toBe(0);
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
+describe("traces and logs", () => {
+  it("carries the caller's trace onto Compute, logs operation, request id and trace id, and never a secret", async () => {
+    const gatewayLines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        gatewayLines.push(
+          ...chunk
+            .toString()
+            .split("\n")
+            .filter((l) => l !== ""),
+        );
+        done();
+      },
+    });
+    const stack = await startStack({ gateway: { log: createLogger("gateway", "debug", sink) } });
+    try {
+      const worker = await spawnApp({
+        main: WORKER,
+        env: {
+          REDIS_URL: stack.redis.url,
+          REDIS_PREFIX: stack.prefix,
+          COMPUTE_ENDPOINT: stack.emulator.url,
+          GCE_METADATA_HOST: stack.emulator.metadataHost,
+          METADATA_SERVER_DETECTION: "assume-present",
+          ADMIN_PORT: "0",
+          LOG_LEVEL: "debug",
+        },
+        ready: "worker ready",
+      });
+      const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+      const bearer = "do-not-log-this-token";
+      const rawKey = Buffer.alloc(32, 9).toString("base64");
+      const client = createClient(
+        ImageService,
+        createConnectTransport({
+          baseUrl: stack.gateway.url,
+          httpVersion: "2",
+          interceptors: [
+            (next) => (req) => {
+              req.header.set("traceparent", `00-${traceId}-00f067aa0ba902b7-01`);
+              req.header.set("authorization", `Bearer ${bearer}`);
+              return next(req);
+            },
+          ],
+        }),
+      );
+      const op = await client.createImage({
+        ...imageRequest("traced"),
+        image: { ...imageRequest("traced").image, imageEncryptionKey: { rawKey } },
+      });
+      const done = await client.waitOperation({ project: "my-project", operation: op.name });
+      expect(done.status).toBe(Operation_Status.DONE);
+      await worker.stop();
+
+      // The trace reached Compute on the insert and on every wait.
+      const carried = stack.emulator.admin.state().traceparents;
+      for (const method of ["images.insert", "globalOperations.wait"]) {
+        const calls = carried.filter((t) => t.method === method);
+        expect(calls.length).toBeGreaterThan(0);
+        for (const call of calls)
+          expect(call.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+      }
+
+      const accepted = gatewayLines
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => l["msg"] === "image creation accepted");
+      expect(accepted).toMatchObject({
+        operation: op.name,
+        requestId: op.clientOperationId,
+        traceId,
+      });
+      const workerDone = worker.lines.find((l) => l["msg"] === "operation DONE");
+      expect(workerDone).toMatchObject({
+        operation: op.name,
+        requestId: op.clientOperationId,
+        traceId,
+      });
+
+      const everything = [...gatewayLines, ...worker.lines.map((l) => JSON.stringify(l))].join(
+        "\n",
+      );
+      expect(everything).not.toContain(bearer);
+      expect(everything).not.toContain(rawKey);
+      expect(everything).not.toMatch(/ya29\./);
     } finally {
       await stack.close();
     }
