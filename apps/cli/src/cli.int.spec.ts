@@ -7,7 +7,8 @@ import {
   type SpawnedApp,
   type TestRedis,
 } from "@imagesvc/testing";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
 import { randomBytes } from "node:crypto";
 import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -252,8 +253,17 @@ describe("images watch, get, list", () => {
       ...source(),
     ]);
     const operation = created.stdout.trim();
-    const watching = images(["watch", operation, "--project", "my-project"]);
-    await new Promise((r) => setTimeout(r, 300));
+    const cli = spawn(CLI, ["watch", operation, "--project", "my-project"], {
+      env: { PATH: process.env["PATH"] ?? "", IMAGES_GATEWAY: gatewayUrl },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    cli.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    cli.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    // Restart the gateway once the CLI has shown the first state, mid-watch.
+    for (let i = 0; i < 200 && stdout === ""; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(stdout).not.toBe("");
     await gateway.stop();
     await new Promise((r) => setTimeout(r, 300));
     gateway = await spawnApp({
@@ -261,15 +271,36 @@ describe("images watch, get, list", () => {
       env: gatewayEnv,
       ready: "gateway listening",
     });
-    const run = await watching;
-    expect(run.code).toBe(0);
-    const versions = run.stdout
-      .trim()
-      .split("\n")
-      .map((l) => Number(/\(v(\d+)\)$/.exec(l)?.[1]));
+    const [code] = (await once(cli, "exit")) as [number | null];
+    expect(code).toBe(0);
+    const lines = stdout.trim().split("\n");
+    const versions = lines.map((l) => Number(/\(v(\d+)\)$/.exec(l)?.[1]));
     expect(versions).toEqual([...versions].sort((a, b) => a - b));
     expect(new Set(versions).size).toBe(versions.length);
+    expect(lines.at(-1)).toMatch(/DONE 100% ok/);
+    expect(stderr).toMatch(/stream lost; reconnecting/);
+  });
+
+  it("waits out a gateway that is down when the watch starts", async () => {
+    const created = await images([
+      "create",
+      name("late-gw"),
+      "--project",
+      "my-project",
+      "--async",
+      ...source(),
+    ]);
+    const operation = created.stdout.trim();
+    await gateway.stop();
+    const watching = images(["watch", operation, "--project", "my-project"]);
+    await new Promise((r) => setTimeout(r, 500));
+    gateway = await spawnApp({
+      main: dist("gateway"),
+      env: gatewayEnv,
+      ready: "gateway listening",
+    });
+    const run = await watching;
+    expect(run.code).toBe(0);
     expect(run.stdout.trim().split("\n").at(-1)).toMatch(/DONE 100% ok/);
-    expect(run.stderr).toMatch(/stream lost; reconnecting/);
   });
 });

@@ -41,13 +41,17 @@ function client(): Client<typeof ImageService> {
 
 const json = () => program.opts<GlobalFlags>().json === true;
 
-/** Follows an operation to DONE with live progress; the exit code says how it ended. */
-async function follow(op: Operation): Promise<number> {
+/**
+ * Follows an operation to DONE with live progress; the exit code says how it ended. Starts with
+ * the stream itself (it sends the current state first), so a gateway that is down or restarting
+ * is retried like any lost stream.
+ */
+async function follow(project: string, operation: string): Promise<number> {
   const mode = json() ? "json" : process.stdout.isTTY ? "tty" : "lines";
   const progress = createProgress(mode);
   let done: Operation;
   try {
-    done = await watchToDone(client(), op.project, op.name, {
+    done = await watchToDone(client(), project, operation, {
       onUpdate: (o) => {
         progress.update(o);
       },
@@ -129,7 +133,7 @@ program
       process.stderr.write(
         `Operation ${op.name} accepted; following it (Ctrl-C stops following, not the operation).\n`,
       );
-    process.exitCode = await follow(op);
+    process.exitCode = await follow(op.project, op.name);
   });
 
 program
@@ -138,8 +142,7 @@ program
   .argument("<operation>", "the operation name create printed")
   .addOption(projectOption())
   .action(async (operation: string, flags: { project: string }) => {
-    const op = await client().getOperation({ project: flags.project, operation });
-    process.exitCode = await follow(op);
+    process.exitCode = await follow(flags.project, operation);
   });
 
 program

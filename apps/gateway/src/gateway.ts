@@ -31,6 +31,8 @@ export interface GatewayOptions {
   readonly prefix?: string;
   /** How long operation records are kept, in ms. Default: 7 days. */
   readonly retentionMs?: number;
+  /** How long to wait for Redis before listening anyway (health: NOT_SERVING), in ms. Default: 5000. */
+  readonly redisConnectWaitMs?: number;
   /** Timeout of each Redis command, in ms. Default: 5000. */
   readonly redisCommandTimeoutMs?: number;
   /**
@@ -169,6 +171,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     jsonOptions: { ignoreUnknownFields: false },
     shutdownSignal: shutdown.signal,
   });
+  // Listen once Redis answers, so a fresh gateway is SERVING from its first request. If Redis is
+  // down, listen anyway after a while: health reports NOT_SERVING until it comes back.
+  await connectedOrTimeout([commands, subscriber], options.redisConnectWaitMs ?? 5000);
   const listening = await listen(handler, {
     port: options.port,
     host: options.host ?? "0.0.0.0",
@@ -195,4 +200,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await Promise.allSettled([commands.quit(), subscriber.quit()]);
     },
   };
+}
+
+/** Resolves when every client is ready, or after `ms`, whichever comes first. */
+async function connectedOrTimeout(clients: readonly Redis[], ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const ready = (client: Redis) =>
+    client.status === "ready"
+      ? Promise.resolve()
+      : new Promise<void>((resolve) =>
+          client.once("ready", () => {
+            resolve();
+          }),
+        );
+  await Promise.race([
+    Promise.all(clients.map(ready)),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+  ]);
+  clearTimeout(timer);
 }

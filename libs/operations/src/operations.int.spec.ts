@@ -280,6 +280,8 @@ describe("OperationBus", () => {
       closers.push(() => {
         command.disconnect();
       });
+      // The test stops Redis on purpose; connection errors are expected and need a listener.
+      for (const client of [command, subscriber]) client.on("error", () => undefined);
       const privateStore = createOperationStore({ redis: command, prefix: "r" });
       const bus = createOperationBus({ subscriber, store: privateStore, prefix: "r" });
       closers.push(() => {

@@ -188,26 +188,35 @@ describe("request_id", () => {
 });
 
 it("answers an invalid request with INVALID_ARGUMENT listing every violation, and writes nothing", async () => {
-  const before = await stack.keys();
-  const error = await stack.client
-    .createImage({
-      project: "Bad Project",
-      requestId: "not-a-uuid",
-      image: { name: "Web-", rawDisk: { source: "gs://b/x.tar.gz" }, labels: { Env: "x" } },
-    })
-    .catch((e: unknown) => e);
-  expect(error).toBeInstanceOf(ConnectError);
-  const connectError = error as ConnectError;
-  expect(connectError.code).toBe(Code.InvalidArgument);
-  const fields = connectError.findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => v.field);
-  expect(fields).toEqual([
-    "project",
-    "image.name",
-    'image.labels["Env"]',
-    "image.raw_disk.source",
-    "request_id",
-  ]);
-  expect(await stack.keys()).toEqual(before);
+  // A stack of its own with no worker, so no other activity changes its keys meanwhile.
+  const quiet = await startStack();
+  try {
+    await quiet.client.createImage(imageRequest(uniqueName("before"))); // keys exist, as in a live system
+    const before = await quiet.keys();
+    const error = await quiet.client
+      .createImage({
+        project: "Bad Project",
+        requestId: "not-a-uuid",
+        image: { name: "Web-", rawDisk: { source: "gs://b/x.tar.gz" }, labels: { Env: "x" } },
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectError);
+    const connectError = error as ConnectError;
+    expect(connectError.code).toBe(Code.InvalidArgument);
+    const fields = connectError
+      .findDetails(BadRequestSchema)[0]
+      ?.fieldViolations.map((v) => v.field);
+    expect(fields).toEqual([
+      "project",
+      "image.name",
+      'image.labels["Env"]',
+      "image.raw_disk.source",
+      "request_id",
+    ]);
+    expect(await quiet.keys()).toEqual(before);
+  } finally {
+    await quiet.close();
+  }
 });
 
 describe("Compute's errors", () => {
