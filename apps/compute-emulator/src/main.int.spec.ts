@@ -24,7 +24,8 @@ function run(env: Record<string, string>) {
     child,
     lines,
     firstLine,
-    exit: once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>,
+    // "close" comes after stdout is drained, so every log line has been read by then.
+    exit: once(child, "close") as Promise<[number | null, NodeJS.Signals | null]>,
   };
 }
 
@@ -63,7 +64,10 @@ describe("compute-emulator main.js", () => {
     app.child.kill("SIGTERM");
     const [code] = await app.exit;
     expect(code).toBe(0);
-    expect(app.lines.at(-1)).toMatchObject({ msg: "stopping", signal: "SIGTERM" });
+    expect(app.lines.map((l) => l["msg"]).slice(-2)).toEqual(["stopping: draining", "stopped"]);
+    expect(app.lines.find((l) => l["msg"] === "stopping: draining")).toMatchObject({
+      signal: "SIGTERM",
+    });
   });
 
   it.each([

@@ -1,59 +1,47 @@
 // The Compute emulator as a process: configured only through the environment (see README.md).
-import { envReader } from "@imagesvc/config";
 import { checkFaultRule, startComputeEmulator } from "@imagesvc/compute-emulator";
-import { pino } from "pino";
+import { envReader } from "@imagesvc/config";
+import { runApp } from "@imagesvc/runtime";
+import { createLogger } from "@imagesvc/telemetry";
 
-const log = pino({ name: "compute-emulator" });
+const env = envReader(process.env);
+const log = createLogger("compute-emulator", env.string("LOG_LEVEL", "info"));
 
-async function main(): Promise<void> {
-  const env = envReader(process.env);
-  const faults = env.json("EMULATOR_FAULTS") ?? [];
-  if (!Array.isArray(faults))
-    throw new Error(
-      'EMULATOR_FAULTS: must be a JSON array of fault rules, e.g. [{"route":"images.insert","effect":"error","status":503,"count":2}]',
+runApp({
+  log,
+  async start() {
+    const faults = env.json("EMULATOR_FAULTS") ?? [];
+    if (!Array.isArray(faults)) {
+      throw new Error(
+        'EMULATOR_FAULTS: must be a JSON array of fault rules, e.g. [{"route":"images.insert","effect":"error","status":503,"count":2}]',
+      );
+    }
+    const emulator = await startComputeEmulator({
+      port: env.int("PORT", 8085, { min: 0, max: 65535 }),
+      host: env.string("HOST", "127.0.0.1"),
+      operationDurationMs: env.int("EMULATOR_OPERATION_DURATION_MS", 3000, { min: 0 }),
+      waitCapMs: env.int("EMULATOR_WAIT_CAP_MS", 120_000, { min: 0 }),
+      requestIdTtlMs: env.int("EMULATOR_REQUEST_ID_TTL_MS", 3_600_000, { min: 0 }),
+      missingObjectPattern: env.string("EMULATOR_MISSING_OBJECT_PATTERN", "(^|/)missing[^/]*$"),
+      seed: env.int("EMULATOR_SEED", 1),
+      faults: faults.map((rule, i) => {
+        try {
+          return checkFaultRule(rule);
+        } catch (e) {
+          throw new Error(`EMULATOR_FAULTS[${i}]: ${(e as Error).message}`);
+        }
+      }),
+      staticTokens: env.list("EMULATOR_STATIC_TOKENS"),
+      projectId: env.string("EMULATOR_PROJECT_ID", "emulator-project"),
+      serviceAccountEmail: env.string(
+        "EMULATOR_SERVICE_ACCOUNT",
+        "emulator@emulator-project.iam.gserviceaccount.com",
+      ),
+    });
+    log.info(
+      { url: emulator.url, metadataHost: emulator.metadataHost },
+      "compute emulator listening",
     );
-  const emulator = await startComputeEmulator({
-    port: env.int("PORT", 8085, { min: 0, max: 65535 }),
-    host: env.string("HOST", "127.0.0.1"),
-    operationDurationMs: env.int("EMULATOR_OPERATION_DURATION_MS", 3000, { min: 0 }),
-    waitCapMs: env.int("EMULATOR_WAIT_CAP_MS", 120_000, { min: 0 }),
-    requestIdTtlMs: env.int("EMULATOR_REQUEST_ID_TTL_MS", 3_600_000, { min: 0 }),
-    missingObjectPattern: env.string("EMULATOR_MISSING_OBJECT_PATTERN", "(^|/)missing[^/]*$"),
-    seed: env.int("EMULATOR_SEED", 1),
-    faults: faults.map((rule, i) => {
-      try {
-        return checkFaultRule(rule);
-      } catch (e) {
-        throw new Error(`EMULATOR_FAULTS[${i}]: ${(e as Error).message}`);
-      }
-    }),
-    staticTokens: env.list("EMULATOR_STATIC_TOKENS"),
-    projectId: env.string("EMULATOR_PROJECT_ID", "emulator-project"),
-    serviceAccountEmail: env.string(
-      "EMULATOR_SERVICE_ACCOUNT",
-      "emulator@emulator-project.iam.gserviceaccount.com",
-    ),
-  });
-  log.info(
-    { url: emulator.url, metadataHost: emulator.metadataHost },
-    "compute emulator listening",
-  );
-
-  const stop = (signal: string) => {
-    log.info({ signal }, "stopping");
-    emulator.close().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        log.error({ err: e }, "close failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.once("SIGTERM", stop);
-  process.once("SIGINT", stop);
-}
-
-main().catch((e: unknown) => {
-  log.fatal({ err: e }, e instanceof Error ? e.message : String(e));
-  process.exit(1);
+    return () => emulator.close();
+  },
 });

@@ -1,146 +1,134 @@
 // The worker process: takes CreateImage jobs from Redis and drives them through Compute.
-// Configured only through the environment; see README.md for every variable.
+// Configured only through the environment; see the root README for every variable.
 import { createComputeClient } from "@imagesvc/compute";
 import { ConfigError, envReader } from "@imagesvc/config";
 import { createOperationStore } from "@imagesvc/operations";
+import { runApp } from "@imagesvc/runtime";
+import { createLogger, createMetrics, setupTracing } from "@imagesvc/telemetry";
 import { Redis } from "ioredis";
-import { createLogger, createMetrics, setupTracing, type TraceExporter } from "@imagesvc/telemetry";
 import { startAdminServer } from "./admin-server";
 import { createImageWorker } from "./image-worker";
 
-const log = createLogger("worker", process.env["LOG_LEVEL"] ?? "info");
+const env = envReader(process.env);
+const log = createLogger("worker", env.string("LOG_LEVEL", "info"));
+const shutdownTimeoutMs = env.int("SHUTDOWN_TIMEOUT_MS", 25_000, { min: 0 });
 
-async function main(): Promise<void> {
-  const env = envReader(process.env);
-  const exporter = env.string("OTEL_TRACES_EXPORTER", "none");
-  if (!["none", "console", "otlp"].includes(exporter)) {
-    throw new Error(`OTEL_TRACES_EXPORTER: "${exporter}" is not one of none, console, otlp`);
-  }
-  const otlpEndpoint = env.optionalString("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-  setupTracing({
-    exporter: exporter as TraceExporter,
-    ...(otlpEndpoint !== undefined && { otlpEndpoint }),
-  });
-  const endpoint = env.optionalString("COMPUTE_ENDPOINT");
-  const hasGoogleCredentials =
-    env.optionalString("GOOGLE_APPLICATION_CREDENTIALS") !== undefined ||
-    env.optionalString("GCE_METADATA_HOST") !== undefined ||
-    env.bool("ON_GCE", false);
-  if (endpoint === undefined && !hasGoogleCredentials) {
-    throw new ConfigError(
-      "COMPUTE_ENDPOINT",
-      "is not set and no Google credentials are configured. Set COMPUTE_ENDPOINT=https://compute.googleapis.com with GOOGLE_APPLICATION_CREDENTIALS (or ON_GCE=true on Google Cloud), or point it at an emulator for local use",
-    );
-  }
-  const redisUrl = env.string("REDIS_URL", "redis://127.0.0.1:6379");
-  const prefix = env.string("REDIS_PREFIX", "imagesvc");
-  const shutdownTimeoutMs = env.int("SHUTDOWN_TIMEOUT_MS", 25_000, { min: 0 });
-  let stopping = false;
-
-  // BullMQ blocks on its connection, so it needs maxRetriesPerRequest: null; the store's commands time out.
-  const bullConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const commands = new Redis(redisUrl, {
-    maxRetriesPerRequest: 3,
-    commandTimeout: env.int("REDIS_COMMAND_TIMEOUT_MS", 5000, { min: 1 }),
-  });
-  for (const [name, client] of [
-    ["bullmq", bullConnection],
-    ["commands", commands],
-  ] as const) {
-    client.on("error", (e) => {
-      log.warn({ err: e, connection: name }, "redis connection error");
+runApp({
+  log,
+  // The worker's own close is bounded by shutdownTimeoutMs (then forced); leave it room.
+  shutdownTimeoutMs: shutdownTimeoutMs + 5000,
+  async start({ stopping }) {
+    setupTracing({
+      exporter: env.string("OTEL_TRACES_EXPORTER", "none"),
+      otlpEndpoint: env.optionalString("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
     });
-  }
-
-  const store = createOperationStore({
-    redis: commands,
-    prefix,
-    retentionMs: env.int("RECORD_RETENTION_MS", 7 * 24 * 3600 * 1000, { min: 1000 }),
-  });
-  const metrics = createMetrics("worker");
-  const compute = createComputeClient({
-    onCall: (call) => {
-      metrics.computeCalls.inc({
-        method: call.method,
-        status: String(call.status),
-        reason: call.reason,
-      });
-      metrics.computeDuration.observe({ method: call.method }, call.durationMs / 1000);
-    },
-    endpoint: endpoint ?? "https://compute.googleapis.com",
-    timeoutMs: env.int("COMPUTE_TIMEOUT_MS", 30_000, { min: 1 }),
-    waitTimeoutMs: env.int("COMPUTE_WAIT_TIMEOUT_MS", 150_000, { min: 1 }),
-  });
-  const worker = createImageWorker({
-    onOutcome: (outcome) => {
-      metrics.jobs.inc({ outcome });
-    },
-    connection: bullConnection,
-    store,
-    compute,
-    log,
-    prefix,
-    concurrency: env.int("WORKER_CONCURRENCY", 50, { min: 1, max: 10_000 }),
-    lockDurationMs: env.int("JOB_LOCK_MS", 30_000, { min: 500 }),
-    maxStalledCount: env.int("JOB_MAX_STALLED", 5, { min: 0 }),
-    attempts: env.int("JOB_ATTEMPTS", 10, { min: 1 }),
-    backoffMs: env.int("JOB_BACKOFF_MS", 1000, { min: 0 }),
-    maxRetryMs: env.int("JOB_MAX_RETRY_MS", 30 * 60_000, { min: 0 }),
-    sweepIntervalMs: env.int("SWEEP_INTERVAL_MS", 30_000, { min: 100 }),
-    sweepGraceMs: env.int("SWEEP_GRACE_MS", 60_000, { min: 0 }),
-    followBackoff: {
-      initialMs: env.int("WAIT_RETRY_INITIAL_MS", 500, { min: 1 }),
-      maxMs: env.int("WAIT_RETRY_MAX_MS", 30_000, { min: 1 }),
-    },
-  });
-  await worker.worker.waitUntilReady();
-  const admin = await startAdminServer({
-    port: env.int("ADMIN_PORT", 9464, { min: 0, max: 65535 }),
-    host: env.string("ADMIN_HOST", "0.0.0.0"),
-    metrics,
-    ready: () => !stopping && worker.worker.isRunning() && bullConnection.status === "ready",
-    beforeScrape: async () => {
-      const counts = await worker.queue.queue.getJobCounts(
-        "waiting",
-        "active",
-        "delayed",
-        "completed",
-        "failed",
-        "prioritized",
+    const endpoint = env.optionalString("COMPUTE_ENDPOINT");
+    const hasGoogleCredentials =
+      env.optionalString("GOOGLE_APPLICATION_CREDENTIALS") !== undefined ||
+      env.optionalString("GCE_METADATA_HOST") !== undefined ||
+      env.bool("ON_GCE", false);
+    if (endpoint === undefined && !hasGoogleCredentials) {
+      throw new ConfigError(
+        "COMPUTE_ENDPOINT",
+        "is not set and no Google credentials are configured. Set COMPUTE_ENDPOINT=https://compute.googleapis.com with GOOGLE_APPLICATION_CREDENTIALS (or ON_GCE=true on Google Cloud), or point it at an emulator for local use",
       );
-      for (const [state, count] of Object.entries(counts)) metrics.queueJobs.set({ state }, count);
-    },
-  });
-  log.info(
-    {
-      admin: admin.url,
-      redis: redactUrl(redisUrl),
-      computeEndpoint: endpoint ?? "https://compute.googleapis.com",
-      concurrency: worker.worker.concurrency,
-    },
-    "worker ready",
-  );
+    }
+    const redisUrl = env.string("REDIS_URL", "redis://127.0.0.1:6379");
+    const prefix = env.string("REDIS_PREFIX", "imagesvc");
 
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, "draining: handing active jobs back");
-    worker
-      .close(shutdownTimeoutMs)
-      .then(async () => {
-        await admin.close();
-        await Promise.all([bullConnection.quit(), commands.quit()]);
-        log.info("stopped");
-        process.exit(0);
-      })
-      .catch((e: unknown) => {
-        log.error({ err: e }, "shutdown failed");
-        process.exit(1);
+    // BullMQ blocks on its connection, so it needs maxRetriesPerRequest: null; the store's commands time out.
+    const bullConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    const commands = new Redis(redisUrl, {
+      maxRetriesPerRequest: 3,
+      commandTimeout: env.int("REDIS_COMMAND_TIMEOUT_MS", 5000, { min: 1 }),
+    });
+    for (const [name, client] of [
+      ["bullmq", bullConnection],
+      ["commands", commands],
+    ] as const) {
+      client.on("error", (e) => {
+        log.warn({ err: e, connection: name }, "redis connection error");
       });
-  };
-  process.once("SIGTERM", stop);
-  process.once("SIGINT", stop);
-}
+    }
+
+    const store = createOperationStore({
+      redis: commands,
+      prefix,
+      retentionMs: env.int("RECORD_RETENTION_MS", 7 * 24 * 3600 * 1000, { min: 1000 }),
+    });
+    const metrics = createMetrics("worker");
+    const compute = createComputeClient({
+      onCall: (call) => {
+        metrics.computeCalls.inc({
+          method: call.method,
+          status: String(call.status),
+          reason: call.reason,
+        });
+        metrics.computeDuration.observe({ method: call.method }, call.durationMs / 1000);
+      },
+      endpoint: endpoint ?? "https://compute.googleapis.com",
+      timeoutMs: env.int("COMPUTE_TIMEOUT_MS", 30_000, { min: 1 }),
+      waitTimeoutMs: env.int("COMPUTE_WAIT_TIMEOUT_MS", 150_000, { min: 1 }),
+    });
+    const worker = createImageWorker({
+      onOutcome: (outcome) => {
+        metrics.jobs.inc({ outcome });
+      },
+      connection: bullConnection,
+      store,
+      compute,
+      log,
+      prefix,
+      concurrency: env.int("WORKER_CONCURRENCY", 50, { min: 1, max: 10_000 }),
+      lockDurationMs: env.int("JOB_LOCK_MS", 30_000, { min: 500 }),
+      maxStalledCount: env.int("JOB_MAX_STALLED", 5, { min: 0 }),
+      attempts: env.int("JOB_ATTEMPTS", 10, { min: 1 }),
+      backoffMs: env.int("JOB_BACKOFF_MS", 1000, { min: 0 }),
+      maxRetryMs: env.int("JOB_MAX_RETRY_MS", 30 * 60_000, { min: 0 }),
+      sweepIntervalMs: env.int("SWEEP_INTERVAL_MS", 30_000, { min: 100 }),
+      sweepGraceMs: env.int("SWEEP_GRACE_MS", 60_000, { min: 0 }),
+      followBackoff: {
+        initialMs: env.int("WAIT_RETRY_INITIAL_MS", 500, { min: 1 }),
+        maxMs: env.int("WAIT_RETRY_MAX_MS", 30_000, { min: 1 }),
+      },
+    });
+    await worker.worker.waitUntilReady();
+    const admin = await startAdminServer({
+      port: env.int("ADMIN_PORT", 9464, { min: 0, max: 65535 }),
+      host: env.string("ADMIN_HOST", "0.0.0.0"),
+      metrics,
+      ready: () => !stopping() && worker.worker.isRunning() && bullConnection.status === "ready",
+      beforeScrape: async () => {
+        const counts = await worker.queue.queue.getJobCounts(
+          "waiting",
+          "active",
+          "delayed",
+          "completed",
+          "failed",
+          "prioritized",
+        );
+        for (const [state, count] of Object.entries(counts))
+          metrics.queueJobs.set({ state }, count);
+      },
+    });
+    log.info(
+      {
+        admin: admin.url,
+        redis: redactUrl(redisUrl),
+        computeEndpoint: endpoint ?? "https://compute.googleapis.com",
+        concurrency: worker.worker.concurrency,
+      },
+      "worker ready",
+    );
+
+    // Draining hands active jobs back to the queue (no attempt spent) for another worker.
+    return async () => {
+      await worker.close(shutdownTimeoutMs);
+      await admin.close();
+      await Promise.all([bullConnection.quit(), commands.quit()]);
+    };
+  },
+});
 
 /** A Redis URL fit for logs: any password is replaced. */
 function redactUrl(url: string): string {
@@ -152,8 +140,3 @@ function redactUrl(url: string): string {
     return "<unparseable>";
   }
 }
-
-main().catch((e: unknown) => {
-  log.fatal({ err: e }, e instanceof Error ? e.message : String(e));
-  process.exit(1);
-});

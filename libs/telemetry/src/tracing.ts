@@ -19,6 +19,7 @@ import { randomBytes } from "node:crypto";
 
 /** Where spans go: nowhere (the default), stdout, or an OTLP/HTTP collector. */
 export type TraceExporter = "none" | "console" | "otlp";
+const EXPORTERS: readonly TraceExporter[] = ["none", "console", "otlp"];
 
 const w3c = new W3CTraceContextPropagator();
 const tracer = () => trace.getTracer("imagesvc");
@@ -28,9 +29,14 @@ const tracer = () => trace.getTracer("imagesvc");
  * trace context still flows from the RPC into the job and onto every Compute call, so logs and
  * Compute requests share the caller's trace id.
  */
-export function setupTracing(options: { exporter: TraceExporter; otlpEndpoint?: string }): {
+export function setupTracing(options: { exporter: string; otlpEndpoint?: string | undefined }): {
   shutdown(): Promise<void>;
 } {
+  if (!EXPORTERS.includes(options.exporter as TraceExporter)) {
+    throw new Error(
+      `OTEL_TRACES_EXPORTER: "${options.exporter}" is not one of ${EXPORTERS.join(", ")}`,
+    );
+  }
   if (options.exporter === "none") return { shutdown: () => Promise.resolve() };
   const processor =
     options.exporter === "console"

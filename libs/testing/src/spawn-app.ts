@@ -19,7 +19,7 @@ export interface SpawnedApp {
   readonly lines: Record<string, unknown>[];
   /** The ready line. */
   readonly readyLine: Record<string, unknown>;
-  /** SIGTERM (or `signal`) and wait for exit; resolves with the exit code. */
+  /** SIGTERM (or `signal`), and wait for the process to end with its output read; resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -74,7 +74,8 @@ export async function spawnApp(options: SpawnAppOptions): Promise<SpawnedApp> {
     async stop(signal = "SIGTERM") {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);
-      const [code] = (await once(child, "exit")) as [number | null];
+      // "close" comes after stdout is drained: every log line has been read by then.
+      const [code] = (await once(child, "close")) as [number | null];
       return code;
     },
   };
