@@ -173,6 +173,7 @@ await run(
     ...shared,
     PORT: String(gatewayPort),
     HOST: "127.0.0.1",
+    AUTH_MODE: "none", // local use only; the gateway logs a loud warning
     DEFAULT_USER: process.env.USER ?? "local",
   },
   "gateway listening",

@@ -10,7 +10,7 @@ import {
 import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
 import { randomBytes } from "node:crypto";
-import { readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -52,6 +52,7 @@ beforeAll(async () => {
     HOST: "127.0.0.1",
     REDIS_URL: redis.url,
     REDIS_PREFIX: prefix,
+    AUTH_MODE: "none",
   };
   gateway = await spawnApp({ main: dist("gateway"), env: gatewayEnv, ready: "gateway listening" });
   gatewayUrl = `http://127.0.0.1:${gatewayEnv["PORT"] ?? ""}`;
@@ -302,5 +303,51 @@ describe("images watch, get, list", () => {
     const run = await watching;
     expect(run.code).toBe(0);
     expect(run.stdout.trim().split("\n").at(-1)).toMatch(/DONE 100% ok/);
+  });
+});
+
+describe("credentials", () => {
+  it("sends --token, and exits 3 when the gateway refuses the credentials", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cli-auth-"));
+    const token = randomBytes(24).toString("hex");
+    writeFileSync(
+      join(dir, "tokens.json"),
+      JSON.stringify({ tokens: [{ principal: "ci@builds", token }] }),
+    );
+    writeFileSync(
+      join(dir, "policy.json"),
+      JSON.stringify({
+        grants: [{ principal: "ci@builds", projects: ["my-project"], actions: ["read"] }],
+      }),
+    );
+    const port = String(await freePort());
+    const secured = await spawnApp({
+      main: dist("gateway"),
+      env: {
+        ...gatewayEnv,
+        PORT: port,
+        AUTH_MODE: "tokens",
+        AUTH_TOKENS_FILE: join(dir, "tokens.json"),
+        AUTH_POLICY_FILE: join(dir, "policy.json"),
+      },
+      ready: "gateway listening",
+    });
+    try {
+      const get = (env: Record<string, string>) =>
+        images(["get", "operation-1-0123456789abcdef0123456789abcdef", "--project", "my-project"], {
+          IMAGES_GATEWAY: `http://127.0.0.1:${port}`,
+          ...env,
+        });
+      const refused = await get({ IMAGES_TOKEN: "wrong-token-wrong-token" });
+      expect(refused.code).toBe(3);
+      expect(refused.stderr).toContain("unauthenticated");
+      expect((await get({})).code).toBe(3);
+      const accepted = await get({ IMAGES_TOKEN: token });
+      expect(accepted.code).toBe(2); // authenticated; the operation does not exist
+      expect(accepted.stderr).toContain("not_found");
+    } finally {
+      await secured.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

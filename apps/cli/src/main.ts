@@ -12,6 +12,7 @@ import { watchToDone } from "./watch";
 
 interface GlobalFlags {
   readonly gateway: string;
+  readonly token?: string;
   readonly json?: boolean;
 }
 
@@ -23,6 +24,11 @@ const program = new Command("images")
     new Option("--gateway <url>", "the gateway's URL")
       .env("IMAGES_GATEWAY")
       .default("http://127.0.0.1:8080"),
+  )
+  .addOption(
+    new Option("--token <token>", "bearer token or Google ID token for the gateway").env(
+      "IMAGES_TOKEN",
+    ),
   )
   .option("--json", "print Operation messages as NDJSON")
   .showHelpAfterError()
@@ -36,7 +42,23 @@ function client(): Client<typeof ImageService> {
   } catch {
     throw new UsageError(`--gateway: "${gateway}" is not a URL, e.g. http://127.0.0.1:8080`);
   }
-  return createClient(ImageService, createConnectTransport({ baseUrl, httpVersion: "2" }));
+  const { token } = program.opts<GlobalFlags>();
+  return createClient(
+    ImageService,
+    createConnectTransport({
+      baseUrl,
+      httpVersion: "2",
+      interceptors:
+        token === undefined
+          ? []
+          : [
+              (next) => (req) => {
+                req.header.set("authorization", `Bearer ${token}`);
+                return next(req);
+              },
+            ],
+    }),
+  );
 }
 
 const json = () => program.opts<GlobalFlags>().json === true;

@@ -14,6 +14,9 @@ import type { Metrics } from "@imagesvc/telemetry";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { errorInterceptor } from "./error-interceptor";
+import { createAuthenticator, type AuthConfig } from "./auth/authenticator";
+import { createRateLimiter, StreamLimiter, type RateLimit } from "./auth/limits";
+import { Policy } from "./auth/policy";
 import { createHealth } from "./health";
 import { createImageService } from "./image-service";
 import { listen, type ListenOptions } from "./listen";
@@ -43,8 +46,16 @@ export interface GatewayOptions {
   readonly jobBackoffMs?: number;
   /** The largest request message accepted, in bytes. Default: 1 MiB. */
   readonly readMaxBytes?: number;
-  /** The `user` of operations until callers are authenticated. */
+  /** The `user` of operations when `auth` is `none`. */
   readonly defaultUser: string;
+  /** How callers authenticate. Default: `none` (local use only), every caller is `defaultUser`. */
+  readonly auth?: AuthConfig;
+  /** Who may do what; required unless `auth` is `none` (then everyone may do everything). */
+  readonly policy?: Policy;
+  /** CreateImage's per-principal rate limit, shared by replicas through Redis. Default: 60/min, bursts of 20. */
+  readonly rateLimit?: RateLimit;
+  /** Open Watch/Wait streams per principal on this gateway. Default: 100. */
+  readonly maxStreamsPerPrincipal?: number;
   readonly log: Logger;
   /** Where RPC, stream and delivery metrics go; served on /metrics. */
   readonly metrics: Metrics;
@@ -58,6 +69,8 @@ export interface Gateway {
   readonly bus: OperationBus;
   /** The one subscriber connection, for tests that count its listeners. */
   readonly subscriber: Redis;
+  /** Re-reads the tokens file (SIGHUP); throws, keeping the old tokens, if the file is bad. */
+  reloadAuth(): void;
   /**
    * Drains: open streams end with UNAVAILABLE (clients reconnect elsewhere), then connections
    * close and Redis connections quit.
@@ -124,12 +137,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ...(options.jobAttempts !== undefined && { attempts: options.jobAttempts }),
     ...(options.jobBackoffMs !== undefined && { backoffMs: options.jobBackoffMs }),
   });
+  const auth = options.auth ?? { mode: "none", user: options.defaultUser };
+  const authenticator = createAuthenticator(auth);
+  const policy = options.policy ?? (auth.mode === "none" ? Policy.allowAll() : undefined);
+  if (policy === undefined)
+    throw new Error("a policy is required when callers authenticate (AUTH_POLICY_FILE)");
   const service = createImageService({
     store,
     bus,
     queue,
     log: options.log,
-    defaultUser: options.defaultUser,
+    policy,
+    rateLimit: createRateLimiter(
+      commands,
+      prefix,
+      options.rateLimit ?? { perMinute: 60, burst: 20 },
+    ),
+    streams: new StreamLimiter(options.maxStreamsPerPrincipal ?? 100),
     ...(options.afterRecord && { afterRecord: options.afterRecord }),
   });
 
@@ -170,6 +194,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // A typo in a JSON field name is an error, not a silently ignored field.
     jsonOptions: { ignoreUnknownFields: false },
     shutdownSignal: shutdown.signal,
+    // Authentication runs before a request body is read or parsed.
+    requestGate: (ctx) => authenticator.gate(ctx),
   });
   // Listen once Redis answers, so a fresh gateway is SERVING from its first request. If Redis is
   // down, listen anyway after a while: health reports NOT_SERVING until it comes back.
@@ -185,6 +211,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     port: listening.port,
     bus,
     subscriber,
+    reloadAuth: () => {
+      authenticator.reload();
+    },
     async close() {
       health.drain();
       shutdown.abort(

@@ -6,6 +6,9 @@ import type { ImageQueue } from "@imagesvc/queue";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { errorInterceptor } from "./error-interceptor";
+import { StreamLimiter } from "./auth/limits";
+import { Policy } from "./auth/policy";
+import { PRINCIPAL } from "./auth/principal";
 import { createImageService } from "./image-service";
 
 /** Storage that records every touch: these tests assert that nothing reaches it. */
@@ -27,12 +30,18 @@ function client(touched: string[] = []) {
     bus: untouchable(touched) as OperationBus,
     queue: untouchable(touched) as ImageQueue,
     log: pino({ level: "silent" }),
-    defaultUser: "tester",
+    policy: Policy.allowAll(),
+    streams: new StreamLimiter(10),
   });
   const transport = createRouterTransport(
     ({ service: register }) => register(ImageService, service),
     {
-      router: { interceptors: [errorInterceptor(pino({ level: "silent" }))] },
+      router: {
+        interceptors: [errorInterceptor(pino({ level: "silent" }))],
+        requestGate: (ctx) => {
+          ctx.values.set(PRINCIPAL, { name: "tester" });
+        },
+      },
     },
   );
   return createClient(ImageService, transport);

@@ -24,6 +24,9 @@ import {
 import { SpanKind, startStep } from "@imagesvc/telemetry";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
+import type { StreamLimiter } from "./auth/limits";
+import type { Policy } from "./auth/policy";
+import { PRINCIPAL } from "./auth/principal";
 import { newOperationName, OPERATION_NAME } from "./operation-name";
 import { requestFingerprint } from "./request-fingerprint";
 
@@ -35,8 +38,12 @@ export interface ImageServiceDeps {
   readonly bus: OperationBus;
   readonly queue: ImageQueue;
   readonly log: Logger;
-  /** The `user` of operations until callers are authenticated. */
-  readonly defaultUser: string;
+  /** Who may do what in which project. */
+  readonly policy: Policy;
+  /** CreateImage's per-principal rate limit; throws RESOURCE_EXHAUSTED. Default: none. */
+  readonly rateLimit?: (principal: string) => Promise<void>;
+  /** Caps open Watch/Wait streams per principal. */
+  readonly streams: StreamLimiter;
   /** Test-only fault hook, run between writing the record and queueing the job. */
   readonly afterRecord?: (operation: Operation) => Promise<void>;
 }
@@ -45,9 +52,27 @@ export interface ImageServiceDeps {
 export function createImageService(deps: ImageServiceDeps): ServiceImpl<typeof ImageService> {
   const { store, bus, queue } = deps;
 
+  /** The authenticated caller (the request gate put it there). */
+  function callerOf(ctx: HandlerContext): string {
+    const principal = ctx.values.get(PRINCIPAL);
+    if (principal === undefined) throw new ConnectError("not authenticated", Code.Unauthenticated);
+    return principal.name;
+  }
+
+  /**
+   * Checks a read of one operation. A project the caller may not read answers NOT_FOUND, like
+   * an operation that does not exist: existence does not leak across projects.
+   */
+  function checkRead(project: string, name: string, ctx: HandlerContext): string {
+    checkAddress(project, name);
+    const caller = callerOf(ctx);
+    if (!deps.policy.allows(caller, project, "read")) throw notFound(project, name);
+    return caller;
+  }
+
   /** A record of `project` or NOT_FOUND; another project's operation is simply not there. */
   async function find(project: string, name: string, ctx: HandlerContext): Promise<Operation> {
-    checkAddress(project, name);
+    checkRead(project, name, ctx);
     const op = await abortable(store.get(project, name), ctx.signal);
     if (op === undefined) throw notFound(project, name);
     return op;
@@ -57,6 +82,14 @@ export function createImageService(deps: ImageServiceDeps): ServiceImpl<typeof I
     async createImage(req, ctx) {
       const violations = validateCreateImageRequest(req);
       if (violations.length > 0) throw invalidArgument(violations);
+      const caller = callerOf(ctx);
+      if (!deps.policy.allows(caller, req.project, "create")) {
+        throw new ConnectError(
+          `${caller} may not create images in project ${req.project}`,
+          Code.PermissionDenied,
+        );
+      }
+      await deps.rateLimit?.(caller);
       // The caller's W3C trace context (or a fresh one) travels on in the job to the Compute calls.
       const step = startStep(
         "CreateImage",
@@ -76,7 +109,7 @@ export function createImageService(deps: ImageServiceDeps): ServiceImpl<typeof I
           status: Operation_Status.PENDING,
           clientOperationId: requestId,
           targetLink: `https://compute.googleapis.com/compute/v1/projects/${req.project}/global/images/${image.name}`,
-          user: deps.defaultUser,
+          user: caller,
           insertTime: now.toISOString(),
           creationTimestamp: now.toISOString(),
         });
@@ -134,17 +167,19 @@ export function createImageService(deps: ImageServiceDeps): ServiceImpl<typeof I
     },
 
     async *watchOperation(req, ctx) {
-      checkAddress(req.project, req.operation);
+      const release = deps.streams.acquire(checkRead(req.project, req.operation, ctx));
       try {
         yield* bus.watch(req.project, req.operation, ctx.signal);
       } catch (e) {
         if (e instanceof OperationNotFoundError) throw notFound(req.project, req.operation);
         throw e;
+      } finally {
+        release();
       }
     },
 
     async waitOperation(req, ctx) {
-      checkAddress(req.project, req.operation);
+      const release = deps.streams.acquire(checkRead(req.project, req.operation, ctx));
       const requested =
         req.timeout === undefined
           ? MAX_WAIT_MS
@@ -170,6 +205,7 @@ export function createImageService(deps: ImageServiceDeps): ServiceImpl<typeof I
         if (!stop.signal.aborted || ctx.signal.aborted) throw e;
       } finally {
         clearTimeout(timer);
+        release();
       }
       return latest ?? (await find(req.project, req.operation, ctx));
     },
@@ -195,6 +231,13 @@ export function createImageService(deps: ImageServiceDeps): ServiceImpl<typeof I
         });
       }
       if (violations.length > 0) throw invalidArgument(violations);
+      const caller = callerOf(ctx);
+      if (!deps.policy.allows(caller, req.project, "read")) {
+        throw new ConnectError(
+          `${caller} may not read project ${req.project}`,
+          Code.PermissionDenied,
+        );
+      }
       const page = await abortable(
         store.list(req.project, {
           ...(req.status !== Operation_Status.STATUS_UNSPECIFIED && { status: req.status }),
@@ -208,6 +251,13 @@ export function createImageService(deps: ImageServiceDeps): ServiceImpl<typeof I
 
     async cancelOperation(req, ctx) {
       const op = await find(req.project, req.operation, ctx);
+      const caller = callerOf(ctx);
+      if (!deps.policy.allows(caller, req.project, "cancel")) {
+        throw new ConnectError(
+          `${caller} may not cancel operations in project ${req.project}`,
+          Code.PermissionDenied,
+        );
+      }
       if (op.status === Operation_Status.DONE)
         throw new ConnectError(`operation ${op.name} is already DONE`, Code.FailedPrecondition);
       const notCancellable = new ConnectError(
@@ -221,7 +271,7 @@ export function createImageService(deps: ImageServiceDeps): ServiceImpl<typeof I
         throw notCancellable;
       const cancelled = failedOperation(op, {
         code: "CANCELLED",
-        message: `cancelled by ${deps.defaultUser} before the insert reached Compute`,
+        message: `cancelled by ${caller} before the insert reached Compute`,
       });
       const version = await store.update(cancelled);
       if (version === undefined) throw notCancellable;

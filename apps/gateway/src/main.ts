@@ -4,6 +4,8 @@ import { envReader } from "@imagesvc/config";
 import { runApp } from "@imagesvc/runtime";
 import { createLogger, createMetrics, setupTracing } from "@imagesvc/telemetry";
 import { readFileSync } from "node:fs";
+import type { AuthConfig } from "./auth/authenticator";
+import { Policy } from "./auth/policy";
 import { startGateway } from "./gateway";
 
 const env = envReader(process.env);
@@ -24,6 +26,7 @@ runApp({
         "TLS_CERT_FILE and TLS_KEY_FILE: set both to serve TLS, or neither for cleartext",
       );
     }
+    const auth = authConfig();
     const gateway = await startGateway({
       port: env.int("PORT", 8080, { min: 0, max: 65535 }),
       host: env.string("HOST", "0.0.0.0"),
@@ -39,11 +42,69 @@ runApp({
       jobAttempts: env.int("JOB_ATTEMPTS", 10, { min: 1 }),
       jobBackoffMs: env.int("JOB_BACKOFF_MS", 1000, { min: 0 }),
       defaultUser: env.string("DEFAULT_USER", "anonymous"),
+      auth,
+      ...(auth.mode !== "none" && {
+        policy: Policy.load(
+          env.required(
+            "AUTH_POLICY_FILE",
+            "the JSON file granting principals actions in projects (see SECURITY.md)",
+          ),
+        ),
+      }),
+      rateLimit: {
+        perMinute: env.int("RATE_LIMIT_CREATE_PER_MINUTE", 60, { min: 1 }),
+        burst: env.int("RATE_LIMIT_CREATE_BURST", 20, { min: 1 }),
+      },
+      maxStreamsPerPrincipal: env.int("MAX_STREAMS_PER_PRINCIPAL", 100, { min: 1 }),
       log,
       metrics: createMetrics("gateway"),
     });
-    log.info({ url: gateway.url }, "gateway listening");
+    if (auth.mode === "none") {
+      log.warn(
+        { user: auth.user },
+        "AUTH_MODE=none: EVERY CALLER IS TRUSTED AS THE SAME USER AND MAY ACT IN EVERY PROJECT. For local use only; never deploy it.",
+      );
+    }
+    process.on("SIGHUP", () => {
+      try {
+        gateway.reloadAuth();
+        log.info("reloaded the tokens file");
+      } catch (e) {
+        log.error({ err: e }, "the tokens file is not valid; keeping the previous tokens");
+      }
+    });
+    log.info({ url: gateway.url, authMode: auth.mode }, "gateway listening");
     // Draining ends every stream with UNAVAILABLE, so clients reconnect to another instance.
     return () => gateway.close();
   },
 });
+
+/** AUTH_MODE and its companions. Required: a deployed gateway never runs open by default. */
+function authConfig(): AuthConfig {
+  const mode = env.required(
+    "AUTH_MODE",
+    "tokens (a bearer tokens file), google (Google-signed ID tokens), or none (local use only)",
+  );
+  switch (mode) {
+    case "none":
+      return { mode, user: env.string("DEFAULT_USER", "anonymous") };
+    case "tokens":
+      return {
+        mode,
+        tokensFile: env.required(
+          "AUTH_TOKENS_FILE",
+          "the JSON file of bearer tokens (sha256) and their principals",
+        ),
+      };
+    case "google": {
+      const certsUrl = env.optionalString("AUTH_CERTS_URL");
+      return {
+        mode,
+        audience: env.required("AUTH_AUDIENCE", "the audience Google ID tokens must be issued for"),
+        ...(certsUrl !== undefined && { certsUrl }),
+      };
+    }
+    default:
+      throw new Error(`AUTH_MODE: "${mode}" is not one of tokens, google, none`);
+  }
+}

@@ -319,41 +319,44 @@ describe("watchers", () => {
 
   it("releases every listener, subscription and timer when 1,000 watchers leave", async () => {
     stack.emulator.admin.configure({ operationDurationMs: 60_000 });
-    const op = await stack.client.createImage(imageRequest(uniqueName("leave")));
-    await new Promise((r) => setTimeout(r, 200));
-    const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
-    const subscriberListeners = () =>
-      stack.gateway.subscriber
-        .eventNames()
-        .reduce((n, e) => n + stack.gateway.subscriber.listenerCount(e), 0);
-    const baseline = { timers: timers(), listeners: subscriberListeners() };
+    try {
+      const op = await stack.client.createImage(imageRequest(uniqueName("leave")));
+      await new Promise((r) => setTimeout(r, 200));
+      const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+      const subscriberListeners = () =>
+        stack.gateway.subscriber
+          .eventNames()
+          .reduce((n, e) => n + stack.gateway.subscriber.listenerCount(e), 0);
+      const baseline = { timers: timers(), listeners: subscriberListeners() };
 
-    const controllers = Array.from({ length: 1000 }, () => new AbortController());
-    const clients = Array.from({ length: 10 }, () =>
-      createClient(ImageService, stack.transport("connect")),
-    );
-    const runs = controllers.map((c, i) =>
-      drain(
-        clients[i % 10]?.watchOperation(
-          { project: "my-project", operation: op.name },
-          { signal: c.signal },
-        ) ?? (async function* () {})(),
-      ).catch((e: unknown) => e),
-    );
-    for (let i = 0; i < 100 && stack.gateway.bus.stats().watchers < 1000; i++)
-      await new Promise((r) => setTimeout(r, 50));
-    expect(stack.gateway.bus.stats()).toEqual({ channels: 1, watchers: 1000 });
+      const controllers = Array.from({ length: 1000 }, () => new AbortController());
+      const clients = Array.from({ length: 10 }, () =>
+        createClient(ImageService, stack.transport("connect")),
+      );
+      const runs = controllers.map((c, i) =>
+        drain(
+          clients[i % 10]?.watchOperation(
+            { project: "my-project", operation: op.name },
+            { signal: c.signal },
+          ) ?? (async function* () {})(),
+        ).catch((e: unknown) => e),
+      );
+      for (let i = 0; i < 100 && stack.gateway.bus.stats().watchers < 1000; i++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(stack.gateway.bus.stats()).toEqual({ channels: 1, watchers: 1000 });
 
-    for (const c of controllers) c.abort();
-    await Promise.all(runs);
-    for (let i = 0; i < 100 && stack.gateway.bus.stats().watchers > 0; i++)
-      await new Promise((r) => setTimeout(r, 20));
-    expect(stack.gateway.bus.stats()).toEqual({ channels: 0, watchers: 0 });
-    const channel = `${stack.prefix}:{my-project}:op:${op.name}`;
-    expect(await stack.redis.client.call("PUBSUB", "NUMSUB", channel)).toEqual([channel, 0]);
-    expect(subscriberListeners()).toBe(baseline.listeners);
-    expect(timers()).toBeLessThanOrEqual(baseline.timers);
-    stack.emulator.admin.configure({ operationDurationMs: 600 });
+      for (const c of controllers) c.abort();
+      await Promise.all(runs);
+      for (let i = 0; i < 100 && stack.gateway.bus.stats().watchers > 0; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(stack.gateway.bus.stats()).toEqual({ channels: 0, watchers: 0 });
+      const channel = `${stack.prefix}:{my-project}:op:${op.name}`;
+      expect(await stack.redis.client.call("PUBSUB", "NUMSUB", channel)).toEqual([channel, 0]);
+      expect(subscriberListeners()).toBe(baseline.listeners);
+      expect(timers()).toBeLessThanOrEqual(baseline.timers);
+    } finally {
+      stack.emulator.admin.configure({ operationDurationMs: 600 });
+    }
   });
 });
 

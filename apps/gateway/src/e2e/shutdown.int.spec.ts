@@ -30,6 +30,7 @@ describe("SIGTERM", () => {
       HOST: "127.0.0.1",
       REDIS_URL: redis.url,
       REDIS_PREFIX: prefix,
+      AUTH_MODE: "none",
     };
     const client = createClient(
       ImageService,
@@ -120,7 +121,7 @@ describe("configuration", () => {
   it("refuses to start a gateway with a bad variable, naming it", async () => {
     const failed = await spawnApp({
       main: dist("gateway"),
-      env: { PORT: "eighty" },
+      env: { PORT: "eighty", AUTH_MODE: "none" },
       ready: "gateway listening",
       timeoutMs: 5000,
     }).catch((e: unknown) => e);

@@ -52,6 +52,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     prefix,
     defaultUser: "tester@example.com",
     jobBackoffMs: 50,
+    // Tests create many images as one user; the limit itself is tested with its own settings.
+    rateLimit: { perMinute: 1_000_000, burst: 1_000_000 },
+    maxStreamsPerPrincipal: 1_000_000,
     log: pino({ level: "silent" }),
     metrics: createMetrics("gateway-test"),
     ...options.gateway,

@@ -1,0 +1,85 @@
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { healthV1, reflectionV1, reflectionV1alpha } from "@imagesvc/proto";
+import { OAuth2Client } from "google-auth-library";
+import { PRINCIPAL } from "./principal";
+import { TokenTable } from "./token-table";
+
+/** How callers prove who they are. */
+export type AuthConfig =
+  | { readonly mode: "none"; readonly user: string }
+  | { readonly mode: "tokens"; readonly tokensFile: string }
+  | {
+      readonly mode: "google";
+      /** The audience the ID tokens must be issued for. */
+      readonly audience: string;
+      /** Where Google's signing certificates (PEM) are fetched from; tests serve their own. */
+      readonly certsUrl?: string;
+    };
+
+/** Services anyone may call: probes and tools must work without credentials. */
+const OPEN = new Set([
+  healthV1.Health.typeName,
+  reflectionV1.ServerReflection.typeName,
+  reflectionV1alpha.ServerReflection.typeName,
+]);
+
+export interface Authenticator {
+  /** Runs before a request body is read: rejects the unauthenticated cheaply, names the rest. */
+  gate(ctx: HandlerContext): Promise<void>;
+  /** Re-reads the tokens file (SIGHUP); a bad file keeps the old table and throws. */
+  reload(): void;
+}
+
+export function createAuthenticator(config: AuthConfig): Authenticator {
+  let tokens = config.mode === "tokens" ? TokenTable.load(config.tokensFile) : undefined;
+  const google =
+    config.mode === "google"
+      ? new OAuth2Client(
+          config.certsUrl === undefined
+            ? {}
+            : { endpoints: { oauth2FederatedSignonPemCertsUrl: config.certsUrl } },
+        )
+      : undefined;
+  const unauthenticated = (why: string) => new ConnectError(why, Code.Unauthenticated);
+
+  async function principalOf(token: string): Promise<string> {
+    if (config.mode === "tokens") {
+      const principal = tokens?.principalOf(token);
+      if (principal === undefined) throw unauthenticated("the bearer token is not valid");
+      return principal;
+    }
+    if (config.mode === "google" && google !== undefined) {
+      try {
+        const ticket = await google.verifyIdToken({ idToken: token, audience: config.audience });
+        const payload = ticket.getPayload();
+        const name = payload?.email ?? payload?.sub;
+        if (name === undefined) throw new Error("no email or subject");
+        return name;
+      } catch {
+        // Expired, wrong audience, bad signature, malformed: one answer, no detail for probers.
+        throw unauthenticated(
+          "the ID token is not valid (expired, wrong audience, or bad signature)",
+        );
+      }
+    }
+    throw unauthenticated("unsupported authentication mode");
+  }
+
+  return {
+    async gate(ctx) {
+      if (OPEN.has(ctx.service.typeName)) return;
+      if (config.mode === "none") {
+        ctx.values.set(PRINCIPAL, { name: config.user });
+        return;
+      }
+      const header = ctx.requestHeader.get("authorization") ?? "";
+      const match = /^Bearer\s+(\S+)$/i.exec(header);
+      if (match?.[1] === undefined)
+        throw unauthenticated('missing credentials: send "authorization: Bearer <token>"');
+      ctx.values.set(PRINCIPAL, { name: await principalOf(match[1]) });
+    },
+    reload() {
+      if (config.mode === "tokens") tokens = TokenTable.load(config.tokensFile);
+    },
+  };
+}

@@ -1,0 +1,424 @@
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { healthV1, ImageService, RetryInfoSchema } from "@imagesvc/proto";
+import { freePort, spawnApp } from "@imagesvc/testing";
+import { createHash, createSign, generateKeyPairSync, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createMetrics } from "@imagesvc/telemetry";
+import { pino } from "pino";
+import { Policy } from "../auth/policy";
+import { startGateway } from "../gateway";
+import { drain, imageRequest, startStack, type Stack } from "./stack.test-helper";
+
+const dir = mkdtempSync(join(tmpdir(), "gateway-auth-"));
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+const CI = `ci-${randomBytes(16).toString("hex")}`;
+const DEV = `dev-${randomBytes(16).toString("hex")}`;
+const ADMIN = `admin-${randomBytes(16).toString("hex")}`;
+
+function writeJson(name: string, value: unknown): string {
+  const path = join(dir, name);
+  writeFileSync(path, JSON.stringify(value));
+  return path;
+}
+const tokensFile = writeJson("tokens.json", {
+  tokens: [
+    { principal: "ci@builds", sha256: sha256(CI) },
+    { principal: "dev@team", token: DEV },
+    { principal: "admin@ops", sha256: sha256(ADMIN) },
+  ],
+});
+const policyFile = writeJson("policy.json", {
+  grants: [
+    { principal: "ci@builds", projects: ["my-project"], actions: ["create", "read", "cancel"] },
+    { principal: "dev@team", projects: ["my-project"], actions: ["read"] },
+    { principal: "admin@ops", projects: ["*"], actions: ["create", "read", "cancel"] },
+    { principal: "alice@example.com", projects: ["my-project"], actions: ["create", "read"] },
+  ],
+});
+
+function clientAs(stack: Stack, token?: string): Client<typeof ImageService> {
+  return createClient(
+    ImageService,
+    createConnectTransport({
+      baseUrl: stack.gateway.url,
+      httpVersion: "2",
+      interceptors: [
+        (next) => (req) => {
+          if (token !== undefined) req.header.set("authorization", `Bearer ${token}`);
+          return next(req);
+        },
+      ],
+    }),
+  );
+}
+const code = (e: unknown) =>
+  e instanceof ConnectError ? Code[e.code] : `not a ConnectError: ${String(e)}`;
+
+describe("bearer tokens and the policy", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({
+      gateway: { auth: { mode: "tokens", tokensFile }, policy: Policy.load(policyFile) },
+    });
+  });
+  afterAll(async () => {
+    await stack.close();
+  });
+
+  it("answers UNAUTHENTICATED without a token or with a wrong one, and leaves health open", async () => {
+    expect(
+      code(
+        await clientAs(stack)
+          .createImage(imageRequest("x"))
+          .catch((e: unknown) => e),
+      ),
+    ).toBe("Unauthenticated");
+    expect(
+      code(
+        await clientAs(stack, "nope-nope-nope-nope")
+          .getOperation({
+            project: "my-project",
+            operation: "operation-1-0123456789abcdef0123456789abcdef",
+          })
+          .catch((e: unknown) => e),
+      ),
+    ).toBe("Unauthenticated");
+    const health = createClient(
+      healthV1.Health,
+      createConnectTransport({ baseUrl: stack.gateway.url, httpVersion: "2" }),
+    );
+    expect((await health.check({ service: "" })).status).toBe(
+      healthV1.HealthCheckResponse_ServingStatus.SERVING,
+    );
+  });
+
+  it("creates as the token's principal, in granted projects only", async () => {
+    const op = await clientAs(stack, CI).createImage(imageRequest("by-ci"));
+    expect(op.user).toBe("ci@builds");
+    expect(
+      code(
+        await clientAs(stack, CI)
+          .createImage({ ...imageRequest("elsewhere"), project: "other-project" })
+          .catch((e: unknown) => e),
+      ),
+    ).toBe("PermissionDenied");
+    expect(
+      code(
+        await clientAs(stack, DEV)
+          .createImage(imageRequest("by-dev"))
+          .catch((e: unknown) => e),
+      ),
+    ).toBe("PermissionDenied");
+  });
+
+  it("lets a reader read but not cancel, and hides other projects' operations as NOT_FOUND", async () => {
+    const mine = await clientAs(stack, CI).createImage(imageRequest("mine"));
+    const theirs = await clientAs(stack, ADMIN).createImage({
+      ...imageRequest("theirs"),
+      project: "other-project",
+    });
+    const dev = clientAs(stack, DEV);
+    expect((await dev.getOperation({ project: "my-project", operation: mine.name })).name).toBe(
+      mine.name,
+    );
+    expect(
+      code(
+        await dev
+          .cancelOperation({ project: "my-project", operation: mine.name })
+          .catch((e: unknown) => e),
+      ),
+    ).toBe("PermissionDenied");
+    // Thunks: each call starts only when awaited, so none rejects unobserved.
+    const reads = [
+      () => dev.getOperation({ project: "other-project", operation: theirs.name }),
+      () => dev.waitOperation({ project: "other-project", operation: theirs.name }),
+      () => drain(dev.watchOperation({ project: "other-project", operation: theirs.name })),
+    ];
+    for (const read of reads) {
+      expect(code(await read().catch((e: unknown) => e))).toBe("NotFound");
+    }
+    expect(
+      code(await dev.listOperations({ project: "other-project" }).catch((e: unknown) => e)),
+    ).toBe("PermissionDenied");
+    expect(
+      (
+        await clientAs(stack, ADMIN).getOperation({
+          project: "other-project",
+          operation: theirs.name,
+        })
+      ).user,
+    ).toBe("admin@ops");
+  });
+});
+
+describe("Google-signed ID tokens", () => {
+  const keys = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const impostor = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const kid = "test-key-1";
+  const audience = "https://images.internal.example";
+  let certsUrl: string;
+  let closeCerts: () => void;
+  let stack: Stack;
+
+  /** A JWT as Google signs ID tokens: RS256, with the signing key's id in the header. */
+  function idToken(claims: Record<string, unknown>, key = keys.privateKey): string {
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
+    const now = Math.floor(Date.now() / 1000);
+    const body = `${b64({ alg: "RS256", kid, typ: "JWT" })}.${b64({ iss: "https://accounts.google.com", aud: audience, sub: "1234567890", email: "alice@example.com", iat: now, exp: now + 600, ...claims })}`;
+    return `${body}.${createSign("RSA-SHA256").update(body).sign(key).toString("base64url")}`;
+  }
+
+  beforeAll(async () => {
+    // Serves the signing certificates locally, as Google serves its own.
+    const server = createServer((_req, res) => {
+      res.writeHead(200, {
+        "content-type": "application/json",
+        "cache-control": "public, max-age=3600",
+      });
+      res.end(JSON.stringify({ [kid]: keys.publicKey.export({ type: "spki", format: "pem" }) }));
+    });
+    const certsPort = await freePort();
+    await new Promise<void>((resolve) => server.listen(certsPort, "127.0.0.1", resolve));
+    const address = server.address() as { port: number };
+    certsUrl = `http://127.0.0.1:${address.port}/oauth2/v1/certs`;
+    closeCerts = () => server.close();
+    stack = await startStack({
+      gateway: { auth: { mode: "google", audience, certsUrl }, policy: Policy.load(policyFile) },
+    });
+  });
+  afterAll(async () => {
+    await stack.close();
+    closeCerts();
+  });
+
+  it("accepts a valid token and acts as its email", async () => {
+    const op = await clientAs(stack, idToken({})).createImage(imageRequest("by-alice"));
+    expect(op.user).toBe("alice@example.com");
+  });
+
+  it.each([
+    [
+      "expired",
+      () =>
+        idToken({
+          iat: Math.floor(Date.now() / 1000) - 7200,
+          exp: Math.floor(Date.now() / 1000) - 3600,
+        }),
+    ],
+    ["for another audience", () => idToken({ aud: "https://someone-else.example" })],
+    ["signed by another key", () => idToken({}, impostor.privateKey)],
+    ["from another issuer", () => idToken({ iss: "https://evil.example" })],
+    ["malformed", () => "not.a.jwt"],
+  ])("answers UNAUTHENTICATED for a token %s", async (_, token) => {
+    expect(
+      code(
+        await clientAs(stack, token())
+          .createImage(imageRequest("nope"))
+          .catch((e: unknown) => e),
+      ),
+    ).toBe("Unauthenticated");
+  });
+});
+
+describe("limits", () => {
+  it("rate-limits CreateImage per principal across gateway replicas, with RetryInfo", async () => {
+    const a = await startStack({
+      gateway: {
+        rateLimit: { perMinute: 6, burst: 3 },
+        defaultUser: `limited-${randomBytes(4).toString("hex")}`,
+      },
+    });
+    try {
+      for (let i = 0; i < 3; i++) await a.client.createImage(imageRequest(`rl-${i}`));
+      const error = await a.client.createImage(imageRequest("rl-over")).catch((e: unknown) => e);
+      expect(code(error)).toBe("ResourceExhausted");
+      const retry = (error as ConnectError).findDetails(RetryInfoSchema)[0];
+      const delayMs =
+        Number(retry?.retryDelay?.seconds ?? 0n) * 1000 + (retry?.retryDelay?.nanos ?? 0) / 1e6;
+      expect(delayMs).toBeGreaterThan(0);
+      expect(delayMs).toBeLessThanOrEqual(10_000);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it("shares the budget between two gateways on one Redis", async () => {
+    const user = `shared-${randomBytes(4).toString("hex")}`;
+    const a = await startStack({
+      gateway: { rateLimit: { perMinute: 6, burst: 2 }, defaultUser: user },
+    });
+    const bGateway = await startGateway({
+      port: 0,
+      host: "127.0.0.1",
+      redisUrl: a.redis.url,
+      prefix: a.prefix,
+      defaultUser: user,
+      rateLimit: { perMinute: 6, burst: 2 },
+      log: pino({ level: "silent" }),
+      metrics: createMetrics("b"),
+    });
+    try {
+      await a.client.createImage(imageRequest("shared-1"));
+      const b = createClient(
+        ImageService,
+        createConnectTransport({ baseUrl: bGateway.url, httpVersion: "2" }),
+      );
+      await b.createImage(imageRequest("shared-2"));
+      expect(code(await b.createImage(imageRequest("shared-3")).catch((e: unknown) => e))).toBe(
+        "ResourceExhausted",
+      );
+      expect(
+        code(await a.client.createImage(imageRequest("shared-4")).catch((e: unknown) => e)),
+      ).toBe("ResourceExhausted");
+    } finally {
+      await bGateway.close();
+      await a.close();
+    }
+  });
+
+  it("caps open streams per principal", async () => {
+    const stack = await startStack({
+      emulator: { operationDurationMs: 60_000 },
+      gateway: { maxStreamsPerPrincipal: 2 },
+    });
+    try {
+      const op = await stack.client.createImage(imageRequest("streams"));
+      const controllers = [new AbortController(), new AbortController()];
+      const open = controllers.map((c) =>
+        drain(
+          stack.client.watchOperation(
+            { project: "my-project", operation: op.name },
+            { signal: c.signal },
+          ),
+        ).catch((e: unknown) => e),
+      );
+      for (let i = 0; i < 100 && stack.gateway.bus.stats().watchers < 2; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(
+        code(
+          await drain(
+            stack.client.watchOperation({ project: "my-project", operation: op.name }),
+          ).catch((e: unknown) => e),
+        ),
+      ).toBe("ResourceExhausted");
+      controllers[0]?.abort();
+      await open[0];
+      for (let i = 0; i < 100 && stack.gateway.bus.stats().watchers > 1; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      const again = new AbortController();
+      const third = drain(
+        stack.client.watchOperation(
+          { project: "my-project", operation: op.name },
+          { signal: again.signal },
+        ),
+      ).catch((e: unknown) => e);
+      for (let i = 0; i < 100 && stack.gateway.bus.stats().watchers < 2; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(stack.gateway.bus.stats().watchers).toBe(2);
+      again.abort();
+      controllers[1]?.abort();
+      await Promise.all([third, open[1]]);
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
+describe("SIGHUP", () => {
+  it("reloads the tokens file in a running gateway", async () => {
+    const redisUrl = "redis://127.0.0.1:6379";
+    const file = writeJson("reload-tokens.json", {
+      tokens: [{ principal: "ci@builds", sha256: sha256(CI) }],
+    });
+    const port = await freePort();
+    const gateway = await spawnApp({
+      main: fileURLToPath(new URL("../../../../dist/apps/gateway/main.js", import.meta.url)),
+      env: {
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        REDIS_URL: process.env["REDIS_URL"] ?? redisUrl,
+        REDIS_PREFIX: `sighup-${randomBytes(4).toString("hex")}`,
+        AUTH_MODE: "tokens",
+        AUTH_TOKENS_FILE: file,
+        AUTH_POLICY_FILE: policyFile,
+      },
+      ready: "gateway listening",
+    });
+    const as = (token: string) =>
+      createClient(
+        ImageService,
+        createConnectTransport({
+          baseUrl: `http://127.0.0.1:${port}`,
+          httpVersion: "2",
+          interceptors: [
+            (next) => (req) => (req.header.set("authorization", `Bearer ${token}`), next(req)),
+          ],
+        }),
+      );
+    try {
+      const probe = {
+        project: "my-project",
+        operation: "operation-1-0123456789abcdef0123456789abcdef",
+      };
+      expect(
+        code(
+          await as(DEV)
+            .getOperation(probe)
+            .catch((e: unknown) => e),
+        ),
+      ).toBe("Unauthenticated");
+      writeFileSync(
+        file,
+        JSON.stringify({
+          tokens: [
+            { principal: "ci@builds", sha256: sha256(CI) },
+            { principal: "dev@team", token: DEV },
+          ],
+        }),
+      );
+      gateway.child.kill("SIGHUP");
+      for (
+        let i = 0;
+        i < 100 && !gateway.lines.some((l) => l["msg"] === "reloaded the tokens file");
+        i++
+      )
+        await new Promise((r) => setTimeout(r, 20));
+      expect(
+        code(
+          await as(DEV)
+            .getOperation(probe)
+            .catch((e: unknown) => e),
+        ),
+      ).toBe("NotFound"); // authenticated now
+      writeFileSync(file, "{ broken");
+      gateway.child.kill("SIGHUP");
+      for (
+        let i = 0;
+        i < 100 &&
+        !gateway.lines.some(
+          (l) => l["msg"] === "the tokens file is not valid; keeping the previous tokens",
+        );
+        i++
+      )
+        await new Promise((r) => setTimeout(r, 20));
+      expect(
+        code(
+          await as(DEV)
+            .getOperation(probe)
+            .catch((e: unknown) => e),
+        ),
+      ).toBe("NotFound");
+    } finally {
+      await gateway.stop();
+    }
+  });
+});
