@@ -179,12 +179,12 @@ describe("OperationStore", () => {
     const short = createOperationStore({
       redis: redis.client,
       prefix: redis.prefix.slice(0, -1),
-      retentionMs: 100,
+      retentionMs: 500,
     });
     const op = pending();
     await short.create({ operation: op, requestId: randomUUID(), fingerprint: "fp", job: "{}" });
     expect(await short.get("my-project", op.name)).toBeDefined();
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 700));
     expect(await short.get("my-project", op.name)).toBeUndefined();
     expect((await short.list("my-project")).items).toEqual([]);
   });

@@ -9,12 +9,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMetrics } from "@imagesvc/telemetry";
+import { createLogger, createMetrics } from "@imagesvc/telemetry";
+import { execFile } from "node:child_process";
+import { Writable } from "node:stream";
+import { promisify } from "node:util";
 import { pino } from "pino";
 import { Policy } from "../auth/policy";
 import { startGateway } from "../gateway";
 import { drain, imageRequest, startStack, type Stack } from "./stack.test-helper";
 
+const BUF = fileURLToPath(new URL("../../../../node_modules/.bin/buf", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "gateway-auth-"));
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
@@ -101,6 +105,36 @@ describe("bearer tokens and the policy", () => {
     );
   });
 
+  it("leaves reflection open: buf curl lists the services with no credentials", async () => {
+    const { stdout } = await promisify(execFile)(BUF, [
+      "curl",
+      "--protocol",
+      "grpc",
+      "--http2-prior-knowledge",
+      "--list-services",
+      stack.gateway.url,
+    ]);
+    expect(stdout).toContain("computeimages.v1.ImageService");
+  });
+
+  it("honours a client's deadline: the wait ends with DEADLINE_EXCEEDED and the gateway lets go", async () => {
+    stack.emulator.admin.configure({ operationDurationMs: 60_000 });
+    try {
+      const op = await clientAs(stack, CI).createImage(imageRequest("deadline"));
+      const started = Date.now();
+      const error = await clientAs(stack, CI)
+        .waitOperation({ project: "my-project", operation: op.name }, { timeoutMs: 300 })
+        .catch((e: unknown) => e);
+      expect(code(error)).toBe("DeadlineExceeded");
+      expect(Date.now() - started).toBeLessThan(2000);
+      for (let i = 0; i < 50 && stack.gateway.bus.stats().watchers > 0; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(stack.gateway.bus.stats().watchers).toBe(0);
+    } finally {
+      stack.emulator.admin.configure({ operationDurationMs: 600 });
+    }
+  });
+
   it("creates as the token's principal, in granted projects only", async () => {
     const op = await clientAs(stack, CI).createImage(imageRequest("by-ci"));
     expect(op.user).toBe("ci@builds");
@@ -168,6 +202,13 @@ describe("Google-signed ID tokens", () => {
   let certsUrl: string;
   let closeCerts: () => void;
   let stack: Stack;
+  const logLines: string[] = [];
+  const logSink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logLines.push(chunk.toString());
+      done();
+    },
+  });
 
   /** A JWT as Google signs ID tokens: RS256, with the signing key's id in the header. */
   function idToken(claims: Record<string, unknown>, key = keys.privateKey): string {
@@ -192,7 +233,11 @@ describe("Google-signed ID tokens", () => {
     certsUrl = `http://127.0.0.1:${address.port}/oauth2/v1/certs`;
     closeCerts = () => server.close();
     stack = await startStack({
-      gateway: { auth: { mode: "google", audience, certsUrl }, policy: Policy.load(policyFile) },
+      gateway: {
+        auth: { mode: "google", audience, certsUrl },
+        policy: Policy.load(policyFile),
+        log: createLogger("gateway", "debug", logSink),
+      },
     });
   });
   afterAll(async () => {
@@ -200,9 +245,18 @@ describe("Google-signed ID tokens", () => {
     closeCerts();
   });
 
-  it("accepts a valid token and acts as its email", async () => {
-    const op = await clientAs(stack, idToken({})).createImage(imageRequest("by-alice"));
+  it("accepts a valid token and acts as its email, and never logs a token", async () => {
+    const token = idToken({});
+    const op = await clientAs(stack, token).createImage(imageRequest("by-alice"));
     expect(op.user).toBe("alice@example.com");
+    const forged = idToken({}, impostor.privateKey);
+    await clientAs(stack, forged)
+      .createImage(imageRequest("forged"))
+      .catch(() => undefined);
+    const logs = logLines.join("");
+    expect(logs).toContain("image creation accepted");
+    for (const secret of [token, forged, token.split(".")[2] ?? "x", forged.split(".")[2] ?? "x"])
+      expect(logs).not.toContain(secret);
   });
 
   it.each([
