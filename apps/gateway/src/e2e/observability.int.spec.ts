@@ -2,30 +2,9 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ImageService, Operation_Status } from "@imagesvc/proto";
 import { createLogger } from "@imagesvc/telemetry";
-import { spawnApp } from "@imagesvc/testing";
 import { Writable } from "node:stream";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { drain, imageRequest, startStack, type Stack } from "./stack.test-helper";
-
-const WORKER = fileURLToPath(new URL("../../../../dist/apps/worker/main.js", import.meta.url));
-
-/** The worker's built main.js as a child process, pointed at the stack; extra env on top. */
-function startWorkerApp(stack: Stack, env: Record<string, string> = {}) {
-  return spawnApp({
-    main: WORKER,
-    env: {
-      REDIS_URL: stack.redis.url,
-      REDIS_PREFIX: stack.prefix,
-      COMPUTE_ENDPOINT: stack.emulator.url,
-      GCE_METADATA_HOST: stack.emulator.metadataHost,
-      METADATA_SERVER_DETECTION: "assume-present",
-      ADMIN_PORT: "0",
-      ...env,
-    },
-    ready: "worker ready",
-  });
-}
+import { drain, imageRequest, startStack } from "./stack.test-helper";
 
 /** The value of the series `name` carrying `labels` (in any order) in Prometheus text, or undefined. */
 function sample(
@@ -47,7 +26,7 @@ describe("metrics", () => {
   it("serves RPC, stream, delivery, queue, job and Compute metrics", async () => {
     const stack = await startStack();
     try {
-      const worker = await startWorkerApp(stack, { ADMIN_HOST: "127.0.0.1" });
+      const worker = await stack.startWorker({ ADMIN_HOST: "127.0.0.1" });
       const admin = String(worker.readyLine["admin"]);
       const op = await stack.client.createImage(imageRequest("metered"));
       await drain(stack.client.watchOperation({ project: "my-project", operation: op.name }));
@@ -118,7 +97,7 @@ describe("traces and logs", () => {
     });
     const stack = await startStack({ gateway: { log: createLogger("gateway", "debug", sink) } });
     try {
-      const worker = await startWorkerApp(stack, { LOG_LEVEL: "debug" });
+      const worker = await stack.startWorker({ LOG_LEVEL: "debug" });
       const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
       const bearer = "do-not-log-this-token";
       const rawKey = Buffer.alloc(32, 9).toString("base64");

@@ -4,14 +4,11 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ImageService, Operation_Status } from "@imagesvc/proto";
 import { createMetrics } from "@imagesvc/telemetry";
-import { spawnApp, type SpawnedApp } from "@imagesvc/testing";
-import { fileURLToPath } from "node:url";
+import type { SpawnedApp } from "@imagesvc/testing";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { startGateway } from "../gateway";
 import { drain, imageRequest, startStack } from "./stack.test-helper";
-
-const WORKER = fileURLToPath(new URL("../../../../dist/apps/worker/main.js", import.meta.url));
 
 describe("scale-out on one Redis", () => {
   it("serves watchers on gateway A from jobs created on gateway B and spread over three workers", async () => {
@@ -29,21 +26,7 @@ describe("scale-out on one Redis", () => {
     const workers: SpawnedApp[] = [];
     try {
       for (let i = 0; i < 3; i++) {
-        workers.push(
-          await spawnApp({
-            main: WORKER,
-            env: {
-              REDIS_URL: stack.redis.url,
-              REDIS_PREFIX: stack.prefix,
-              COMPUTE_ENDPOINT: stack.emulator.url,
-              GCE_METADATA_HOST: stack.emulator.metadataHost,
-              METADATA_SERVER_DETECTION: "assume-present",
-              ADMIN_PORT: "0",
-              WORKER_CONCURRENCY: "4",
-            },
-            ready: "worker ready",
-          }),
-        );
+        workers.push(await stack.startWorker({ WORKER_CONCURRENCY: "4" }));
       }
       const viaB = createClient(
         ImageService,
@@ -65,6 +48,8 @@ describe("scale-out on one Redis", () => {
       ).toBe(true);
       expect(stack.gateway.bus.stats()).toEqual({ channels: 0, watchers: 0 });
 
+      // Stop the workers first: stop() returns once their output is fully read.
+      for (const w of workers) await w.stop();
       const perWorker = workers.map(
         (w) => w.lines.filter((l) => l["msg"] === "operation DONE").length,
       );

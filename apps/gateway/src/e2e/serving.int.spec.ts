@@ -115,7 +115,7 @@ describe("a worker killed mid-job", () => {
       ) {
         await new Promise((r) => setTimeout(r, 20));
       }
-      first.kill("SIGKILL");
+      await first.stop("SIGKILL");
       await stack.startWorker({ JOB_LOCK_MS: "1000" });
       const done = (
         await drain(stack.client.watchOperation({ project: "my-project", operation: op.name }))

@@ -8,9 +8,7 @@ import {
   type EmulatorOptions,
 } from "@imagesvc/compute-emulator";
 import { ImageService, type Operation } from "@imagesvc/proto";
-import { useTestRedis, type TestRedis } from "@imagesvc/testing";
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
+import { spawnApp, useTestRedis, type SpawnedApp, type TestRedis } from "@imagesvc/testing";
 import { fileURLToPath } from "node:url";
 import { createMetrics } from "@imagesvc/telemetry";
 import { pino } from "pino";
@@ -26,7 +24,8 @@ export interface Stack {
   /** A Connect-protocol client over HTTP/2. */
   readonly client: Client<typeof ImageService>;
   transport(kind: "connect" | "grpc-web", httpVersion?: "1.1" | "2"): Transport;
-  startWorker(env?: Record<string, string>): Promise<ChildProcess>;
+  /** The worker's built main.js as a child process, pointed at this stack; stopped by close(). */
+  startWorker(env?: Record<string, string>): Promise<SpawnedApp>;
   /** Redis keys of this stack (records, indexes, jobs), without BullMQ's queue metadata. */
   keys(): Promise<string[]>;
   close(): Promise<void>;
@@ -59,7 +58,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     metrics: createMetrics("gateway-test"),
     ...options.gateway,
   });
-  const workers: ChildProcess[] = [];
+  const workers: SpawnedApp[] = [];
   const transport = (kind: "connect" | "grpc-web", httpVersion: "1.1" | "2" = "2") =>
     kind === "connect"
       ? createConnectTransport({ baseUrl: gateway.url, httpVersion })
@@ -73,9 +72,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     client: createClient(ImageService, transport("connect")),
     transport,
     async startWorker(env = {}) {
-      const child = spawn(process.execPath, [WORKER_MAIN], {
+      // main.js logs "worker ready" once BullMQ is connected.
+      const worker = await spawnApp({
+        main: WORKER_MAIN,
         env: {
-          PATH: process.env["PATH"] ?? "",
           REDIS_URL: redis.url,
           REDIS_PREFIX: prefix,
           COMPUTE_ENDPOINT: emulator.url,
@@ -85,33 +85,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           ADMIN_PORT: "0",
           WAIT_RETRY_INITIAL_MS: "50",
           WAIT_RETRY_MAX_MS: "200",
-          LOG_LEVEL: "info",
           ...env,
         },
-        stdio: ["ignore", "pipe", "inherit"],
+        ready: "worker ready",
       });
-      workers.push(child);
-      // main.js logs "worker ready" once BullMQ is connected.
-      await new Promise<void>((resolve, reject) => {
-        let out = "";
-        child.stdout.on("data", (chunk: Buffer) => {
-          out += chunk.toString();
-          if (out.includes("worker ready")) resolve();
-        });
-        child.once("exit", (code) => {
-          reject(new Error(`worker exited with ${String(code)}: ${out}`));
-        });
-      });
-      return child;
+      workers.push(worker);
+      return worker;
     },
     keys,
     async close() {
-      for (const w of workers) {
-        if (w.exitCode === null && w.signalCode === null) {
-          w.kill("SIGTERM");
-          await once(w, "exit");
-        }
-      }
+      for (const w of workers) await w.stop();
       await gateway.close();
       await emulator.close();
       for (const key of await keys()) await redis.client.unlink(key);

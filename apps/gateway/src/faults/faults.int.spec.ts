@@ -3,7 +3,7 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ImageService, Operation_Status, type Operation } from "@imagesvc/proto";
-import { freePort, spawnApp, startRedisServer, type SpawnedApp } from "@imagesvc/testing";
+import { freePort, spawnApp, startRedisServer } from "@imagesvc/testing";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { connect as connectHttp2 } from "node:http2";
@@ -14,27 +14,7 @@ import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { drain, imageRequest, startStack, type Stack } from "../e2e/stack.test-helper";
 
-const WORKER = fileURLToPath(new URL("../../../../dist/apps/worker/main.js", import.meta.url));
 const GATEWAY = fileURLToPath(new URL("../../../../dist/apps/gateway/main.js", import.meta.url));
-
-function startWorker(stack: Stack, env: Record<string, string> = {}): Promise<SpawnedApp> {
-  return spawnApp({
-    main: WORKER,
-    env: {
-      REDIS_URL: stack.redis.url,
-      REDIS_PREFIX: stack.prefix,
-      COMPUTE_ENDPOINT: stack.emulator.url,
-      GCE_METADATA_HOST: stack.emulator.metadataHost,
-      METADATA_SERVER_DETECTION: "assume-present",
-      ADMIN_PORT: "0",
-      JOB_BACKOFF_MS: "20",
-      WAIT_RETRY_INITIAL_MS: "20",
-      WAIT_RETRY_MAX_MS: "200",
-      ...env,
-    },
-    ready: "worker ready",
-  });
-}
 
 /** Waits for every operation to be DONE and checks: no error, one image per operation, bounded inserts. */
 async function expectAllDoneOnce(stack: Stack, ops: Operation[], maxInsertsPerRequest: number) {
@@ -82,7 +62,7 @@ describe("fault suite", () => {
     const stack = await startStack({ emulator: { operationDurationMs: 3000, waitCapMs: 60_000 } });
     try {
       const env = { JOB_LOCK_MS: "1000", WORKER_CONCURRENCY: "300" };
-      const first = await startWorker(stack, env);
+      const first = await stack.startWorker(env);
       const ops = await Promise.all(
         Array.from({ length: 200 }, (_, i) =>
           stack.client.createImage(imageRequest(`killed-${i}`)),
@@ -95,7 +75,7 @@ describe("fault suite", () => {
       )
         await new Promise((r) => setTimeout(r, 20));
       await first.stop("SIGKILL");
-      await startWorker(stack, env);
+      await stack.startWorker(env);
       const result = await expectAllDoneOnce(stack, ops, 10);
       report("worker-killed", {
         operations: 200,
@@ -119,7 +99,7 @@ describe("fault suite", () => {
       gateway: { redisUrl: redis.url, redisCommandTimeoutMs: 2000 },
     });
     try {
-      await startWorker(stack, {
+      await stack.startWorker({
         REDIS_URL: redis.url,
         REDIS_COMMAND_TIMEOUT_MS: "2000",
         JOB_LOCK_MS: "2000",
@@ -187,7 +167,7 @@ describe("fault suite", () => {
         stack.emulator.admin.addFault({ route, effect: "error", status: 429, rate: 0.1 });
         stack.emulator.admin.addFault({ route, effect: "error", status: 403, rate: 0.05 });
       }
-      await startWorker(stack, { JOB_ATTEMPTS: "10" });
+      await stack.startWorker({ JOB_ATTEMPTS: "10" });
       const ops = await Promise.all(
         Array.from({ length: 50 }, (_, i) => stack.client.createImage(imageRequest(`flaky-${i}`))),
       );
@@ -218,7 +198,7 @@ describe("fault suite", () => {
         effect: "waitEarly",
         rate: 0.7,
       });
-      await startWorker(stack);
+      await stack.startWorker();
       const ops = await Promise.all(
         Array.from({ length: 30 }, (_, i) => stack.client.createImage(imageRequest(`early-${i}`))),
       );
@@ -248,7 +228,7 @@ describe("fault suite", () => {
     };
     let gateway = await spawnApp({ main: GATEWAY, env, ready: "gateway listening" });
     try {
-      await startWorker(stack);
+      await stack.startWorker();
       const clients = Array.from({ length: 5 }, () =>
         createClient(
           ImageService,
@@ -468,7 +448,7 @@ describe("fault suite", () => {
       },
     });
     try {
-      await startWorker(stack, { SWEEP_INTERVAL_MS: "200", SWEEP_GRACE_MS: "500" });
+      await stack.startWorker({ SWEEP_INTERVAL_MS: "200", SWEEP_GRACE_MS: "500" });
       const failed = await stack.client
         .createImage(imageRequest("orphan"))
         .catch((e: unknown) => e);
