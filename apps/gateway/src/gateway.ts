@@ -11,7 +11,16 @@ import {
 } from "@imagesvc/proto";
 import { createImageQueue } from "@imagesvc/queue";
 import type { Metrics } from "@imagesvc/telemetry";
-import { Redis } from "ioredis";
+import {
+  createRedisClient,
+  createSubscriber,
+  detectPubSubMode,
+  parseRedisUrl,
+  readyOrTimeout,
+  type PubSubMode,
+  type RedisTarget,
+  type Subscriber,
+} from "@imagesvc/redis";
 import type { Logger } from "pino";
 import { errorInterceptor } from "./error-interceptor";
 import { createAuthenticator, type AuthConfig } from "./auth/authenticator";
@@ -29,7 +38,10 @@ export interface GatewayOptions {
   /** Interface. Default: "0.0.0.0". */
   readonly host?: string;
   readonly tls?: ListenOptions["tls"];
-  readonly redisUrl: string;
+  /** Redis: a target, or a URL (`redis://`, `rediss://`, `redis+cluster://host:port,...`). */
+  readonly redis: RedisTarget | string;
+  /** How updates travel; workers must agree. Default: sharded on a Redis 7+ cluster, else classic. */
+  readonly pubsub?: PubSubMode;
   /** Deployment prefix for Redis keys; gateways and workers must agree. Default: "imagesvc". */
   readonly prefix?: string;
   /** How long operation records are kept, in ms. Default: 7 days. */
@@ -67,8 +79,8 @@ export interface Gateway {
   readonly url: string;
   readonly port: number;
   readonly bus: OperationBus;
-  /** The one subscriber connection, for tests that count its listeners. */
-  readonly subscriber: Redis;
+  /** The one subscriber connection (one per shard on a cluster), for tests that count listeners. */
+  readonly subscriber: Subscriber;
   /** Re-reads the tokens file (SIGHUP); throws, keeping the old tokens, if the file is bad. */
   reloadAuth(): void;
   /**
@@ -81,14 +93,21 @@ export interface Gateway {
 /** The gateway: Connect, gRPC and gRPC-Web on one port, backed by Redis. */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const prefix = options.prefix ?? "imagesvc";
-  const commands = new Redis(options.redisUrl, {
+  const target = typeof options.redis === "string" ? parseRedisUrl(options.redis) : options.redis;
+  const redisConnectWaitMs = options.redisConnectWaitMs ?? 5000;
+  const commands = createRedisClient(target, {
     maxRetriesPerRequest: 1,
-    commandTimeout: options.redisCommandTimeoutMs ?? 5000,
+    commandTimeoutMs: options.redisCommandTimeoutMs ?? 5000,
   });
-  const subscriber = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  // A cluster must answer before the gateway knows how its updates travel.
+  if (target.kind === "cluster" && options.pubsub === undefined)
+    await readyOrTimeout([commands], redisConnectWaitMs);
+  const pubsub =
+    options.pubsub ?? (target.kind === "cluster" ? await detectPubSubMode(commands) : "classic");
+  const subscriber = createSubscriber(target, pubsub);
   for (const [name, client] of [
     ["commands", commands],
-    ["subscriber", subscriber],
+    ["subscriber", subscriber.client],
   ] as const) {
     client.on("error", (e) => {
       options.log.warn({ err: e, connection: name }, "redis connection error");
@@ -101,7 +120,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
   const health = createHealth(
     [ImageService.typeName, healthV1.Health.typeName],
-    () => commands.status === "ready" && subscriber.status === "ready",
+    () => commands.status === "ready" && subscriber.client.status === "ready",
   );
   const reflection = createReflection(
     [file_computeimages_v1_image_service, healthV1.file_grpc_health_v1_health],
@@ -114,6 +133,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   );
   const store = createOperationStore({
     redis: commands,
+    pubsub,
     prefix,
     ...(options.retentionMs !== undefined && { retentionMs: options.retentionMs }),
   });
@@ -199,7 +219,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   // Listen once Redis answers, so a fresh gateway is SERVING from its first request. If Redis is
   // down, listen anyway after a while: health reports NOT_SERVING until it comes back.
-  await connectedOrTimeout([commands, subscriber], options.redisConnectWaitMs ?? 5000);
+  await readyOrTimeout([commands, subscriber.client], redisConnectWaitMs);
   const listening = await listen(handler, {
     port: options.port,
     host: options.host ?? "0.0.0.0",
@@ -226,25 +246,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await new Promise((r) => setTimeout(r, 50));
       await listening.close();
       await queue.close();
-      await Promise.allSettled([commands.quit(), subscriber.quit()]);
+      await Promise.allSettled([commands.quit(), subscriber.close()]);
     },
   };
-}
-
-/** Resolves when every client is ready, or after `ms`, whichever comes first. */
-async function connectedOrTimeout(clients: readonly Redis[], ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const ready = (client: Redis) =>
-    client.status === "ready"
-      ? Promise.resolve()
-      : new Promise<void>((resolve) =>
-          client.once("ready", () => {
-            resolve();
-          }),
-        );
-  await Promise.race([
-    Promise.all(clients.map(ready)),
-    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
-  ]);
-  clearTimeout(timer);
 }

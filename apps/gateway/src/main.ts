@@ -1,6 +1,7 @@
 // The gateway process: ImageService over Connect, gRPC and gRPC-Web on one port.
 // Configured only through the environment; see the root README for every variable.
 import { envReader } from "@imagesvc/config";
+import { redisTargetFromEnv } from "@imagesvc/redis";
 import { runApp } from "@imagesvc/runtime";
 import { createLogger, createMetrics, setupTracing } from "@imagesvc/telemetry";
 import { readFileSync } from "node:fs";
@@ -34,7 +35,7 @@ runApp({
         keyFile !== undefined && {
           tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) },
         }),
-      redisUrl: env.string("REDIS_URL", "redis://127.0.0.1:6379"),
+      redis: redisTargetFromEnv(process.env),
       prefix: env.string("REDIS_PREFIX", "imagesvc"),
       retentionMs: env.int("RECORD_RETENTION_MS", 7 * 24 * 3600 * 1000, { min: 1000 }),
       redisCommandTimeoutMs: env.int("REDIS_COMMAND_TIMEOUT_MS", 5000, { min: 1 }),

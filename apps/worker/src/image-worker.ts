@@ -2,14 +2,14 @@ import type { BackoffOptions, ComputeClient } from "@imagesvc/compute";
 import type { OperationStore } from "@imagesvc/operations";
 import { createImageQueue, queuePrefix, QUEUE_NAME, type ImageQueue } from "@imagesvc/queue";
 import { Worker } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@imagesvc/redis";
 import type { Logger } from "pino";
 import { createJobProcessor, type JobOutcome } from "./process-job";
 import { startSweeper } from "./sweeper";
 
 export interface ImageWorkerOptions {
   /** For BullMQ; it needs `maxRetriesPerRequest: null`. */
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   readonly store: OperationStore;
   readonly compute: ComputeClient;
   readonly log: Logger;

@@ -3,9 +3,14 @@
 import { createComputeClient } from "@imagesvc/compute";
 import { ConfigError, envReader } from "@imagesvc/config";
 import { createOperationStore } from "@imagesvc/operations";
+import {
+  createRedisClient,
+  describeRedisTarget,
+  detectPubSubMode,
+  redisTargetFromEnv,
+} from "@imagesvc/redis";
 import { runApp } from "@imagesvc/runtime";
 import { createLogger, createMetrics, setupTracing } from "@imagesvc/telemetry";
-import { Redis } from "ioredis";
 import { startAdminServer } from "./admin-server";
 import { createImageWorker } from "./image-worker";
 
@@ -33,14 +38,14 @@ runApp({
         "is not set and no Google credentials are configured. Set COMPUTE_ENDPOINT=https://compute.googleapis.com with GOOGLE_APPLICATION_CREDENTIALS (or ON_GCE=true on Google Cloud), or point it at an emulator for local use",
       );
     }
-    const redisUrl = env.string("REDIS_URL", "redis://127.0.0.1:6379");
+    const redis = redisTargetFromEnv(process.env);
     const prefix = env.string("REDIS_PREFIX", "imagesvc");
 
     // BullMQ blocks on its connection, so it needs maxRetriesPerRequest: null; the store's commands time out.
-    const bullConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-    const commands = new Redis(redisUrl, {
+    const bullConnection = createRedisClient(redis, { maxRetriesPerRequest: null });
+    const commands = createRedisClient(redis, {
       maxRetriesPerRequest: 3,
-      commandTimeout: env.int("REDIS_COMMAND_TIMEOUT_MS", 5000, { min: 1 }),
+      commandTimeoutMs: env.int("REDIS_COMMAND_TIMEOUT_MS", 5000, { min: 1 }),
     });
     for (const [name, client] of [
       ["bullmq", bullConnection],
@@ -51,8 +56,11 @@ runApp({
       });
     }
 
+    // Publish the way gateways subscribe: sharded on a Redis 7+ cluster (it must answer first).
+    const pubsub = await detectPubSubMode(commands);
     const store = createOperationStore({
       redis: commands,
+      pubsub,
       prefix,
       retentionMs: env.int("RECORD_RETENTION_MS", 7 * 24 * 3600 * 1000, { min: 1000 }),
     });
@@ -114,7 +122,8 @@ runApp({
     log.info(
       {
         admin: admin.url,
-        redis: redactUrl(redisUrl),
+        redis: describeRedisTarget(redis),
+        pubsub,
         computeEndpoint: endpoint ?? "https://compute.googleapis.com",
         concurrency: worker.worker.concurrency,
       },
@@ -129,14 +138,3 @@ runApp({
     };
   },
 });
-
-/** A Redis URL fit for logs: any password is replaced. */
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== "") u.password = "***";
-    return u.toString();
-  } catch {
-    return "<unparseable>";
-  }
-}

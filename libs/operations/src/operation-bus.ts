@@ -1,16 +1,16 @@
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
-import type { Redis } from "ioredis";
+import type { Subscriber } from "@imagesvc/redis";
 import { operationKeys } from "./keys";
 import type { OperationStore } from "./operation-store";
 import { WatcherQueue } from "./watcher-queue";
 
 export interface OperationBusOptions {
   /**
-   * The process's one subscriber connection; the bus owns it from here on (it goes into
-   * subscriber mode). Give it `autoResubscribe` (ioredis' default).
+   * The process's one subscriber connection (one per shard on a cluster); the bus owns it from
+   * here on. Its mode must match the publishers' (see OperationStoreOptions.pubsub).
    */
-  readonly subscriber: Redis;
+  readonly subscriber: Subscriber;
   /** Snapshots are read from here. */
   readonly store: OperationStore;
   /** Must match the store's. Default: "imagesvc". */
@@ -60,13 +60,12 @@ export function createOperationBus(options: OperationBusOptions): OperationBus {
   const { subscriber, store } = options;
   const prefix = options.prefix ?? "imagesvc";
   const channels = new Map<string, Channel>();
-  let connectedOnce = false;
 
   const deliver = (channel: Channel, operation: Operation) => {
     for (const watcher of channel.watchers) watcher.offer(operation);
   };
 
-  subscriber.on("message", (name: string, message: string) => {
+  subscriber.onMessage((name, message) => {
     const channel = channels.get(name);
     if (channel === undefined) return;
     // `<publish ms> <Operation JSON>`, as the UPDATE script writes it.
@@ -76,11 +75,7 @@ export function createOperationBus(options: OperationBusOptions): OperationBus {
     options.onDeliver?.(operation, channel.watchers.size, Number(message.slice(0, space)));
   });
 
-  subscriber.on("ready", () => {
-    if (!connectedOnce) {
-      connectedOnce = true;
-      return;
-    }
+  subscriber.onReconnect(() => {
     void resync();
   });
 
@@ -89,7 +84,7 @@ export function createOperationBus(options: OperationBusOptions): OperationBus {
     const names = [...channels.keys()];
     if (names.length === 0) return;
     try {
-      await subscriber.subscribe(...names);
+      await Promise.all(names.map((name) => subscriber.subscribe(name)));
       await Promise.all(
         [...channels.values()].map(async (channel) => {
           const snapshot = await store.get(channel.project, channel.name);

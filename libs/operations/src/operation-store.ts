@@ -1,6 +1,6 @@
 import { clone, fromJson, toJsonString, type JsonValue } from "@bufbuild/protobuf";
 import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
-import type { Redis } from "ioredis";
+import { publishCommand, type PubSubMode, type RedisClient } from "@imagesvc/redis";
 import {
   indexMember,
   nameOfMember,
@@ -13,7 +13,9 @@ import { CREATE, UPDATE } from "./scripts";
 
 export interface OperationStoreOptions {
   /** Commands go here; the store never blocks or subscribes on it. */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
+  /** How updates are published; subscribers must use the same mode. Default: classic. */
+  readonly pubsub?: PubSubMode;
   /** Key prefix, shared by every process of one deployment. Default: "imagesvc". */
   readonly prefix?: string;
   /** How long records, request ids and index entries are kept after their last change, in ms. Default: 7 days. */
@@ -83,6 +85,7 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
   const { redis } = options;
   const prefix = options.prefix ?? "imagesvc";
   const retentionMs = options.retentionMs ?? 7 * 24 * 3600 * 1000;
+  const publish = publishCommand(options.pubsub ?? "classic");
   redis.defineCommand("imagesvcCreateOperation", { numberOfKeys: 4, lua: CREATE });
   redis.defineCommand("imagesvcUpdateOperation", { numberOfKeys: 4, lua: UPDATE });
   const run = redis as unknown as {
@@ -207,6 +210,7 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
         retentionMs,
         keys.channel,
         indexMember(createdMs(operation), operation.name),
+        publish,
       );
       return version > 0 ? version : undefined;
     },

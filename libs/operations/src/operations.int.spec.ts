@@ -7,6 +7,7 @@ import {
 } from "@imagesvc/testing";
 import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
 import { randomBytes, randomUUID } from "node:crypto";
+import { subscriberOf } from "@imagesvc/redis";
 import { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -52,9 +53,13 @@ function next(
   Object.assign(copy, fields);
   return copy;
 }
-function newBus(subscriber = new Redis(redis.url)): OperationBus {
-  closers.push(() => subscriber.quit());
-  return createOperationBus({ subscriber, store, prefix: redis.prefix.slice(0, -1) });
+function newBus(client = new Redis(redis.url)): OperationBus {
+  closers.push(() => client.quit());
+  return createOperationBus({
+    subscriber: subscriberOf(client, "classic"),
+    store,
+    prefix: redis.prefix.slice(0, -1),
+  });
 }
 async function collect(iterable: AsyncIterable<Operation>): Promise<Operation[]> {
   const out: Operation[] = [];
@@ -283,7 +288,11 @@ describe("OperationBus", () => {
       // The test stops Redis on purpose; connection errors are expected and need a listener.
       for (const client of [command, subscriber]) client.on("error", () => undefined);
       const privateStore = createOperationStore({ redis: command, prefix: "r" });
-      const bus = createOperationBus({ subscriber, store: privateStore, prefix: "r" });
+      const bus = createOperationBus({
+        subscriber: subscriberOf(subscriber, "classic"),
+        store: privateStore,
+        prefix: "r",
+      });
       closers.push(() => {
         subscriber.disconnect();
       });

@@ -30,7 +30,8 @@ return {1, ARGV[1]}
  * state makes no new version. Two workers racing on one operation therefore cannot make a
  * watcher see anything but strictly increasing versions.
  * KEYS: record, index-PENDING, index-RUNNING, index-DONE.
- * ARGV: status (1-3), progress, op JSON (without version), retention ms, channel, index member.
+ * ARGV: status (1-3), progress, op JSON (without version), retention ms, channel, index member,
+ *       publish command (PUBLISH, or SPUBLISH on a cluster: the channel shares the record's slot).
  * Publishes `<Redis time in ms> <Operation JSON with version>`, so subscribers can measure
  * publish → deliver latency.
  * Returns the new version, 0 when nothing changed, -1 when there is no such record.
@@ -51,6 +52,6 @@ if ns ~= s then
 end
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-redis.call('PUBLISH', ARGV[5], ms .. ' {"version":' .. v .. ',' .. string.sub(ARGV[3], 2))
+redis.call(ARGV[7], ARGV[5], ms .. ' {"version":' .. v .. ',' .. string.sub(ARGV[3], 2))
 return v
 `;

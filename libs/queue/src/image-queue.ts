@@ -1,5 +1,5 @@
 import { Queue, type JobsOptions } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@imagesvc/redis";
 import type { CreateImageJob } from "./create-image-job";
 
 /** The one queue of this service. */
@@ -34,7 +34,7 @@ export function defaultJobOptions(input: JobOptionsInput = {}): JobsOptions {
 }
 
 export interface ImageQueueOptions extends JobOptionsInput {
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   /** Deployment prefix. Default: "imagesvc". */
   readonly prefix?: string;
   /** Told of the queue's connection errors (BullMQ prints them otherwise). Default: nothing. */

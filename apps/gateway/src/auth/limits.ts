@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { RetryInfoSchema } from "@imagesvc/proto";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@imagesvc/redis";
 
 /**
  * A token bucket per principal, in Redis so every gateway replica draws from the same one. Uses
@@ -31,7 +31,7 @@ export interface RateLimit {
 }
 
 /** CreateImage's per-principal rate limit: throws RESOURCE_EXHAUSTED with RetryInfo when over it. */
-export function createRateLimiter(redis: Redis, prefix: string, limit: RateLimit) {
+export function createRateLimiter(redis: RedisClient, prefix: string, limit: RateLimit) {
   redis.defineCommand("imagesvcTakeToken", { numberOfKeys: 1, lua: TAKE });
   const take = (
     redis as unknown as { imagesvcTakeToken(key: string, ...args: number[]): Promise<number> }

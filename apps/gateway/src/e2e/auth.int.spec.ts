@@ -313,7 +313,7 @@ describe("limits", () => {
     const bGateway = await startGateway({
       port: 0,
       host: "127.0.0.1",
-      redisUrl: a.redis.url,
+      redis: a.redis.url,
       prefix: a.prefix,
       defaultUser: user,
       rateLimit: { perMinute: 6, burst: 2 },

@@ -74,7 +74,7 @@ describe("health", () => {
 
   it("reports NOT_SERVING while Redis is unreachable, and SERVING again after", async () => {
     const redis = await startRedisServer();
-    const stack = await startStack({ gateway: { redisUrl: redis.url } });
+    const stack = await startStack({ gateway: { redis: redis.url } });
     const health = createClient(healthV1.Health, stack.transport("connect"));
     const statusBecomes = async (want: healthV1.HealthCheckResponse_ServingStatus) => {
       for (let i = 0; i < 100; i++) {

@@ -16,7 +16,7 @@ describe("scale-out on one Redis", () => {
     const gatewayB = await startGateway({
       port: 0,
       host: "127.0.0.1",
-      redisUrl: stack.redis.url,
+      redis: stack.redis.url,
       prefix: stack.prefix,
       defaultUser: "tester@example.com",
       rateLimit: { perMinute: 1_000_000, burst: 1_000_000 },

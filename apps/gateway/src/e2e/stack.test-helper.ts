@@ -8,7 +8,10 @@ import {
   type EmulatorOptions,
 } from "@imagesvc/compute-emulator";
 import { ImageService, type Operation } from "@imagesvc/proto";
-import { spawnApp, useTestRedis, type SpawnedApp, type TestRedis } from "@imagesvc/testing";
+import { createRedisClient, parseRedisUrl, type RedisClient } from "@imagesvc/redis";
+import { spawnApp, useTestRedis, type RedisCluster, type SpawnedApp } from "@imagesvc/testing";
+import { Cluster } from "ioredis";
+import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { createMetrics } from "@imagesvc/telemetry";
 import { pino } from "pino";
@@ -18,7 +21,8 @@ const WORKER_MAIN = fileURLToPath(new URL("../../../../dist/apps/worker/main.js"
 
 export interface Stack {
   readonly emulator: ComputeEmulator;
-  readonly redis: TestRedis;
+  /** The stack's Redis: one server, or a cluster (then `url` is `redis+cluster://`). */
+  readonly redis: { readonly url: string; readonly client: RedisClient };
   readonly prefix: string;
   readonly gateway: Gateway;
   /** A Connect-protocol client over HTTP/2. */
@@ -28,12 +32,16 @@ export interface Stack {
   startWorker(env?: Record<string, string>): Promise<SpawnedApp>;
   /** Redis keys of this stack (records, indexes, jobs), without BullMQ's queue metadata. */
   keys(): Promise<string[]>;
+  /** Subscriber connections on an operation's channel, across every node. */
+  subscriptions(channel: string): Promise<number>;
   close(): Promise<void>;
 }
 
 export interface StackOptions {
   readonly emulator?: EmulatorOptions;
   readonly gateway?: Partial<GatewayOptions>;
+  /** Run on this Redis Cluster (the caller starts and closes it) instead of the shared Redis. */
+  readonly cluster?: RedisCluster;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -42,12 +50,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     waitCapMs: 100,
     ...options.emulator,
   });
-  const redis = await useTestRedis();
-  const prefix = redis.prefix.slice(0, -1);
+  const { cluster } = options;
+  const single = cluster === undefined ? await useTestRedis() : undefined;
+  const prefix = single?.prefix.slice(0, -1) ?? `t:${randomBytes(6).toString("hex")}`;
+  const url = cluster?.url ?? single?.url ?? "";
+  const client =
+    single?.client ?? createRedisClient(parseRedisUrl(url), { maxRetriesPerRequest: 1 });
+  const masters = () => (client instanceof Cluster ? client.nodes("master") : [client]);
   const gateway = await startGateway({
     port: 0,
     host: "127.0.0.1",
-    redisUrl: redis.url,
+    redis: url,
     prefix,
     defaultUser: "tester@example.com",
     jobBackoffMs: 50,
@@ -66,7 +79,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
   return {
     emulator,
-    redis,
+    redis: { url, client },
     prefix,
     gateway,
     client: createClient(ImageService, transport("connect")),
@@ -76,7 +89,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       const worker = await spawnApp({
         main: WORKER_MAIN,
         env: {
-          REDIS_URL: redis.url,
+          ...(cluster === undefined
+            ? { REDIS_URL: url }
+            : { REDIS_URL: "", REDIS_CLUSTER_NODES: cluster.nodes }),
           REDIS_PREFIX: prefix,
           COMPUTE_ENDPOINT: emulator.url,
           GCE_METADATA_HOST: emulator.metadataHost,
@@ -93,24 +108,40 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return worker;
     },
     keys,
+    async subscriptions(channel) {
+      const counts = await Promise.all(
+        masters().map(async (node) => {
+          const reply = (await node.call(
+            "PUBSUB",
+            cluster === undefined ? "NUMSUB" : "SHARDNUMSUB",
+            channel,
+          )) as [string, number];
+          return reply[1];
+        }),
+      );
+      return counts.reduce((a, b) => a + b, 0);
+    },
     async close() {
       for (const w of workers) await w.stop();
       await gateway.close();
       await emulator.close();
-      for (const key of await keys()) await redis.client.unlink(key);
-      await redis.cleanup();
+      for (const key of await keys()) await client.unlink(key);
+      if (single !== undefined) await single.cleanup();
+      else await client.quit();
     },
   };
 
   async function keys(): Promise<string[]> {
     const found: string[] = [];
-    for (const pattern of [`${prefix}:*`, `{${prefix}:*`]) {
-      let cursor = "0";
-      do {
-        const [next, batch] = await redis.client.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-        cursor = next;
-        found.push(...batch);
-      } while (cursor !== "0");
+    for (const node of masters()) {
+      for (const pattern of [`${prefix}:*`, `{${prefix}:*`]) {
+        let cursor = "0";
+        do {
+          const [next, batch] = await node.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+          cursor = next;
+          found.push(...batch);
+        } while (cursor !== "0");
+      }
     }
     // BullMQ writes its queue's `meta` key on its own schedule after start-up; it is not data.
     return found.filter((k) => !k.endsWith(":meta")).sort();

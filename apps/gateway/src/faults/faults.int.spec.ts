@@ -96,7 +96,7 @@ describe("fault suite", () => {
     const redis = await startRedisServer({ appendonly: true });
     const stack = await startStack({
       emulator: { operationDurationMs: 2500, waitCapMs: 60_000 },
-      gateway: { redisUrl: redis.url, redisCommandTimeoutMs: 2000 },
+      gateway: { redis: redis.url, redisCommandTimeoutMs: 2000 },
     });
     try {
       await stack.startWorker({
