@@ -26,6 +26,7 @@ import { errorInterceptor } from "./error-interceptor";
 import { createAuthenticator, type AuthConfig } from "./auth/authenticator";
 import { createRateLimiter, StreamLimiter, type RateLimit } from "./auth/limits";
 import { Policy } from "./auth/policy";
+import { StreamDrain } from "./drain";
 import { createHealth } from "./health";
 import { createImageService } from "./image-service";
 import { listen, type ListenOptions } from "./listen";
@@ -97,6 +98,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const redisConnectWaitMs = options.redisConnectWaitMs ?? 5000;
   const commands = createRedisClient(target, {
     maxRetriesPerRequest: 1,
+    autoPipelining: true,
     commandTimeoutMs: options.redisCommandTimeoutMs ?? 5000,
   });
   // A cluster must answer before the gateway knows how its updates travel.
@@ -118,9 +120,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       });
     }
   }
+  const streamDrain = new StreamDrain();
   const health = createHealth(
     [ImageService.typeName, healthV1.Health.typeName],
     () => commands.status === "ready" && subscriber.client.status === "ready",
+    streamDrain,
   );
   const reflection = createReflection(
     [file_computeimages_v1_image_service, healthV1.file_grpc_health_v1_health],
@@ -174,10 +178,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       options.rateLimit ?? { perMinute: 60, burst: 20 },
     ),
     streams: new StreamLimiter(options.maxStreamsPerPrincipal ?? 100),
+    drain: streamDrain,
     ...(options.afterRecord && { afterRecord: options.afterRecord }),
   });
 
-  const shutdown = new AbortController();
   const handler = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       router.service(ImageService, service);
@@ -213,7 +217,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     readMaxBytes: options.readMaxBytes ?? 1 << 20,
     // A typo in a JSON field name is an error, not a silently ignored field.
     jsonOptions: { ignoreUnknownFields: false },
-    shutdownSignal: shutdown.signal,
     // Authentication runs before a request body is read or parsed.
     requestGate: (ctx) => authenticator.gate(ctx),
   });
@@ -236,7 +239,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
     async close() {
       health.drain();
-      shutdown.abort(
+      streamDrain.drain(
         new ConnectError(
           "the server is shutting down; reconnect to another instance",
           Code.Unavailable,

@@ -1,5 +1,6 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { healthV1 } from "@imagesvc/proto";
+import type { StreamDrain } from "./drain";
 
 const { HealthCheckResponse_ServingStatus: Status } = healthV1;
 type ServingStatus = healthV1.HealthCheckResponse_ServingStatus;
@@ -19,7 +20,11 @@ export interface Health {
  * Health for the gateway: SERVING while Redis answers and the process is not draining,
  * NOT_SERVING otherwise. Every service shares the status, since each needs Redis.
  */
-export function createHealth(services: readonly string[], redisReady: () => boolean): Health {
+export function createHealth(
+  services: readonly string[],
+  redisReady: () => boolean,
+  streamDrain: StreamDrain,
+): Health {
   let draining = false;
   const names = new Set(["", ...services]);
   const watchers = new Set<() => void>();
@@ -41,32 +46,11 @@ export function createHealth(services: readonly string[], redisReady: () => bool
       return { status: current() };
     },
     async *watch(req, ctx) {
-      // Per the health protocol, an unknown service is SERVICE_UNKNOWN and the stream stays open.
-      const statusNow = () => (names.has(req.service) ? current() : Status.SERVICE_UNKNOWN);
-      let sent: ServingStatus | undefined;
-      for (;;) {
-        const status = statusNow();
-        if (status !== sent) {
-          sent = status;
-          yield { status };
-        }
-        await new Promise<void>((resolve, reject) => {
-          const wake = () => {
-            watchers.delete(wake);
-            ctx.signal.removeEventListener("abort", onAbort);
-            resolve();
-          };
-          const onAbort = () => {
-            watchers.delete(wake);
-            reject(ctx.signal.reason as Error);
-          };
-          if (ctx.signal.aborted) {
-            onAbort();
-            return;
-          }
-          watchers.add(wake);
-          ctx.signal.addEventListener("abort", onAbort, { once: true });
-        });
+      const stream = streamDrain.join(ctx.signal);
+      try {
+        yield* watchStatus(req.service, stream.signal);
+      } finally {
+        stream.release();
       }
     },
     list() {
@@ -75,6 +59,36 @@ export function createHealth(services: readonly string[], redisReady: () => bool
       };
     },
   };
+
+  async function* watchStatus(name: string, signal: AbortSignal) {
+    // Per the health protocol, an unknown service is SERVICE_UNKNOWN and the stream stays open.
+    const statusNow = () => (names.has(name) ? current() : Status.SERVICE_UNKNOWN);
+    let sent: ServingStatus | undefined;
+    for (;;) {
+      const status = statusNow();
+      if (status !== sent) {
+        sent = status;
+        yield { status };
+      }
+      await new Promise<void>((resolve, reject) => {
+        const wake = () => {
+          watchers.delete(wake);
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        };
+        const onAbort = () => {
+          watchers.delete(wake);
+          reject(signal.reason as Error);
+        };
+        if (signal.aborted) {
+          onAbort();
+          return;
+        }
+        watchers.add(wake);
+        signal.addEventListener("abort", onAbort, { once: true });
+      });
+    }
+  }
 
   return {
     service,

@@ -5,6 +5,7 @@ import { BadRequestSchema, ImageService } from "@imagesvc/proto";
 import type { ImageQueue } from "@imagesvc/queue";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
+import { StreamDrain } from "./drain";
 import { errorInterceptor } from "./error-interceptor";
 import { StreamLimiter } from "./auth/limits";
 import { Policy } from "./auth/policy";
@@ -32,6 +33,7 @@ function client(touched: string[] = []) {
     log: pino({ level: "silent" }),
     policy: Policy.allowAll(),
     streams: new StreamLimiter(10),
+    drain: new StreamDrain(),
   });
   const transport = createRouterTransport(
     ({ service: register }) => register(ImageService, service),

@@ -25,6 +25,7 @@ import { SpanKind, startStep } from "@imagesvc/telemetry";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { StreamLimiter } from "./auth/limits";
+import type { StreamDrain } from "./drain";
 import type { Policy } from "./auth/policy";
 import { PRINCIPAL } from "./auth/principal";
 import { newOperationName, OPERATION_NAME } from "./operation-name";
@@ -44,6 +45,8 @@ export interface ImageServiceDeps {
   readonly rateLimit?: (principal: string) => Promise<void>;
   /** Caps open Watch/Wait streams per principal. */
   readonly streams: StreamLimiter;
+  /** Ends Watch/Wait streams when the gateway drains. */
+  readonly drain: StreamDrain;
   /** Test-only fault hook, run between writing the record and queueing the job. */
   readonly afterRecord?: (operation: Operation) => Promise<void>;
 }
@@ -168,12 +171,14 @@ export function createImageService(deps: ImageServiceDeps): ServiceImpl<typeof I
 
     async *watchOperation(req, ctx) {
       const release = deps.streams.acquire(checkRead(req.project, req.operation, ctx));
+      const stream = deps.drain.join(ctx.signal);
       try {
-        yield* bus.watch(req.project, req.operation, ctx.signal);
+        yield* bus.watch(req.project, req.operation, stream.signal);
       } catch (e) {
         if (e instanceof OperationNotFoundError) throw notFound(req.project, req.operation);
         throw e;
       } finally {
+        stream.release();
         release();
       }
     },
@@ -196,15 +201,17 @@ export function createImageService(deps: ImageServiceDeps): ServiceImpl<typeof I
       const timer = setTimeout(() => {
         stop.abort(new Error("wait timeout"));
       }, waitMs);
-      const signal = AbortSignal.any([ctx.signal, stop.signal]);
+      const stream = deps.drain.join(ctx.signal);
+      const signal = AbortSignal.any([stream.signal, stop.signal]);
       let latest: Operation | undefined;
       try {
         for await (const op of bus.watch(req.project, req.operation, signal)) latest = op;
       } catch (e) {
         if (e instanceof OperationNotFoundError) throw notFound(req.project, req.operation);
-        if (!stop.signal.aborted || ctx.signal.aborted) throw e;
+        if (!stop.signal.aborted || stream.signal.aborted) throw e;
       } finally {
         clearTimeout(timer);
+        stream.release();
         release();
       }
       return latest ?? (await find(req.project, req.operation, ctx));

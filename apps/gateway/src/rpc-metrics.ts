@@ -26,18 +26,35 @@ export function rpcMetricsInterceptor(metrics: Metrics): Interceptor {
       record();
       return res;
     }
-    const messages = res.message;
-    return {
-      ...res,
-      message: (async function* () {
-        try {
-          yield* messages;
-          record();
-        } catch (e) {
-          record(e);
-          throw e;
-        }
-      })(),
-    };
+    return { ...res, message: onEnd(res.message, record) };
+  };
+}
+
+/**
+ * The same messages, calling `end` once when they run out or fail. A plain iterator rather than
+ * an async generator: a busy stream pays one await per message for it, not a generator's hops.
+ */
+function onEnd<T>(messages: AsyncIterable<T>, end: (error?: unknown) => void): AsyncIterable<T> {
+  return {
+    [Symbol.asyncIterator]() {
+      const it = messages[Symbol.asyncIterator]();
+      return {
+        async next() {
+          try {
+            const result = await it.next();
+            if (result.done === true) end();
+            return result;
+          } catch (e) {
+            end(e);
+            throw e;
+          }
+        },
+        async return(value?: unknown) {
+          return it.return === undefined
+            ? { done: true as const, value: value as T }
+            : it.return(value);
+        },
+      };
+    },
   };
 }

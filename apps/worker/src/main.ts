@@ -45,6 +45,7 @@ runApp({
     const bullConnection = createRedisClient(redis, { maxRetriesPerRequest: null });
     const commands = createRedisClient(redis, {
       maxRetriesPerRequest: 3,
+      autoPipelining: true,
       commandTimeoutMs: env.int("REDIS_COMMAND_TIMEOUT_MS", 5000, { min: 1 }),
     });
     for (const [name, client] of [

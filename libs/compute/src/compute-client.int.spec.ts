@@ -82,6 +82,17 @@ describe("createComputeClient against the emulator", () => {
     expect(calls[0]).toMatchObject({ method: "images.insert", status: 200, reason: "" });
   });
 
+  it("makes no wait call when the insert already answers DONE", async () => {
+    emulator.admin.configure({ operationDurationMs: 0 });
+    const inserted = await client.insertImage(PROJECT, image(`now-${randomUUID().slice(0, 8)}`), {
+      requestId: randomUUID(),
+    });
+    expect(inserted.status).toBe(Operation_Status.DONE);
+    const done = await client.followOperation(PROJECT, inserted.name, { initial: inserted });
+    expect(done).toBe(inserted);
+    expect(calls.map((c) => c.method)).toEqual(["images.insert"]);
+  });
+
   it("reports 409 alreadyExists as a final error", async () => {
     await client.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
     const error = await client

@@ -44,6 +44,8 @@ export async function followOperation(
     maxConsecutiveErrors = 20,
     notFoundGraceMs = 60_000,
   } = options;
+  // DONE is final: an insert that answered DONE needs no wait.
+  if (options.initial?.status === Operation_Status.DONE) return options.initial;
   const started = Date.now();
   let last = options.initial;
   let failures = 0;

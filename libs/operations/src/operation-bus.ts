@@ -119,7 +119,7 @@ export function createOperationBus(options: OperationBusOptions): OperationBus {
 
   return {
     async *watch(project, name, signal) {
-      const watcher = new WatcherQueue(options.queueLimit);
+      const watcher = new WatcherQueue(signal, options.queueLimit);
       const channel = join(project, name, watcher);
       try {
         await abortable(channel.subscribed, signal);
@@ -128,11 +128,12 @@ export function createOperationBus(options: OperationBusOptions): OperationBus {
           throw new OperationNotFoundError(`operation ${name} not found in project ${project}`);
         watcher.offer(snapshot);
         for (;;) {
-          const operation = await watcher.next(signal);
+          const operation = await watcher.next();
           yield operation;
           if (operation.status === Operation_Status.DONE) return;
         }
       } finally {
+        watcher.dispose();
         leave(channel, watcher);
       }
     },

@@ -86,6 +86,9 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
   const prefix = options.prefix ?? "imagesvc";
   const retentionMs = options.retentionMs ?? 7 * 24 * 3600 * 1000;
   const publish = publishCommand(options.pubsub ?? "classic");
+  // Projects this process has already added to the projects set (the sweeper walks it): a busy
+  // gateway then pays the SADD once per project, not once per CreateImage. Bounded.
+  const knownProjects = new Set<string>();
   redis.defineCommand("imagesvcCreateOperation", { numberOfKeys: 4, lua: CREATE });
   redis.defineCommand("imagesvcUpdateOperation", { numberOfKeys: 4, lua: UPDATE });
   const run = redis as unknown as {
@@ -106,7 +109,11 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
     async create({ operation, requestId, fingerprint, job }) {
       const keys = operationKeys(prefix, operation.project, operation.name);
       const ct = createdMs(operation);
-      await redis.sadd(projectsKey(prefix), operation.project);
+      if (!knownProjects.has(operation.project)) {
+        await redis.sadd(projectsKey(prefix), operation.project);
+        if (knownProjects.size >= 10_000) knownProjects.clear();
+        knownProjects.add(operation.project);
+      }
       const [created, name] = await run.imagesvcCreateOperation(
         requestIdKey(prefix, operation.project, requestId),
         keys.record,

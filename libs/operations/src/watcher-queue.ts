@@ -5,42 +5,53 @@ import type { Operation } from "@imagesvc/proto";
  * falls behind loses nothing by skipping to the newest: the queue keeps at most `limit` entries,
  * dropping the oldest, which bounds the memory a stalled client can pin. It ignores anything not
  * newer than what it already holds or has handed out, which makes versions strictly increasing.
+ *
+ * It listens to its signal once for its whole life, not once per version: a busy stream costs
+ * no event-listener churn. Call `dispose()` when the watcher leaves.
  */
 export class WatcherQueue {
   private readonly pending: Operation[] = [];
   private newest = 0;
-  private wake: (() => void) | undefined;
+  private waiter: { resolve: () => void; reject: (reason: unknown) => void } | undefined;
+  private readonly onAbort = () => {
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.reject(this.signal.reason);
+  };
 
-  constructor(private readonly limit = 16) {}
+  constructor(
+    private readonly signal: AbortSignal,
+    private readonly limit = 16,
+  ) {
+    signal.addEventListener("abort", this.onAbort, { once: true });
+  }
 
   offer(operation: Operation): void {
     if (operation.version <= this.newest) return;
     this.newest = operation.version;
     this.pending.push(operation);
     if (this.pending.length > this.limit) this.pending.shift();
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.resolve();
   }
 
   /** The next version; rejects with the signal's reason if it aborts first. */
-  async next(signal: AbortSignal): Promise<Operation> {
+  async next(): Promise<Operation> {
     for (;;) {
       const head = this.pending.shift();
       if (head !== undefined) return head;
-      signal.throwIfAborted();
+      this.signal.throwIfAborted();
       await new Promise<void>((resolve, reject) => {
-        const onAbort = () => {
-          this.wake = undefined;
-          reject(signal.reason as Error);
-        };
-        this.wake = () => {
-          signal.removeEventListener("abort", onAbort);
-          resolve();
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
+        this.waiter = { resolve, reject };
       });
     }
+  }
+
+  /** Stops listening to the signal. */
+  dispose(): void {
+    this.signal.removeEventListener("abort", this.onAbort);
+    this.waiter = undefined;
   }
 
   get size(): number {

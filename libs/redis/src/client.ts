@@ -9,6 +9,11 @@ export interface RedisClientOptions {
   readonly commandTimeoutMs?: number;
   /** Retries of a command across reconnects; `null` waits for ever (BullMQ's blocking connection). */
   readonly maxRetriesPerRequest: number | null;
+  /**
+   * Sends the commands issued in one event-loop tick as one write (ioredis' autopipelining):
+   * under concurrency, far fewer syscalls on both sides. Default: false.
+   */
+  readonly autoPipelining?: boolean;
   /** For a cluster subscriber: one SSUBSCRIBE connection per shard. Default: false. */
   readonly shardedSubscribers?: boolean;
 }
@@ -17,6 +22,7 @@ export interface RedisClientOptions {
 export function createRedisClient(target: RedisTarget, options: RedisClientOptions): RedisClient {
   const redisOptions: RedisOptions = {
     maxRetriesPerRequest: options.maxRetriesPerRequest,
+    ...(options.autoPipelining === true && { enableAutoPipelining: true }),
     ...(options.commandTimeoutMs !== undefined && { commandTimeout: options.commandTimeoutMs }),
   };
   if (target.kind === "single") return new Redis(target.url, redisOptions);
@@ -30,6 +36,7 @@ export function createRedisClient(target: RedisTarget, options: RedisClientOptio
         ...(target.tls && { tls: {} }),
       },
       ...(options.shardedSubscribers === true && { shardedSubscribers: true }),
+      ...(options.autoPipelining === true && { enableAutoPipelining: true }),
     },
   );
 }
