@@ -1,0 +1,157 @@
+// The stack under test, each part its own process as deployed: a private redis-server, the
+// Compute emulator, the gateway and the worker, from their built bundles. Their logs go to files,
+// so reading them costs the bench nothing.
+import { freePort, startRedisServer, type RedisServer } from "@imagesvc/testing";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, openSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+const DIST = join(import.meta.dirname, "..", "..", "apps");
+
+export interface AppProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly url: string;
+  /** Resident set size now, in bytes, from /proc. */
+  rss(): number;
+  /** CPU seconds used so far (user + system), from /proc. */
+  cpuSeconds(): number;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly logDir: string;
+  /** Extra `node` flags, e.g. `--cpu-prof`. */
+  readonly nodeFlags?: readonly string[];
+}
+
+async function waitForHttp(url: string, child: ChildProcess, name: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${String(child.exitCode)}`);
+    try {
+      const res = await fetch(url);
+      await res.body?.cancel();
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${name} did not answer ${url} within 20 s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const TICKS = 100; // USER_HZ on Linux
+
+function procStat(pid: number): { rss: number; cpu: number } {
+  const status = readFileSync(`/proc/${String(pid)}/status`, "utf8");
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const stat = readFileSync(`/proc/${String(pid)}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const cpu = (Number(fields[11]) + Number(fields[12])) / TICKS;
+  return { rss: rssKb * 1024, cpu };
+}
+
+async function startApp(
+  name: string,
+  env: Record<string, string>,
+  readyPath: (port: number) => string,
+  options: StartOptions,
+  port: number,
+): Promise<AppProcess> {
+  mkdirSync(options.logDir, { recursive: true });
+  const log = openSync(join(options.logDir, `${name}.log`), "w");
+  const child = spawn(
+    process.execPath,
+    [...(options.nodeFlags ?? []), join(DIST, name, "main.js")],
+    { env: { PATH: process.env["PATH"] ?? "", ...env }, stdio: ["ignore", log, log] },
+  );
+  await waitForHttp(readyPath(port), child, name);
+  const pid = child.pid ?? 0;
+  return {
+    name,
+    child,
+    url: `http://127.0.0.1:${String(port)}`,
+    rss: () => procStat(pid).rss,
+    cpuSeconds: () => procStat(pid).cpu,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+export async function startRedis(): Promise<RedisServer> {
+  return startRedisServer();
+}
+
+export async function startEmulator(options: StartOptions): Promise<AppProcess> {
+  const port = await freePort();
+  return startApp(
+    "compute-emulator",
+    {
+      PORT: String(port),
+      EMULATOR_OPERATION_DURATION_MS: "0",
+      EMULATOR_WAIT_CAP_MS: "100",
+      LOG_LEVEL: "warn",
+    },
+    (p) => `http://127.0.0.1:${String(p)}/admin/config`,
+    options,
+    port,
+  );
+}
+
+export async function startGateway(
+  redisUrl: string,
+  prefix: string,
+  options: StartOptions,
+): Promise<AppProcess> {
+  const port = await freePort();
+  return startApp(
+    "gateway",
+    {
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      REDIS_URL: redisUrl,
+      REDIS_PREFIX: prefix,
+      AUTH_MODE: "none",
+      DEFAULT_USER: "bench@example.com",
+      // The limits stay in the path (a Redis script per CreateImage) but never bite.
+      RATE_LIMIT_CREATE_PER_MINUTE: "1000000000",
+      RATE_LIMIT_CREATE_BURST: "1000000000",
+      MAX_STREAMS_PER_PRINCIPAL: "1000000",
+      LOG_LEVEL: "info",
+    },
+    (p) => `http://127.0.0.1:${String(p)}/readyz`,
+    options,
+    port,
+  );
+}
+
+export async function startWorker(
+  redisUrl: string,
+  prefix: string,
+  emulator: AppProcess,
+  options: StartOptions,
+): Promise<AppProcess> {
+  const port = await freePort();
+  return startApp(
+    "worker",
+    {
+      REDIS_URL: redisUrl,
+      REDIS_PREFIX: prefix,
+      COMPUTE_ENDPOINT: emulator.url,
+      GCE_METADATA_HOST: emulator.url.replace("http://", ""),
+      METADATA_SERVER_DETECTION: "assume-present",
+      ADMIN_PORT: String(port),
+      ADMIN_HOST: "127.0.0.1",
+      WORKER_CONCURRENCY: "256",
+      LOG_LEVEL: "info",
+    },
+    (p) => `http://127.0.0.1:${String(p)}/readyz`,
+    options,
+    port,
+  );
+}
