@@ -1,5 +1,6 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
+import { withStreamHooks } from "./stream-hooks";
 
 /**
  * The RPC edge's last line: a ConnectError passes as it is; Redis being unreachable becomes
@@ -23,17 +24,7 @@ export function errorInterceptor(log: Logger): Interceptor {
     try {
       const res = await next(req);
       if (!res.stream) return res;
-      const messages = res.message;
-      return {
-        ...res,
-        message: (async function* () {
-          try {
-            yield* messages;
-          } catch (e) {
-            throw edge(e);
-          }
-        })(),
-      };
+      return { ...res, message: withStreamHooks(res.message, { error: edge }) };
     } catch (e) {
       throw edge(e);
     }

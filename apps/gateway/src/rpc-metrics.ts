@@ -1,5 +1,6 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Metrics } from "@imagesvc/telemetry";
+import { withStreamHooks } from "./stream-hooks";
 
 /**
  * Counts every RPC by method and code and records its latency; a stream is measured until it
@@ -26,35 +27,15 @@ export function rpcMetricsInterceptor(metrics: Metrics): Interceptor {
       record();
       return res;
     }
-    return { ...res, message: onEnd(res.message, record) };
-  };
-}
-
-/**
- * The same messages, calling `end` once when they run out or fail. A plain iterator rather than
- * an async generator: a busy stream pays one await per message for it, not a generator's hops.
- */
-function onEnd<T>(messages: AsyncIterable<T>, end: (error?: unknown) => void): AsyncIterable<T> {
-  return {
-    [Symbol.asyncIterator]() {
-      const it = messages[Symbol.asyncIterator]();
-      return {
-        async next() {
-          try {
-            const result = await it.next();
-            if (result.done === true) end();
-            return result;
-          } catch (e) {
-            end(e);
-            throw e;
-          }
+    return {
+      ...res,
+      message: withStreamHooks(res.message, {
+        end: record,
+        error: (e) => {
+          record(e);
+          return e;
         },
-        async return(value?: unknown) {
-          return it.return === undefined
-            ? { done: true as const, value: value as T }
-            : it.return(value);
-        },
-      };
-    },
+      }),
+    };
   };
 }

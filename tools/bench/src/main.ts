@@ -128,7 +128,9 @@ async function main(): Promise<void> {
       benchSeconds: round((Date.now() - started) / 1000, 1),
     };
     printTable(results);
-    const out = join(ROOT, "bench", "results", `${DATE}.json`);
+    // A partial or profiled run is kept apart from the full figures of the day.
+    const suffix = `${ONLY === undefined ? "" : `-${ONLY}`}${PROFILE ? "-profile" : ""}`;
+    const out = join(ROOT, "bench", "results", `${DATE}${suffix}.json`);
     mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
     writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
     log(`wrote ${out}`);
