@@ -54,7 +54,8 @@ export async function listen(handler: NodeHandler, options: ListenOptions): Prom
     const h2 = createH2cServer(handler);
     const h1 = createHttp1Server(handler);
     h1.keepAliveTimeout = 65_000;
-    server = createTcpServer((socket) => {
+    // No Nagle: an RPC's answer goes out in several small writes (headers, message, trailers).
+    server = createTcpServer({ noDelay: true }, (socket) => {
       route(
         socket,
         (s) => h2.emit("connection", s),

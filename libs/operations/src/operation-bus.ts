@@ -33,6 +33,8 @@ interface Channel {
   readonly watchers: Set<WatcherQueue>;
   /** Resolves once Redis has confirmed the subscription. */
   readonly subscribed: Promise<unknown>;
+  /** A snapshot read that is scheduled but not yet sent; watchers asking meanwhile share it. */
+  nextRead: Promise<Operation | undefined> | undefined;
 }
 
 export interface OperationBus {
@@ -102,11 +104,29 @@ export function createOperationBus(options: OperationBusOptions): OperationBus {
     if (channel === undefined) {
       const subscribed = subscriber.subscribe(key);
       subscribed.catch(() => undefined); // the watcher awaiting it sees the error
-      channel = { project, name, watchers: new Set(), subscribed };
+      channel = { project, name, watchers: new Set(), subscribed, nextRead: undefined };
       channels.set(key, channel);
     }
     channel.watchers.add(watcher);
     return channel;
+  }
+
+  /**
+   * The channel's snapshot for a watcher that has already joined it. Watchers asking in the same
+   * microtask burst (say, ten clients opening a watch on one operation together) share one read.
+   * A read is shared only by watchers that joined before it was sent, so none can miss an update
+   * published between the read and its joining: those reach it through the channel.
+   */
+  function snapshotOf(channel: Channel): Promise<Operation | undefined> {
+    if (channel.nextRead !== undefined) return channel.nextRead;
+    const read = new Promise<void>((resolve) => {
+      queueMicrotask(resolve);
+    }).then(() => {
+      channel.nextRead = undefined;
+      return store.get(channel.project, channel.name);
+    });
+    channel.nextRead = read;
+    return read;
   }
 
   function leave(channel: Channel, watcher: WatcherQueue): void {
@@ -123,7 +143,7 @@ export function createOperationBus(options: OperationBusOptions): OperationBus {
       const channel = join(project, name, watcher);
       try {
         await abortable(channel.subscribed, signal);
-        const snapshot = await abortable(store.get(project, name), signal);
+        const snapshot = await abortable(snapshotOf(channel), signal);
         if (snapshot === undefined)
           throw new OperationNotFoundError(`operation ${name} not found in project ${project}`);
         watcher.offer(snapshot);

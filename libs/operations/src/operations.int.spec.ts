@@ -241,6 +241,34 @@ describe("OperationBus", () => {
     expect(bus.stats()).toEqual({ channels: 0, watchers: 0 });
   });
 
+  it("reads one snapshot for watchers that arrive together, and each still gets every version", async () => {
+    let reads = 0;
+    const counting: OperationStore = {
+      ...store,
+      get: (project, name) => {
+        reads++;
+        return store.get(project, name);
+      },
+    };
+    const client = new Redis(redis.url);
+    closers.push(() => client.quit());
+    const bus = createOperationBus({
+      subscriber: subscriberOf(client, "classic"),
+      store: counting,
+      prefix: redis.prefix.slice(0, -1),
+    });
+    const { op } = await createOp();
+    const runs = Array.from({ length: 20 }, () =>
+      collect(bus.watch("my-project", op.name, new AbortController().signal)),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    expect(reads).toBe(1);
+    await store.update(next(op, { status: Operation_Status.RUNNING, progress: 50 }));
+    await store.update(next(op, { status: Operation_Status.DONE, progress: 100 }));
+    for (const seen of await Promise.all(runs))
+      expect(seen.map((o) => o.version)).toEqual([1, 2, 3]);
+  });
+
   it("serves many watchers over one subscription and releases it when they leave", async () => {
     const subscriber = new Redis(redis.url);
     const bus = newBus(subscriber);

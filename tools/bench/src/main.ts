@@ -324,10 +324,13 @@ async function fanOut(gateway: AppProcess, redis: Redis) {
   }
   await Promise.all(writes);
   const results = await Promise.all(children.map((c) => c.done));
+  const gatewaySide = await gatewayPublishToDeliver(gateway);
   const after = await redisSnapshot(redis);
   const gatewayCpu = gateway.cpuSeconds() - gatewayCpuBefore;
 
   const latencies: number[] = [];
+  /** Latencies per step: the last one (DONE) also ends every stream. */
+  const byStep: number[][] = steps.map(() => []);
   let lastArrival = 0;
   let missing = 0;
   for (const r of results) {
@@ -337,7 +340,10 @@ async function fanOut(gateway: AppProcess, redis: Redis) {
       const at = r.records[k + 2] ?? 0;
       const sent = published[op]?.[version];
       if (sent === undefined) missing++;
-      else latencies.push(at - sent);
+      else {
+        latencies.push(at - sent);
+        byStep[version - 2]?.push(at - sent);
+      }
       lastArrival = Math.max(lastArrival, at);
     }
   }
@@ -355,6 +361,11 @@ async function fanOut(gateway: AppProcess, redis: Redis) {
     deliveredPerSecond: round(delivered / ((lastArrival - firstPublish) / 1000), 0),
     publishToDeliverP50Ms: round(quantile(latencies, 0.5)),
     publishToDeliverP99Ms: round(quantile(latencies, 0.99)),
+    publishToDeliverP99MsByStep: byStep.map((l) => round(quantile(l, 0.99))),
+    /** Without the first step, which takes the major GC of the garbage left by opening. */
+    publishToDeliverP99MsAfterFirstStep: round(quantile(byStep.slice(1).flat(), 0.99)),
+    /** Redis PUBLISH → the gateway's bus, from its histogram: the bucket bound holding p99. */
+    redisToGatewayP99BucketMs: gatewaySide.p99BucketMs,
     gatewayRssBeforeMiB: round(rssBefore / 2 ** 20, 1),
     gatewayRssOpenMiB: round(rssOpen / 2 ** 20, 1),
     gatewayRssPerStreamKiB: round((rssOpen - rssBefore) / streams / 1024, 2),
@@ -379,6 +390,19 @@ async function fanOut(gateway: AppProcess, redis: Redis) {
     `  ${String(delivered)}/${String(expected)} updates, p99 ${String(result.publishToDeliverP99Ms)} ms, ${String(result.gatewayRssPerStreamKiB)} KiB/stream`,
   );
   return result;
+}
+
+/** The p99 of the gateway's publish → deliver histogram, as the upper bound of its bucket. */
+async function gatewayPublishToDeliver(gateway: AppProcess): Promise<{ p99BucketMs: number }> {
+  const text = await (await fetch(`${gateway.url}/metrics`)).text();
+  const buckets = [
+    ...text.matchAll(
+      /^imagesvc_update_publish_to_deliver_seconds_bucket\{le="([^"]+)"[^}]*\} (\S+)$/gm,
+    ),
+  ].map((m) => ({ le: Number(m[1]), count: Number(m[2]) }));
+  const total = buckets.at(-1)?.count ?? 0;
+  const bucket = buckets.find((b) => b.count >= total * 0.99);
+  return { p99BucketMs: (bucket?.le ?? Number.NaN) * 1000 };
 }
 
 /** V8 heap in use and external memory, from the gateway's /metrics (prom-client defaults). */
@@ -475,6 +499,9 @@ async function overheadRun(gateway: AppProcess, emulator: AppProcess) {
     });
   const direct: number[] = [];
   const service: number[] = [];
+  /** Parts of the service path: the CreateImage call, and the watch's first message. */
+  const createCall: number[] = [];
+  const snapshot: number[] = [];
   // Interleaved, so both see the same machine.
   for (let i = 0; i < SETTINGS.directImages; i++) {
     let t = now();
@@ -487,16 +514,25 @@ async function overheadRun(gateway: AppProcess, emulator: AppProcess) {
 
     t = now();
     const op = await client.createImage(createRequest(`service-${String(i)}`));
+    const accepted = now();
+    let first = true;
     for await (const update of client.watchOperation({ project: PROJECT, operation: op.name })) {
+      if (first) {
+        first = false;
+        snapshot.push(now() - accepted);
+      }
       if (update.status === Operation_Status.DONE) break;
     }
     service.push(now() - t);
+    createCall.push(accepted - t);
   }
   return {
     images: SETTINGS.directImages,
     directMedianMs: round(median(direct)),
     serviceMedianMs: round(median(service)),
     addedMedianMs: round(median(service) - median(direct)),
+    createCallMedianMs: round(median(createCall)),
+    watchFirstMessageMedianMs: round(median(snapshot)),
     directP99Ms: round(quantile(direct, 0.99)),
     serviceP99Ms: round(quantile(service, 0.99)),
   };
@@ -570,6 +606,15 @@ function printTable(r: Results): void {
     add(
       "fan-out: gateway µs CPU per delivery (deliveries /s per core)",
       `${String(f.gatewayCpuPerDeliveryUs)} (${String(f.gatewayDeliveryCapacityPerSecond)})`,
+    );
+    add(
+      "fan-out: p99 ms per update step (redis → gateway p99 bucket)",
+      `${f.publishToDeliverP99MsByStep.join(", ")} (${String(f.redisToGatewayP99BucketMs)})`,
+    );
+    add(
+      "fan-out: p99 ms after the first step",
+      String(f.publishToDeliverP99MsAfterFirstStep),
+      `< 100 ${mark(f.publishToDeliverP99MsAfterFirstStep < 100)}`,
     );
     add(
       "fan-out: gateway heap / external per stream KiB",

@@ -63,7 +63,11 @@ async function startApp(
   const log = openSync(join(options.logDir, `${name}.log`), "w");
   const child = spawn(
     process.execPath,
-    [...(options.nodeFlags ?? []), join(DIST, name, "main.js")],
+    [
+      ...(options.nodeFlags ?? []),
+      ...(process.env["BENCH_NODE_FLAGS"]?.split(" ").filter((f) => f !== "") ?? []),
+      join(DIST, name, "main.js"),
+    ],
     { env: { PATH: process.env["PATH"] ?? "", ...env }, stdio: ["ignore", log, log] },
   );
   await waitForHttp(readyPath(port), child, name);
