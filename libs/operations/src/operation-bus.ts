@@ -17,6 +17,13 @@ export interface OperationBusOptions {
   readonly prefix?: string;
   /** Versions kept for a watcher that does not read; older ones are dropped. Default: 16. */
   readonly queueLimit?: number;
+  /**
+   * Deliveries (messages × their watchers) handled in one event-loop turn before the bus yields
+   * to I/O. One socket read can carry hundreds of updates; handling them all, with every
+   * watcher's stream write, in one turn would hold every response back until the last. Default:
+   * 250.
+   */
+  readonly deliveriesPerTurn?: number;
   /** Told of each delivered update, for metrics: when Redis published it (its clock, ms). */
   readonly onDeliver?: (operation: Operation, watchers: number, publishedMs: number) => void;
   /** Told of failures the bus absorbs (a snapshot re-read that failed). Default: nothing. */
@@ -67,14 +74,44 @@ export function createOperationBus(options: OperationBusOptions): OperationBus {
     for (const watcher of channel.watchers) watcher.offer(operation);
   };
 
-  subscriber.onMessage((name, message) => {
+  // Messages wait here, in arrival order, until a turn has room for them.
+  const inbox: { name: string; message: string }[] = [];
+  let inboxHead = 0;
+  let draining = false;
+  const deliveriesPerTurn = options.deliveriesPerTurn ?? 250;
+
+  function handle(name: string, message: string): number {
     const channel = channels.get(name);
-    if (channel === undefined) return;
+    if (channel === undefined) return 0;
     // `<publish ms> <Operation JSON>`, as the UPDATE script writes it.
     const space = message.indexOf(" ");
     const operation = fromJson(OperationSchema, JSON.parse(message.slice(space + 1)) as JsonValue);
     deliver(channel, operation);
     options.onDeliver?.(operation, channel.watchers.size, Number(message.slice(0, space)));
+    return channel.watchers.size;
+  }
+
+  function drain(): void {
+    let budget = deliveriesPerTurn;
+    while (inboxHead < inbox.length && budget > 0) {
+      const next = inbox[inboxHead++];
+      if (next !== undefined) budget -= Math.max(1, handle(next.name, next.message));
+    }
+    if (inboxHead < inbox.length) {
+      setImmediate(drain);
+      return;
+    }
+    inbox.length = 0;
+    inboxHead = 0;
+    draining = false;
+  }
+
+  subscriber.onMessage((name, message) => {
+    inbox.push({ name, message });
+    if (draining) return;
+    draining = true;
+    // After the current socket read: the whole read is queued first, then handled in turns.
+    queueMicrotask(drain);
   });
 
   subscriber.onReconnect(() => {

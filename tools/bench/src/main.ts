@@ -264,6 +264,9 @@ async function fanOut(gateway: AppProcess, redis: Redis) {
       connections: env("BENCH_WATCH_CONNECTIONS", 8),
     };
     const opened = new Promise<void>((resolve, reject) => {
+      child.once("exit", (code) => {
+        reject(new Error(`a watch client exited with ${String(code)} before its streams opened`));
+      });
       child.on("message", (m: WatchMessage) => {
         if (m.type !== "open") return;
         if (m.errors === 0) resolve();
@@ -307,7 +310,10 @@ async function fanOut(gateway: AppProcess, redis: Redis) {
   const tickMs = 5;
   const perTick = Math.max(1, Math.round((SETTINGS.fanoutPublishRate * tickMs) / 1000));
   const firstPublish = now();
+  /** CLOCK_MONOTONIC µs at each step's start: the clock of `node --cpu-prof` timestamps. */
+  const stepStartsMonotonicUs: number[] = [];
   for (const step of steps) {
+    stepStartsMonotonicUs.push(Number(process.hrtime.bigint() / 1000n));
     for (let i = 0; i < ops.length; i += perTick) {
       const tickStart = now();
       for (const [j, op] of ops.slice(i, i + perTick).entries()) {
@@ -366,6 +372,8 @@ async function fanOut(gateway: AppProcess, redis: Redis) {
     publishToDeliverP99MsAfterFirstStep: round(quantile(byStep.slice(1).flat(), 0.99)),
     /** Redis PUBLISH → the gateway's bus, from its histogram: the bucket bound holding p99. */
     redisToGatewayP99BucketMs: gatewaySide.p99BucketMs,
+    gatewayEventLoopLagMaxMs: round(gatewaySide.eventLoopLagMaxMs, 1),
+    stepStartsMonotonicUs,
     gatewayRssBeforeMiB: round(rssBefore / 2 ** 20, 1),
     gatewayRssOpenMiB: round(rssOpen / 2 ** 20, 1),
     gatewayRssPerStreamKiB: round((rssOpen - rssBefore) / streams / 1024, 2),
@@ -393,8 +401,12 @@ async function fanOut(gateway: AppProcess, redis: Redis) {
 }
 
 /** The p99 of the gateway's publish → deliver histogram, as the upper bound of its bucket. */
-async function gatewayPublishToDeliver(gateway: AppProcess): Promise<{ p99BucketMs: number }> {
+async function gatewayPublishToDeliver(
+  gateway: AppProcess,
+): Promise<{ p99BucketMs: number; eventLoopLagMaxMs: number }> {
   const text = await (await fetch(`${gateway.url}/metrics`)).text();
+  // prom-client's event-loop delay since the previous scrape (the one before the updates).
+  const lagMax = Number(/^nodejs_eventloop_lag_max_seconds(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1]);
   const buckets = [
     ...text.matchAll(
       /^imagesvc_update_publish_to_deliver_seconds_bucket\{le="([^"]+)"[^}]*\} (\S+)$/gm,
@@ -402,7 +414,7 @@ async function gatewayPublishToDeliver(gateway: AppProcess): Promise<{ p99Bucket
   ].map((m) => ({ le: Number(m[1]), count: Number(m[2]) }));
   const total = buckets.at(-1)?.count ?? 0;
   const bucket = buckets.find((b) => b.count >= total * 0.99);
-  return { p99BucketMs: (bucket?.le ?? Number.NaN) * 1000 };
+  return { p99BucketMs: (bucket?.le ?? Number.NaN) * 1000, eventLoopLagMaxMs: lagMax * 1000 };
 }
 
 /** V8 heap in use and external memory, from the gateway's /metrics (prom-client defaults). */

@@ -88,7 +88,18 @@ function openStream(
 }
 
 async function watch(job: WatchJob): Promise<void> {
-  const sessions = Array.from({ length: job.connections }, () => connect(job.url));
+  const sessions = Array.from({ length: job.connections }, () => {
+    const session = connect(job.url);
+    // Node's HTTP/2 client window is 64 KiB per connection by default: a few hundred streams'
+    // first messages fill it, and the server then waits for WINDOW_UPDATEs. gRPC clients in
+    // production open it wider; so does this one, if BENCH_CLIENT_WINDOW_MIB says so.
+    const windowMiB = Number(process.env["BENCH_CLIENT_WINDOW_MIB"] ?? 0);
+    if (windowMiB > 0)
+      session.once("connect", () => {
+        session.setLocalWindowSize(windowMiB * 2 ** 20);
+      });
+    return session;
+  });
   const total = job.ops.length * job.watchersPerOp;
   const records: number[] = [];
   let opened = 0;
