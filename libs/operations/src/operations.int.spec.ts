@@ -269,6 +269,39 @@ describe("OperationBus", () => {
       expect(seen.map((o) => o.version)).toEqual([1, 2, 3]);
   });
 
+  it("hands a burst over in several turns and still brings every watcher to DONE, in order", async () => {
+    const client = new Redis(redis.url);
+    closers.push(() => client.quit());
+    const bus = createOperationBus({
+      subscriber: subscriberOf(client, "classic"),
+      store,
+      prefix: redis.prefix.slice(0, -1),
+      deliveriesPerTurn: 1,
+    });
+    const ops = await Promise.all(Array.from({ length: 5 }, () => createOp()));
+    const runs = ops.flatMap(({ op }) =>
+      Array.from({ length: 3 }, () =>
+        collect(bus.watch("my-project", op.name, new AbortController().signal)),
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    // Every update of every operation, written back to back: one socket read carries many.
+    await Promise.all(
+      ops.flatMap(({ op }) => [
+        ...[10, 20, 30, 40].map((progress) =>
+          store.update(next(op, { status: Operation_Status.RUNNING, progress })),
+        ),
+        store.update(next(op, { status: Operation_Status.DONE, progress: 100 })),
+      ]),
+    );
+    for (const seen of await Promise.all(runs)) {
+      const versions = seen.map((o) => o.version);
+      expect(versions).toEqual([...versions].sort((a, b) => a - b));
+      expect(new Set(versions).size).toBe(versions.length);
+      expect(seen.at(-1)?.status).toBe(Operation_Status.DONE);
+    }
+  });
+
   it("serves many watchers over one subscription and releases it when they leave", async () => {
     const subscriber = new Redis(redis.url);
     const bus = newBus(subscriber);
