@@ -294,8 +294,9 @@ async function fanOut(gateway: AppProcess, redis: Redis) {
   // What holding the streams costs with nothing happening (timers, pings, GC); then memory,
   // once the garbage of opening them has had time to go.
   const idleFrom = gateway.cpuSeconds();
-  await new Promise((r) => setTimeout(r, 5000));
-  const idleCpuPerSecond = (gateway.cpuSeconds() - idleFrom) / 5;
+  const idleMs = env("BENCH_IDLE_MS", 5000);
+  await new Promise((r) => setTimeout(r, idleMs));
+  const idleCpuPerSecond = (gateway.cpuSeconds() - idleFrom) / Math.max(idleMs / 1000, 0.001);
   const rssOpen = gateway.rss();
   const heapOpen = await gatewayHeap(gateway);
   const subscribers = await subscriberConnections(redis);
