@@ -3,7 +3,11 @@
 import { build } from "esbuild";
 
 await build({
-  entryPoints: ["tools/bench/src/main.ts", "tools/bench/src/watch-client.ts"],
+  entryPoints: [
+    "tools/bench/src/main.ts",
+    "tools/bench/src/watch-client.ts",
+    "tools/bench/src/fanout-minimal.ts",
+  ],
   outdir: "dist/tools/bench",
   bundle: true,
   platform: "node",
