@@ -7,6 +7,7 @@ await build({
     "tools/bench/src/main.ts",
     "tools/bench/src/watch-client.ts",
     "tools/bench/src/fanout-minimal.ts",
+    "tools/bench/src/fanout-publisher.ts",
   ],
   outdir: "dist/tools/bench",
   bundle: true,

@@ -1,10 +1,10 @@
 // The fan-out scenario against a minimal server, to tell the framework's share from the
 // gateway's: connect-node serving only WatchOperation on a plain h2c server, through the
-// operation bus and store on Redis, with updates written in this process by `store.update`.
-// The same watch clients as `npm run bench`. Prints p99 publish → deliver per update step and
-// this process's longest event-loop stall per step.
+// operation bus and store on Redis. Updates are written by `store.update` on a worker thread
+// (fanout-publisher.ts) at the bench's rate; the same watch clients as `npm run bench`. Prints
+// p99 publish → deliver per update step and the server's longest event-loop stall per step.
 // Usage: node tools/bench/build.mjs && node dist/tools/bench/fanout-minimal.js [redis-url]
-import { create } from "@bufbuild/protobuf";
+import { create, toJsonString } from "@bufbuild/protobuf";
 import { type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createOperationBus, createOperationStore } from "@imagesvc/operations";
@@ -15,6 +15,8 @@ import { fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { createServer } from "node:http2";
 import { join } from "node:path";
+import { Worker } from "node:worker_threads";
+import type { PublisherJob, PublisherResult } from "./fanout-publisher";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { quantile } from "./stats";
 import type { WatchJob, WatchMessage } from "./watch-client";
@@ -25,7 +27,6 @@ const STEPS = 5;
 const PER_TICK = 2; // every 5 ms: 400 updates/s, as in the bench
 const CLIENTS = 4;
 const PROJECT = "minimal";
-const now = () => performance.timeOrigin + performance.now();
 
 const redisUrl = process.argv[2] ?? "redis://127.0.0.1:6379";
 const prefix = `fanout-minimal-${randomUUID().slice(0, 8)}`;
@@ -89,32 +90,22 @@ const clients = Array.from({ length: CLIENTS }, (_, c) => {
 await Promise.all(clients.map((c) => c.opened));
 await new Promise((r) => setTimeout(r, 2000));
 
-const published: number[][] = ops.map(() => []);
 const lag = monitorEventLoopDelay({ resolution: 5 });
 lag.enable();
-const stallMs: number[] = [];
-const writes: Promise<unknown>[] = [];
-for (let step = 1; step <= STEPS; step++) {
-  lag.reset();
-  for (let i = 0; i < OPS; i += PER_TICK) {
-    const tick = now();
-    for (let j = i; j < i + PER_TICK; j++) {
-      const op = ops[j];
-      if (op === undefined) continue;
-      const next = create(OperationSchema, {
-        ...op,
-        status: step === STEPS ? Operation_Status.DONE : Operation_Status.RUNNING,
-        progress: step * 20,
-      });
-      (published[j] ??= [])[step + 1] = now();
-      writes.push(store.update(next));
-    }
-    const wait = 5 - (now() - tick);
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  }
-  stallMs.push(lag.max / 1e6);
-}
-await Promise.all(writes);
+const publisher = new Worker(join(import.meta.dirname, "fanout-publisher.js"), {
+  workerData: {
+    redisUrl,
+    prefix,
+    ops: ops.map((o) => toJsonString(OperationSchema, o)),
+    steps: STEPS,
+    perTick: PER_TICK,
+  } satisfies PublisherJob,
+});
+const { published } = await new Promise<PublisherResult>((resolve, reject) => {
+  publisher.once("message", resolve);
+  publisher.once("error", reject);
+});
+const serverStallMs = lag.max / 1e6;
 const byStep: number[][] = Array.from({ length: STEPS }, () => []);
 for (const result of await Promise.all(clients.map((c) => c.done))) {
   if (result.type !== "done") continue;
@@ -127,7 +118,7 @@ for (const result of await Promise.all(clients.map((c) => c.done))) {
 }
 process.stdout.write(
   `p99 ms per step: ${byStep.map((l) => quantile(l, 0.99).toFixed(1)).join(", ")}; ` +
-    `longest stall ms per step: ${stallMs.map((m) => m.toFixed(0)).join(", ")}\n`,
+    `server's longest event-loop stall: ${serverStallMs.toFixed(0)} ms\n`,
 );
 server.close();
 redis.disconnect();
