@@ -149,7 +149,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       options.metrics.publishToDeliver.observe(Math.max(0, Date.now() - publishedMs) / 1000);
     },
     onError: (e) => {
-      options.log.warn({ err: e }, "re-reading watched operations failed");
+      options.log.warn(
+        { err: e },
+        "update bus: dropped a message that does not parse, or a snapshot re-read failed",
+      );
     },
   });
   const queue = createImageQueue({

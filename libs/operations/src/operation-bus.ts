@@ -26,7 +26,10 @@ export interface OperationBusOptions {
   readonly deliveriesPerTurn?: number;
   /** Told of each delivered update, for metrics: when Redis published it (its clock, ms). */
   readonly onDeliver?: (operation: Operation, watchers: number, publishedMs: number) => void;
-  /** Told of failures the bus absorbs (a snapshot re-read that failed). Default: nothing. */
+  /**
+   * Told of failures the bus absorbs (a snapshot re-read that failed, a message that does not
+   * parse). Default: nothing.
+   */
   readonly onError?: (error: unknown) => void;
 }
 
@@ -95,7 +98,14 @@ export function createOperationBus(options: OperationBusOptions): OperationBus {
     let budget = deliveriesPerTurn;
     while (inboxHead < inbox.length && budget > 0) {
       const next = inbox[inboxHead++];
-      if (next !== undefined) budget -= Math.max(1, handle(next.name, next.message));
+      if (next === undefined) continue;
+      try {
+        budget -= Math.max(1, handle(next.name, next.message));
+      } catch (e) {
+        // A message that does not parse is dropped, not allowed to stop the others.
+        budget -= 1;
+        options.onError?.(e);
+      }
     }
     if (inboxHead < inbox.length) {
       setImmediate(drain);

@@ -302,6 +302,28 @@ describe("OperationBus", () => {
     }
   });
 
+  it("drops a message that does not parse, tells onError, and goes on delivering", async () => {
+    const errors: unknown[] = [];
+    const client = new Redis(redis.url);
+    closers.push(() => client.quit());
+    const bus = createOperationBus({
+      subscriber: subscriberOf(client, "classic"),
+      store,
+      prefix: redis.prefix.slice(0, -1),
+      onError: (e) => errors.push(e),
+    });
+    const { op } = await createOp();
+    const run = collect(bus.watch("my-project", op.name, new AbortController().signal));
+    await new Promise((r) => setTimeout(r, 100));
+    await redis.client.publish(
+      `${redis.prefix.slice(0, -1)}:{my-project}:op:${op.name}`,
+      "1 {not json",
+    );
+    await store.update(next(op, { status: Operation_Status.DONE, progress: 100 }));
+    expect((await run).map((o) => o.version)).toEqual([1, 2]);
+    expect(errors).toHaveLength(1);
+  });
+
   it("serves many watchers over one subscription and releases it when they leave", async () => {
     const subscriber = new Redis(redis.url);
     const bus = newBus(subscriber);
