@@ -15,6 +15,7 @@ import {
   createOperationStore,
   OperationNotFoundError,
   type OperationBus,
+  type OperationBusOptions,
   type OperationStore,
 } from "./index";
 
@@ -53,12 +54,15 @@ function next(
   Object.assign(copy, fields);
   return copy;
 }
-function newBus(client = new Redis(redis.url)): OperationBus {
+/** A bus on the test's Redis with its own subscriber connection; `options` override the defaults. */
+function newBus(options: Partial<Omit<OperationBusOptions, "subscriber">> = {}): OperationBus {
+  const client = new Redis(redis.url);
   closers.push(() => client.quit());
   return createOperationBus({
     subscriber: subscriberOf(client, "classic"),
     store,
     prefix: redis.prefix.slice(0, -1),
+    ...options,
   });
 }
 async function collect(iterable: AsyncIterable<Operation>): Promise<Operation[]> {
@@ -250,13 +254,7 @@ describe("OperationBus", () => {
         return store.get(project, name);
       },
     };
-    const client = new Redis(redis.url);
-    closers.push(() => client.quit());
-    const bus = createOperationBus({
-      subscriber: subscriberOf(client, "classic"),
-      store: counting,
-      prefix: redis.prefix.slice(0, -1),
-    });
+    const bus = newBus({ store: counting });
     const { op } = await createOp();
     const runs = Array.from({ length: 20 }, () =>
       collect(bus.watch("my-project", op.name, new AbortController().signal)),
@@ -270,14 +268,7 @@ describe("OperationBus", () => {
   });
 
   it("hands a burst over in several turns and still brings every watcher to DONE, in order", async () => {
-    const client = new Redis(redis.url);
-    closers.push(() => client.quit());
-    const bus = createOperationBus({
-      subscriber: subscriberOf(client, "classic"),
-      store,
-      prefix: redis.prefix.slice(0, -1),
-      deliveriesPerTurn: 1,
-    });
+    const bus = newBus({ deliveriesPerTurn: 1 });
     const ops = await Promise.all(Array.from({ length: 5 }, () => createOp()));
     const runs = ops.flatMap(({ op }) =>
       Array.from({ length: 3 }, () =>
@@ -304,14 +295,7 @@ describe("OperationBus", () => {
 
   it("drops a message that does not parse, tells onError, and goes on delivering", async () => {
     const errors: unknown[] = [];
-    const client = new Redis(redis.url);
-    closers.push(() => client.quit());
-    const bus = createOperationBus({
-      subscriber: subscriberOf(client, "classic"),
-      store,
-      prefix: redis.prefix.slice(0, -1),
-      onError: (e) => errors.push(e),
-    });
+    const bus = newBus({ onError: (e) => errors.push(e) });
     const { op } = await createOp();
     const run = collect(bus.watch("my-project", op.name, new AbortController().signal));
     await new Promise((r) => setTimeout(r, 100));
@@ -325,8 +309,7 @@ describe("OperationBus", () => {
   });
 
   it("serves many watchers over one subscription and releases it when they leave", async () => {
-    const subscriber = new Redis(redis.url);
-    const bus = newBus(subscriber);
+    const bus = newBus();
     const { op } = await createOp();
     const controllers = Array.from({ length: 50 }, () => new AbortController());
     const runs = controllers.map((c) =>

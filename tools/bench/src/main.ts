@@ -18,13 +18,13 @@ import { fork } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
+import { startRedisServer } from "@imagesvc/testing";
 import { Redis } from "ioredis";
 import { grpcFrame, unaryClient } from "./grpc-unary";
 import { h2loadAvailable, runUnary, type UnaryResult } from "./h2load";
 import {
   startEmulator,
   startGateway,
-  startRedis,
   startWorker,
   type AppProcess,
   type StartOptions,
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     logDir,
     ...(PROFILE && { nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] }),
   };
-  const redisServer = await startRedis();
+  const redisServer = await startRedisServer();
   const redis = new Redis(redisServer.url);
   const emulator = await startEmulator(options);
   const running: AppProcess[] = [emulator];

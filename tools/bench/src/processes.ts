@@ -1,7 +1,7 @@
 // The stack under test, each part its own process as deployed: a private redis-server, the
 // Compute emulator, the gateway and the worker, from their built bundles. Their logs go to files,
 // so reading them costs the bench nothing.
-import { freePort, startRedisServer, type RedisServer } from "@imagesvc/testing";
+import { freePort } from "@imagesvc/testing";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -85,10 +85,6 @@ async function startApp(
       await exited;
     },
   };
-}
-
-export async function startRedis(): Promise<RedisServer> {
-  return startRedisServer();
 }
 
 export async function startEmulator(options: StartOptions): Promise<AppProcess> {
