@@ -24,6 +24,9 @@ runApp({
       requestIdTtlMs: env.int("EMULATOR_REQUEST_ID_TTL_MS", 3_600_000, { min: 0 }),
       missingObjectPattern: env.string("EMULATOR_MISSING_OBJECT_PATTERN", "(^|/)missing[^/]*$"),
       seed: env.int("EMULATOR_SEED", 1),
+      ...(env.optionalString("EMULATOR_MAX_FAILURE_STREAK") !== undefined && {
+        maxFailureStreak: env.int("EMULATOR_MAX_FAILURE_STREAK", 0, { min: 0 }),
+      }),
       faults: faults.map((rule, i) => {
         try {
           return checkFaultRule(rule);

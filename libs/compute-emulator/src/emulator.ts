@@ -57,7 +57,7 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
   const options = resolveEmulatorOptions(input);
   let baseUrl = "";
   const store = new Store(options, () => baseUrl);
-  const faults = new Faults(options.seed, options.faults);
+  const faults = new Faults(options.seed, options.faults, options.maxFailureStreak);
   const tokens = new Tokens(options.staticTokens, options.tokenTtlSeconds);
   const pendingWaits = new Set<() => void>();
 
@@ -107,7 +107,7 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
     const requestId = url.searchParams.get("requestId");
     store.countCall(route.method, requestId);
     store.recordTraceparent(route.method, req.headers.traceparent?.toString());
-    const decision = faults.decide(route.method);
+    const decision = faults.decide(route.method, requestId ?? route.name);
     if (decision.latencyMs > 0) await new Promise((r) => setTimeout(r, decision.latencyMs));
     if (decision.before === "reset") {
       resetConnection(res);

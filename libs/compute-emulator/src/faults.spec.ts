@@ -55,4 +55,41 @@ describe("Faults", () => {
     a.add(rule);
     expect(draw(a)).toEqual(first);
   });
+
+  it("lets a target's call through after maxFailureStreak failures in a row, per target", () => {
+    const f = new Faults(1, [{ route: "*", effect: "error", status: 503 }], 2);
+    const run = (target: string) => {
+      const d = f.decide("images.insert", target);
+      return d.before instanceof ComputeFault ? d.before.status : "ok";
+    };
+    expect([run("a"), run("a"), run("b"), run("a"), run("a"), run("a"), run("a")]).toEqual([
+      503,
+      503,
+      503,
+      "ok",
+      503,
+      503,
+      "ok",
+    ]);
+    expect(status(f, "images.insert")).toBe(503); // no target: no limit
+  });
+
+  it("never fails one target more than the streak, whatever the rates draw", () => {
+    const f = new Faults(
+      9,
+      [
+        { route: "*", effect: "error", status: 503, rate: 0.5 },
+        { route: "*", effect: "reset", rate: 0.3 },
+      ],
+      3,
+    );
+    let run = 0;
+    let longest = 0;
+    for (let i = 0; i < 5000; i++) {
+      const d = f.decide("globalOperations.wait", "op");
+      run = d.before === undefined ? 0 : run + 1;
+      longest = Math.max(longest, run);
+    }
+    expect(longest).toBe(3);
+  });
 });

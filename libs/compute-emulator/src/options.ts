@@ -23,6 +23,12 @@ export interface EmulatorOptions {
   readonly seed?: number;
   /** Faults active from the start, as the admin API takes them. Default: none. */
   readonly faults?: readonly FaultRule[];
+  /**
+   * The most calls in a row that faults may fail (error or reset) for one target: one requestId
+   * of an insert, one operation or image otherwise. The call after the streak goes through.
+   * Default: no limit.
+   */
+  readonly maxFailureStreak?: number;
   /** Bearer tokens accepted besides those the metadata server issues. Default: none. */
   readonly staticTokens?: readonly string[];
   /** Lifetime of metadata-issued tokens, in seconds. Default: 3599, as on GCE. */
@@ -76,6 +82,7 @@ export interface ResolvedEmulatorOptions {
   missingObject: RegExp;
   readonly seed: number;
   readonly faults: readonly FaultRule[];
+  readonly maxFailureStreak: number | undefined;
   readonly staticTokens: readonly string[];
   readonly tokenTtlSeconds: number;
   readonly serviceAccountEmail: string;
@@ -101,6 +108,7 @@ export function resolveEmulatorOptions(options: EmulatorOptions = {}): ResolvedE
     missingObject: /(^|\/)missing[^/]*$/,
     seed: options.seed ?? 1,
     faults: (options.faults ?? []).map(checkFaultRule),
+    maxFailureStreak: streakLimit(options.maxFailureStreak),
     staticTokens: options.staticTokens ?? [],
     tokenTtlSeconds: nonNegative("tokenTtlSeconds", options.tokenTtlSeconds ?? 3599),
     serviceAccountEmail:
@@ -142,6 +150,12 @@ function toRegExp(pattern: string): RegExp {
       `missingObjectPattern is not a regular expression: ${(e as Error).message}`,
     );
   }
+}
+
+function streakLimit(value: number | undefined): number | undefined {
+  if (value !== undefined && (!Number.isInteger(value) || value < 0))
+    throw new RangeError(`maxFailureStreak must be a whole number >= 0, got ${String(value)}`);
+  return value;
 }
 
 function nonNegative(name: string, value: number): number {
