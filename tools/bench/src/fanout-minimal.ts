@@ -1,25 +1,48 @@
 // The fan-out scenario against a minimal server, to tell the framework's share from the
-// gateway's: connect-node serving only WatchOperation on a plain h2c server, through the
-// operation bus and store on Redis. Updates are written by `store.update` on a worker thread
-// (fanout-publisher.ts) at the bench's rate; the same watch clients as `npm run bench`. Prints
-// p99 publish → deliver per update step and the server's longest event-loop stall per step.
-// Usage: node tools/bench/build.mjs && node dist/tools/bench/fanout-minimal.js [redis-url]
-import { create, toJsonString } from "@bufbuild/protobuf";
+// gateway's and from the bus's: WatchOperation served through this project's operation bus and
+// store on Redis, by either
+// - `connect`: connect-node on a plain h2c server, the framework the gateway is built on; or
+// - `raw`: bare node:http2 with hand-written gRPC framing, only what this measurement needs
+//   (identity encoding, no deadlines, no auth). It is a measuring stick, not a server to ship.
+// Updates are written by `store.update` on a worker thread (fanout-publisher.ts) at the bench's
+// rate; the same watch clients as `npm run bench`. Prints p99 publish → deliver per update step,
+// the server's longest event-loop stall while the updates flow, and its RSS per open stream.
+// Usage: node tools/bench/build.mjs &&
+//   node --expose-gc dist/tools/bench/fanout-minimal.js [connect|raw] [redis-url]
+// (`npm run bench` runs both as its "baseline" scenario.)
+import { create, fromBinary, toBinary, toJsonString } from "@bufbuild/protobuf";
 import { type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createOperationBus, createOperationStore } from "@imagesvc/operations";
-import { ImageService, Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
+import {
+  ImageService,
+  Operation_Status,
+  OperationSchema,
+  WatchOperationRequestSchema,
+  type Operation,
+} from "@imagesvc/proto";
 import { subscriberOf } from "@imagesvc/redis";
 import { Redis } from "ioredis";
 import { fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { createServer } from "node:http2";
+import { createServer, type Http2Server, type ServerHttp2Stream } from "node:http2";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { PublisherJob, PublisherResult } from "./fanout-publisher";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { quantile } from "./stats";
+import { quantile, round } from "./stats";
 import type { WatchJob, WatchMessage } from "./watch-client";
+
+/** The last line a run prints, after `RESULT `. */
+export interface MinimalResult {
+  readonly server: "connect" | "raw";
+  readonly streams: number;
+  readonly delivered: number;
+  readonly p99Ms: number;
+  readonly p99MsByStep: readonly number[];
+  readonly longestStallMs: number;
+  readonly rssPerStreamKiB: number;
+}
 
 const OPS = 1000;
 const WATCHERS = 10;
@@ -28,7 +51,10 @@ const PER_TICK = 2; // every 5 ms: 400 updates/s, as in the bench
 const CLIENTS = 4;
 const PROJECT = "minimal";
 
-const redisUrl = process.argv[2] ?? "redis://127.0.0.1:6379";
+const serverKind = process.argv[2] ?? "connect";
+if (serverKind !== "connect" && serverKind !== "raw")
+  throw new Error(`the server is "connect" or "raw", not "${serverKind}"`);
+const redisUrl = process.argv[3] ?? "redis://127.0.0.1:6379";
 const prefix = `fanout-minimal-${randomUUID().slice(0, 8)}`;
 const redis = new Redis(redisUrl);
 const store = createOperationStore({ redis, prefix, retentionMs: 600_000 });
@@ -55,17 +81,61 @@ for (let i = 0; i < OPS; i++) {
   ops.push(created.operation);
 }
 
-const handler = connectNodeAdapter({
-  routes: (router: ConnectRouter) => {
-    router.service(ImageService, {
-      watchOperation: (req, ctx) => bus.watch(req.project, req.operation, ctx.signal),
+/** One WatchOperation on bare HTTP/2: a gRPC request frame in, a frame per version out. */
+function rawWatch(stream: ServerHttp2Stream): void {
+  const chunks: Buffer[] = [];
+  stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+  stream.on("end", () => {
+    const req = fromBinary(WatchOperationRequestSchema, Buffer.concat(chunks).subarray(5));
+    const stop = new AbortController();
+    stream.on("close", () => {
+      stop.abort(streamClosed);
     });
-  },
-});
-const server = createServer(handler);
+    stream.respond(
+      { ":status": 200, "content-type": "application/grpc" },
+      { waitForTrailers: true },
+    );
+    stream.on("wantTrailers", () => {
+      stream.sendTrailers({ "grpc-status": "0" });
+    });
+    void (async () => {
+      try {
+        for await (const op of bus.watch(req.project, req.operation, stop.signal)) {
+          const message = toBinary(OperationSchema, op);
+          const frame = Buffer.alloc(5 + message.length);
+          frame.writeUInt32BE(message.length, 1);
+          frame.set(message, 5);
+          if (!stream.write(frame)) await new Promise((r) => stream.once("drain", r));
+        }
+        stream.end();
+      } catch {
+        if (!stream.destroyed) stream.close();
+      }
+    })();
+  });
+}
+const streamClosed = new Error("the stream closed");
+
+let server: Http2Server;
+if (serverKind === "raw") {
+  server = createServer();
+  server.on("stream", rawWatch);
+} else {
+  server = createServer(
+    connectNodeAdapter({
+      routes: (router: ConnectRouter) => {
+        router.service(ImageService, {
+          watchOperation: (req, ctx) => bus.watch(req.project, req.operation, ctx.signal),
+        });
+      },
+    }),
+  );
+}
 await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
 const address = server.address();
 const url = `http://127.0.0.1:${String(typeof address === "object" && address !== null ? address.port : 0)}`;
+global.gc?.();
+const rssBefore = process.memoryUsage.rss();
 
 const clients = Array.from({ length: CLIENTS }, (_, c) => {
   const child = fork(join(import.meta.dirname, "watch-client.js"));
@@ -89,6 +159,8 @@ const clients = Array.from({ length: CLIENTS }, (_, c) => {
 });
 await Promise.all(clients.map((c) => c.opened));
 await new Promise((r) => setTimeout(r, 2000));
+global.gc?.();
+const rssPerStreamKiB = (process.memoryUsage.rss() - rssBefore) / (OPS * WATCHERS) / 1024;
 
 const lag = monitorEventLoopDelay({ resolution: 5 });
 lag.enable();
@@ -116,9 +188,20 @@ for (const result of await Promise.all(clients.map((c) => c.done))) {
     if (sent !== undefined) byStep[version - 2]?.push((result.records[k + 2] ?? 0) - sent);
   }
 }
+const result: MinimalResult = {
+  server: serverKind,
+  streams: OPS * WATCHERS,
+  delivered: byStep.reduce((n, l) => n + l.length, 0),
+  p99Ms: round(quantile(byStep.flat(), 0.99)),
+  p99MsByStep: byStep.map((l) => round(quantile(l, 0.99))),
+  longestStallMs: round(serverStallMs),
+  rssPerStreamKiB: round(rssPerStreamKiB),
+};
 process.stdout.write(
-  `p99 ms per step: ${byStep.map((l) => quantile(l, 0.99).toFixed(1)).join(", ")}; ` +
-    `server's longest event-loop stall: ${serverStallMs.toFixed(0)} ms\n`,
+  `${serverKind}: p99 ms per step: ${result.p99MsByStep.join(", ")}; ` +
+    `server's longest event-loop stall: ${String(result.longestStallMs)} ms; ` +
+    `RSS per stream: ${String(result.rssPerStreamKiB)} KiB\n` +
+    `RESULT ${JSON.stringify(result)}\n`,
 );
 server.close();
 redis.disconnect();

@@ -14,7 +14,8 @@ import {
   Operation_Status,
   type Operation,
 } from "@imagesvc/proto";
-import { fork } from "node:child_process";
+import { execFile, fork } from "node:child_process";
+import { promisify } from "node:util";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
@@ -32,6 +33,7 @@ import {
 import { summarizeProfiles } from "./profile-summary";
 import { commandsBetween, redisSnapshot, subscriberConnections } from "./redis-stats";
 import { median, quantile, round } from "./stats";
+import type { MinimalResult } from "./fanout-minimal";
 import type { WatchJob, WatchMessage } from "./watch-client";
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -53,8 +55,13 @@ const SETTINGS = {
   directImages: env("BENCH_DIRECT_IMAGES", 200),
 } as const;
 const PROFILE = process.argv.includes("--profile");
-/** `--only=fanout` (or unary, e2e, overhead) runs one scenario, for profiling it alone. */
+/** `--only=fanout` (or another scenario) runs one scenario, for profiling it alone. */
 const ONLY = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
+const SCENARIOS = ["unary", "fanout", "e2e", "overhead", "baseline"];
+if (ONLY !== undefined && !SCENARIOS.includes(ONLY)) {
+  process.stderr.write(`bench: --only=${ONLY}: the scenarios are ${SCENARIOS.join(", ")}\n`);
+  process.exit(2);
+}
 const runs = (scenario: string) => ONLY === undefined || ONLY === scenario;
 const ROOT = join(import.meta.dirname, "..", "..", "..");
 const DATE = new Date().toISOString().slice(0, 10);
@@ -108,6 +115,10 @@ async function main(): Promise<void> {
     const overhead = runs("overhead") ? await overheadRun(gateway, emulator) : undefined;
 
     for (const app of running.reverse()) await app.stop();
+    running.length = 0;
+
+    log("scenario 5: fan-out baseline (connect-node alone, then bare node:http2)");
+    const baseline = runs("baseline") ? await fanOutBaseline(redisServer.url) : undefined;
     const profiles = PROFILE ? summarizeProfiles(profileDir) : undefined;
 
     const results = {
@@ -124,6 +135,7 @@ async function main(): Promise<void> {
       fanout,
       endToEnd,
       overhead,
+      baseline,
       ...(profiles !== undefined && { profiles }),
       benchSeconds: round((Date.now() - started) / 1000, 1),
     };
@@ -139,6 +151,24 @@ async function main(): Promise<void> {
     redis.disconnect();
     await redisServer.close();
   }
+}
+
+/**
+ * The fan-out on a minimal server, through the same bus, Redis and watch clients: connect-node
+ * alone, then bare node:http2. Tells the framework's share from the gateway's and the bus's.
+ */
+async function fanOutBaseline(redisUrl: string) {
+  const run = async (server: MinimalResult["server"]) => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--expose-gc", join(import.meta.dirname, "fanout-minimal.js"), server, redisUrl],
+      { maxBuffer: 16 << 20 },
+    );
+    const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
+    if (line === undefined) throw new Error(`fanout-minimal ${server} printed no result`);
+    return JSON.parse(line.slice("RESULT ".length)) as MinimalResult;
+  };
+  return { connect: await run("connect"), raw: await run("raw") };
 }
 
 const createRequest = (name: string) =>
@@ -557,6 +587,7 @@ type Results = {
   fanout: Awaited<ReturnType<typeof fanOut>> | undefined;
   endToEnd: Awaited<ReturnType<typeof endToEndRun>> | undefined;
   overhead: Awaited<ReturnType<typeof overheadRun>> | undefined;
+  baseline: Awaited<ReturnType<typeof fanOutBaseline>> | undefined;
   benchSeconds: number;
 };
 
@@ -664,6 +695,21 @@ function printTable(r: Results): void {
       `${String(o.directMedianMs)} / ${String(o.serviceMedianMs)}`,
     );
     add("overhead: added median ms", String(o.addedMedianMs), `< 5 ${mark(o.addedMedianMs < 5)}`);
+  }
+
+  const b = r.baseline;
+  if (b !== undefined) {
+    for (const m of [b.connect, b.raw]) {
+      const who = m.server === "connect" ? "connect-node alone" : "bare node:http2";
+      add(
+        `baseline, ${who}: p99 ms (per step)`,
+        `${String(m.p99Ms)} (${m.p99MsByStep.join(", ")})`,
+      );
+      add(
+        `baseline, ${who}: RSS per stream KiB, longest stall ms`,
+        `${String(m.rssPerStreamKiB)}, ${String(m.longestStallMs)}`,
+      );
+    }
   }
 
   const widths = [0, 1, 2].map((c) => Math.max(...rows.map((row) => row[c]?.length ?? 0)));
