@@ -176,7 +176,11 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
       case "globalOperations.wait": {
         const timeline = store.operationTimeline(project, name);
         const until = waitEarly ? now : Math.min(doneAt(timeline), now + options.waitCapMs);
-        if (until > now && !(await sleepUnlessGone(until - now, res))) return undefined;
+        // A timer counts from the event loop's cached clock, so it can fire a little before
+        // `until` on Date.now(); sleep out the rest rather than answer RUNNING a moment early.
+        for (let left = until - now; left > 0; left = until - Date.now()) {
+          if (!(await sleepUnlessGone(left, res))) return undefined;
+        }
         return store.getOperation(project, name, Date.now());
       }
       default:

@@ -280,6 +280,32 @@ describe("createComputeClient against the emulator", () => {
     });
   });
 
+  it("uses one wait per operation even when the event loop is busy while waits start", async () => {
+    // A busy loop leaves libuv's cached clock behind, and timers set from it fire early by
+    // Date.now(); the emulator's wait must still not answer before the operation is DONE.
+    emulator.admin.configure({ operationDurationMs: 40, waitCapMs: 60_000 });
+    const busy = setInterval(() => {
+      const until = performance.now() + 15;
+      while (performance.now() < until);
+    }, 1);
+    try {
+      await Promise.all(
+        Array.from({ length: 200 }, async (_, i) => {
+          const inserted = await client.insertImage(PROJECT, image(`busy-${String(i)}`), {
+            requestId: randomUUID(),
+          });
+          await client.followOperation(PROJECT, inserted.name, { initial: inserted });
+        }),
+      );
+    } finally {
+      clearInterval(busy);
+    }
+    expect(emulator.admin.state().calls).toEqual({
+      "images.insert": 200,
+      "globalOperations.wait": 200,
+    });
+  });
+
   it("stops promptly when the signal aborts", async () => {
     emulator.admin.configure({ operationDurationMs: 60_000, waitCapMs: 60_000 });
     const inserted = await client.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
