@@ -5,6 +5,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createComputeClient } from "@imagesvc/compute";
 import { createOperationStore, operationKeys } from "@imagesvc/operations";
+import { QUEUE_NAME, queuePrefix } from "@imagesvc/queue";
 import {
   CreateImageRequestSchema,
   healthV1,
@@ -112,7 +113,7 @@ async function main(): Promise<void> {
     const endToEnd = runs("e2e") ? await endToEndRun(gateway, worker, emulator, redis) : undefined;
 
     log("scenario 4: overhead against a direct Compute call");
-    const overhead = runs("overhead") ? await overheadRun(gateway, emulator) : undefined;
+    const overhead = runs("overhead") ? await overheadRun(gateway, emulator, redis) : undefined;
 
     for (const app of running.reverse()) await app.stop();
     running.length = 0;
@@ -528,7 +529,7 @@ async function endToEndRun(
   return result;
 }
 
-async function overheadRun(gateway: AppProcess, emulator: AppProcess) {
+async function overheadRun(gateway: AppProcess, emulator: AppProcess, redis: Redis) {
   const client = createClient(ImageService, createGrpcTransport({ baseUrl: gateway.url }));
   // The worker's own Compute client, with tokens from the emulator's metadata server.
   process.env["GCE_METADATA_HOST"] = emulator.url.replace("http://", "");
@@ -545,6 +546,8 @@ async function overheadRun(gateway: AppProcess, emulator: AppProcess) {
   /** Parts of the service path: the CreateImage call, and the watch's first message. */
   const createCall: number[] = [];
   const snapshot: number[] = [];
+  /** Per service image: the client's send, its CreateImage answer and its DONE, ms since epoch. */
+  const times: { operation: string; sent: number; accepted: number; done: number }[] = [];
   // Interleaved, so both see the same machine.
   for (let i = 0; i < SETTINGS.directImages; i++) {
     let t = now();
@@ -568,6 +571,27 @@ async function overheadRun(gateway: AppProcess, emulator: AppProcess) {
     }
     service.push(now() - t);
     createCall.push(accepted - t);
+    times.push({ operation: op.name, sent: t, accepted, done: now() });
+  }
+  // Where the service's time goes, from BullMQ's own stamps on each job (ms, this machine's
+  // clock): queued by the gateway, taken by the worker, finished by the worker.
+  const parts = { gateway: [] as number[], handOff: [] as number[], worker: [] as number[] };
+  const toClient: number[] = [];
+  for (const t of times) {
+    const [queued, taken, finished] = (
+      await redis.hmget(
+        `${queuePrefix(PREFIX)}:${QUEUE_NAME}:${t.operation}`,
+        "timestamp",
+        "processedOn",
+        "finishedOn",
+      )
+    ).map(Number);
+    // A job hash that is gone reads as nulls, which Number() makes 0.
+    if (!queued || !taken || !finished) continue;
+    parts.gateway.push(queued - t.sent);
+    parts.handOff.push(taken - queued);
+    parts.worker.push(finished - taken);
+    toClient.push(t.done - finished);
   }
   return {
     images: SETTINGS.directImages,
@@ -578,6 +602,17 @@ async function overheadRun(gateway: AppProcess, emulator: AppProcess) {
     watchFirstMessageMedianMs: round(median(snapshot)),
     directP99Ms: round(quantile(direct, 0.99)),
     serviceP99Ms: round(quantile(service, 0.99)),
+    /**
+     * Medians along the service path (BullMQ stamps in whole ms): client send → job queued (the
+     * gateway's checks and writes), → job taken (BullMQ's hand-off), → job finished (the worker,
+     * Compute included), → DONE at the client (publish, delivery, the watch's own open).
+     */
+    pathMedianMs: {
+      untilQueued: round(median(parts.gateway)),
+      handOff: round(median(parts.handOff)),
+      worker: round(median(parts.worker)),
+      untilClientHasDone: round(median(toClient)),
+    },
   };
 }
 
@@ -695,6 +730,10 @@ function printTable(r: Results): void {
       `${String(o.directMedianMs)} / ${String(o.serviceMedianMs)}`,
     );
     add("overhead: added median ms", String(o.addedMedianMs), `< 5 ${mark(o.addedMedianMs < 5)}`);
+    add(
+      "overhead: path medians ms (queued, hand-off, worker, DONE at client)",
+      `${String(o.pathMedianMs.untilQueued)}, ${String(o.pathMedianMs.handOff)}, ${String(o.pathMedianMs.worker)}, ${String(o.pathMedianMs.untilClientHasDone)}`,
+    );
   }
 
   const b = r.baseline;
