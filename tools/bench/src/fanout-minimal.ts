@@ -42,6 +42,8 @@ export interface MinimalResult {
   readonly p99MsByStep: readonly number[];
   readonly longestStallMs: number;
   readonly rssPerStreamKiB: number;
+  /** The watch clients' CPU time, all four together. */
+  readonly clientCpuSeconds: number;
 }
 
 const OPS = 1000;
@@ -179,8 +181,10 @@ const { published } = await new Promise<PublisherResult>((resolve, reject) => {
 });
 const serverStallMs = lag.max / 1e6;
 const byStep: number[][] = Array.from({ length: STEPS }, () => []);
+let clientCpuSeconds = 0;
 for (const result of await Promise.all(clients.map((c) => c.done))) {
   if (result.type !== "done") continue;
+  clientCpuSeconds += result.cpuSeconds;
   for (let k = 0; k < result.records.length; k += 3) {
     const op = result.records[k] ?? 0;
     const version = result.records[k + 1] ?? 0;
@@ -196,11 +200,13 @@ const result: MinimalResult = {
   p99MsByStep: byStep.map((l) => round(quantile(l, 0.99))),
   longestStallMs: round(serverStallMs),
   rssPerStreamKiB: round(rssPerStreamKiB),
+  clientCpuSeconds: round(clientCpuSeconds),
 };
 process.stdout.write(
   `${serverKind}: p99 ms per step: ${result.p99MsByStep.join(", ")}; ` +
     `server's longest event-loop stall: ${String(result.longestStallMs)} ms; ` +
-    `RSS per stream: ${String(result.rssPerStreamKiB)} KiB\n` +
+    `RSS per stream: ${String(result.rssPerStreamKiB)} KiB; ` +
+    `clients' CPU: ${String(result.clientCpuSeconds)} s\n` +
     `RESULT ${JSON.stringify(result)}\n`,
 );
 server.close();

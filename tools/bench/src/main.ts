@@ -745,8 +745,8 @@ function printTable(r: Results): void {
         `${String(m.p99Ms)} (${m.p99MsByStep.join(", ")})`,
       );
       add(
-        `baseline, ${who}: RSS per stream KiB, longest stall ms`,
-        `${String(m.rssPerStreamKiB)}, ${String(m.longestStallMs)}`,
+        `baseline, ${who}: RSS per stream KiB, longest stall ms, client CPU s`,
+        `${String(m.rssPerStreamKiB)}, ${String(m.longestStallMs)}, ${String(m.clientCpuSeconds)}`,
       );
     }
   }
