@@ -3,6 +3,8 @@ import { startComputeEmulator, type ComputeEmulator } from "@imagesvc/compute-em
 import { ImageSchema, Operation_Status, type Operation } from "@imagesvc/proto";
 import { GoogleAuth, OAuth2Client } from "google-auth-library";
 import { randomUUID } from "node:crypto";
+import { createServer, type IncomingHttpHeaders } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   ComputeApiError,
@@ -170,6 +172,46 @@ describe("createComputeClient against the emulator", () => {
     emulator.admin.addFault({ route: "globalOperations.get", effect: "reset", count: 1 });
     const error = await client.getOperation(PROJECT, "operation-1").catch((e: unknown) => e);
     expect(error).toMatchObject({ httpStatus: 0, reason: "networkError", retryable: true });
+  });
+
+  it("sends the token and call headers, and reads Retry-After from a 429", async () => {
+    const seen: IncomingHttpHeaders[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers);
+      res.writeHead(429, { "content-type": "application/json", "retry-after": "7" });
+      res.end(
+        JSON.stringify({
+          error: {
+            code: 429,
+            message: "Rate Limit Exceeded",
+            errors: [{ reason: "rateLimitExceeded", message: "Rate Limit Exceeded" }],
+          },
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const limited = createComputeClient({
+        endpoint: `http://127.0.0.1:${String(port)}`,
+        auth: staticAuth(),
+      });
+      const error = await limited
+        .getOperation(PROJECT, "operation-1", { headers: { traceparent: "00-abc-def-01" } })
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({
+        httpStatus: 429,
+        reason: "rateLimitExceeded",
+        retryable: true,
+        retryAfterMs: 7000,
+      });
+      expect(seen[0]).toMatchObject({
+        authorization: `Bearer ${TOKEN}`,
+        traceparent: "00-abc-def-01",
+      });
+    } finally {
+      server.close();
+    }
   });
 
   it("times out a call that takes too long", async () => {

@@ -1,6 +1,7 @@
 import { fromJson, toJson } from "@bufbuild/protobuf";
 import { ImageSchema, OperationSchema, type Image, type Operation } from "@imagesvc/proto";
 import { GoogleAuth, type AuthClient } from "google-auth-library";
+import { request } from "undici";
 import { ComputeApiError } from "./compute-api-error";
 import { followOperation, type FollowOptions } from "./follow-operation";
 
@@ -77,7 +78,7 @@ export interface ComputeClient {
 }
 
 /**
- * A Compute REST client for the calls this service makes. Calls reuse connections (fetch keeps
+ * A Compute REST client for the calls this service makes. Calls reuse connections (undici keeps
  * them alive), each has a timeout, and failures become ComputeApiError. A 401 refreshes the
  * credentials and retries once; every other retry is the caller's decision, guided by
  * `error.retryable`.
@@ -110,27 +111,31 @@ export function createComputeClient(options: ComputeClientOptions = {}): Compute
           headers.set(k, v);
         if (body !== undefined) headers.set("content-type", "application/json");
         const deadline = AbortSignal.timeout(timeout);
-        let res: Response;
+        const abort = signal === undefined ? deadline : AbortSignal.any([signal, deadline]);
+        let text: string;
+        let retryAfter: string | string[] | undefined;
         try {
-          res = await fetch(url, {
+          // undici's request API, not fetch: the same client without the web-streams layer,
+          // at a third of the CPU per call (see this lib's README).
+          const res = await request(url, {
             method: httpMethod,
             headers,
             ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-            signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]),
+            signal: abort,
           });
+          status = res.statusCode;
+          retryAfter = res.headers["retry-after"];
+          text = await res.body.text();
         } catch (e) {
           if (signal?.aborted === true) throw signal.reason as Error;
           throw ComputeApiError.noAnswer(deadline.aborted ? "timeout" : "networkError", e);
         }
-        status = res.status;
-        const text = await res.text().catch((e: unknown) => {
-          throw ComputeApiError.noAnswer("networkError", e);
-        });
-        if (res.ok) return text === "" ? undefined : (JSON.parse(text) as unknown);
+        if (status >= 200 && status < 300)
+          return text === "" ? undefined : (JSON.parse(text) as unknown);
         const error = ComputeApiError.fromResponse(
-          res.status,
+          status,
           text,
-          res.headers.get("retry-after"),
+          (Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) ?? null,
         );
         reason = error.reason;
         if (error.kind !== "refresh-credentials" || refreshed) throw error;
