@@ -83,6 +83,8 @@ for (let i = 0; i < OPS; i++) {
   ops.push(created.operation);
 }
 
+const streamClosed = new Error("the stream closed");
+
 /** One WatchOperation on bare HTTP/2: a gRPC request frame in, a frame per version out. */
 function rawWatch(stream: ServerHttp2Stream): void {
   const chunks: Buffer[] = [];
@@ -116,7 +118,6 @@ function rawWatch(stream: ServerHttp2Stream): void {
     })();
   });
 }
-const streamClosed = new Error("the stream closed");
 
 let server: Http2Server;
 if (serverKind === "raw") {
