@@ -35,6 +35,10 @@ export function rpcMetricsInterceptor(metrics: Metrics): Interceptor {
           record(e);
           return e;
         },
+        // The stream stopped before it ended, e.g. a write to a client that has gone.
+        cancel: () => {
+          record(new ConnectError("the stream was closed before it ended", Code.Canceled));
+        },
       }),
     };
   };
