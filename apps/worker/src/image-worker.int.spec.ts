@@ -1,6 +1,7 @@
 import { create, toJson } from "@bufbuild/protobuf";
 import { createComputeClient } from "@imagesvc/compute";
 import { startComputeEmulator, type ComputeEmulator } from "@imagesvc/compute-emulator";
+import { ACCEPTED, encodeLifecycle, lifecyclePolicy, loadSubject, step } from "@imagesvc/lifecycle";
 import { createOperationStore, operationKeys, type OperationStore } from "@imagesvc/operations";
 import { ImageSchema, Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
 import { createImageQueue, type CreateImageJob, type ImageQueue } from "@imagesvc/queue";
@@ -40,7 +41,7 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   for (const w of workers.splice(0)) await w.close(2000);
-  await queue.queue.obliterate({ force: true });
+  await queue.obliterate();
   await queue.close();
   connection.disconnect();
   emulator.admin.reset();
@@ -59,7 +60,9 @@ function startWorker(overrides: Partial<ImageWorkerOptions> = {}): ImageWorker {
     prefix,
     attempts: 4,
     backoffMs: 20,
-    followBackoff: { initialMs: 5, maxMs: 20 },
+    retryBackoff: { initialMs: 5, maxMs: 20 },
+    minWaitIntervalMs: 0,
+    imagePollMs: 50,
     sweepIntervalMs: 60_000,
     ...overrides,
   });
@@ -98,11 +101,13 @@ async function accept(
       status: Operation_Status.PENDING,
       clientOperationId: requestId,
       insertTime: new Date(now).toISOString(),
+      targetLink: `https://compute.googleapis.com/compute/v1/projects/${PROJECT}/global/images/${imageName}`,
       user: "alice",
     }),
     requestId,
     fingerprint: "fp",
     job: JSON.stringify(job),
+    lifecycle: encodeLifecycle(ACCEPTED),
   });
   return job;
 }
@@ -206,35 +211,45 @@ describe("the image worker", () => {
     expect(final.error?.errors[0]?.code).toBe("RESOURCE_NOT_FOUND");
   });
 
-  it("ends DONE with an error that says so when retries run out", async () => {
-    startWorker();
+  it("ends DONE with an error that says so when the insert window runs out, after checking that no image exists", async () => {
+    startWorker({ insertWindowMs: 300 });
     emulator.admin.addFault({ route: "images.insert", effect: "error", status: 503 });
     const job = await accept();
     await queue.add(job);
     const final = await doneOperation(job);
     expect(final.httpErrorStatusCode).toBe(503);
     expect(final.error?.errors[0]?.message).toMatch(
-      /^gave up after 4 attempts; last error: The service is currently unavailable/,
+      /^gave up after \d+ attempts over \d+ s; last error: The service is currently unavailable/,
     );
-    expect(emulator.admin.state().insertCalls[job.requestId]).toBe(4);
+    expect(emulator.admin.state().insertCalls[job.requestId]).toBeGreaterThan(1);
+    // A 503 may have been answered after the insert took effect: the image settles it.
+    expect(emulator.admin.state().calls["images.get"]).toBe(1);
     expect(emulator.admin.state().images).toEqual([]);
   });
 
-  it("skips a job whose operation is already DONE (cancelled)", async () => {
+  it("skips a job whose operation was cancelled", async () => {
     startWorker();
     const job = await accept();
-    const op = await store.get(PROJECT, job.operation);
-    if (op === undefined) throw new Error("no record");
-    await store.update({ ...op, status: Operation_Status.DONE, progress: 100 });
+    const subject = await loadSubject(store, PROJECT, job.operation);
+    if (subject === undefined) throw new Error("no record");
+    const cancelled = await step(
+      store,
+      subject,
+      { type: "cancel", by: "alice", now: Date.now() },
+      lifecyclePolicy(),
+    );
+    expect(cancelled.subject.lifecycle).toEqual({ phase: "done", outcome: "cancelled" });
     await queue.add(job);
-    await new Promise((r) => setTimeout(r, 300));
+    for (let i = 0; i < 100 && (await queue.info(job.operation)).status !== "finished"; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(await queue.info(job.operation)).toMatchObject({ status: "finished" });
     expect(emulator.admin.state().calls["images.insert"]).toBeUndefined();
   });
 
   it("queues a lost job again from the sweeper and finishes it", async () => {
     const worker = startWorker({ sweepGraceMs: 0 });
     const job = await accept();
-    expect(await worker.sweepOnce()).toEqual({ requeued: 1, finalized: 0 });
+    expect(await worker.sweepOnce()).toEqual({ requeued: 1, swept: true });
     expect((await doneOperation(job)).error).toBeUndefined();
     expect(emulator.admin.state().images).toHaveLength(1);
   });
@@ -255,12 +270,13 @@ describe("the image worker", () => {
     workers.splice(workers.indexOf(first), 1);
     await first.close(5000);
     expect(Date.now() - started).toBeLessThan(2000);
-    const handedBack = await queue.queue.getJob(job.operation);
-    expect(handedBack?.attemptsMade).toBe(0);
+    const handedBack = await queue.info(job.operation);
+    expect(handedBack).toMatchObject({ status: "live", attemptsMade: 0 });
 
     startWorker();
     expect((await doneOperation(job)).error).toBeUndefined();
     expect(emulator.admin.state().images).toHaveLength(1);
-    expect(emulator.admin.state().insertCalls[job.requestId]).toBe(2);
+    // The re-run resumed the recorded Compute operation: it did not insert again.
+    expect(emulator.admin.state().insertCalls[job.requestId]).toBe(1);
   });
 });

@@ -1,11 +1,12 @@
-import type { BackoffOptions, ComputeClient } from "@imagesvc/compute";
+import { backoffDelay, type BackoffOptions, type ComputeClient } from "@imagesvc/compute";
+import { LIFECYCLE_DEFAULTS, lifecyclePolicy } from "@imagesvc/lifecycle";
 import type { OperationStore } from "@imagesvc/operations";
 import { createImageQueue, queuePrefix, QUEUE_NAME, type ImageQueue } from "@imagesvc/queue";
 import { Worker } from "bullmq";
 import type { RedisClient } from "@imagesvc/redis";
 import type { Logger } from "pino";
 import { createJobProcessor, type JobOutcome } from "./process-job";
-import { startSweeper } from "./sweeper";
+import { startSweeper, type SweepResult } from "./sweeper";
 
 export interface ImageWorkerOptions {
   /** For BullMQ; it needs `maxRetriesPerRequest: null`. */
@@ -24,12 +25,20 @@ export interface ImageWorkerOptions {
   /** Attempts per job and first retry delay (see libs/queue). Defaults: 10 and 1000 ms. */
   readonly attempts?: number;
   readonly backoffMs?: number;
-  /** Retries stop this long after the request was accepted, in ms. Default: 30 minutes. */
-  readonly maxRetryMs?: number;
+  /**
+   * Inserts are retried this long after the first was dispatched, in ms. It bounds only getting
+   * an insert accepted; an accepted one is followed to its end. Default: 30 minutes.
+   */
+  readonly insertWindowMs?: number;
   /** Sweeper period and grace, in ms. Defaults: 30000 and 60000. */
   readonly sweepIntervalMs?: number;
   readonly sweepGraceMs?: number;
-  readonly followBackoff?: BackoffOptions;
+  /** Backoff between retries of any Compute call. Default: 500 ms doubling to 30 s, jittered. */
+  readonly retryBackoff?: BackoffOptions;
+  /** A `wait` that answers sooner without DONE is followed by a pause for the rest, in ms. Default: 1000. */
+  readonly minWaitIntervalMs?: number;
+  /** How often the image is polled once its Compute operation is gone, in ms. Default: 10000. */
+  readonly imagePollMs?: number;
   /** Told how each job attempt ended, for metrics. */
   readonly onOutcome?: (outcome: JobOutcome) => void;
 }
@@ -37,7 +46,7 @@ export interface ImageWorkerOptions {
 export interface ImageWorker {
   readonly worker: Worker;
   readonly queue: ImageQueue;
-  sweepOnce(): Promise<{ requeued: number; finalized: number }>;
+  sweepOnce(): Promise<SweepResult>;
   /**
    * Stops taking jobs, hands active ones back (they are re-run elsewhere with the same requestId)
    * and closes, within `timeoutMs`; past it, closes by force. Loses no job either way: a job not
@@ -64,8 +73,12 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
     store: options.store,
     compute: options.compute,
     log: options.log,
-    maxRetryMs: options.maxRetryMs ?? 30 * 60_000,
-    ...(options.followBackoff && { followBackoff: options.followBackoff }),
+    policy: lifecyclePolicy({
+      insertWindowMs: options.insertWindowMs ?? LIFECYCLE_DEFAULTS.insertWindowMs,
+      retryDelay: (n) => backoffDelay(n, options.retryBackoff),
+      minWaitIntervalMs: options.minWaitIntervalMs ?? LIFECYCLE_DEFAULTS.minWaitIntervalMs,
+      imagePollMs: options.imagePollMs ?? LIFECYCLE_DEFAULTS.imagePollMs,
+    }),
     ...(options.onOutcome && { onOutcome: options.onOutcome }),
   });
   const worker = new Worker(QUEUE_NAME, processor, {
@@ -82,6 +95,8 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
   const sweeper = startSweeper({
     store: options.store,
     queue,
+    redis: options.connection,
+    prefix,
     log: options.log,
     intervalMs: options.sweepIntervalMs ?? 30_000,
     graceMs: options.sweepGraceMs ?? 60_000,
@@ -90,9 +105,9 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
   return {
     worker,
     queue,
-    sweepOnce: sweeper.sweepOnce,
+    sweepOnce: () => sweeper.sweepOnce(),
     async close(timeoutMs = 25_000) {
-      await sweeper.stop();
+      sweeper.stop();
       // Abort the active processors (they hand their jobs back, as does any job taken from now
       // on), stop fetching, then close.
       stopping.abort(new Error("the worker is shutting down"));

@@ -93,13 +93,15 @@ runApp({
       maxStalledCount: env.int("JOB_MAX_STALLED", 5, { min: 0 }),
       attempts: env.int("JOB_ATTEMPTS", 10, { min: 1 }),
       backoffMs: env.int("JOB_BACKOFF_MS", 1000, { min: 0 }),
-      maxRetryMs: env.int("JOB_MAX_RETRY_MS", 30 * 60_000, { min: 0 }),
+      insertWindowMs: env.int("JOB_MAX_RETRY_MS", 30 * 60_000, { min: 0 }),
       sweepIntervalMs: env.int("SWEEP_INTERVAL_MS", 30_000, { min: 100 }),
       sweepGraceMs: env.int("SWEEP_GRACE_MS", 60_000, { min: 0 }),
-      followBackoff: {
+      retryBackoff: {
         initialMs: env.int("WAIT_RETRY_INITIAL_MS", 500, { min: 1 }),
         maxMs: env.int("WAIT_RETRY_MAX_MS", 30_000, { min: 1 }),
       },
+      minWaitIntervalMs: env.int("WAIT_MIN_INTERVAL_MS", 1000, { min: 0 }),
+      imagePollMs: env.int("IMAGE_POLL_MS", 10_000, { min: 1 }),
     });
     await worker.worker.waitUntilReady();
     const admin = await startAdminServer({
@@ -108,14 +110,7 @@ runApp({
       metrics,
       ready: () => !stopping() && worker.worker.isRunning() && bullConnection.status === "ready",
       beforeScrape: async () => {
-        const counts = await worker.queue.queue.getJobCounts(
-          "waiting",
-          "active",
-          "delayed",
-          "completed",
-          "failed",
-          "prioritized",
-        );
+        const counts = await worker.queue.counts();
         for (const [state, count] of Object.entries(counts))
           metrics.queueJobs.set({ state }, count);
       },

@@ -1,46 +1,59 @@
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
-import { ComputeApiError, type BackoffOptions, type ComputeClient } from "@imagesvc/compute";
-import { failedOperation, type Failure, type OperationStore } from "@imagesvc/operations";
-import { ImageSchema, Operation_Status, type Operation } from "@imagesvc/proto";
+import { ComputeApiError, sleep, type ComputeClient } from "@imagesvc/compute";
+import {
+  loadSubject,
+  OperationGoneError,
+  step,
+  withOwnershipLabel,
+  type Effect,
+  type LifecycleEvent,
+  type LifecyclePolicy,
+  type LoadedSubject,
+  type Outcome,
+} from "@imagesvc/lifecycle";
+import type { OperationStore } from "@imagesvc/operations";
+import { ImageSchema } from "@imagesvc/proto";
 import { InvalidJobError, parseCreateImageJob, type CreateImageJob } from "@imagesvc/queue";
 import { SpanKind, startStep } from "@imagesvc/telemetry";
 import { DelayedError, UnrecoverableError, type Job } from "bullmq";
 import type { Logger } from "pino";
-import { applyComputeOperation, failureOf } from "./operation-updates";
 
 export interface ProcessJobDeps {
   readonly store: OperationStore;
   readonly compute: ComputeClient;
   readonly log: Logger;
-  /** Retries stop this long after the gateway accepted the request, in ms. */
-  readonly maxRetryMs: number;
-  /** Backoff between retries of `wait` inside one attempt. */
-  readonly followBackoff?: BackoffOptions;
+  /** The lifecycle's timing rules: insert window, retry backoff, wait interval, image polling. */
+  readonly policy: LifecyclePolicy;
   /** Aborted when this worker shuts down: every job in flight, and any taken after, is handed back. */
   readonly stopping: AbortSignal;
   /** Told how each job attempt ended, for metrics. */
   readonly onOutcome?: (outcome: JobOutcome) => void;
 }
 
-/** How a job attempt ended. */
-export type JobOutcome = "done" | "failed" | "retried" | "gave_up" | "handed_back" | "skipped";
+/**
+ * How a job attempt ended: the operation's outcome, or `handed_back` (shutdown), `skipped` (the
+ * record is gone or already DONE), `retried` (an unexpected error; BullMQ runs it again).
+ */
+export type JobOutcome = Outcome | "handed_back" | "skipped" | "retried";
 
 /** A handed-back job waits this long before it can be taken again, so a closing worker cannot spin on it. */
 const HAND_BACK_DELAY_MS = 500;
 
 /**
- * One job: take it → call Compute's images.insert with the job's requestId → follow the
- * operation to DONE → publish every change as a new version of our record.
+ * One job: load the operation's lifecycle → ask `decide` → commit → perform the effect (insert,
+ * wait, look at the image) → feed its answer back, until the lifecycle says there is nothing left.
+ * The rules live in libs/lifecycle; this is only the loop and the Compute calls.
  *
- * The requestId is the same on every attempt, so a re-run (after a crash, a stall, a retry or a
- * shutdown hand-back) gets Compute's original operation back instead of a second image.
+ * A re-run (after a crash, a stall, an unexpected error or a shutdown hand-back) starts with a
+ * `run` event on whatever state is stored: it resumes the recorded Compute operation, or inserts
+ * again with the same requestId; it never inserts once Compute has accepted.
  */
 export function createJobProcessor(deps: ProcessJobDeps) {
   return async (job: Job, token?: string, bullSignal?: AbortSignal): Promise<void> => {
     const signal =
       bullSignal === undefined ? deps.stopping : AbortSignal.any([bullSignal, deps.stopping]);
     // Shutting down: hand the job back without spending an attempt. Whoever takes it next
-    // inserts with the same requestId and picks up Compute's operation where it is.
+    // resumes from the stored lifecycle.
     const handBack = async (): Promise<never> => {
       await job.moveToDelayed(Date.now() + HAND_BACK_DELAY_MS, token);
       deps.onOutcome?.("handed_back");
@@ -51,97 +64,160 @@ export function createJobProcessor(deps: ProcessJobDeps) {
     try {
       data = parseCreateImageJob(job.data);
     } catch (e) {
+      // A payload this worker cannot read (a newer version during a rollout): fail the job, leave
+      // the operation; the sweeper queues it again for a worker that can.
       if (e instanceof InvalidJobError) throw new UnrecoverableError(e.message);
       throw e;
     }
     const { project, operation: name, requestId } = data;
     // Continue the trace the gateway started; every Compute call of this job carries it.
-    const step = startStep("create-image job", data.traceparent, SpanKind.CONSUMER);
-    const traced = { traceparent: step.traceparent };
+    const trace = startStep("create-image job", data.traceparent, SpanKind.CONSUMER);
     const log = deps.log.child({
       operation: name,
       requestId,
-      traceId: step.traceId,
+      traceId: trace.traceId,
       project,
       attempt: job.attemptsMade + 1,
     });
-
-    const found = await deps.store.get(project, name);
-    if (found === undefined) {
-      log.warn("the operation record is gone (expired?); nothing to do");
-      deps.onOutcome?.("skipped");
-      return;
-    }
-    if (found.status === Operation_Status.DONE) {
-      log.info("the operation is already DONE (cancelled or finished); skipping");
-      deps.onOutcome?.("skipped");
-      return;
-    }
-    let current: Operation = found;
-    const write = async (next: Operation) => {
-      const version = await deps.store.update(next);
-      if (version === undefined) return;
-      next.version = version;
-      current = next;
-    };
-    const finish = async (failure: Failure) => {
-      await write(failedOperation(current, failure));
-      log.warn({ code: failure.code, httpStatus: failure.httpStatus }, failure.message);
-    };
+    const calls = computeCalls(deps.compute, data, { traceparent: trace.traceparent }, signal);
 
     try {
-      const image = fromJson(ImageSchema, data.image as JsonValue);
-      const inserted = await deps.compute.insertImage(project, image, {
-        requestId,
-        forceCreate: data.forceCreate,
-        signal,
-        headers: traced,
-      });
-      await write(applyComputeOperation(current, inserted));
-      log.info({ computeOperation: inserted.selfLink }, "Compute accepted the insert");
-      const done = await deps.compute.followOperation(project, inserted.name, {
-        initial: inserted,
-        signal,
-        headers: traced,
-        ...(deps.followBackoff && { backoff: deps.followBackoff }),
-        onUpdate: (op) => write(applyComputeOperation(current, op)),
-      });
-      log.info({ failed: done.error !== undefined }, "operation DONE");
-      deps.onOutcome?.(done.error === undefined ? "done" : "failed");
+      let subject = await loadSubject(deps.store, project, name);
+      if (subject === undefined) {
+        log.warn("the operation record is gone (expired?); nothing to do");
+        deps.onOutcome?.("skipped");
+        return;
+      }
+      let event: LifecycleEvent = { type: "run", now: Date.now() };
+      for (;;) {
+        const before = subject.lifecycle.phase;
+        const taken = await step(deps.store, subject, event, deps.policy);
+        subject = taken.subject;
+        const { effect } = taken.decision;
+        if (subject.lifecycle.phase !== before)
+          log.info(
+            { from: before, to: subject.lifecycle.phase, effect: effect.kind },
+            "lifecycle step",
+          );
+        if (effect.kind === "none") {
+          report(deps, log, subject, event);
+          return;
+        }
+        await sleep(effect.delayMs, signal);
+        event = await calls.perform(effect, subject);
+      }
     } catch (e) {
       if (signal.aborted) {
         log.info("shutting down: handing the job back for another worker");
         await handBack();
       }
-      if (e instanceof ComputeApiError && !e.retryable) {
-        await finish(failureOf(e));
-        deps.onOutcome?.("failed");
+      if (e instanceof OperationGoneError) {
+        log.warn("the operation record expired while its job ran");
+        deps.onOutcome?.("skipped");
         return;
       }
-      const attempts = job.opts.attempts ?? 1;
-      const lastAttempt = job.attemptsMade + 1 >= attempts;
-      const outOfTime = Date.now() - data.acceptedMs > deps.maxRetryMs;
-      if (lastAttempt || outOfTime) {
-        const last =
-          e instanceof ComputeApiError
-            ? failureOf(e)
-            : { code: "INTERNAL", message: "internal error in the worker", httpStatus: 500 };
-        const why = lastAttempt
-          ? `${attempts} attempts`
-          : `${Math.round(deps.maxRetryMs / 1000)} s of retries`;
-        if (!(e instanceof ComputeApiError)) log.error({ err: e }, "unexpected error");
-        await finish({ ...last, message: `gave up after ${why}; last error: ${last.message}` });
-        deps.onOutcome?.("gave_up");
-        return;
-      }
-      log.warn(
-        { err: e instanceof ComputeApiError ? { status: e.httpStatus, reason: e.reason } : e },
-        "attempt failed; will retry",
-      );
+      // Not Compute's answer (those are events): Redis or a bug. BullMQ retries the job; a re-run
+      // resumes from the stored lifecycle, and the sweeper queues the job again if it fails.
+      log.error({ err: e }, "job attempt failed; it will run again");
       deps.onOutcome?.("retried");
       throw e;
     } finally {
-      step.span.end();
+      trace.span.end();
     }
+  };
+}
+
+function report(
+  deps: ProcessJobDeps,
+  log: Logger,
+  subject: LoadedSubject,
+  event: LifecycleEvent,
+): void {
+  if (subject.lifecycle.phase !== "done") {
+    deps.onOutcome?.("skipped");
+    return;
+  }
+  if (event.type === "run") {
+    log.info({ outcome: subject.lifecycle.outcome }, "the operation is already DONE; skipping");
+    deps.onOutcome?.("skipped");
+    return;
+  }
+  const { outcome } = subject.lifecycle;
+  const error = subject.operation.error?.errors[0];
+  if (outcome === "succeeded") log.info({ targetId: subject.operation.targetId }, "operation DONE");
+  else
+    log.warn(
+      { outcome, code: error?.code, message: error?.message },
+      "operation DONE with an error",
+    );
+  deps.onOutcome?.(outcome);
+}
+
+/** The Compute calls behind each effect, each answer turned into the lifecycle's next event. */
+function computeCalls(
+  compute: ComputeClient,
+  data: CreateImageJob,
+  headers: Readonly<Record<string, string>>,
+  signal: AbortSignal,
+) {
+  const { project, requestId } = data;
+  const imageName = typeof data.image["name"] === "string" ? data.image["name"] : "";
+  const options = { signal, headers };
+  /** Compute's refusals and failures are events; anything else is thrown. */
+  const failure = (e: unknown): ComputeApiError => {
+    if (e instanceof ComputeApiError && !signal.aborted) return e;
+    throw e;
+  };
+  return {
+    async perform(effect: Exclude<Effect, { kind: "none" }>, subject: LoadedSubject) {
+      switch (effect.kind) {
+        case "insert": {
+          // Every image carries its request id as a label: the second proof that it is ours.
+          const image = fromJson(
+            ImageSchema,
+            withOwnershipLabel(data.image, requestId) as JsonValue,
+          );
+          try {
+            const operation = await compute.insertImage(project, image, {
+              ...options,
+              requestId,
+              forceCreate: data.forceCreate,
+            });
+            return { type: "inserted", operation, now: Date.now() } as const;
+          } catch (e) {
+            return { type: "insertFailed", error: failure(e), now: Date.now() } as const;
+          }
+        }
+        case "wait": {
+          const name =
+            subject.lifecycle.phase === "following" ? subject.lifecycle.computeOperation : "";
+          const started = Date.now();
+          try {
+            const operation = await compute.waitOperation(project, name, options);
+            const now = Date.now();
+            return { type: "observed", operation, elapsedMs: now - started, now } as const;
+          } catch (e) {
+            return { type: "waitFailed", error: failure(e), now: Date.now() } as const;
+          }
+        }
+        case "getImage":
+          try {
+            const image = await compute.getImage(project, imageName, options);
+            return {
+              type: "imageFound",
+              image: {
+                id: image.id ?? "",
+                status: image.status ?? "PENDING",
+                labels: (image["labels"] ?? {}) as Record<string, string>,
+              },
+              now: Date.now(),
+            } as const;
+          } catch (e) {
+            const error = failure(e);
+            if (error.httpStatus === 404) return { type: "imageMissing", now: Date.now() } as const;
+            return { type: "imageCheckFailed", error, now: Date.now() } as const;
+          }
+      }
+    },
   };
 }

@@ -1,85 +1,132 @@
-import { failedOperation, type OperationStore } from "@imagesvc/operations";
+import type { OperationStore } from "@imagesvc/operations";
 import { Operation_Status } from "@imagesvc/proto";
-import type { ImageQueue } from "@imagesvc/queue";
+import { parseCreateImageJob, type ImageQueue } from "@imagesvc/queue";
+import type { RedisClient } from "@imagesvc/redis";
 import type { Logger } from "pino";
+import { randomUUID } from "node:crypto";
 
 export interface SweeperOptions {
   readonly store: OperationStore;
   readonly queue: ImageQueue;
+  /** For the lock that lets one worker of the deployment sweep at a time. */
+  readonly redis: RedisClient;
+  /** Deployment prefix, for the lock's key. */
+  readonly prefix: string;
   readonly log: Logger;
-  /** How often to sweep, in ms. */
+  /** Pause between the end of one sweep and the start of the next, in ms. */
   readonly intervalMs: number;
   /** Operations younger than this are left alone: their job may still be on its way, in ms. */
   readonly graceMs: number;
+  /** Operations read per page. Default: 500. */
+  readonly pageSize?: number;
 }
 
 export interface SweepResult {
   readonly requeued: number;
-  readonly finalized: number;
+  /** False when another worker held the sweep lock, so this one did nothing. */
+  readonly swept: boolean;
 }
 
+export interface Sweeper {
+  sweepOnce(): Promise<SweepResult>;
+  /** Stops sweeping at once; a sweep in flight stops at its next step. Never waits on Redis. */
+  stop(): void;
+}
+
+/** Deletes the lock only if this sweeper still holds it. */
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+/** Extends the lock only if this sweeper still holds it. */
+const EXTEND = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+
 /**
- * Keeps DESIGN invariant 3: no operation stays PENDING or RUNNING forever. It looks at every
- * operation not DONE and older than the grace period, and at its job:
- * - no job (a gateway died between writing the record and queueing it, or Redis lost the job):
- *   queue the stored job again; the insert's requestId makes that safe;
- * - a failed job (stalled too often, or failed after its last attempt without finishing the
- *   record): finalize the operation DONE with the error.
- * Several workers may sweep at once: queueing is idempotent by job id and records only move forward.
+ * Keeps docs/design.md's invariant 3 on the queue's side: every operation that is not DONE has a
+ * job that will run. It walks every PENDING and RUNNING operation older than the grace period, a
+ * page at a time to the end (no cap: a backlog of long imports cannot hide a lost job behind it),
+ * checks each page's jobs in one round trip of O(1) reads, and queues again every job that is
+ * missing (a gateway died before queueing it, Redis lost it) or finished without finishing its
+ * operation (stalled too often, or failed on Redis errors). It never ends an operation itself:
+ * only the lifecycle does, when the job runs, after looking at Compute.
+ *
+ * Sweeps never overlap: in one process the next starts `intervalMs` after the last ended, and
+ * across processes a lock in Redis lets one worker sweep at a time.
  */
-export function startSweeper(options: SweeperOptions) {
-  const { store, queue, log } = options;
+export function startSweeper(options: SweeperOptions): Sweeper {
+  const { store, queue, log, redis } = options;
+  const pageSize = options.pageSize ?? 500;
+  const lockKey = `${options.prefix}:sweeper-lock`;
+  const lockMs = Math.max(30_000, options.intervalMs * 2);
+  const stopping = new AbortController();
+  /** A function, not a variable, so that checks between awaits read the current value. */
+  const stopped = () => stopping.signal.aborted;
 
   async function sweepOnce(): Promise<SweepResult> {
+    const token = randomUUID();
+    if ((await redis.set(lockKey, token, "PX", lockMs, "NX")) !== "OK")
+      return { requeued: 0, swept: false };
     let requeued = 0;
-    let finalized = 0;
-    const before = Date.now() - options.graceMs;
-    for (const project of await store.projects()) {
-      for (const status of [Operation_Status.PENDING, Operation_Status.RUNNING]) {
-        for (const name of await store.olderThan(project, status, before, 500)) {
-          const state = await queue.queue.getJobState(name);
-          if (state !== "unknown" && state !== "failed" && state !== "completed") continue;
-          const stored = await store.getStored(project, name);
-          if (stored === undefined || stored.operation.status === Operation_Status.DONE) continue;
-          if (state === "unknown" && stored.job !== "") {
-            await queue.add(JSON.parse(stored.job) as never);
-            requeued += 1;
-            log.warn({ operation: name, project }, "its job was missing; queued it again");
-            continue;
-          }
-          const job = state === "unknown" ? undefined : await queue.queue.getJob(name);
-          const reason = job?.failedReason ?? `the job is ${state}`;
-          await store.update(
-            failedOperation(stored.operation, {
-              code: "JOB_FAILED",
-              message: `the worker could not finish the operation: ${reason}`,
-              httpStatus: 500,
-            }),
-          );
-          finalized += 1;
-          log.warn(
-            { operation: name, project, state },
-            "finalized an operation whose job ended without finishing it",
-          );
+    try {
+      const before = Date.now() - options.graceMs;
+      for (const project of await store.projects()) {
+        for (const status of [Operation_Status.PENDING, Operation_Status.RUNNING]) {
+          let cursor = "";
+          do {
+            if (stopped()) return { requeued, swept: true };
+            const page = await store.olderThan(project, status, before, {
+              limit: pageSize,
+              cursor,
+            });
+            const statuses = await queue.statuses(page.names);
+            for (const [i, name] of page.names.entries()) {
+              const jobStatus = statuses[i];
+              if (jobStatus === "live" || stopped()) continue;
+              if (await requeue(project, name, jobStatus ?? "missing")) requeued += 1;
+            }
+            cursor = page.cursor;
+            await redis.eval(EXTEND, 1, lockKey, token, lockMs);
+          } while (cursor !== "");
         }
       }
+      return { requeued, swept: true };
+    } finally {
+      if (!stopped()) await redis.eval(RELEASE, 1, lockKey, token);
     }
-    return { requeued, finalized };
   }
 
-  let running: Promise<unknown> = Promise.resolve();
-  const timer = setInterval(() => {
-    running = sweepOnce().catch((e: unknown) => {
-      log.error({ err: e }, "sweep failed");
-    });
-  }, options.intervalMs);
-  timer.unref();
+  async function requeue(project: string, name: string, why: string): Promise<boolean> {
+    const stored = await store.getStored(project, name);
+    if (stored === undefined || stored.operation.status === Operation_Status.DONE) return false;
+    if (stored.job === "") {
+      log.error(
+        { operation: name, project },
+        "an operation without a stored job cannot be queued again",
+      );
+      return false;
+    }
+    await queue.requeue(parseCreateImageJob(JSON.parse(stored.job)));
+    log.warn({ operation: name, project, job: why }, "its job will not run; queued it again");
+    return true;
+  }
+
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = () => {
+    timer = setTimeout(() => {
+      sweepOnce()
+        .catch((e: unknown) => {
+          if (!stopped()) log.error({ err: e }, "sweep failed");
+        })
+        .finally(() => {
+          if (!stopped()) schedule();
+        });
+    }, options.intervalMs);
+    timer.unref();
+  };
+  schedule();
 
   return {
     sweepOnce,
-    async stop(): Promise<void> {
-      clearInterval(timer);
-      await running;
+    stop() {
+      stopping.abort();
+      clearTimeout(timer);
     },
   };
 }

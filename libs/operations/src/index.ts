@@ -11,6 +11,9 @@ export {
   type CreateResult,
   type ListOptions,
   type StoredOperation,
+  type Commit,
+  type CommitResult,
+  type NamePage,
 } from "./operation-store";
 export {
   createOperationBus,
@@ -20,4 +23,3 @@ export {
   type OperationBusOptions,
 } from "./operation-bus";
 export { operationKeys } from "./keys";
-export { failedOperation, type Failure } from "./operation-failure";

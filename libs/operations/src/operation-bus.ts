@@ -86,7 +86,7 @@ export function createOperationBus(options: OperationBusOptions): OperationBus {
   function handle(name: string, message: string): number {
     const channel = channels.get(name);
     if (channel === undefined) return 0;
-    // `<publish ms> <Operation JSON>`, as the UPDATE script writes it.
+    // `<publish ms> <Operation JSON>`, as the WRITE script publishes it.
     const space = message.indexOf(" ");
     const operation = fromJson(OperationSchema, JSON.parse(message.slice(space + 1)) as JsonValue);
     deliver(channel, operation);

@@ -9,7 +9,7 @@ import {
   projectsKey,
   requestIdKey,
 } from "./keys";
-import { CREATE, UPDATE } from "./scripts";
+import { CREATE, WRITE } from "./scripts";
 
 export interface OperationStoreOptions {
   /** Commands go here; the store never blocks or subscribes on it. */
@@ -30,6 +30,8 @@ export interface CreateInput {
   readonly fingerprint: string;
   /** The job payload, as JSON, so a lost job can be queued again. */
   readonly job: string;
+  /** The operation's lifecycle state, as its owner (libs/lifecycle) encodes it; sequence 0. */
+  readonly lifecycle: string;
 }
 
 export type CreateResult =
@@ -40,6 +42,37 @@ export interface StoredOperation {
   readonly operation: Operation;
   readonly job: string;
   readonly createdMs: number;
+  /** The lifecycle state as stored, or undefined for a record written before lifecycles existed. */
+  readonly lifecycle: string | undefined;
+  /** The lifecycle's sequence number: `commit` succeeds only against the current one. */
+  readonly seq: number;
+}
+
+/** One step of an operation's lifecycle, and the version of the operation it produces, if any. */
+export interface Commit {
+  readonly project: string;
+  readonly name: string;
+  /** The sequence number the step was decided on; the commit fails if the record moved on. */
+  readonly expectedSeq: number;
+  /** The new lifecycle state. */
+  readonly lifecycle: string;
+  /** The next version of the operation, if the step changes what callers see. */
+  readonly operation?: Operation;
+}
+
+export type CommitResult =
+  | {
+      readonly status: "committed";
+      readonly seq: number;
+      /** The version written, or undefined when the operation did not change. */
+      readonly version: number | undefined;
+    }
+  | { readonly status: "conflict" | "missing" };
+
+/** A page of operation names; pass `cursor` back for the next page, "" means the end. */
+export interface NamePage {
+  readonly names: string[];
+  readonly cursor: string;
 }
 
 export interface ListOptions {
@@ -66,16 +99,24 @@ export interface OperationStore {
   ): Promise<{ items: Operation[]; nextPageToken: string }>;
   /**
    * Writes `operation` as the next version and publishes it, if it is a step forward (see
-   * UPDATE). Returns the new version, or undefined when nothing was written.
+   * WRITE in scripts.ts). Returns the new version, or undefined when nothing was written.
    */
   update(operation: Operation): Promise<number | undefined>;
-  /** Names of a project's operations in `status` created before `beforeMs`, oldest first. */
+  /**
+   * Commits a lifecycle step (compare-and-set on its sequence number) together with the
+   * operation version it produces, atomically; see WRITE in scripts.ts.
+   */
+  commit(step: Commit): Promise<CommitResult>;
+  /**
+   * Names of a project's operations in `status` created before `beforeMs`, oldest first, one page
+   * at a time: start with cursor "", go on with the cursor each page returns until it is "".
+   */
   olderThan(
     project: string,
     status: Operation_Status,
     beforeMs: number,
-    limit: number,
-  ): Promise<string[]>;
+    options: { readonly limit: number; readonly cursor?: string },
+  ): Promise<NamePage>;
   /** Every project that has had an operation. */
   projects(): Promise<string[]>;
 }
@@ -90,10 +131,10 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
   // gateway then pays the SADD once per project, not once per CreateImage. Bounded.
   const knownProjects = new Set<string>();
   redis.defineCommand("imagesvcCreateOperation", { numberOfKeys: 4, lua: CREATE });
-  redis.defineCommand("imagesvcUpdateOperation", { numberOfKeys: 4, lua: UPDATE });
+  redis.defineCommand("imagesvcWriteOperation", { numberOfKeys: 4, lua: WRITE });
   const run = redis as unknown as {
     imagesvcCreateOperation(...args: (string | number)[]): Promise<[number, string]>;
-    imagesvcUpdateOperation(...args: (string | number)[]): Promise<number>;
+    imagesvcWriteOperation(...args: (string | number)[]): Promise<[number, number, number]>;
   };
 
   /** The JSON stored and published: the operation without its version, which Redis owns. */
@@ -105,8 +146,36 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
   };
   const createdMs = (op: Operation) => Date.parse(op.insertTime);
 
+  /** Runs WRITE; see scripts.ts for its arguments and answer. */
+  const write = (
+    expectedSeq: string,
+    lifecycle: string,
+    operation: Operation | undefined,
+    address?: { project: string; name: string },
+  ): Promise<[number, number, number]> => {
+    const project = operation?.project ?? address?.project ?? "";
+    const name = operation?.name ?? address?.name ?? "";
+    const keys = operationKeys(prefix, project, name);
+    return run.imagesvcWriteOperation(
+      keys.record,
+      keys.byStatus(Operation_Status.PENDING),
+      keys.byStatus(Operation_Status.RUNNING),
+      keys.byStatus(Operation_Status.DONE),
+      expectedSeq,
+      lifecycle,
+      operation === undefined ? "" : operation.status,
+      operation?.progress ?? 0,
+      operation === undefined ? "" : body(operation),
+      retentionMs,
+      keys.channel,
+      operation === undefined ? "" : indexMember(createdMs(operation), operation.name),
+      publish,
+    );
+  };
+
   const store: OperationStore = {
-    async create({ operation, requestId, fingerprint, job }) {
+    async create(input) {
+      const { operation, requestId, fingerprint, job, lifecycle } = input;
       const keys = operationKeys(prefix, operation.project, operation.name);
       const ct = createdMs(operation);
       if (!knownProjects.has(operation.project)) {
@@ -127,6 +196,7 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
         indexMember(ct, operation.name),
         retentionMs,
         olderThan(Date.now() - retentionMs),
+        lifecycle,
       );
       if (created === 1) {
         const stored = clone(OperationSchema, operation);
@@ -144,7 +214,7 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
         // The request id outlived its record (both expire; the record went first). Treat the
         // id as free: the caller's retry will create a new operation.
         await redis.del(requestIdKey(prefix, operation.project, requestId));
-        return store.create({ operation, requestId, fingerprint, job });
+        return store.create(input);
       }
       return {
         created: false,
@@ -163,15 +233,23 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
     },
 
     async getStored(project, name) {
-      const [json, version, rq, ct] = await redis.hmget(
+      const [json, version, rq, ct, lc, ls] = await redis.hmget(
         operationKeys(prefix, project, name).record,
         "op",
         "v",
         "rq",
         "ct",
+        "lc",
+        "ls",
       );
       if (json == null) return undefined;
-      return { operation: parse(json, version ?? undefined), job: rq ?? "", createdMs: Number(ct) };
+      return {
+        operation: parse(json, version ?? undefined),
+        job: rq ?? "",
+        createdMs: Number(ct),
+        lifecycle: lc ?? undefined,
+        seq: Number(ls ?? 0),
+      };
     },
 
     async list(project, { status, maxResults, pageToken } = {}) {
@@ -205,35 +283,38 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
     },
 
     async update(operation) {
-      const keys = operationKeys(prefix, operation.project, operation.name);
-      const version = await run.imagesvcUpdateOperation(
-        keys.record,
-        keys.byStatus(Operation_Status.PENDING),
-        keys.byStatus(Operation_Status.RUNNING),
-        keys.byStatus(Operation_Status.DONE),
-        operation.status,
-        operation.progress,
-        body(operation),
-        retentionMs,
-        keys.channel,
-        indexMember(createdMs(operation), operation.name),
-        publish,
-      );
+      const [, , version] = await write("", "", operation);
       return version > 0 ? version : undefined;
     },
 
-    async olderThan(project, status, beforeMs, limit) {
+    async commit({ project, name, expectedSeq, lifecycle, operation }) {
+      const [ok, seq, version] = await write(String(expectedSeq), lifecycle, operation, {
+        project,
+        name,
+      });
+      if (ok === -1) return { status: "missing" };
+      if (ok === 0) return { status: "conflict" };
+      return { status: "committed", seq, version: version > 0 ? version : undefined };
+    },
+
+    async olderThan(project, status, beforeMs, { limit, cursor = "" }) {
       const index = operationKeys(prefix, project, "").byStatus(status);
-      // Oldest first: the end of the index. Members older than beforeMs sort after its bound.
+      // Oldest first: the end of the index. Members older than beforeMs sort after its bound; a
+      // cursor is the last member of the previous page, exclusive.
+      const top = cursor === "" ? "+" : `(${cursor}`;
       const members = await redis.zrevrangebylex(
         index,
-        "+",
+        top,
         olderThan(beforeMs),
         "LIMIT",
         0,
         limit,
       );
-      return members.map(nameOfMember);
+      const last = members.at(-1);
+      return {
+        names: members.map(nameOfMember),
+        cursor: members.length === limit && last !== undefined ? last : "",
+      };
     },
 
     projects: () => redis.smembers(projectsKey(prefix)),

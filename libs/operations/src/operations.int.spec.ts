@@ -43,7 +43,13 @@ function pending(project = "my-project", insertMs = Date.now()): Operation {
   });
 }
 async function createOp(op = pending(), requestId = randomUUID()) {
-  const result = await store.create({ operation: op, requestId, fingerprint: "fp", job: "{}" });
+  const result = await store.create({
+    operation: op,
+    requestId,
+    fingerprint: "fp",
+    job: "{}",
+    lifecycle: "accepted",
+  });
   return { op: result.operation, requestId, result };
 }
 function next(
@@ -81,6 +87,7 @@ describe("OperationStore", () => {
       requestId,
       fingerprint: "other",
       job: "{}",
+      lifecycle: "accepted",
     });
     expect(again).toMatchObject({ created: false, fingerprint: "fp" });
     expect(again.operation.name).toBe(op.name);
@@ -94,6 +101,7 @@ describe("OperationStore", () => {
       requestId,
       fingerprint: "fp",
       job: "{}",
+      lifecycle: "accepted",
     });
     expect(other.created).toBe(true);
   });
@@ -191,21 +199,88 @@ describe("OperationStore", () => {
       retentionMs: 500,
     });
     const op = pending();
-    await short.create({ operation: op, requestId: randomUUID(), fingerprint: "fp", job: "{}" });
+    await short.create({
+      operation: op,
+      requestId: randomUUID(),
+      fingerprint: "fp",
+      job: "{}",
+      lifecycle: "accepted",
+    });
     expect(await short.get("my-project", op.name)).toBeDefined();
     await new Promise((r) => setTimeout(r, 700));
     expect(await short.get("my-project", op.name)).toBeUndefined();
     expect((await short.list("my-project")).items).toEqual([]);
   });
 
-  it("finds operations older than a bound in a status, oldest first", async () => {
-    const old1 = (await createOp(pending("my-project", Date.now() - 60_000))).op;
-    const old2 = (await createOp(pending("my-project", Date.now() - 50_000))).op;
+  it("finds operations older than a bound in a status, oldest first, page by page to the end", async () => {
+    const olds = [];
+    for (let i = 0; i < 5; i++)
+      olds.push((await createOp(pending("my-project", Date.now() - 60_000 + i * 1000))).op.name);
     await createOp(pending("my-project", Date.now()));
-    expect(
-      await store.olderThan("my-project", Operation_Status.PENDING, Date.now() - 30_000, 10),
-    ).toEqual([old1.name, old2.name]);
+    const seen: string[] = [];
+    let cursor = "";
+    let pages = 0;
+    do {
+      const page = await store.olderThan(
+        "my-project",
+        Operation_Status.PENDING,
+        Date.now() - 30_000,
+        {
+          limit: 2,
+          cursor,
+        },
+      );
+      seen.push(...page.names);
+      cursor = page.cursor;
+      pages += 1;
+    } while (cursor !== "");
+    expect(seen).toEqual(olds);
+    expect(pages).toBe(3);
     expect(await store.projects()).toContain("my-project");
+  });
+
+  it("commits a lifecycle step only against the sequence number it was decided on", async () => {
+    const { op } = await createOp();
+    const address = { project: op.project, name: op.name };
+    expect(await store.getStored(op.project, op.name)).toMatchObject({
+      lifecycle: "accepted",
+      seq: 0,
+    });
+    // Two deciders read seq 0; the first commit wins, the second sees a conflict and writes nothing.
+    const first = await store.commit({
+      ...address,
+      expectedSeq: 0,
+      lifecycle: "dispatched",
+    });
+    const second = await store.commit({
+      ...address,
+      expectedSeq: 0,
+      lifecycle: "cancelled",
+      operation: next(op, { status: Operation_Status.DONE, progress: 100 }),
+    });
+    expect(first).toEqual({ status: "committed", seq: 1, version: undefined });
+    expect(second).toEqual({ status: "conflict" });
+    expect(await store.getStored(op.project, op.name)).toMatchObject({
+      lifecycle: "dispatched",
+      seq: 1,
+      operation: { status: Operation_Status.PENDING, version: 1 },
+    });
+    // A step with a version writes and publishes both at once.
+    const third = await store.commit({
+      ...address,
+      expectedSeq: 1,
+      lifecycle: "following",
+      operation: next(op, { status: Operation_Status.RUNNING, progress: 5 }),
+    });
+    expect(third).toEqual({ status: "committed", seq: 2, version: 2 });
+    expect(
+      await store.commit({
+        project: op.project,
+        name: "operation-gone",
+        expectedSeq: 0,
+        lifecycle: "x",
+      }),
+    ).toEqual({ status: "missing" });
   });
 });
 
@@ -368,6 +443,7 @@ describe("OperationBus", () => {
         requestId: randomUUID(),
         fingerprint: "fp",
         job: "{}",
+        lifecycle: "accepted",
       });
       const seen: Operation[] = [];
       const done = (async () => {

@@ -41,30 +41,109 @@ export interface ImageQueueOptions extends JobOptionsInput {
   readonly onError?: (error: Error) => void;
 }
 
+/** Where a job stands, as the sweeper needs it. */
+export type JobStatus =
+  /** No such job: never queued, or removed (a gateway died before queueing it, or Redis lost it). */
+  | "missing"
+  /** Waiting, delayed or active: a worker will run it (a stalled one is re-run by BullMQ). */
+  | "live"
+  /** Completed or failed for good: nothing will run it again unless it is queued again. */
+  | "finished";
+
+/** What a test may want to know of one job. */
+export interface JobInfo {
+  readonly status: JobStatus;
+  readonly attemptsMade: number;
+  readonly failedReason: string;
+}
+
+/**
+ * The queue of CreateImage jobs, with the verbs its callers need; BullMQ stays behind it (the
+ * worker's `Worker` is BullMQ's, built on the same name and prefix).
+ */
 export interface ImageQueue {
-  readonly queue: Queue;
   /**
    * Queues the job under its operation name. BullMQ ignores an add whose id exists, so adding the
    * same operation twice runs it once.
    */
   add(job: CreateImageJob): Promise<void>;
+  /**
+   * Removes a job that no worker holds. Best effort: false when a worker holds it or it is gone;
+   * nothing depends on it (a cancelled operation's job skips itself).
+   */
+  remove(operation: string): Promise<boolean>;
+  /**
+   * Queues a job again whose previous run finished without finishing its operation, or that was
+   * lost. Removes the finished job first, since BullMQ ignores an add for a known id.
+   */
+  requeue(job: CreateImageJob): Promise<void>;
+  /** Each job's status, in one round trip: one O(1) hash read per job, whatever the queue's size. */
+  statuses(operations: readonly string[]): Promise<JobStatus[]>;
+  /** One job, for tests and diagnostics. */
+  info(operation: string): Promise<JobInfo>;
+  /** Jobs per state, for metrics. */
+  counts(): Promise<Record<string, number>>;
+  /** Deletes the queue and every job in it (tests). */
+  obliterate(): Promise<void>;
   close(): Promise<void>;
 }
 
 export function createImageQueue(options: ImageQueueOptions): ImageQueue {
+  const { connection } = options;
   const queue = new Queue(QUEUE_NAME, {
-    connection: options.connection,
+    connection,
     prefix: queuePrefix(options.prefix ?? "imagesvc"),
     defaultJobOptions: defaultJobOptions(options),
   });
   queue.on("error", (e) => {
     options.onError?.(e);
   });
+  const add = async (job: CreateImageJob) => {
+    await queue.add(JOB_NAME, job, { jobId: job.operation });
+  };
+  const statusOf = (timestamp: string | null, finishedOn: string | null): JobStatus =>
+    timestamp === null ? "missing" : finishedOn === null ? "live" : "finished";
   return {
-    queue,
-    async add(job) {
-      await queue.add(JOB_NAME, job, { jobId: job.operation });
+    add,
+    async remove(operation) {
+      return (await queue.remove(operation)) === 1;
     },
+    async requeue(job) {
+      await queue.remove(job.operation);
+      await add(job);
+    },
+    async statuses(operations) {
+      if (operations.length === 0) return [];
+      // A job is a hash at its key: `timestamp` exists while the job does, `finishedOn` once it
+      // completed or failed for good (BullMQ clears it when a job is retried).
+      const pipeline = connection.pipeline();
+      for (const id of operations) pipeline.hmget(queue.toKey(id), "timestamp", "finishedOn");
+      const replies = (await pipeline.exec()) ?? [];
+      return replies.map(([error, value]) => {
+        if (error) throw error;
+        const [timestamp, finishedOn] = value as (string | null)[];
+        return statusOf(timestamp ?? null, finishedOn ?? null);
+      });
+    },
+    async info(operation) {
+      // `atm` is BullMQ's field for attempts made (older versions wrote `attemptsMade`).
+      const [timestamp, finishedOn, atm, attemptsMade, failedReason] = await connection.hmget(
+        queue.toKey(operation),
+        "timestamp",
+        "finishedOn",
+        "atm",
+        "attemptsMade",
+        "failedReason",
+      );
+      return {
+        status: statusOf(timestamp ?? null, finishedOn ?? null),
+        attemptsMade: Number(atm ?? attemptsMade ?? 0),
+        failedReason: failedReason ?? "",
+      };
+    },
+    counts: () =>
+      queue.getJobCounts("waiting", "active", "delayed", "completed", "failed", "prioritized"),
+    obliterate: () => queue.obliterate({ force: true }),
     close: () => queue.close(),
   };
 }

@@ -6,6 +6,8 @@ export {
   QUEUE_NAME,
   JOB_NAME,
   type ImageQueue,
+  type JobInfo,
+  type JobStatus,
   type ImageQueueOptions,
   type JobOptionsInput,
 } from "./image-queue";

@@ -337,11 +337,19 @@ describe("validateCreateImageRequest", () => {
       ).toEqual([]);
     });
 
-    it("accepts 64 labels and rejects 65", () => {
+    it("accepts 63 labels and rejects 64: the service's ownership label takes Compute's 64th slot", () => {
       const labels = (n: number) =>
         Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, "v"]));
-      expect(fields({ labels: labels(64) })).toEqual([]);
-      expect(fields({ labels: labels(65) })).toEqual(["image.labels"]);
+      expect(fields({ labels: labels(63) })).toEqual([]);
+      expect(fields({ labels: labels(64) })).toEqual(["image.labels"]);
+    });
+
+    it("rejects the reserved ownership label and says why", () => {
+      const found = validateCreateImageRequest(
+        request({ labels: { "imagesvc-request-id": "x", env: "prod" } }),
+      );
+      expect(found.map((v) => v.field)).toEqual(['image.labels["imagesvc-request-id"]']);
+      expect(found[0]?.description).toMatch(/is reserved: the service sets it/);
     });
 
     it.each([

@@ -1,7 +1,7 @@
 import type { CreateImageRequest, Image } from "@imagesvc/proto";
 import { quote, type FieldViolation } from "./field-violation";
 import { checkRawDiskSource } from "./cloud-storage";
-import { checkLabels } from "./labels";
+import { checkLabels, OWNERSHIP_LABEL } from "./labels";
 import { checkProjectId } from "./project-id";
 import { checkRequestId } from "./request-id";
 import { checkResourceName } from "./resource-name";
@@ -72,7 +72,7 @@ function validateImage(image: Image): FieldViolation[] {
 
   check("image.name", checkResourceName(image.name, "image name", "web-2026-11-27"));
   if (image.family !== "") check("image.family", checkResourceName(image.family, "family", "web"));
-  out.push(...checkLabels("image.labels", image.labels));
+  out.push(...checkLabels("image.labels", image.labels, [OWNERSHIP_LABEL]));
 
   const set = SOURCES.filter(([, get]) => get(image) !== "").map(([field]) => field);
   if (set.length === 0) {

@@ -10,3 +10,4 @@ export {
 export { invalidArgument } from "./connect-error";
 export { isProjectId, checkProjectId } from "./project-id";
 export { checkRequestId } from "./request-id";
+export { OWNERSHIP_LABEL } from "./labels";

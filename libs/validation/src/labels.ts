@@ -2,6 +2,12 @@ import { quote, type FieldViolation } from "./field-violation";
 
 /** Compute allows at most this many labels on a resource. */
 export const MAX_LABELS = 64;
+/**
+ * The label the service puts on every image it creates, with the request id as its value: the
+ * proof that an image is this request's when Compute's own answer was lost (libs/lifecycle).
+ * Requests may not set it, and it takes one of Compute's label slots.
+ */
+export const OWNERSHIP_LABEL = "imagesvc-request-id";
 /** Keys: 1-63 characters; a lowercase or international letter first. */
 const LABEL_KEY = /^[\p{Ll}\p{Lo}][\p{Ll}\p{Lo}\p{N}_-]{0,62}$/u;
 /** Values: 0-63 characters of the same alphabet, any first. */
@@ -18,16 +24,29 @@ export function labelPath(base: string, key: string): string {
 export function checkLabels(
   base: string,
   labels: Readonly<Record<string, string>>,
+  reserved: readonly string[] = [],
 ): FieldViolation[] {
   const violations: FieldViolation[] = [];
   const entries = Object.entries(labels);
-  if (entries.length > MAX_LABELS) {
+  const max = MAX_LABELS - reserved.length;
+  if (entries.length > max) {
     violations.push({
       field: base,
-      description: `has ${entries.length} labels; Compute allows at most ${MAX_LABELS}`,
+      description:
+        `has ${entries.length} labels; at most ${max} are allowed` +
+        (reserved.length > 0
+          ? ` (Compute allows ${MAX_LABELS}, and the service sets ${reserved.join(", ")})`
+          : ""),
     });
   }
   for (const [key, value] of entries) {
+    if (reserved.includes(key)) {
+      violations.push({
+        field: labelPath(base, key),
+        description: `the key ${quote(key)} is reserved: the service sets it on every image it creates; remove it`,
+      });
+      continue;
+    }
     const problems: string[] = [];
     if (!LABEL_KEY.test(key)) {
       problems.push(

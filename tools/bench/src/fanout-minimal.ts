@@ -10,6 +10,7 @@
 // Usage: node tools/bench/build.mjs &&
 //   node --expose-gc dist/tools/bench/fanout-minimal.js [connect|raw] [redis-url]
 // (`npm run bench` runs both as its "baseline" scenario.)
+import { ACCEPTED, encodeLifecycle } from "@imagesvc/lifecycle";
 import { create, fromBinary, toBinary, toJsonString } from "@bufbuild/protobuf";
 import { type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -79,6 +80,7 @@ for (let i = 0; i < OPS; i++) {
     requestId: randomUUID(),
     fingerprint: "f",
     job: "{}",
+    lifecycle: encodeLifecycle(ACCEPTED),
   });
   ops.push(created.operation);
 }

@@ -56,7 +56,7 @@ describe("metrics", () => {
       expect(sample(gateway, "imagesvc_watch_streams_open")).toBe(0);
 
       const workerMetrics = await (await fetch(`${admin}/metrics`)).text();
-      expect(sample(workerMetrics, "imagesvc_jobs_total", { outcome: "done" })).toBe(1);
+      expect(sample(workerMetrics, "imagesvc_jobs_total", { outcome: "succeeded" })).toBe(1);
       expect(
         sample(workerMetrics, "imagesvc_compute_calls_total", {
           method: "images.insert",

@@ -330,10 +330,15 @@ export function pipelineSuite(base: () => StackOptions): void {
     });
 
     it("releases every listener, subscription and timer when 1,000 watchers leave", async () => {
-      stack.emulator.admin.configure({ operationDurationMs: 60_000 });
+      // The emulator runs in this process: its pending `wait` is a timer too. A wait cap as long
+      // as the operation keeps exactly one pending from the worker's first wait to the end.
+      stack.emulator.admin.configure({ operationDurationMs: 60_000, waitCapMs: 60_000 });
       try {
+        const waits = () => stack.emulator.admin.state().calls["globalOperations.wait"] ?? 0;
+        const waitsBefore = waits();
         const op = await stack.client.createImage(imageRequest(uniqueName("leave")));
-        await new Promise((r) => setTimeout(r, 200));
+        for (let i = 0; i < 200 && waits() === waitsBefore; i++)
+          await new Promise((r) => setTimeout(r, 20));
         const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
         const subscriberListeners = () =>
           stack.gateway.subscriber.client
@@ -367,7 +372,7 @@ export function pipelineSuite(base: () => StackOptions): void {
         expect(subscriberListeners()).toBe(baseline.listeners);
         expect(timers()).toBeLessThanOrEqual(baseline.timers);
       } finally {
-        stack.emulator.admin.configure({ operationDurationMs: 600 });
+        stack.emulator.admin.configure({ operationDurationMs: 600, waitCapMs: 100 });
       }
     });
   });

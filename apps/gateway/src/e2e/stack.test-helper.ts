@@ -100,6 +100,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           ADMIN_PORT: "0",
           WAIT_RETRY_INITIAL_MS: "50",
           WAIT_RETRY_MAX_MS: "200",
+          // The emulator's waits are compressed (100 ms for Compute's 2 minutes); so are these.
+          WAIT_MIN_INTERVAL_MS: "20",
+          IMAGE_POLL_MS: "100",
           ...env,
         },
         ready: "worker ready",

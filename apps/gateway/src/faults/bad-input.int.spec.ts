@@ -107,7 +107,7 @@ describe("fuzzing the running gateway", () => {
       );
     }
     const queue = createImageQueue({ connection: stack.redis.client, prefix: stack.prefix });
-    const counts = await queue.queue.getJobCounts("waiting", "prioritized", "delayed", "active");
+    const counts = await queue.counts();
     await queue.close();
     const jobs = Object.values(counts).reduce((a, b) => a + b, 0);
     process.stdout.write(

@@ -1,9 +1,16 @@
 import { create } from "@bufbuild/protobuf";
-import { ComputeApiError } from "@imagesvc/compute";
 import { Operation_Status, OperationSchema } from "@imagesvc/proto";
 import { describe, expect, it } from "vitest";
-import { failedOperation } from "@imagesvc/operations";
-import { applyComputeOperation, failureOf } from "./operation-updates";
+import type { CallFailure } from "./events";
+import { applyComputeOperation, failedOperation, failureOf } from "./operation-versions";
+
+/** A Compute failure as libs/compute's ComputeApiError carries it. */
+const callFailure = (httpStatus: number, reason: string, message: string): CallFailure => ({
+  httpStatus,
+  reason,
+  message,
+  kind: "final",
+});
 
 const ours = create(OperationSchema, {
   kind: "compute#operation",
@@ -66,7 +73,7 @@ describe("applyComputeOperation", () => {
 
 describe("failedOperation", () => {
   it("ends DONE with the error in Compute's shape", () => {
-    const error = new ComputeApiError(
+    const error = callFailure(
       409,
       "alreadyExists",
       "The resource 'projects/my-project/global/images/web' already exists",
@@ -85,13 +92,13 @@ describe("failedOperation", () => {
   });
 
   it("reports no answer from Compute as 503", () => {
-    const failure = failureOf(new ComputeApiError(0, "networkError", "no answer"));
+    const failure = failureOf(callFailure(0, "networkError", "no answer"));
     expect(failure).toEqual({ code: "UNAVAILABLE", message: "no answer", httpStatus: 503 });
     expect(failedOperation(ours, failure).httpErrorMessage).toBe("SERVICE UNAVAILABLE");
   });
 
   it("derives a code from an unknown reason", () => {
-    expect(failureOf(new ComputeApiError(400, "badRequestSomething", "x")).code).toBe(
+    expect(failureOf(callFailure(400, "badRequestSomething", "x")).code).toBe(
       "BAD_REQUEST_SOMETHING",
     );
   });

@@ -1,0 +1,100 @@
+import { create, toJson, type JsonObject } from "@bufbuild/protobuf";
+import type { HandlerContext } from "@connectrpc/connect";
+import { ACCEPTED, encodeLifecycle } from "@imagesvc/lifecycle";
+import {
+  type CreateImageRequest,
+  ImageSchema,
+  Operation_Status,
+  OperationSchema,
+  type Operation,
+} from "@imagesvc/proto";
+import type { CreateImageJob } from "@imagesvc/queue";
+import { SpanKind, startStep } from "@imagesvc/telemetry";
+import { invalidArgument, validateCreateImageRequest } from "@imagesvc/validation";
+import { randomUUID } from "node:crypto";
+import { newOperationName } from "../operation-name";
+import { requestFingerprint } from "../request-fingerprint";
+import { authorize } from "./access";
+import type { ImageServiceDeps } from "./deps";
+import { requestIdReused } from "./errors";
+
+/**
+ * CreateImage: validate (every violation at once; nothing reaches Redis before this passes),
+ * authorize, then record the operation PENDING in the `accepted` phase together with its request
+ * id (one script), and queue its job. A repeated request id answers with the existing operation.
+ */
+export function createImage(deps: ImageServiceDeps) {
+  const { store, queue } = deps;
+  return async (req: CreateImageRequest, ctx: HandlerContext): Promise<Operation> => {
+    const violations = validateCreateImageRequest(req);
+    if (violations.length > 0) throw invalidArgument(violations);
+    const caller = authorize(deps, ctx, req.project, "create", "create images in");
+    await deps.rateLimit?.(caller);
+    // The caller's W3C trace context (or a fresh one) travels on in the job to the Compute calls.
+    const step = startStep(
+      "CreateImage",
+      ctx.requestHeader.get("traceparent") ?? undefined,
+      SpanKind.SERVER,
+    );
+    try {
+      const image = req.image ?? create(ImageSchema);
+      const requestId = req.requestId === "" ? randomUUID() : req.requestId.toLowerCase();
+      const fingerprint = requestFingerprint({ ...req, requestId });
+      const now = new Date();
+      const operation = create(OperationSchema, {
+        kind: "compute#operation",
+        name: newOperationName(now),
+        project: req.project,
+        operationType: "insert",
+        status: Operation_Status.PENDING,
+        clientOperationId: requestId,
+        targetLink: `https://compute.googleapis.com/compute/v1/projects/${req.project}/global/images/${image.name}`,
+        user: caller,
+        insertTime: now.toISOString(),
+        creationTimestamp: now.toISOString(),
+      });
+      const jobFor = (op: Operation): CreateImageJob => ({
+        v: 1,
+        project: req.project,
+        operation: op.name,
+        requestId,
+        image: toJson(ImageSchema, image) as JsonObject,
+        forceCreate: req.forceCreate,
+        traceparent: step.traceparent,
+        acceptedMs: Date.parse(op.insertTime),
+      });
+
+      const result = await store.create({
+        operation,
+        requestId,
+        fingerprint,
+        job: JSON.stringify(jobFor(operation)),
+        lifecycle: encodeLifecycle(ACCEPTED),
+      });
+      if (!result.created) {
+        if (result.fingerprint !== fingerprint)
+          throw requestIdReused(requestId, result.operation.name);
+        // Same request again: answer with the existing operation. If its job was lost (the
+        // gateway died before queueing it), this heals it; otherwise BullMQ ignores the known id.
+        if (result.operation.status === Operation_Status.PENDING)
+          await queue.add(jobFor(result.operation));
+        return result.operation;
+      }
+      await deps.afterRecord?.(result.operation);
+      await queue.add(jobFor(result.operation));
+      deps.log.info(
+        {
+          operation: operation.name,
+          requestId,
+          traceId: step.traceId,
+          project: req.project,
+          image: image.name,
+        },
+        "image creation accepted",
+      );
+      return result.operation;
+    } finally {
+      step.span.end();
+    }
+  };
+}

@@ -1,0 +1,25 @@
+import type { OperationBus, OperationStore } from "@imagesvc/operations";
+import type { Operation } from "@imagesvc/proto";
+import type { ImageQueue } from "@imagesvc/queue";
+import type { Logger } from "pino";
+import type { StreamLimiter } from "../auth/limits";
+import type { Policy } from "../auth/policy";
+import type { StreamDrain } from "../drain";
+
+/** What the ImageService RPCs need; `createImageService` hands it to each of them. */
+export interface ImageServiceDeps {
+  readonly store: OperationStore;
+  readonly bus: OperationBus;
+  readonly queue: ImageQueue;
+  readonly log: Logger;
+  /** Who may do what in which project. */
+  readonly policy: Policy;
+  /** CreateImage's per-principal rate limit; throws RESOURCE_EXHAUSTED. Default: none. */
+  readonly rateLimit?: (principal: string) => Promise<void>;
+  /** Caps open Watch/Wait streams per principal. */
+  readonly streams: StreamLimiter;
+  /** Ends Watch/Wait streams when the gateway drains. */
+  readonly drain: StreamDrain;
+  /** Test-only fault hook, run between writing the record and queueing the job. */
+  readonly afterRecord?: (operation: Operation) => Promise<void>;
+}

@@ -1,0 +1,33 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+
+/**
+ * The ImageService's errors at the RPC edge, built in one place so that every RPC says the same
+ * thing the same way. INVALID_ARGUMENT comes from libs/validation's `invalidArgument`.
+ */
+
+/** An unknown operation, or one of a project the caller may not read: existence does not leak. */
+export function notFound(project: string, name: string): ConnectError {
+  return new ConnectError(`operation ${name} not found in project ${project}`, Code.NotFound);
+}
+
+export function permissionDenied(caller: string, action: string, project: string): ConnectError {
+  return new ConnectError(`${caller} may not ${action} project ${project}`, Code.PermissionDenied);
+}
+
+export function unauthenticated(): ConnectError {
+  return new ConnectError("not authenticated", Code.Unauthenticated);
+}
+
+/** A request id reused for a different request. */
+export function requestIdReused(requestId: string, existing: string): ConnectError {
+  return new ConnectError(
+    `request_id ${requestId} was already used for a different request (operation ${existing}); ` +
+      "repeat the original request exactly, or send a new request_id",
+    Code.AlreadyExists,
+  );
+}
+
+/** A cancel the lifecycle refused; `why` says what state the operation is in. */
+export function notCancellable(why: string): ConnectError {
+  return new ConnectError(why, Code.FailedPrecondition);
+}

@@ -1,0 +1,402 @@
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
+import { describe, expect, it } from "vitest";
+import { decide, type Subject } from "./decide";
+import type { CallFailure, LifecycleEvent } from "./events";
+import type { Lifecycle } from "./lifecycle";
+import { lifecyclePolicy } from "./policy";
+
+const T0 = 1_800_000_000_000;
+const RID = "7d444840-9dc0-11d1-b245-5ffdce74fad2";
+const policy = lifecyclePolicy({
+  insertWindowMs: 60_000,
+  retryDelay: (n) => 100 * 2 ** n,
+  minWaitIntervalMs: 1000,
+  imagePollMs: 5000,
+});
+
+function ours(status: Operation_Status = Operation_Status.PENDING): Operation {
+  return create(OperationSchema, {
+    name: "operation-1",
+    project: "p-1",
+    status,
+    clientOperationId: RID,
+    targetLink: "https://compute.googleapis.com/compute/v1/projects/p-1/global/images/web",
+  });
+}
+function compute(fields: MessageInitShape<typeof OperationSchema> = {}): Operation {
+  return create(OperationSchema, {
+    name: "operation-c1",
+    status: Operation_Status.RUNNING,
+    progress: 30,
+    targetId: "111",
+    selfLink:
+      "https://compute.googleapis.com/compute/v1/projects/p-1/global/operations/operation-c1",
+    ...fields,
+  });
+}
+function subject(lifecycle: Lifecycle, operation = ours()): Subject {
+  return { lifecycle, operation, requestId: RID, imageName: "web" };
+}
+function failure(
+  httpStatus: number,
+  reason: string,
+  extra: Partial<CallFailure> = {},
+): CallFailure {
+  const kind =
+    httpStatus === 0 || [429, 500, 502, 503, 504].includes(httpStatus)
+      ? "retryable"
+      : httpStatus === 401
+        ? "refresh-credentials"
+        : "final";
+  return { httpStatus, reason, message: `${httpStatus} ${reason}`, kind, ...extra };
+}
+const dispatched = (
+  extra: Partial<Extract<Lifecycle, { phase: "dispatched" }>> = {},
+): Lifecycle => ({
+  phase: "dispatched",
+  attempts: 1,
+  firstMs: T0,
+  ambiguous: false,
+  ...extra,
+});
+const following = (extra: Partial<Extract<Lifecycle, { phase: "following" }>> = {}): Lifecycle => ({
+  phase: "following",
+  computeOperation: "operation-c1",
+  targetId: "111",
+  by: "operation",
+  failures: 0,
+  ...extra,
+});
+const on = (s: Subject, e: LifecycleEvent) => decide(s, e, policy);
+
+describe("decide: accepted", () => {
+  it("dispatches the first insert when a worker runs the job", () => {
+    const d = on(subject({ phase: "accepted" }), { type: "run", now: T0 });
+    expect(d.lifecycle).toEqual({
+      phase: "dispatched",
+      attempts: 1,
+      firstMs: T0,
+      ambiguous: false,
+    });
+    expect(d.effect).toEqual({ kind: "insert", delayMs: 0 });
+    expect(d.operation).toBeUndefined();
+  });
+
+  it("cancels: DONE with CANCELLED, and no insert will ever be sent", () => {
+    const d = on(subject({ phase: "accepted" }), { type: "cancel", by: "alice", now: T0 });
+    expect(d.lifecycle).toEqual({ phase: "done", outcome: "cancelled" });
+    expect(d.effect).toEqual({ kind: "none" });
+    expect(d.operation?.status).toBe(Operation_Status.DONE);
+    expect(d.operation?.error?.errors[0]).toMatchObject({ code: "CANCELLED" });
+    expect(d.operation?.error?.errors[0]?.message).toMatch(/alice; no insert was sent/);
+  });
+});
+
+describe("decide: dispatched", () => {
+  it("refuses a cancel once an insert was dispatched, saying why", () => {
+    const d = on(subject(dispatched()), { type: "cancel", by: "alice", now: T0 });
+    expect(d.refused).toMatch(/an insert was sent to Compute .* cannot cancel an image insert/);
+    expect(d.lifecycle).toEqual(dispatched());
+    expect(d.operation).toBeUndefined();
+  });
+
+  it("follows the operation Compute accepted", () => {
+    const d = on(subject(dispatched()), { type: "inserted", operation: compute(), now: T0 });
+    expect(d.lifecycle).toEqual(following());
+    expect(d.operation).toMatchObject({
+      status: Operation_Status.RUNNING,
+      progress: 30,
+      targetId: "111",
+      computeOperation: compute().selfLink,
+    });
+    expect(d.effect).toEqual({ kind: "wait", delayMs: 0 });
+  });
+
+  it("ends at once when the insert answers DONE", () => {
+    const done = compute({ status: Operation_Status.DONE, progress: 100 });
+    const d = on(subject(dispatched()), { type: "inserted", operation: done, now: T0 });
+    expect(d.lifecycle).toEqual({ phase: "done", outcome: "succeeded" });
+    expect(d.effect.kind).toBe("none");
+  });
+
+  it("retries a 503 within the window, marks it ambiguous, and says so in status_message", () => {
+    const d = on(subject(dispatched()), {
+      type: "insertFailed",
+      error: failure(503, "backendError"),
+      now: T0 + 1000,
+    });
+    expect(d.lifecycle).toMatchObject({ phase: "dispatched", attempts: 2, ambiguous: true });
+    expect(d.effect).toEqual({ kind: "insert", delayMs: 100 });
+    expect(d.operation?.statusMessage).toMatch(
+      /insert attempt 1 failed \(HTTP 503 backendError\); retrying/,
+    );
+    expect(d.operation?.status).toBe(Operation_Status.PENDING);
+  });
+
+  it("honours Retry-After on a 429, which is definite: nothing was created", () => {
+    const d = on(subject(dispatched()), {
+      type: "insertFailed",
+      error: failure(429, "rateLimitExceeded", { retryAfterMs: 7000 }),
+      now: T0 + 1000,
+    });
+    expect(d.lifecycle).toMatchObject({ attempts: 2, ambiguous: false });
+    expect(d.effect).toEqual({ kind: "insert", delayMs: 7000 });
+  });
+
+  it("rejects on a final error when no earlier attempt could have taken effect", () => {
+    const d = on(subject(dispatched()), {
+      type: "insertFailed",
+      error: failure(400, "invalid"),
+      now: T0,
+    });
+    expect(d.lifecycle).toEqual({ phase: "done", outcome: "rejected" });
+    expect(d.operation).toMatchObject({ httpErrorStatusCode: 400 });
+    expect(d.operation?.error?.errors[0]?.code).toBe("INVALID_FIELD_VALUE");
+  });
+
+  it.each([
+    ["a 409, always", dispatched(), failure(409, "alreadyExists")],
+    [
+      "a final error after an ambiguous attempt",
+      dispatched({ ambiguous: true }),
+      failure(403, "forbidden"),
+    ],
+    ["a 503 past the window", dispatched({ ambiguous: true }), failure(503, "backendError")],
+  ])("looks at the image on %s", (_, state, error) => {
+    const d = on(subject(state), { type: "insertFailed", error, now: T0 + 120_000 });
+    expect(d.effect).toEqual({ kind: "getImage", delayMs: 0 });
+    expect(d.lifecycle).toMatchObject({
+      phase: "dispatched",
+      lastError: { httpStatus: error.httpStatus },
+    });
+  });
+
+  it("gives up past the window when every answer was definite, saying how long it tried", () => {
+    const d = on(subject(dispatched({ attempts: 7 })), {
+      type: "insertFailed",
+      error: failure(429, "rateLimitExceeded"),
+      now: T0 + 90_000,
+    });
+    expect(d.lifecycle).toEqual({ phase: "done", outcome: "rejected" });
+    expect(d.operation?.error?.errors[0]?.message).toMatch(
+      /^gave up after 7 attempts over 90 s; last error: 429 rateLimitExceeded/,
+    );
+  });
+
+  it("takes an image with our label as ours and follows it, whatever the 409 said", () => {
+    const state = dispatched({
+      lastError: { code: "RESOURCE_ALREADY_EXISTS", message: "x", httpStatus: 409, final: true },
+    });
+    const image = { id: "222", status: "PENDING", labels: { "imagesvc-request-id": RID } };
+    const d = on(subject(state), { type: "imageFound", image, now: T0 });
+    expect(d.lifecycle).toEqual({
+      phase: "following",
+      computeOperation: "",
+      targetId: "222",
+      by: "image",
+      failures: 0,
+    });
+    expect(d.effect).toEqual({ kind: "getImage", delayMs: 5000 });
+    expect(d.operation).toMatchObject({ status: Operation_Status.RUNNING, targetId: "222" });
+    const ready = on(subject(state), {
+      type: "imageFound",
+      image: { ...image, status: "READY" },
+      now: T0,
+    });
+    expect(ready.lifecycle).toEqual({ phase: "done", outcome: "succeeded" });
+    expect(ready.operation).toMatchObject({
+      status: Operation_Status.DONE,
+      progress: 100,
+      targetId: "222",
+    });
+    expect(ready.operation?.error).toBeUndefined();
+  });
+
+  it("reports RESOURCE_ALREADY_EXISTS when the image of that name is someone else's", () => {
+    const image = { id: "333", status: "READY", labels: { "imagesvc-request-id": "another" } };
+    const d = on(subject(dispatched()), { type: "imageFound", image, now: T0 });
+    expect(d.lifecycle).toEqual({ phase: "done", outcome: "rejected" });
+    expect(d.operation).toMatchObject({ httpErrorStatusCode: 409 });
+    expect(d.operation?.error?.errors[0]?.code).toBe("RESOURCE_ALREADY_EXISTS");
+  });
+
+  it("inserts again when no image exists and the window is open, rejects when it is closed", () => {
+    const last = { code: "UNAVAILABLE", message: "no answer", httpStatus: 503, final: false };
+    const open = on(subject(dispatched({ ambiguous: true, lastError: last })), {
+      type: "imageMissing",
+      now: T0 + 1000,
+    });
+    expect(open.effect).toEqual({ kind: "insert", delayMs: 100 });
+    const closed = on(subject(dispatched({ ambiguous: true, lastError: last })), {
+      type: "imageMissing",
+      now: T0 + 61_000,
+    });
+    expect(closed.lifecycle).toEqual({ phase: "done", outcome: "rejected" });
+    expect(closed.operation?.error?.errors[0]?.message).toMatch(
+      /^gave up after 1 attempts over 61 s/,
+    );
+  });
+
+  it("re-runs insert again with the same request id inside the window, and look at the image after it", () => {
+    expect(on(subject(dispatched()), { type: "run", now: T0 + 1000 })).toMatchObject({
+      lifecycle: { attempts: 2, ambiguous: true },
+      effect: { kind: "insert", delayMs: 0 },
+    });
+    expect(on(subject(dispatched()), { type: "run", now: T0 + 61_000 })).toMatchObject({
+      lifecycle: { attempts: 1, ambiguous: true },
+      effect: { kind: "getImage", delayMs: 0 },
+    });
+  });
+});
+
+describe("decide: following", () => {
+  it("resumes by reference on a re-run: it waits on the recorded operation and never inserts", () => {
+    expect(on(subject(following()), { type: "run", now: T0 }).effect).toEqual({
+      kind: "wait",
+      delayMs: 0,
+    });
+    expect(on(subject(following({ by: "image" })), { type: "run", now: T0 }).effect).toEqual({
+      kind: "getImage",
+      delayMs: 0,
+    });
+  });
+
+  it("refuses a cancel: Compute cannot cancel an accepted insert", () => {
+    expect(on(subject(following()), { type: "cancel", by: "a", now: T0 }).refused).toMatch(
+      /Compute accepted the insert \(operation operation-c1\)/,
+    );
+  });
+
+  it("keeps a minimum interval after a wait that returned at once without change", () => {
+    const d = on(subject(following()), {
+      type: "observed",
+      operation: compute(),
+      elapsedMs: 30,
+      now: T0,
+    });
+    expect(d.effect).toEqual({ kind: "wait", delayMs: 970 });
+    const slow = on(subject(following()), {
+      type: "observed",
+      operation: compute(),
+      elapsedMs: 110_000,
+      now: T0,
+    });
+    expect(slow.effect).toEqual({ kind: "wait", delayMs: 0 });
+  });
+
+  it("ends with Compute's verdict: DONE without error succeeds, with error fails", () => {
+    const ok = on(subject(following()), {
+      type: "observed",
+      operation: compute({ status: Operation_Status.DONE, progress: 100 }),
+      elapsedMs: 5,
+      now: T0,
+    });
+    expect(ok.lifecycle).toEqual({ phase: "done", outcome: "succeeded" });
+    const bad = compute({
+      status: Operation_Status.DONE,
+      progress: 100,
+      httpErrorStatusCode: 400,
+      error: { errors: [{ code: "INVALID_IMAGE_TAR", message: "bad tar" }] },
+    });
+    const failed = on(subject(following()), {
+      type: "observed",
+      operation: bad,
+      elapsedMs: 5,
+      now: T0,
+    });
+    expect(failed.lifecycle).toEqual({ phase: "done", outcome: "failed" });
+    expect(failed.operation?.error?.errors[0]?.code).toBe("INVALID_IMAGE_TAR");
+  });
+
+  it.each([
+    [
+      "503",
+      failure(503, "backendError"),
+      /^Compute unreachable for 0 s \(HTTP 503 backendError\); still following$/,
+    ],
+    [
+      "no answer",
+      failure(0, "networkError"),
+      /^Compute unreachable for 0 s \(networkError\); still following$/,
+    ],
+    [
+      "401 after the refresh",
+      failure(401, "authError"),
+      /^Compute refuses to report the operation for 0 s \(HTTP 401/,
+    ],
+    ["403 forbidden", failure(403, "forbidden"), /^Compute refuses to report the operation/],
+  ])("keeps following through %s, never ending the operation, and says so", (_, error, message) => {
+    const d = on(subject(following(), ours(Operation_Status.RUNNING)), {
+      type: "waitFailed",
+      error,
+      now: T0,
+    });
+    expect(d.lifecycle).toMatchObject({ phase: "following", failures: 1, unreachableSinceMs: T0 });
+    expect(d.operation?.status).toBe(Operation_Status.RUNNING);
+    expect(d.operation?.statusMessage).toMatch(message);
+    expect(d.effect).toEqual({ kind: "wait", delayMs: 100 });
+  });
+
+  it("counts how long Compute has been unreachable, with bounded backoff", () => {
+    const state = following({ failures: 40, unreachableSinceMs: T0 });
+    const d = on(subject(state, ours(Operation_Status.RUNNING)), {
+      type: "waitFailed",
+      error: failure(503, "backendError"),
+      now: T0 + 4 * 60_000,
+    });
+    expect(d.operation?.statusMessage).toMatch(/^Compute unreachable for 4 m/);
+    expect(d.lifecycle).toMatchObject({ failures: 41, unreachableSinceMs: T0 });
+  });
+
+  it("turns to the image when the operation is gone", () => {
+    const d = on(subject(following()), {
+      type: "waitFailed",
+      error: failure(404, "notFound"),
+      now: T0,
+    });
+    expect(d.lifecycle).toMatchObject({ by: "image" });
+    expect(d.effect).toEqual({ kind: "getImage", delayMs: 0 });
+  });
+
+  it("reports from the image: READY succeeds, FAILED fails, missing fails, someone else's fails", () => {
+    const byImage = subject(following({ by: "image" }), ours(Operation_Status.RUNNING));
+    const img = (status: string, id = "111") => ({ id, status, labels: {} });
+    expect(on(byImage, { type: "imageFound", image: img("READY"), now: T0 }).lifecycle).toEqual({
+      phase: "done",
+      outcome: "succeeded",
+    });
+    const failed = on(byImage, { type: "imageFound", image: img("FAILED"), now: T0 });
+    expect(failed.lifecycle).toEqual({ phase: "done", outcome: "failed" });
+    expect(failed.operation?.error?.errors[0]?.code).toBe("IMAGE_FAILED");
+    const missing = on(byImage, { type: "imageMissing", now: T0 });
+    expect(missing.lifecycle).toEqual({ phase: "done", outcome: "failed" });
+    expect(missing.operation?.error?.errors[0]?.message).toMatch(
+      /operation-c1 is gone and image web does not exist/,
+    );
+    expect(
+      on(byImage, { type: "imageFound", image: img("READY", "999"), now: T0 }).lifecycle,
+    ).toEqual({
+      phase: "done",
+      outcome: "failed",
+    });
+    expect(on(byImage, { type: "imageFound", image: img("PENDING"), now: T0 }).effect).toEqual({
+      kind: "getImage",
+      delayMs: 5000,
+    });
+  });
+});
+
+describe("decide: done", () => {
+  it("is final: every event leaves it as it is, and a cancel is refused", () => {
+    const done = subject({ phase: "done", outcome: "succeeded" }, ours(Operation_Status.DONE));
+    for (const e of [
+      { type: "run", now: T0 },
+      { type: "inserted", operation: compute(), now: T0 },
+      { type: "imageMissing", now: T0 },
+    ] as const) {
+      expect(on(done, e)).toEqual({ lifecycle: done.lifecycle, effect: { kind: "none" } });
+    }
+    expect(on(done, { type: "cancel", by: "a", now: T0 }).refused).toMatch(/already DONE/);
+  });
+});
