@@ -22,6 +22,8 @@ runApp({
       operationDurationMs: env.int("EMULATOR_OPERATION_DURATION_MS", 3000, { min: 0 }),
       waitCapMs: env.int("EMULATOR_WAIT_CAP_MS", 120_000, { min: 0 }),
       requestIdTtlMs: env.int("EMULATOR_REQUEST_ID_TTL_MS", 3_600_000, { min: 0 }),
+      operationRetentionMs: env.int("EMULATOR_OPERATION_RETENTION_MS", 86_400_000, { min: 0 }),
+      timeScale: env.int("EMULATOR_TIME_SCALE", 1, { min: 1 }),
       missingObjectPattern: env.string("EMULATOR_MISSING_OBJECT_PATTERN", "(^|/)missing[^/]*$"),
       seed: env.int("EMULATOR_SEED", 1),
       ...(env.optionalString("EMULATOR_MAX_FAILURE_STREAK") !== undefined && {

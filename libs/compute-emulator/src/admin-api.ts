@@ -10,7 +10,8 @@ import type { EmulatorAdmin } from "./emulator";
  * - `POST /admin/reset`: forget images, operations, requestIds, counts and faults.
  * - `GET|POST|DELETE /admin/faults`: list, add (one rule or an array), clear.
  * - `POST /admin/tokens/revoke`: invalidate every metadata-issued token.
- * - `GET|PATCH /admin/config`: operationDurationMs, waitCapMs, requestIdTtlMs, missingObjectPattern.
+ * - `GET|PATCH /admin/config`: operationDurationMs, waitCapMs, requestIdTtlMs,
+ *   operationRetentionMs, timeScale, missingObjectPattern.
  */
 export async function handleAdmin(
   req: IncomingMessage,

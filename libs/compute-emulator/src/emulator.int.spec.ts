@@ -184,6 +184,66 @@ describe("Compute behaviour", () => {
     expect(op2.status).toBe("DONE");
   });
 
+  it("compresses Compute's time: a 45-minute import, its 2-minute waits and its hour of requestId memory, in proportion", async () => {
+    const e = await start({
+      timeScale: 1000,
+      operationDurationMs: 45 * 60_000,
+      waitCapMs: 120_000,
+      requestIdTtlMs: 3_600_000,
+    });
+    const requestId = randomUUID();
+    const op = (await (
+      await insert(e, { name: "web", rawDisk: { source: SOURCE } }, requestId)
+    ).json()) as { name: string; status: string };
+    expect(op.status).toBe("PENDING");
+    const started = Date.now();
+    const first = (await (
+      await computeCall(e, "POST", `global/operations/${op.name}/wait`)
+    ).json()) as { status: string };
+    // Two minutes of Compute's time: 120 ms here, so the first wait answers long before DONE.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(115);
+    expect(first.status).not.toBe("DONE");
+    let last = first;
+    while (last.status !== "DONE")
+      last = (await (await computeCall(e, "POST", `global/operations/${op.name}/wait`)).json()) as {
+        status: string;
+      };
+    // 45 minutes: 2.7 s; the requestId is still remembered (an hour: 3.6 s).
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2500);
+    const again = (await (
+      await insert(e, { name: "web", rawDisk: { source: SOURCE } }, requestId)
+    ).json()) as { name: string };
+    expect(again.name).toBe(op.name);
+  });
+
+  it("forgets a finished operation after its retention: get and wait answer 404, the image stays", async () => {
+    const e = await start({ operationDurationMs: 0, operationRetentionMs: 150 });
+    const op = (await (await insert(e, { name: "web", rawDisk: { source: SOURCE } })).json()) as {
+      name: string;
+    };
+    expect((await computeCall(e, "GET", `global/operations/${op.name}`)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await computeCall(e, "GET", `global/operations/${op.name}`)).status).toBe(404);
+    expect((await computeCall(e, "POST", `global/operations/${op.name}/wait`)).status).toBe(404);
+    const list = (await (await computeCall(e, "GET", "global/operations")).json()) as {
+      items?: unknown[];
+    };
+    expect(list.items ?? []).toEqual([]);
+    const image = (await (await computeCall(e, "GET", "global/images/web")).json()) as {
+      status: string;
+    };
+    expect(image.status).toBe("READY");
+  });
+
+  it("keeps the insert body's labels on the image", async () => {
+    const e = await start();
+    await insert(e, { name: "web", rawDisk: { source: SOURCE }, labels: { team: "a" } });
+    const image = (await (await computeCall(e, "GET", "global/images/web")).json()) as {
+      labels: Record<string, string>;
+    };
+    expect(image.labels).toEqual({ team: "a" });
+  });
+
   it("answers for the insert but loses the answer with an after-phase fault, so a retry with the same requestId finds it", async () => {
     const e = await start();
     e.admin.addFault({
@@ -323,7 +383,12 @@ describe("admin API", () => {
     expect(await res.json()).toMatchObject({
       operationDurationMs: 0,
       missingObjectPattern: "broken",
+      operationRetentionMs: 86_400_000,
+      timeScale: 1,
     });
+    const bad = await admin(e, "PATCH", "config", { timeScale: 0 });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toMatch(/timeScale must be a number > 0/);
     const op = (await (
       await insert(e, {
         name: "web",

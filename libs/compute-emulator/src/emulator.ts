@@ -9,6 +9,7 @@ import { applyFilter, page } from "./listing";
 import { handleMetadata } from "./metadata-server";
 import {
   applyConfigPatch,
+  realMs,
   resolveEmulatorOptions,
   type EmulatorConfigPatch,
   type EmulatorOptions,
@@ -34,6 +35,8 @@ export interface EmulatorAdmin {
     operationDurationMs: number;
     waitCapMs: number;
     requestIdTtlMs: number;
+    operationRetentionMs: number;
+    timeScale: number;
     missingObjectPattern: string;
   };
 }
@@ -82,6 +85,8 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
       operationDurationMs: options.operationDurationMs,
       waitCapMs: options.waitCapMs,
       requestIdTtlMs: options.requestIdTtlMs,
+      operationRetentionMs: options.operationRetentionMs,
+      timeScale: options.timeScale,
       missingObjectPattern: options.missingObject.source,
     }),
   };
@@ -174,8 +179,10 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
         store.deleteOperation(project, name);
         return null;
       case "globalOperations.wait": {
-        const timeline = store.operationTimeline(project, name);
-        const until = waitEarly ? now : Math.min(doneAt(timeline), now + options.waitCapMs);
+        const timeline = store.operationTimeline(project, name, now);
+        const until = waitEarly
+          ? now
+          : Math.min(doneAt(timeline), now + realMs(options, options.waitCapMs));
         // A timer counts from the event loop's cached clock, so it can fire a little before
         // `until` on Date.now(); sleep out the rest rather than answer RUNNING a moment early.
         for (let left = until - now; left > 0; left = until - Date.now()) {
@@ -271,7 +278,7 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   baseUrl = `http://${host}:${address.port}`;
   const sweeper = setInterval(() => {
-    store.expireRequestIds(Date.now());
+    store.expire(Date.now());
   }, 60_000);
   sweeper.unref();
 

@@ -1,7 +1,7 @@
 import { ComputeFault, notFound } from "./compute-error";
 import { newId, newOperationName } from "./ids";
 import type { InsertBody } from "./insert-body";
-import type { ResolvedEmulatorOptions } from "./options";
+import { realMs, type ResolvedEmulatorOptions } from "./options";
 import { doneAt, phaseAt, progressAt, rfc3339, startedAt, type Timeline } from "./timeline";
 
 interface StoredOperation extends Timeline {
@@ -121,7 +121,7 @@ export class Store {
       user,
       requestId: requestId ?? undefined,
       insertedAt: now,
-      durationMs: this.options.operationDurationMs,
+      durationMs: realMs(this.options, this.options.operationDurationMs),
       failure: missing
         ? {
             code: "RESOURCE_NOT_FOUND",
@@ -140,7 +140,10 @@ export class Store {
       operation,
     });
     if (ridKey !== undefined)
-      this.requestIds.set(ridKey, { operation, expiresAt: now + this.options.requestIdTtlMs });
+      this.requestIds.set(ridKey, {
+        operation,
+        expiresAt: now + realMs(this.options, this.options.requestIdTtlMs),
+      });
     return this.operationJson(operation, now);
   }
 
@@ -180,22 +183,31 @@ export class Store {
   }
 
   /** The stored operation, for `wait` to know when it will be DONE. */
-  operationTimeline(project: string, name: string): Timeline {
-    const operation = this.operations.get(`${project}/${name}`);
-    if (operation === undefined) throw notFound(`projects/${project}/global/operations/${name}`);
-    return operation;
+  operationTimeline(project: string, name: string, now: number): Timeline {
+    return this.liveOperation(project, name, now);
   }
 
   getOperation(project: string, name: string, now: number): OperationJson {
-    const operation = this.operations.get(`${project}/${name}`);
-    if (operation === undefined) throw notFound(`projects/${project}/global/operations/${name}`);
-    return this.operationJson(operation, now);
+    return this.operationJson(this.liveOperation(project, name, now), now);
   }
 
   listOperations(project: string, now: number): OperationJson[] {
     return [...this.operations.values()]
-      .filter((o) => o.project === project)
+      .filter((o) => o.project === project && !this.forgotten(o, now))
       .map((o) => this.operationJson(o, now));
+  }
+
+  /** An operation Compute still knows: 404 once it is unknown or past its retention. */
+  private liveOperation(project: string, name: string, now: number): StoredOperation {
+    const operation = this.operations.get(`${project}/${name}`);
+    if (operation === undefined || this.forgotten(operation, now))
+      throw notFound(`projects/${project}/global/operations/${name}`);
+    return operation;
+  }
+
+  /** Compute keeps a finished operation for its retention period, then forgets it. */
+  private forgotten(o: StoredOperation, now: number): boolean {
+    return now >= doneAt(o) + realMs(this.options, this.options.operationRetentionMs);
   }
 
   deleteOperation(project: string, name: string): void {
@@ -222,10 +234,12 @@ export class Store {
     this.traceparents = [];
   }
 
-  /** Forgets requestIds whose time is up; called now and then so memory stays bounded. */
-  expireRequestIds(now: number): void {
+  /** Forgets requestIds and operations whose time is up; called now and then so memory stays bounded. */
+  expire(now: number): void {
     for (const [key, entry] of this.requestIds)
       if (entry.expiresAt <= now) this.requestIds.delete(key);
+    for (const [key, operation] of this.operations)
+      if (this.forgotten(operation, now)) this.operations.delete(key);
   }
 
   private link(project: string, collection: string, name: string): string {
