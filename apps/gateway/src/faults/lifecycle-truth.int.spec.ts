@@ -1,0 +1,263 @@
+// The lifecycle tells the truth on real time scales. Each story of the lifecycle issue runs
+// against the built gateway and worker as processes, with the emulator's operations lasting
+// 45 minutes of Compute time (2.7 s at a time scale of 1000) and everything else scaled alike.
+// On the code before the lifecycle state machine, each of these ended with a false status.
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import type { EmulatorOptions } from "@imagesvc/compute-emulator";
+import { ImageService, Operation_Status, type Operation } from "@imagesvc/proto";
+import { freePort, spawnApp, type SpawnedApp } from "@imagesvc/testing";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { drain, imageRequest, startStack, type Stack } from "../e2e/stack.test-helper";
+
+const GATEWAY = fileURLToPath(new URL("../../../../dist/apps/gateway/main.js", import.meta.url));
+
+/** Compute's time, compressed 1000 times: a 45-minute import takes 2.7 s here. */
+const COMPUTE_TIME: EmulatorOptions = {
+  timeScale: 1000,
+  operationDurationMs: 45 * 60_000,
+  waitCapMs: 120_000,
+  requestIdTtlMs: 60 * 60_000,
+  operationRetentionMs: 24 * 3600_000,
+};
+
+interface Truth {
+  readonly stack: Stack;
+  readonly client: Client<typeof ImageService>;
+  startWorker(env?: Record<string, string>): Promise<SpawnedApp>;
+  close(): Promise<void>;
+}
+
+async function start(emulator: EmulatorOptions = {}): Promise<Truth> {
+  const stack = await startStack({ emulator: { ...COMPUTE_TIME, ...emulator } });
+  const port = String(await freePort());
+  const gateway = await spawnApp({
+    main: GATEWAY,
+    env: {
+      PORT: port,
+      HOST: "127.0.0.1",
+      REDIS_URL: stack.redis.url,
+      REDIS_PREFIX: stack.prefix,
+      AUTH_MODE: "none",
+    },
+    ready: "gateway listening",
+  });
+  const client = createClient(
+    ImageService,
+    createConnectTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "2" }),
+  );
+  return {
+    stack,
+    client,
+    // The worker's own timing, compressed like Compute's: waits of 120 ms, polls of 10 ms.
+    startWorker: (env = {}) =>
+      stack.startWorker({
+        WAIT_MIN_INTERVAL_MS: "1",
+        IMAGE_POLL_MS: "10",
+        JOB_LOCK_MS: "1000",
+        ...env,
+      }),
+    async close() {
+      await gateway.stop();
+      await stack.close();
+    },
+  };
+}
+
+/** Every version a watcher sees until DONE. */
+const watch = (t: Truth, op: Operation) =>
+  drain(t.client.watchOperation({ project: "my-project", operation: op.name }));
+
+/** Waits until `check` holds, polling; fails the test after `ms`. */
+async function until(check: () => boolean | Promise<boolean>, what: string, ms = 20_000) {
+  for (const deadline = Date.now() + ms; !(await check());) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** DONE without an error: what callers take for "the image exists". */
+function expectSucceeded(op: Operation | undefined) {
+  expect(op?.status).toBe(Operation_Status.DONE);
+  expect(op?.error, JSON.stringify(op?.error)).toBeUndefined();
+}
+
+const imageOf = (t: Truth, name: string) =>
+  t.stack.emulator.admin.state().images.filter((i) => i.name === name);
+
+describe("the lifecycle tells the truth on real time scales", () => {
+  it("1. follows a live import through a burst of 25 wait errors and a spent insert window, and reports DONE when Compute does", async () => {
+    const t = await start();
+    try {
+      // The insert window is long gone by the time the wait errors arrive: it must not matter.
+      await t.startWorker({ JOB_MAX_RETRY_MS: "100", WAIT_RETRY_MAX_MS: "20" });
+      const op = await t.client.createImage(imageRequest("burst"));
+      const versions = watch(t, op);
+      await until(
+        () => (t.stack.emulator.admin.state().calls["globalOperations.wait"] ?? 0) >= 1,
+        "the first wait",
+      );
+      t.stack.emulator.admin.addFault({
+        route: "globalOperations.wait",
+        effect: "error",
+        status: 503,
+        count: 25,
+      });
+      const seen = await versions;
+      const done = seen.at(-1);
+      expectSucceeded(done);
+      expect(imageOf(t, "burst").map((i) => i.status)).toEqual(["READY"]);
+      expect(
+        seen.some((v) =>
+          /^Compute unreachable for \d+ s \(HTTP 503 .*\); still following$/.test(v.statusMessage),
+        ),
+      ).toBe(true);
+      // The status never went back while Compute was unreachable.
+      for (let i = 1; i < seen.length; i++)
+        expect(seen[i]?.status).toBeGreaterThanOrEqual(seen[i - 1]?.status ?? 0);
+      expect(t.stack.emulator.admin.state().insertCalls[op.clientOperationId]).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("2a. a re-run after a crash resumes the recorded Compute operation and never inserts again, though Compute has forgotten the requestId", async () => {
+    // Compute remembers the requestId for 5 minutes; the import takes 45.
+    const t = await start({ requestIdTtlMs: 5 * 60_000 });
+    try {
+      const first = await t.startWorker();
+      const op = await t.client.createImage(imageRequest("resumed"));
+      await until(
+        async () =>
+          (await t.client.getOperation({ project: "my-project", operation: op.name })).status ===
+          Operation_Status.RUNNING,
+        "RUNNING",
+      );
+      await first.stop("SIGKILL");
+      await new Promise((r) => setTimeout(r, 400)); // the requestId expires (300 ms)
+      await t.startWorker();
+      const done = (await watch(t, op)).at(-1);
+      expectSucceeded(done);
+      expect(imageOf(t, "resumed")).toHaveLength(1);
+      expect(t.stack.emulator.admin.state().insertCalls[op.clientOperationId]).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("2b. a re-run whose Compute operation is gone settles the truth by the image", async () => {
+    // Compute forgets finished operations after a minute of its time (60 ms here).
+    const t = await start({ operationRetentionMs: 60_000 });
+    try {
+      const first = await t.startWorker();
+      const op = await t.client.createImage(imageRequest("forgotten"));
+      await until(
+        async () =>
+          (await t.client.getOperation({ project: "my-project", operation: op.name })).status ===
+          Operation_Status.RUNNING,
+        "RUNNING",
+      );
+      await first.stop("SIGKILL");
+      // The import finishes at Compute while no worker runs, and Compute forgets its operation.
+      await until(() => imageOf(t, "forgotten")[0]?.status === "READY", "the image READY");
+      await new Promise((r) => setTimeout(r, 100));
+      await t.startWorker();
+      const done = (await watch(t, op)).at(-1);
+      expectSucceeded(done);
+      expect(t.stack.emulator.admin.state().insertCalls[op.clientOperationId]).toBe(1);
+      expect(t.stack.emulator.admin.state().calls["images.get"]).toBeGreaterThanOrEqual(1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("2c. an insert whose answer was lost, retried after Compute forgot the requestId, meets 409 for its own image and follows it", async () => {
+    // The answer to the first insert is lost after it took effect; the requestId is remembered
+    // for one second of Compute's time (1 ms here), so the retry gets 409 for our own image.
+    const t = await start({ requestIdTtlMs: 1000 });
+    try {
+      t.stack.emulator.admin.addFault({
+        route: "images.insert",
+        effect: "reset",
+        phase: "after",
+        count: 1,
+      });
+      await t.startWorker();
+      const op = await t.client.createImage(imageRequest("lost-answer"));
+      const done = (await watch(t, op)).at(-1);
+      expectSucceeded(done);
+      expect(imageOf(t, "lost-answer").map((i) => i.status)).toEqual(["READY"]);
+      expect(t.stack.emulator.admin.state().insertCalls[op.clientOperationId]).toBe(2);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("2d. a 409 for someone else's image is RESOURCE_ALREADY_EXISTS, as before", async () => {
+    const t = await start({ operationDurationMs: 0 });
+    try {
+      await t.startWorker();
+      await watch(t, await t.client.createImage(imageRequest("taken")));
+      const second = await t.client.createImage(imageRequest("taken"));
+      const done = (await watch(t, second)).at(-1);
+      expect(done?.httpErrorStatusCode).toBe(409);
+      expect(done?.error?.errors[0]?.code).toBe("RESOURCE_ALREADY_EXISTS");
+      expect(imageOf(t, "taken")).toHaveLength(1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("3. a cancel after an insert reached Compute (its answer lost, the retry pending) is refused, and the operation ends with the image", async () => {
+    const t = await start();
+    try {
+      t.stack.emulator.admin.addFault({
+        route: "images.insert",
+        effect: "error",
+        status: 503,
+        phase: "after",
+        count: 1,
+      });
+      // The retry waits a while: the moment the old code took for "not started yet".
+      await t.startWorker({ WAIT_RETRY_INITIAL_MS: "1500", WAIT_RETRY_MAX_MS: "1500" });
+      const op = await t.client.createImage(imageRequest("not-cancellable"));
+      await until(
+        () => (t.stack.emulator.admin.state().insertCalls[op.clientOperationId] ?? 0) >= 1,
+        "the first insert",
+      );
+      const refused = await t.client
+        .cancelOperation({ project: "my-project", operation: op.name })
+        .catch((e: unknown) => ConnectError.from(e));
+      expect(refused).toBeInstanceOf(ConnectError);
+      expect((refused as ConnectError).code).toBe(Code.FailedPrecondition);
+      expect((refused as ConnectError).rawMessage).toMatch(
+        /an insert was sent to Compute .* Compute cannot cancel an image insert/,
+      );
+      const done = (await watch(t, op)).at(-1);
+      expectSucceeded(done);
+      expect(imageOf(t, "not-cancellable")).toHaveLength(1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("3b. a cancel before any insert succeeds, and no insert is ever sent", async () => {
+    const t = await start();
+    try {
+      const op = await t.client.createImage(imageRequest("cancelled"));
+      const cancelled = await t.client.cancelOperation({
+        project: "my-project",
+        operation: op.name,
+      });
+      expect(cancelled.status).toBe(Operation_Status.DONE);
+      expect(cancelled.error?.errors[0]?.code).toBe("CANCELLED");
+      await t.startWorker();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(t.stack.emulator.admin.state().insertCalls[op.clientOperationId]).toBeUndefined();
+      expect(imageOf(t, "cancelled")).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+});
