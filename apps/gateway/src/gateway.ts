@@ -252,6 +252,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await new Promise((r) => setTimeout(r, 50));
       await listening.close();
       await queue.close();
+      bus.close();
       await Promise.allSettled([commands.quit(), subscriber.close()]);
     },
   };

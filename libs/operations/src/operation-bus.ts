@@ -31,6 +31,13 @@ export interface OperationBusOptions {
    * parse). Default: nothing.
    */
   readonly onError?: (error: unknown) => void;
+  /**
+   * How often every watched operation's snapshot is re-read even when nothing suggests a lost
+   * message, in ms; 0 turns it off. Pub/sub delivers at most once, and not every way a message
+   * can be lost is visible to a client (a cluster subscriber moving to another node says nothing),
+   * so this bounds how long a watcher can wait on a lost update. Default: 30000.
+   */
+  readonly resyncIntervalMs?: number;
 }
 
 export class OperationNotFoundError extends Error {
@@ -60,7 +67,9 @@ export interface OperationBus {
     signal: AbortSignal,
   ): AsyncGenerator<Operation, void, undefined>;
   /** Channels subscribed and watchers attached, for tests and metrics. */
-  stats(): { channels: number; watchers: number };
+  stats(): { channels: number; watchers: number; resyncs: number };
+  /** Stops the periodic re-read and any re-read in progress; the subscriber is closed by its owner. */
+  close(): void;
 }
 
 /**
@@ -124,24 +133,53 @@ export function createOperationBus(options: OperationBusOptions): OperationBus {
     queueMicrotask(drain);
   });
 
-  subscriber.onReconnect(() => {
-    void resync();
-  });
+  // Re-reads after anything that may have lost a message: the subscriber reconnected, the
+  // cluster's topology changed (a failover moves a shard's subscriber to the new master), or
+  // simply time passed. Requests while one runs fold into one more run after it.
+  let closed = false;
+  let resyncs = 0;
+  let running: Promise<void> | undefined;
+  let requested = false;
+  function requestResync(): void {
+    requested = true;
+    running ??= (async () => {
+      try {
+        while (requested && !closed) {
+          requested = false;
+          await resyncUntilDone();
+        }
+      } finally {
+        running = undefined;
+      }
+    })();
+  }
+  subscriber.onReconnect(requestResync);
+  const interval = options.resyncIntervalMs ?? 30_000;
+  const timer = interval > 0 ? setInterval(requestResync, interval) : undefined;
+  timer?.unref();
 
-  /** After a reconnect: make sure every channel is subscribed again, then re-read snapshots. */
-  async function resync(): Promise<void> {
-    const names = [...channels.keys()];
-    if (names.length === 0) return;
-    try {
-      await Promise.all(names.map((name) => subscriber.subscribe(name)));
-      await Promise.all(
-        [...channels.values()].map(async (channel) => {
-          const snapshot = await store.get(channel.project, channel.name);
-          if (snapshot !== undefined) deliver(channel, snapshot);
-        }),
-      );
-    } catch (e) {
-      options.onError?.(e);
+  /**
+   * Subscribes every channel again, then re-reads every snapshot, in that order (a message
+   * published after the read arrives through the subscription). Retries with backoff until it
+   * succeeds: a failed re-read skipped would leave watchers waiting on an update that is gone.
+   */
+  async function resyncUntilDone(): Promise<void> {
+    for (let attempt = 0; !closed && channels.size > 0; attempt++) {
+      try {
+        const names = [...channels.keys()];
+        await Promise.all(names.map((name) => subscriber.subscribe(name)));
+        await Promise.all(
+          [...channels.values()].map(async (channel) => {
+            const snapshot = await store.get(channel.project, channel.name);
+            if (snapshot !== undefined) deliver(channel, snapshot);
+          }),
+        );
+        resyncs += 1;
+        return;
+      } catch (e) {
+        options.onError?.(e);
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)).unref());
+      }
     }
   }
 
@@ -207,7 +245,12 @@ export function createOperationBus(options: OperationBusOptions): OperationBus {
     stats: () => ({
       channels: channels.size,
       watchers: [...channels.values()].reduce((n, c) => n + c.watchers.size, 0),
+      resyncs,
     }),
+    close() {
+      closed = true;
+      clearInterval(timer);
+    },
   };
 }
 

@@ -6,6 +6,7 @@ import {
   type TestRedis,
 } from "@imagesvc/testing";
 import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
+import { once } from "node:events";
 import { randomBytes, randomUUID } from "node:crypto";
 import { subscriberOf } from "@imagesvc/redis";
 import { Redis } from "ioredis";
@@ -63,13 +64,17 @@ function next(
 /** A bus on the test's Redis with its own subscriber connection; `options` override the defaults. */
 function newBus(options: Partial<Omit<OperationBusOptions, "subscriber">> = {}): OperationBus {
   const client = new Redis(redis.url);
-  closers.push(() => client.quit());
-  return createOperationBus({
+  const bus = createOperationBus({
     subscriber: subscriberOf(client, "classic"),
     store,
     prefix: redis.prefix.slice(0, -1),
     ...options,
   });
+  closers.push(async () => {
+    bus.close();
+    await client.quit();
+  });
+  return bus;
 }
 async function collect(iterable: AsyncIterable<Operation>): Promise<Operation[]> {
   const out: Operation[] = [];
@@ -301,7 +306,7 @@ describe("OperationBus", () => {
       [4, "RUNNING", 50],
       [5, "DONE", 100],
     ]);
-    expect(bus.stats()).toEqual({ channels: 0, watchers: 0 });
+    expect(bus.stats()).toMatchObject({ channels: 0, watchers: 0 });
   });
 
   it("gives a watcher that arrives after DONE the final state and ends", async () => {
@@ -317,7 +322,7 @@ describe("OperationBus", () => {
     await expect(
       collect(bus.watch("my-project", "operation-nope", new AbortController().signal)),
     ).rejects.toBeInstanceOf(OperationNotFoundError);
-    expect(bus.stats()).toEqual({ channels: 0, watchers: 0 });
+    expect(bus.stats()).toMatchObject({ channels: 0, watchers: 0 });
   });
 
   it("reads one snapshot for watchers that arrive together, and each still gets every version", async () => {
@@ -391,7 +396,7 @@ describe("OperationBus", () => {
       collect(bus.watch("my-project", op.name, c.signal)).catch((e: unknown) => e),
     );
     await new Promise((r) => setTimeout(r, 100));
-    expect(bus.stats()).toEqual({ channels: 1, watchers: 50 });
+    expect(bus.stats()).toMatchObject({ channels: 1, watchers: 50 });
     const [, count] = (await redis.client.call(
       "PUBSUB",
       "NUMSUB",
@@ -401,7 +406,7 @@ describe("OperationBus", () => {
     for (const c of controllers) c.abort(new Error("client left"));
     await Promise.all(runs);
     await new Promise((r) => setTimeout(r, 50));
-    expect(bus.stats()).toEqual({ channels: 0, watchers: 0 });
+    expect(bus.stats()).toMatchObject({ channels: 0, watchers: 0 });
     const [, after] = (await redis.client.call(
       "PUBSUB",
       "NUMSUB",
@@ -461,5 +466,91 @@ describe("OperationBus", () => {
       await done;
       expect(seen.map((o) => o.version)).toEqual([1, 2, 3]);
     });
+  });
+
+  it("retries the re-read after a reconnect until it succeeds, so a DONE published meanwhile still arrives", async () => {
+    const command = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const subscriber = new Redis(redis.url, {
+      maxRetriesPerRequest: null,
+      retryStrategy: () => 50,
+    });
+    closers.push(() => {
+      command.disconnect();
+      subscriber.disconnect();
+    });
+    const realStore = createOperationStore({ redis: command, prefix: redis.prefix.slice(0, -1) });
+    // The re-reads after the reconnect fail three times (a Redis timeout, say), then succeed.
+    let failures = 0;
+    let failNext = 0;
+    const flakyStore = {
+      ...realStore,
+      get: (project: string, name: string) => {
+        if (failNext > 0) {
+          failNext -= 1;
+          failures += 1;
+          return Promise.reject(new Error("Command timed out"));
+        }
+        return realStore.get(project, name);
+      },
+    };
+    const errors: unknown[] = [];
+    const bus = createOperationBus({
+      subscriber: subscriberOf(subscriber, "classic"),
+      store: flakyStore,
+      prefix: redis.prefix.slice(0, -1),
+      onError: (e) => errors.push(e),
+      // No periodic re-read: only the retry after the reconnect can deliver the DONE.
+      resyncIntervalMs: 0,
+    });
+    closers.push(() => {
+      bus.close();
+    });
+    const op = pending();
+    await realStore.create({
+      operation: op,
+      requestId: randomUUID(),
+      fingerprint: "fp",
+      job: "{}",
+      lifecycle: "accepted",
+    });
+    const seen: Operation[] = [];
+    const done = (async () => {
+      for await (const o of bus.watch("my-project", op.name, new AbortController().signal))
+        seen.push(o);
+    })();
+    await new Promise((r) => setTimeout(r, 100));
+    failNext = 3;
+    const ended = once(subscriber, "end");
+    subscriber.disconnect();
+    await ended;
+    // Published while the subscriber is away: only a re-read can deliver it.
+    await realStore.update(next(op, { status: Operation_Status.DONE, progress: 100 }));
+    await subscriber.connect();
+    await done;
+    expect(seen.map((o) => o.status)).toEqual([Operation_Status.PENDING, Operation_Status.DONE]);
+    expect(failures).toBe(3);
+    expect(errors).toHaveLength(3);
+    expect(bus.stats().resyncs).toBeGreaterThanOrEqual(1);
+  });
+
+  it("re-reads every watched snapshot now and then, so an update lost without any sign still arrives", async () => {
+    const bus = newBus({ resyncIntervalMs: 100 });
+    // This writer publishes with SPUBLISH, which a classic subscriber never hears: the message is
+    // lost in transit, with no reconnect or failover to hint at it.
+    const silent = createOperationStore({
+      redis: redis.client,
+      prefix: redis.prefix.slice(0, -1),
+      pubsub: "sharded",
+    });
+    const { op } = await createOp();
+    const seen: Operation[] = [];
+    const done = (async () => {
+      for await (const o of bus.watch("my-project", op.name, new AbortController().signal))
+        seen.push(o);
+    })();
+    await new Promise((r) => setTimeout(r, 50));
+    await silent.update(next(op, { status: Operation_Status.DONE, progress: 100 }));
+    await done;
+    expect(seen.map((o) => o.status)).toEqual([Operation_Status.PENDING, Operation_Status.DONE]);
   });
 });

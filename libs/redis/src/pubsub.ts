@@ -38,7 +38,11 @@ export interface Subscriber {
   unsubscribe(channel: string): Promise<unknown>;
   /** Each message of a subscribed channel. */
   onMessage(listener: (channel: string, message: string) => void): void;
-  /** The connection is ready again after it was lost (not called on the first connect). */
+  /**
+   * Messages may have been lost: the connection is ready again after it was lost, or (on a
+   * cluster) a node failed, joined or left, or a shard's subscriber changed. Not called on the
+   * first connect. May be called many times in a burst.
+   */
   onReconnect(listener: () => void): void;
   close(): Promise<void>;
 }
@@ -62,13 +66,33 @@ export function subscriberOf(client: RedisClient, mode: PubSubMode): Subscriber 
   const sharded = mode === "sharded";
   let connectedOnce = client.status === "ready";
   const reconnectListeners: (() => void)[] = [];
+  const notify = () => {
+    for (const listener of reconnectListeners) listener();
+  };
   client.on("ready", () => {
     if (!connectedOnce) {
       connectedOnce = true;
       return;
     }
-    for (const listener of reconnectListeners) listener();
+    notify();
   });
+  if (client instanceof Cluster) {
+    // A cluster stays "ready" through a failover, while the subscription of the failed shard
+    // moves to another node and messages published meanwhile are lost. Any change of topology,
+    // or of the sharded subscribers, may mean such a gap.
+    for (const event of [
+      "+node",
+      "-node",
+      "node error",
+      "+subscriber",
+      "-subscriber",
+      "subscribersReady",
+    ]) {
+      client.on(event, () => {
+        if (connectedOnce) notify();
+      });
+    }
+  }
   return {
     mode,
     client,

@@ -12,4 +12,4 @@ export {
 } from "./redis-server";
 export { freePort } from "./free-port";
 export { spawnApp, type SpawnAppOptions, type SpawnedApp } from "./spawn-app";
-export { startRedisCluster, type RedisCluster } from "./redis-cluster";
+export { startRedisCluster, type RedisCluster, type RedisClusterOptions } from "./redis-cluster";

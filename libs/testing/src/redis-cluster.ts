@@ -5,8 +5,9 @@ import { startRedisServer, type RedisServer } from "./redis-server";
 
 const run = promisify(execFile);
 
-/** A private Redis Cluster of masters only, made of `redis-server` child processes. */
+/** A private Redis Cluster made of `redis-server` child processes. */
 export interface RedisCluster {
+  /** Masters first, then replicas, as `redis-cli --cluster create` paired them. */
   readonly servers: readonly RedisServer[];
   /** The seed nodes, `127.0.0.1:port,...`, as REDIS_CLUSTER_NODES takes them. */
   readonly nodes: string;
@@ -16,18 +17,34 @@ export interface RedisCluster {
   close(): Promise<void>;
 }
 
+export interface RedisClusterOptions {
+  /** Masters. Default: 3. */
+  readonly masters?: number;
+  /** Replicas per master, which take over when their master fails. Default: 0. */
+  readonly replicas?: number;
+  /** `cluster-node-timeout`: how long before a silent node counts as failed, in ms. Default: 5000. */
+  readonly nodeTimeoutMs?: number;
+}
+
 /**
- * Starts `masters` servers with `--cluster-enabled yes`, joins them with
- * `redis-cli --cluster create` (every slot assigned, no replicas), and resolves once every node
- * reports `cluster_state:ok`.
+ * Starts `masters × (1 + replicas)` servers with `--cluster-enabled yes`, joins them with
+ * `redis-cli --cluster create` (every slot assigned), and resolves once every node reports
+ * `cluster_state:ok`.
  */
-export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
+export async function startRedisCluster(
+  options: RedisClusterOptions | number = {},
+): Promise<RedisCluster> {
+  const {
+    masters = 3,
+    replicas = 0,
+    nodeTimeoutMs = 5000,
+  } = typeof options === "number" ? { masters: options } : options;
   const servers: RedisServer[] = [];
   try {
-    for (let i = 0; i < masters; i++) {
+    for (let i = 0; i < masters * (1 + replicas); i++) {
       servers.push(
         await startRedisServer({
-          args: ["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"],
+          args: ["--cluster-enabled", "yes", "--cluster-node-timeout", String(nodeTimeoutMs)],
         }),
       );
     }
@@ -37,10 +54,11 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
       "create",
       ...addresses,
       "--cluster-replicas",
-      "0",
+      String(replicas),
       "--cluster-yes",
     ]);
     await Promise.all(servers.map((s) => clusterOk(s.url)));
+    if (replicas > 0) await replicasInSync(servers.slice(0, masters), replicas);
     const nodes = addresses.join(",");
     return {
       servers,
@@ -68,5 +86,27 @@ async function clusterOk(url: string, timeoutMs = 20_000): Promise<void> {
     }
   } finally {
     client.disconnect();
+  }
+}
+
+/** Waits until every master reports its replicas connected, so a failover has someone to promote. */
+async function replicasInSync(
+  masters: readonly RedisServer[],
+  replicas: number,
+  timeoutMs = 20_000,
+): Promise<void> {
+  for (const master of masters) {
+    const client = new Redis(master.url, { maxRetriesPerRequest: 1 });
+    try {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const info = await client.info("replication");
+        if (Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0) >= replicas) break;
+        if (Date.now() > deadline) throw new Error(`replicas of ${master.url} did not connect`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      client.disconnect();
+    }
   }
 }

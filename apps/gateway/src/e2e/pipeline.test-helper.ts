@@ -360,13 +360,13 @@ export function pipelineSuite(base: () => StackOptions): void {
         );
         for (let i = 0; i < 100 && stack.gateway.bus.stats().watchers < 1000; i++)
           await new Promise((r) => setTimeout(r, 50));
-        expect(stack.gateway.bus.stats()).toEqual({ channels: 1, watchers: 1000 });
+        expect(stack.gateway.bus.stats()).toMatchObject({ channels: 1, watchers: 1000 });
 
         for (const c of controllers) c.abort();
         await Promise.all(runs);
         for (let i = 0; i < 100 && stack.gateway.bus.stats().watchers > 0; i++)
           await new Promise((r) => setTimeout(r, 20));
-        expect(stack.gateway.bus.stats()).toEqual({ channels: 0, watchers: 0 });
+        expect(stack.gateway.bus.stats()).toMatchObject({ channels: 0, watchers: 0 });
         const channel = `${stack.prefix}:{my-project}:op:${op.name}`;
         expect(await stack.subscriptions(channel)).toBe(0);
         expect(subscriberListeners()).toBe(baseline.listeners);

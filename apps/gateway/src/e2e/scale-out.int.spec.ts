@@ -46,7 +46,7 @@ describe("scale-out on one Redis", () => {
       expect(
         finals.every((f) => f?.status === Operation_Status.DONE && f.error === undefined),
       ).toBe(true);
-      expect(stack.gateway.bus.stats()).toEqual({ channels: 0, watchers: 0 });
+      expect(stack.gateway.bus.stats()).toMatchObject({ channels: 0, watchers: 0 });
 
       // Stop the workers first: stop() returns once their output is fully read.
       for (const w of workers) await w.stop();
