@@ -14,10 +14,11 @@ import type { Metrics } from "@imagesvc/telemetry";
 import {
   createRedisClient,
   createSubscriber,
-  detectPubSubMode,
+  agreePubSubMode,
+  pubSubModeKey,
   parseRedisUrl,
   readyOrTimeout,
-  type PubSubMode,
+  type PubSubSetting,
   type RedisTarget,
   type Subscriber,
 } from "@imagesvc/redis";
@@ -41,8 +42,12 @@ export interface GatewayOptions {
   readonly tls?: ListenOptions["tls"];
   /** Redis: a target, or a URL (`redis://`, `rediss://`, `redis+cluster://host:port,...`). */
   readonly redis: RedisTarget | string;
-  /** How updates travel; workers must agree. Default: sharded on a Redis 7+ cluster, else classic. */
-  readonly pubsub?: PubSubMode;
+  /**
+   * How updates travel: classic, sharded, or auto (sharded on a cluster whose masters all run
+   * Redis 7+). Every process of a deployment uses the mode recorded by the first (see
+   * `agreePubSubMode`). Default: auto.
+   */
+  readonly pubsub?: PubSubSetting;
   /** Deployment prefix for Redis keys; gateways and workers must agree. Default: "imagesvc". */
   readonly prefix?: string;
   /** How long operation records are kept, in ms. Default: 7 days. */
@@ -102,10 +107,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     commandTimeoutMs: options.redisCommandTimeoutMs ?? 5000,
   });
   // A cluster must answer before the gateway knows how its updates travel.
-  if (target.kind === "cluster" && options.pubsub === undefined)
-    await readyOrTimeout([commands], redisConnectWaitMs);
-  const pubsub =
-    options.pubsub ?? (target.kind === "cluster" ? await detectPubSubMode(commands) : "classic");
+  if (target.kind === "cluster") await readyOrTimeout([commands], redisConnectWaitMs);
+  const pubsub = await agreePubSubMode(commands, options.pubsub ?? "auto", pubSubModeKey(prefix));
   const subscriber = createSubscriber(target, pubsub);
   for (const [name, client] of [
     ["commands", commands],

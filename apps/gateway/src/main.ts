@@ -1,7 +1,7 @@
 // The gateway process: ImageService over Connect, gRPC and gRPC-Web on one port.
 // Configured only through the environment; see the root README for every variable.
 import { envReader } from "@imagesvc/config";
-import { redisTargetFromEnv } from "@imagesvc/redis";
+import { pubSubSettingFromEnv, redisTargetFromEnv } from "@imagesvc/redis";
 import { runApp } from "@imagesvc/runtime";
 import { createLogger, createMetrics, setupTracing } from "@imagesvc/telemetry";
 import { readFileSync } from "node:fs";
@@ -36,6 +36,7 @@ runApp({
           tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) },
         }),
       redis: redisTargetFromEnv(process.env),
+      pubsub: pubSubSettingFromEnv(env.optionalString("REDIS_PUBSUB")),
       prefix: env.string("REDIS_PREFIX", "imagesvc"),
       retentionMs: env.int("RECORD_RETENTION_MS", 7 * 24 * 3600 * 1000, { min: 1000 }),
       redisCommandTimeoutMs: env.int("REDIS_COMMAND_TIMEOUT_MS", 5000, { min: 1 }),

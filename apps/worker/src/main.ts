@@ -6,7 +6,9 @@ import { createOperationStore } from "@imagesvc/operations";
 import {
   createRedisClient,
   describeRedisTarget,
-  detectPubSubMode,
+  agreePubSubMode,
+  pubSubModeKey,
+  pubSubSettingFromEnv,
   redisTargetFromEnv,
 } from "@imagesvc/redis";
 import { runApp } from "@imagesvc/runtime";
@@ -57,8 +59,12 @@ runApp({
       });
     }
 
-    // Publish the way gateways subscribe: sharded on a Redis 7+ cluster (it must answer first).
-    const pubsub = await detectPubSubMode(commands);
+    // Publish the way gateways subscribe: the deployment's one recorded mode.
+    const pubsub = await agreePubSubMode(
+      commands,
+      pubSubSettingFromEnv(env.optionalString("REDIS_PUBSUB")),
+      pubSubModeKey(prefix),
+    );
     const store = createOperationStore({
       redis: commands,
       pubsub,

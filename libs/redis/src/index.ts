@@ -5,8 +5,12 @@ export {
   type RedisClientOptions,
 } from "./client";
 export {
+  agreePubSubMode,
   createSubscriber,
   detectPubSubMode,
+  pubSubModeKey,
+  pubSubSettingFromEnv,
+  type PubSubSetting,
   publishCommand,
   subscriberOf,
   type PubSubMode,

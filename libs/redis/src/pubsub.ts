@@ -1,4 +1,6 @@
+import { ConfigError } from "@imagesvc/config";
 import { Cluster } from "ioredis";
+import { once } from "node:events";
 import { createRedisClient, type RedisClient } from "./client";
 import type { RedisTarget } from "./redis-url";
 
@@ -12,22 +14,79 @@ export type PubSubMode = "classic" | "sharded";
 /** The publish command of a mode, for scripts that publish. */
 export const publishCommand = (mode: PubSubMode) => (mode === "sharded" ? "SPUBLISH" : "PUBLISH");
 
+/** What a deployment configures (`REDIS_PUBSUB`): a mode, or `auto` to ask the servers. */
+export type PubSubSetting = PubSubMode | "auto";
+
 /**
- * The mode for this Redis: `sharded` on a cluster whose nodes run Redis 7 or newer, else
- * `classic`. Every process asks the same servers, so publishers and subscribers agree. On a
- * cluster it waits for the cluster to answer.
+ * What the servers support: `sharded` on a cluster whose masters all run Redis 7 or newer, else
+ * `classic`. It waits for the cluster to be ready and asks every master, not one node.
  */
 export async function detectPubSubMode(client: RedisClient): Promise<PubSubMode> {
   if (!(client instanceof Cluster)) return "classic";
+  if (client.status !== "ready") await once(client, "ready");
   const masters = client.nodes("master");
+  if (masters.length === 0) throw new Error("the cluster reports no masters");
   const versions = await Promise.all(
-    (masters.length > 0 ? masters : [client]).map(async (node) => {
+    masters.map(async (node) => {
       const info = await node.info("server");
       return Number(/redis_version:(\d+)/.exec(info)?.[1] ?? 0);
     }),
   );
   return versions.every((major) => major >= 7) ? "sharded" : "classic";
 }
+
+/**
+ * The pub/sub mode of a deployment: the same in every gateway and worker, or updates are lost
+ * (a SPUBLISH never reaches a SUBSCRIBE). On one Redis it is `classic`. On a cluster it is the
+ * configured mode, or with `auto` what `detectPubSubMode` finds; the first process to decide
+ * records it under `key` (SET NX), and every process after it uses the recorded mode, so two
+ * processes that start on either side of a Redis upgrade cannot disagree. A configured mode
+ * that contradicts the recorded one stops the process with a ConfigError naming REDIS_PUBSUB.
+ */
+export async function agreePubSubMode(
+  client: RedisClient,
+  setting: PubSubSetting,
+  key: string,
+): Promise<PubSubMode> {
+  if (!(client instanceof Cluster)) {
+    if (setting === "sharded")
+      throw new ConfigError(
+        "REDIS_PUBSUB",
+        'is "sharded", which needs a Redis Cluster (REDIS_CLUSTER_NODES); use "classic" or "auto" on one Redis',
+      );
+    return "classic";
+  }
+  const wanted = setting === "auto" ? await detectPubSubMode(client) : setting;
+  await client.set(key, wanted, "NX");
+  const recorded = await client.get(key);
+  if (recorded !== "classic" && recorded !== "sharded") {
+    throw new ConfigError(
+      "REDIS_PUBSUB",
+      `the deployment's recorded mode at ${key} is ${JSON.stringify(recorded)}; delete that key and restart`,
+    );
+  }
+  if (setting !== "auto" && recorded !== setting) {
+    throw new ConfigError(
+      "REDIS_PUBSUB",
+      `is "${setting}", but this deployment's processes use "${recorded}" (recorded at ${key}). ` +
+        `Set REDIS_PUBSUB=${recorded} (or auto), or stop every gateway and worker, delete ${key}, and start them with the new mode`,
+    );
+  }
+  return recorded;
+}
+
+/** Reads REDIS_PUBSUB: classic, sharded or auto (the default). */
+export function pubSubSettingFromEnv(value: string | undefined): PubSubSetting {
+  const setting = (value ?? "").trim().toLowerCase() || "auto";
+  if (setting === "auto" || setting === "classic" || setting === "sharded") return setting;
+  throw new ConfigError(
+    "REDIS_PUBSUB",
+    `${JSON.stringify(value)} is not a pub/sub mode; use auto (the default), classic or sharded`,
+  );
+}
+
+/** The key under which a deployment records its pub/sub mode. */
+export const pubSubModeKey = (prefix: string) => `${prefix}:pubsub-mode`;
 
 /** One subscriber connection (one per shard in sharded mode), whatever the mode. */
 export interface Subscriber {
