@@ -1,0 +1,139 @@
+import { create, toJson } from "@bufbuild/protobuf";
+import { ACCEPTED, encodeLifecycle } from "@imagesvc/lifecycle";
+import { createOperationStore, type OperationStore } from "@imagesvc/operations";
+import { ImageSchema, Operation_Status, OperationSchema } from "@imagesvc/proto";
+import { createImageQueue, type CreateImageJob, type ImageQueue } from "@imagesvc/queue";
+import { startRedisServer, useTestRedis, type TestRedis } from "@imagesvc/testing";
+import { Redis } from "ioredis";
+import { randomBytes, randomUUID } from "node:crypto";
+import { pino } from "pino";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { startSweeper, type Sweeper } from "./sweeper";
+
+const PROJECT = "my-project";
+let redis: TestRedis;
+let connection: Redis;
+let store: OperationStore;
+let queue: ImageQueue;
+let prefix: string;
+const sweepers: Sweeper[] = [];
+
+beforeEach(async () => {
+  redis = await useTestRedis();
+  prefix = redis.prefix.slice(0, -1);
+  connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+  store = createOperationStore({ redis: connection, prefix });
+  queue = createImageQueue({ connection, prefix });
+});
+afterEach(async () => {
+  for (const s of sweepers.splice(0)) s.stop();
+  await queue.obliterate();
+  await queue.close();
+  connection.disconnect();
+  await redis.cleanup();
+});
+
+function sweeper(overrides: { pageSize?: number } = {}): Sweeper {
+  const s = startSweeper({
+    store,
+    queue,
+    redis: connection,
+    prefix,
+    log: pino({ level: "silent" }),
+    intervalMs: 3_600_000,
+    graceMs: 1000,
+    ...overrides,
+  });
+  sweepers.push(s);
+  return s;
+}
+
+/** Records a PENDING operation created `ageMs` ago, as the gateway does; returns its job. */
+async function accept(ageMs: number): Promise<CreateImageJob> {
+  const at = Date.now() - ageMs;
+  const name = `operation-${at}-${randomBytes(16).toString("hex")}`;
+  const requestId = randomUUID();
+  const job: CreateImageJob = {
+    v: 1,
+    project: PROJECT,
+    operation: name,
+    requestId,
+    image: toJson(ImageSchema, create(ImageSchema, { name: "web" })) as Record<string, unknown>,
+    forceCreate: false,
+    acceptedMs: at,
+  };
+  await store.create({
+    operation: create(OperationSchema, {
+      project: PROJECT,
+      name,
+      status: Operation_Status.PENDING,
+      clientOperationId: requestId,
+      insertTime: new Date(at).toISOString(),
+    }),
+    requestId,
+    fingerprint: "fp",
+    job: JSON.stringify(job),
+    lifecycle: encodeLifecycle(ACCEPTED),
+  });
+  return job;
+}
+
+describe("the sweeper", () => {
+  it("walks every page to the end: a backlog of 1,200 live jobs does not hide a lost one behind it", async () => {
+    // The oldest operations all have live jobs (long imports, say); the lost one is the newest.
+    for (let i = 0; i < 1200; i++) await queue.add(await accept(120_000 - i));
+    const lost = await accept(60_000);
+    expect(await sweeper({ pageSize: 500 }).sweepOnce()).toEqual({ requeued: 1, swept: true });
+    expect((await queue.info(lost.operation)).status).toBe("live");
+  });
+
+  it("queues again a job that finished without finishing its operation, and leaves DONE ones alone", async () => {
+    const job = await accept(60_000);
+    await queue.add(job);
+    // A job that BullMQ gave up on (stalled too often, say): finished, with the operation open.
+    await connection.hset(
+      `{${prefix}:queue}:create-image:${job.operation}`,
+      "finishedOn",
+      String(Date.now()),
+    );
+    expect((await queue.info(job.operation)).status).toBe("finished");
+    expect(await sweeper().sweepOnce()).toEqual({ requeued: 1, swept: true });
+    expect(await queue.info(job.operation)).toMatchObject({ status: "live", attemptsMade: 0 });
+  });
+
+  it("lets one worker of the deployment sweep at a time", async () => {
+    await accept(60_000);
+    const results = await Promise.all([sweeper().sweepOnce(), sweeper().sweepOnce()]);
+    expect(results.map((r) => r.swept).sort()).toEqual([false, true]);
+    expect(results.reduce((n, r) => n + r.requeued, 0)).toBe(1);
+  });
+
+  it("stops at once while Redis is down, without waiting on it", async () => {
+    const server = await startRedisServer();
+    const down = new Redis(server.url, { maxRetriesPerRequest: null });
+    down.on("error", () => undefined);
+    try {
+      const s = startSweeper({
+        store: createOperationStore({ redis: down, prefix }),
+        queue,
+        redis: down,
+        prefix,
+        log: pino({ level: "silent" }),
+        intervalMs: 3_600_000,
+        graceMs: 0,
+      });
+      await server.kill();
+      // With maxRetriesPerRequest: null (BullMQ's connection), this waits for Redis forever.
+      const sweeping = s.sweepOnce();
+      sweeping.catch(() => undefined);
+      // stop() returns nothing to wait for; the sweep it interrupted is still stuck on Redis.
+      s.stop();
+      expect(await Promise.race([sweeping.then(() => "ended"), Promise.resolve("pending")])).toBe(
+        "pending",
+      );
+    } finally {
+      down.disconnect();
+      await server.close();
+    }
+  });
+});
