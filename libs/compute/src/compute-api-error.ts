@@ -10,7 +10,7 @@ export interface ComputeErrorItem {
 }
 
 /**
- * A failed Compute call, classified once, here, by DESIGN.md's rules:
+ * A failed Compute call, classified once, here, by docs/design.md's rules:
  * - retryable: 429; 403 with reason `rateLimitExceeded` or `userRateLimitExceeded` (Compute's usual
  *   way of saying "quota per 100 seconds"); 500, 502, 503, 504; network errors and timeouts;
  * - refresh credentials and retry once: 401;

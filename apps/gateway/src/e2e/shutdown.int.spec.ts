@@ -1,4 +1,4 @@
-// SIGTERM against real child processes, with streams open and jobs active (DESIGN invariant 6).
+// SIGTERM against real child processes, with streams open and jobs active (docs/design.md, invariant 6).
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { startComputeEmulator } from "@imagesvc/compute-emulator";
