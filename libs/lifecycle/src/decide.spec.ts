@@ -238,6 +238,21 @@ describe("decide: dispatched", () => {
     );
   });
 
+  it("rejects a re-run past the window that finds no image, saying why", () => {
+    const d = on(subject(dispatched({ attempts: 3, ambiguous: true })), {
+      type: "imageMissing",
+      now: T0 + 61_000,
+    });
+    expect(d.lifecycle).toEqual({ phase: "done", outcome: "rejected" });
+    expect(d.operation).toMatchObject({ httpErrorStatusCode: 504 });
+    expect(d.operation?.error?.errors[0]).toMatchObject({
+      code: "DEADLINE_EXCEEDED",
+      message: expect.stringMatching(
+        /^no insert was accepted within 60 s: 3 dispatched, none answered/,
+      ),
+    });
+  });
+
   it("re-runs insert again with the same request id inside the window, and look at the image after it", () => {
     expect(on(subject(dispatched()), { type: "run", now: T0 + 1000 })).toMatchObject({
       lifecycle: { attempts: 2, ambiguous: true },

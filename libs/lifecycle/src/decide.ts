@@ -122,7 +122,11 @@ function fromDispatched(
   const rejected = (at: number, last: CallFailureRecord | undefined): Decision => {
     const failure =
       last === undefined
-        ? { code: "INTERNAL", message: "no insert was accepted", httpStatus: 500 }
+        ? {
+            code: "DEADLINE_EXCEEDED",
+            message: `no insert was accepted within ${formatDuration(policy.insertWindowMs)}: ${state.attempts} dispatched, none answered (the worker was stopped or died each time), and Compute has no image of this request`,
+            httpStatus: 504,
+          }
         : last.final
           ? last
           : {
