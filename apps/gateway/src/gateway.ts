@@ -26,6 +26,7 @@ import type { Logger } from "pino";
 import { errorInterceptor } from "./error-interceptor";
 import { createAuthenticator, type AuthConfig } from "./auth/authenticator";
 import { createRateLimiter, StreamLimiter, type RateLimit } from "./auth/limits";
+import { DEFAULT_PUBLIC_IMAGE_PROJECTS } from "./auth/named-resources";
 import { Policy } from "./auth/policy";
 import { StreamDrain } from "./drain";
 import { createHealth } from "./health";
@@ -70,6 +71,11 @@ export interface GatewayOptions {
   readonly auth?: AuthConfig;
   /** Who may do what; required unless `auth` is `none` (then everyone may do everything). */
   readonly policy?: Policy;
+  /**
+   * Projects whose images anyone may name as `source_image` without a `use` grant. Default:
+   * Google's public image projects (DEFAULT_PUBLIC_IMAGE_PROJECTS).
+   */
+  readonly publicImageProjects?: readonly string[];
   /** CreateImage's per-principal rate limit, shared by replicas through Redis. Default: 60/min, bursts of 20. */
   readonly rateLimit?: RateLimit;
   /** Open Watch/Wait streams per principal on this gateway. Default: 100. */
@@ -178,6 +184,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     queue,
     log: options.log,
     policy,
+    publicImageProjects: new Set(options.publicImageProjects ?? DEFAULT_PUBLIC_IMAGE_PROJECTS),
     rateLimit: createRateLimiter(
       commands,
       prefix,

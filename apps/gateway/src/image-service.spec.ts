@@ -32,6 +32,7 @@ function client(touched: string[] = []) {
     queue: untouchable(touched) as ImageQueue,
     log: pino({ level: "silent" }),
     policy: Policy.allowAll(),
+    publicImageProjects: new Set(),
     streams: new StreamLimiter(10),
     drain: new StreamDrain(),
   });

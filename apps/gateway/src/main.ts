@@ -37,6 +37,9 @@ runApp({
         }),
       redis: redisTargetFromEnv(process.env),
       pubsub: pubSubSettingFromEnv(env.optionalString("REDIS_PUBSUB")),
+      ...(env.optionalString("AUTH_PUBLIC_IMAGE_PROJECTS") !== undefined && {
+        publicImageProjects: env.list("AUTH_PUBLIC_IMAGE_PROJECTS"),
+      }),
       prefix: env.string("REDIS_PREFIX", "imagesvc"),
       retentionMs: env.int("RECORD_RETENTION_MS", 7 * 24 * 3600 * 1000, { min: 1000 }),
       redisCommandTimeoutMs: env.int("REDIS_COMMAND_TIMEOUT_MS", 5000, { min: 1 }),

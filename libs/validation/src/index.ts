@@ -11,3 +11,4 @@ export { invalidArgument } from "./connect-error";
 export { isProjectId, checkProjectId } from "./project-id";
 export { checkRequestId } from "./request-id";
 export { OWNERSHIP_LABEL } from "./labels";
+export { namedResources, type NamedResource } from "./named-resources";

@@ -1,6 +1,6 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { healthV1, reflectionV1, reflectionV1alpha } from "@imagesvc/proto";
-import { OAuth2Client } from "google-auth-library";
+import { OAuth2Client, type TokenPayload } from "google-auth-library";
 import { PRINCIPAL } from "./principal";
 import { TokenTable } from "./token-table";
 
@@ -49,18 +49,26 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
       return principal;
     }
     if (config.mode === "google" && google !== undefined) {
+      let payload: TokenPayload | undefined;
       try {
         const ticket = await google.verifyIdToken({ idToken: token, audience: config.audience });
-        const payload = ticket.getPayload();
-        const name = payload?.email ?? payload?.sub;
-        if (name === undefined) throw new Error("no email or subject");
-        return name;
+        payload = ticket.getPayload();
       } catch {
         // Expired, wrong audience, bad signature, malformed: one answer, no detail for probers.
         throw unauthenticated(
           "the ID token is not valid (expired, wrong audience, or bad signature)",
         );
       }
+      // The principal is the email, so it must be one Google has verified. A token without one
+      // (a service account's token minted without the email claim) names no principal the
+      // policy could grant anything to.
+      if (payload?.email === undefined)
+        throw unauthenticated(
+          "the ID token carries no email; mint it with the email claim (gcloud auth print-identity-token --include-email, or includeEmail for a service account)",
+        );
+      if (payload.email_verified !== true)
+        throw unauthenticated(`the ID token's email ${payload.email} is not verified by Google`);
+      return payload.email;
     }
     throw unauthenticated("unsupported authentication mode");
   }

@@ -2,9 +2,8 @@ import { Code, ConnectError, createClient, type Client } from "@connectrpc/conne
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { healthV1, ImageService, RetryInfoSchema } from "@imagesvc/proto";
 import { freePort, spawnApp } from "@imagesvc/testing";
-import { createHash, createSign, generateKeyPairSync, randomBytes } from "node:crypto";
+import { createHash, randomBytes, type KeyObject } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,6 +15,7 @@ import { promisify } from "node:util";
 import { pino } from "pino";
 import { Policy } from "../auth/policy";
 import { startGateway } from "../gateway";
+import { startGoogleIdTokens, type GoogleIdTokens } from "./google-id-tokens.test-helper";
 import { drain, imageRequest, startStack, type Stack } from "./stack.test-helper";
 
 const BUF = fileURLToPath(new URL("../../../../node_modules/.bin/buf", import.meta.url));
@@ -42,10 +42,25 @@ const tokensFile = writeJson("tokens.json", {
 });
 const policyFile = writeJson("policy.json", {
   grants: [
-    { principal: "ci@builds", projects: ["my-project"], actions: ["create", "read", "cancel"] },
+    {
+      principal: "ci@builds",
+      projects: ["my-project"],
+      actions: ["create", "read", "cancel"],
+      buckets: ["my-bucket"],
+    },
     { principal: "dev@team", projects: ["my-project"], actions: ["read"] },
-    { principal: "admin@ops", projects: ["*"], actions: ["create", "read", "cancel"] },
-    { principal: "alice@example.com", projects: ["my-project"], actions: ["create", "read"] },
+    {
+      principal: "admin@ops",
+      projects: ["*"],
+      actions: ["create", "read", "cancel"],
+      buckets: ["*"],
+    },
+    {
+      principal: "alice@example.com",
+      projects: ["my-project"],
+      actions: ["create", "read"],
+      buckets: ["my-bucket"],
+    },
   ],
 });
 
@@ -195,12 +210,7 @@ describe("bearer tokens and the policy", () => {
 });
 
 describe("Google-signed ID tokens", () => {
-  const keys = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  const impostor = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  const kid = "test-key-1";
-  const audience = "https://images.internal.example";
-  let certsUrl: string;
-  let closeCerts: () => void;
+  let google: GoogleIdTokens;
   let stack: Stack;
   const logLines: string[] = [];
   const logSink = new Writable({
@@ -209,32 +219,13 @@ describe("Google-signed ID tokens", () => {
       done();
     },
   });
-
-  /** A JWT as Google signs ID tokens: RS256, with the signing key's id in the header. */
-  function idToken(claims: Record<string, unknown>, key = keys.privateKey): string {
-    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
-    const now = Math.floor(Date.now() / 1000);
-    const body = `${b64({ alg: "RS256", kid, typ: "JWT" })}.${b64({ iss: "https://accounts.google.com", aud: audience, sub: "1234567890", email: "alice@example.com", iat: now, exp: now + 600, ...claims })}`;
-    return `${body}.${createSign("RSA-SHA256").update(body).sign(key).toString("base64url")}`;
-  }
+  const idToken = (claims: Record<string, unknown>, key?: KeyObject) => google.idToken(claims, key);
 
   beforeAll(async () => {
-    // Serves the signing certificates locally, as Google serves its own.
-    const server = createServer((_req, res) => {
-      res.writeHead(200, {
-        "content-type": "application/json",
-        "cache-control": "public, max-age=3600",
-      });
-      res.end(JSON.stringify({ [kid]: keys.publicKey.export({ type: "spki", format: "pem" }) }));
-    });
-    const certsPort = await freePort();
-    await new Promise<void>((resolve) => server.listen(certsPort, "127.0.0.1", resolve));
-    const address = server.address() as { port: number };
-    certsUrl = `http://127.0.0.1:${address.port}/oauth2/v1/certs`;
-    closeCerts = () => server.close();
+    google = await startGoogleIdTokens();
     stack = await startStack({
       gateway: {
-        auth: { mode: "google", audience, certsUrl },
+        auth: { mode: "google", audience: google.audience, certsUrl: google.certsUrl },
         policy: Policy.load(policyFile),
         log: createLogger("gateway", "debug", logSink),
       },
@@ -242,14 +233,14 @@ describe("Google-signed ID tokens", () => {
   });
   afterAll(async () => {
     await stack.close();
-    closeCerts();
+    google.close();
   });
 
   it("accepts a valid token and acts as its email, and never logs a token", async () => {
     const token = idToken({});
     const op = await clientAs(stack, token).createImage(imageRequest("by-alice"));
     expect(op.user).toBe("alice@example.com");
-    const forged = idToken({}, impostor.privateKey);
+    const forged = idToken({}, google.impostorKey);
     await clientAs(stack, forged)
       .createImage(imageRequest("forged"))
       .catch(() => undefined);
@@ -269,7 +260,7 @@ describe("Google-signed ID tokens", () => {
         }),
     ],
     ["for another audience", () => idToken({ aud: "https://someone-else.example" })],
-    ["signed by another key", () => idToken({}, impostor.privateKey)],
+    ["signed by another key", () => idToken({}, google.impostorKey)],
     ["from another issuer", () => idToken({ iss: "https://evil.example" })],
     ["malformed", () => "not.a.jwt"],
   ])("answers UNAUTHENTICATED for a token %s", async (_, token) => {
@@ -280,6 +271,21 @@ describe("Google-signed ID tokens", () => {
           .catch((e: unknown) => e),
       ),
     ).toBe("Unauthenticated");
+  });
+
+  it.each([
+    ["whose email Google has not verified", { email_verified: false }, /is not verified by Google/],
+    [
+      "without an email",
+      { email: undefined, email_verified: undefined },
+      /carries no email; mint it with the email claim/,
+    ],
+  ])("answers UNAUTHENTICATED for a token %s, and says why", async (_, claims, message) => {
+    const error = await clientAs(stack, idToken(claims))
+      .createImage(imageRequest("nope"))
+      .catch((e: unknown) => e);
+    expect(code(error)).toBe("Unauthenticated");
+    expect((error as ConnectError).rawMessage).toMatch(message);
   });
 });
 

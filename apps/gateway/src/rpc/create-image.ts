@@ -12,11 +12,12 @@ import type { CreateImageJob } from "@imagesvc/queue";
 import { SpanKind, startStep } from "@imagesvc/telemetry";
 import { invalidArgument, validateCreateImageRequest } from "@imagesvc/validation";
 import { randomUUID } from "node:crypto";
+import { refusedResources } from "../auth/named-resources";
 import { newOperationName } from "../operation-name";
 import { requestFingerprint } from "../request-fingerprint";
 import { authorize } from "./access";
 import type { ImageServiceDeps } from "./deps";
-import { requestIdReused } from "./errors";
+import { requestIdReused, resourcesDenied } from "./errors";
 
 /**
  * CreateImage: validate (every violation at once; nothing reaches Redis before this passes),
@@ -29,6 +30,10 @@ export function createImage(deps: ImageServiceDeps) {
     const violations = validateCreateImageRequest(req);
     if (violations.length > 0) throw invalidArgument(violations);
     const caller = authorize(deps, ctx, req.project, "create", "create images in");
+    // Every project and bucket the request names, not only the target: the service reads them
+    // with its own credentials (docs/design.md, invariant 4a).
+    const refused = refusedResources(deps.policy, caller, req, deps.publicImageProjects);
+    if (refused.length > 0) throw resourcesDenied(caller, refused);
     await deps.rateLimit?.(caller);
     // The caller's W3C trace context (or a fresh one) travels on in the job to the Compute calls.
     const step = startStep(

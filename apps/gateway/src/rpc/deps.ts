@@ -14,6 +14,8 @@ export interface ImageServiceDeps {
   readonly log: Logger;
   /** Who may do what in which project. */
   readonly policy: Policy;
+  /** Projects whose images anyone may use as `source_image` (Google's public images). */
+  readonly publicImageProjects: ReadonlySet<string>;
   /** CreateImage's per-principal rate limit; throws RESOURCE_EXHAUSTED. Default: none. */
   readonly rateLimit?: (principal: string) => Promise<void>;
   /** Caps open Watch/Wait streams per principal. */

@@ -31,3 +31,11 @@ export function requestIdReused(requestId: string, existing: string): ConnectErr
 export function notCancellable(why: string): ConnectError {
   return new ConnectError(why, Code.FailedPrecondition);
 }
+
+/** A request that names projects or buckets its caller may not use; nothing was stored. */
+export function resourcesDenied(caller: string, refused: readonly string[]): ConnectError {
+  return new ConnectError(
+    `${caller} may not use what this request names: ${refused.join("; ")}`,
+    Code.PermissionDenied,
+  );
+}

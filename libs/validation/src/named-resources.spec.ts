@@ -1,0 +1,84 @@
+import { create } from "@bufbuild/protobuf";
+import { CreateImageRequestSchema } from "@imagesvc/proto";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { ImageSchema } from "@imagesvc/proto";
+import { describe, expect, it } from "vitest";
+import { namedResources } from "./named-resources";
+
+const request = (image: MessageInitShape<typeof ImageSchema>) =>
+  create(CreateImageRequestSchema, { project: "web-staging", image: { name: "web", ...image } });
+
+describe("namedResources", () => {
+  it.each<[string, MessageInitShape<typeof ImageSchema>, unknown]>([
+    [
+      "a source disk in another project",
+      { sourceDisk: "projects/web-prod/zones/us-central1-a/disks/db" },
+      { kind: "project", field: "image.source_disk", project: "web-prod" },
+    ],
+    [
+      "a source disk as a full URL",
+      {
+        sourceDisk:
+          "https://compute.googleapis.com/compute/v1/projects/web-prod/zones/us-central1-a/disks/db",
+      },
+      { kind: "project", field: "image.source_disk", project: "web-prod" },
+    ],
+    [
+      "a source disk without a project: the target's",
+      { sourceDisk: "zones/us-central1-a/disks/db" },
+      { kind: "project", field: "image.source_disk", project: "web-staging" },
+    ],
+    [
+      "an image family of a public project",
+      { sourceImage: "projects/debian-cloud/global/images/family/debian-12" },
+      { kind: "project", field: "image.source_image", project: "debian-cloud" },
+    ],
+    [
+      "a snapshot",
+      { sourceSnapshot: "projects/web-prod/global/snapshots/s1" },
+      { kind: "project", field: "image.source_snapshot", project: "web-prod" },
+    ],
+    [
+      "a raw disk's bucket",
+      { rawDisk: { source: "https://storage.googleapis.com/prod-images/a/b.tar.gz" } },
+      { kind: "bucket", field: "image.raw_disk.source", bucket: "prod-images" },
+    ],
+  ])("finds %s", (_, image, expected) => {
+    expect(namedResources(request(image))).toEqual([expected]);
+  });
+
+  it("finds a KMS key's project and its service account's, or says the account's project is unknown", () => {
+    const found = namedResources(
+      request({
+        sourceImage: "global/images/base",
+        imageEncryptionKey: {
+          kmsKeyName: "projects/keys-prod/locations/global/keyRings/r/cryptoKeys/k",
+          kmsKeyServiceAccount: "compute@sa-project.iam.gserviceaccount.com",
+        },
+      }),
+    );
+    expect(found).toEqual([
+      { kind: "project", field: "image.source_image", project: "web-staging" },
+      { kind: "project", field: "image.image_encryption_key.kms_key_name", project: "keys-prod" },
+      {
+        kind: "project",
+        field: "image.image_encryption_key.kms_key_service_account",
+        project: "sa-project",
+      },
+    ]);
+    expect(
+      namedResources(
+        request({
+          sourceImage: "global/images/base",
+          imageEncryptionKey: {
+            kmsKeyServiceAccount: "123456789-compute@developer.gserviceaccount.com",
+          },
+        }),
+      )[1],
+    ).toEqual({
+      kind: "unknown-project",
+      field: "image.image_encryption_key.kms_key_service_account",
+      value: "123456789-compute@developer.gserviceaccount.com",
+    });
+  });
+});

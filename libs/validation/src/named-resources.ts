@@ -1,0 +1,67 @@
+import type { CreateImageRequest } from "@imagesvc/proto";
+
+/**
+ * Something a CreateImage request makes the service touch with its own credentials: a project
+ * (a source disk, image or snapshot, a KMS key, a service account) or a Cloud Storage bucket.
+ * The gateway authorizes each one for the caller, not only the target project: otherwise the
+ * service is a confused deputy that copies another team's disk into a project the caller can boot.
+ */
+export type NamedResource =
+  | {
+      readonly kind: "project";
+      /** The request field, e.g. `image.source_disk`. */
+      readonly field: string;
+      readonly project: string;
+    }
+  | { readonly kind: "bucket"; readonly field: string; readonly bucket: string }
+  /** A service account whose email does not say its project (e.g. a project's default one). */
+  | { readonly kind: "unknown-project"; readonly field: string; readonly value: string };
+
+const COMPUTE_URL = /^https:\/\/(?:www|compute)\.googleapis\.com\/compute\/(?:v1|beta|alpha)\//;
+const STORAGE_URL = "https://storage.googleapis.com/";
+/** `NAME@PROJECT.iam.gserviceaccount.com`: a user-managed service account of PROJECT. */
+const SERVICE_ACCOUNT = /^[^@]+@([a-z][-a-z0-9]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/;
+
+/**
+ * Every project and bucket a request names, with the field that names it. Meant for a request
+ * that passed `validateCreateImageRequest`: a reference without a project (`zones/Z/disks/D`,
+ * `global/images/I`) names the target project, as Compute reads it.
+ */
+export function namedResources(request: CreateImageRequest): NamedResource[] {
+  const image = request.image;
+  if (image === undefined) return [];
+  const out: NamedResource[] = [];
+  const reference = (field: string, value: string) => {
+    if (value === "") return;
+    const path = value.replace(COMPUTE_URL, "");
+    const project = path.startsWith("projects/") ? (path.split("/")[1] ?? "") : request.project;
+    out.push({ kind: "project", field, project });
+  };
+  reference("image.source_disk", image.sourceDisk);
+  reference("image.source_image", image.sourceImage);
+  reference("image.source_snapshot", image.sourceSnapshot);
+  const source = image.rawDisk?.source ?? "";
+  if (source.startsWith(STORAGE_URL)) {
+    const bucket = source.slice(STORAGE_URL.length).split("/")[0] ?? "";
+    out.push({ kind: "bucket", field: "image.raw_disk.source", bucket });
+  }
+  const key = image.imageEncryptionKey;
+  if (key !== undefined) {
+    if (key.kmsKeyName !== "")
+      out.push({
+        kind: "project",
+        field: "image.image_encryption_key.kms_key_name",
+        project: key.kmsKeyName.split("/")[1] ?? "",
+      });
+    if (key.kmsKeyServiceAccount !== "") {
+      const field = "image.image_encryption_key.kms_key_service_account";
+      const project = SERVICE_ACCOUNT.exec(key.kmsKeyServiceAccount)?.[1];
+      out.push(
+        project === undefined
+          ? { kind: "unknown-project", field, value: key.kmsKeyServiceAccount }
+          : { kind: "project", field, project },
+      );
+    }
+  }
+  return out;
+}
