@@ -245,12 +245,10 @@ describe("decide: dispatched", () => {
     });
     expect(d.lifecycle).toEqual({ phase: "done", outcome: "rejected" });
     expect(d.operation).toMatchObject({ httpErrorStatusCode: 504 });
-    expect(d.operation?.error?.errors[0]).toMatchObject({
-      code: "DEADLINE_EXCEEDED",
-      message: expect.stringMatching(
-        /^no insert was accepted within 60 s: 3 dispatched, none answered/,
-      ),
-    });
+    expect(d.operation?.error?.errors[0]?.code).toBe("DEADLINE_EXCEEDED");
+    expect(d.operation?.error?.errors[0]?.message).toMatch(
+      /^no insert was accepted within 60 s: 3 dispatched, none answered/,
+    );
   });
 
   it("re-runs insert again with the same request id inside the window, and look at the image after it", () => {
