@@ -10,6 +10,7 @@ import {
   type Operation,
 } from "@imagesvc/proto";
 import { createImageQueue } from "@imagesvc/queue";
+import type { SecretBox } from "@imagesvc/secrets";
 import type { Metrics } from "@imagesvc/telemetry";
 import {
   createRedisClient,
@@ -76,6 +77,8 @@ export interface GatewayOptions {
    * Google's public image projects (DEFAULT_PUBLIC_IMAGE_PROJECTS).
    */
   readonly publicImageProjects?: readonly string[];
+  /** Seals customer-supplied keys before they reach Redis (SECRETS_KEY_FILE). Default: none, and such requests are refused. */
+  readonly secrets?: SecretBox;
   /** CreateImage's per-principal rate limit, shared by replicas through Redis. Default: 60/min, bursts of 20. */
   readonly rateLimit?: RateLimit;
   /** Open Watch/Wait streams per principal on this gateway. Default: 100. */
@@ -185,6 +188,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     log: options.log,
     policy,
     publicImageProjects: new Set(options.publicImageProjects ?? DEFAULT_PUBLIC_IMAGE_PROJECTS),
+    ...(options.secrets && { secrets: options.secrets }),
     rateLimit: createRateLimiter(
       commands,
       prefix,

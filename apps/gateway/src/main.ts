@@ -3,6 +3,7 @@
 import { envReader } from "@imagesvc/config";
 import { pubSubSettingFromEnv, redisTargetFromEnv } from "@imagesvc/redis";
 import { runApp } from "@imagesvc/runtime";
+import { loadSecretBox } from "@imagesvc/secrets";
 import { createLogger, createMetrics, setupTracing } from "@imagesvc/telemetry";
 import { readFileSync } from "node:fs";
 import type { AuthConfig } from "./auth/authenticator";
@@ -28,6 +29,7 @@ runApp({
       );
     }
     const auth = authConfig();
+    const secretsKeyFile = env.optionalString("SECRETS_KEY_FILE");
     const gateway = await startGateway({
       port: env.int("PORT", 8080, { min: 0, max: 65535 }),
       host: env.string("HOST", "0.0.0.0"),
@@ -37,6 +39,7 @@ runApp({
         }),
       redis: redisTargetFromEnv(process.env),
       pubsub: pubSubSettingFromEnv(env.optionalString("REDIS_PUBSUB")),
+      ...(secretsKeyFile !== undefined && { secrets: loadSecretBox(secretsKeyFile) }),
       ...(env.optionalString("AUTH_PUBLIC_IMAGE_PROJECTS") !== undefined && {
         publicImageProjects: env.list("AUTH_PUBLIC_IMAGE_PROJECTS"),
       }),

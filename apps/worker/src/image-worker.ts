@@ -1,6 +1,7 @@
 import { backoffDelay, type BackoffOptions, type ComputeClient } from "@imagesvc/compute";
 import { LIFECYCLE_DEFAULTS, lifecyclePolicy } from "@imagesvc/lifecycle";
 import type { OperationStore } from "@imagesvc/operations";
+import type { SecretBox } from "@imagesvc/secrets";
 import { createImageQueue, queuePrefix, QUEUE_NAME, type ImageQueue } from "@imagesvc/queue";
 import { Worker } from "bullmq";
 import type { RedisClient } from "@imagesvc/redis";
@@ -41,6 +42,8 @@ export interface ImageWorkerOptions {
   readonly imagePollMs?: number;
   /** Told how each job attempt ended, for metrics. */
   readonly onOutcome?: (outcome: JobOutcome) => void;
+  /** Opens the customer-supplied keys that jobs carry sealed (SECRETS_KEY_FILE). */
+  readonly secrets?: SecretBox;
 }
 
 export interface ImageWorker {
@@ -80,6 +83,7 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
       imagePollMs: options.imagePollMs ?? LIFECYCLE_DEFAULTS.imagePollMs,
     }),
     ...(options.onOutcome && { onOutcome: options.onOutcome }),
+    ...(options.secrets && { secrets: options.secrets }),
   });
   const worker = new Worker(QUEUE_NAME, processor, {
     connection: options.connection,

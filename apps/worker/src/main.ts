@@ -12,6 +12,7 @@ import {
   redisTargetFromEnv,
 } from "@imagesvc/redis";
 import { runApp } from "@imagesvc/runtime";
+import { loadSecretBox } from "@imagesvc/secrets";
 import { createLogger, createMetrics, setupTracing } from "@imagesvc/telemetry";
 import { startAdminServer } from "./admin-server";
 import { createImageWorker } from "./image-worker";
@@ -85,7 +86,9 @@ runApp({
       timeoutMs: env.int("COMPUTE_TIMEOUT_MS", 30_000, { min: 1 }),
       waitTimeoutMs: env.int("COMPUTE_WAIT_TIMEOUT_MS", 150_000, { min: 1 }),
     });
+    const secretsKeyFile = env.optionalString("SECRETS_KEY_FILE");
     const worker = createImageWorker({
+      ...(secretsKeyFile !== undefined && { secrets: loadSecretBox(secretsKeyFile) }),
       onOutcome: (outcome) => {
         metrics.jobs.inc({ outcome });
       },

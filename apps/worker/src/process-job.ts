@@ -13,7 +13,13 @@ import {
 } from "@imagesvc/lifecycle";
 import type { OperationStore } from "@imagesvc/operations";
 import { ImageSchema } from "@imagesvc/proto";
-import { InvalidJobError, parseCreateImageJob, type CreateImageJob } from "@imagesvc/queue";
+import {
+  InvalidJobError,
+  parseCreateImageJob,
+  scrubbedJob,
+  type CreateImageJob,
+} from "@imagesvc/queue";
+import type { SecretBox } from "@imagesvc/secrets";
 import { SpanKind, startStep } from "@imagesvc/telemetry";
 import { DelayedError, UnrecoverableError, type Job } from "bullmq";
 import type { Logger } from "pino";
@@ -24,6 +30,8 @@ export interface ProcessJobDeps {
   readonly log: Logger;
   /** The lifecycle's timing rules: insert window, retry backoff, wait interval, image polling. */
   readonly policy: LifecyclePolicy;
+  /** Opens the secrets a version 2 job carries (SECRETS_KEY_FILE). Default: none, and such jobs fail for a worker that has it. */
+  readonly secrets?: SecretBox;
   /** Aborted when this worker shuts down: every job in flight, and any taken after, is handed back. */
   readonly stopping: AbortSignal;
   /** Told how each job attempt ended, for metrics. */
@@ -70,6 +78,14 @@ export function createJobProcessor(deps: ProcessJobDeps) {
       throw e;
     }
     const { project, operation: name, requestId } = data;
+    if (data.v === 2 && deps.secrets === undefined) {
+      // Nothing dispatched: the job fails, and the sweeper queues it again for a worker that can.
+      deps.log.error(
+        { operation: name, project },
+        "a job carries a sealed encryption key and this worker has no SECRETS_KEY_FILE",
+      );
+      throw new UnrecoverableError("this worker has no SECRETS_KEY_FILE to open the job's key");
+    }
     // Continue the trace the gateway started; every Compute call of this job carries it.
     const trace = startStep("create-image job", data.traceparent, SpanKind.CONSUMER);
     const log = deps.log.child({
@@ -79,7 +95,13 @@ export function createJobProcessor(deps: ProcessJobDeps) {
       project,
       attempt: job.attemptsMade + 1,
     });
-    const calls = computeCalls(deps.compute, data, { traceparent: trace.traceparent }, signal);
+    const calls = computeCalls(
+      deps.compute,
+      data,
+      deps.secrets,
+      { traceparent: trace.traceparent },
+      signal,
+    );
 
     try {
       let subject = await loadSubject(deps.store, project, name);
@@ -100,6 +122,9 @@ export function createJobProcessor(deps: ProcessJobDeps) {
             "lifecycle step",
           );
         if (effect.kind === "none") {
+          // DONE: the job keeps no secret for the day BullMQ keeps finished jobs.
+          if (subject.lifecycle.phase === "done" && data.v === 2)
+            await job.updateData(scrubbedJob(data));
           report(deps, log, subject, event);
           return;
         }
@@ -157,6 +182,7 @@ function report(
 function computeCalls(
   compute: ComputeClient,
   data: CreateImageJob,
+  secrets: SecretBox | undefined,
   headers: Readonly<Record<string, string>>,
   signal: AbortSignal,
 ) {
@@ -175,7 +201,7 @@ function computeCalls(
           // Every image carries its request id as a label: the second proof that it is ours.
           const image = fromJson(
             ImageSchema,
-            withOwnershipLabel(data.image, requestId) as JsonValue,
+            withOwnershipLabel(withSecrets(data, secrets), requestId) as JsonValue,
           );
           try {
             const operation = await compute.insertImage(project, image, {
@@ -220,4 +246,22 @@ function computeCalls(
       }
     },
   };
+}
+
+/**
+ * The image to insert, with the sealed key opened for this call only. A scrubbed job (its
+ * operation is DONE) has no key left: inserting it would make an unencrypted image, so it throws.
+ */
+function withSecrets(
+  data: CreateImageJob,
+  secrets: SecretBox | undefined,
+): Record<string, unknown> {
+  if (data.v === 1) return data.image;
+  const sealed = data.sealed.rawKey;
+  if (sealed === undefined || secrets === undefined)
+    throw new Error(
+      "the job's encryption key is gone (scrubbed) or cannot be opened; not inserting",
+    );
+  const key = (data.image["imageEncryptionKey"] ?? {}) as Record<string, unknown>;
+  return { ...data.image, imageEncryptionKey: { ...key, rawKey: secrets.open(sealed) } };
 }

@@ -35,7 +35,8 @@ return {1, ARGV[1]}
  * The version part is written if and only if it is a real step forward: DONE is final, status
  * never goes back, progress never decreases, and an identical state makes no new version. Two
  * writers racing on one operation therefore cannot make a watcher see anything but strictly
- * increasing versions.
+ * increasing versions. At DONE the stored job payload (`rq`, which may carry a sealed key) is
+ * dropped: nothing will run the job again.
  *
  * KEYS: record, index-PENDING, index-RUNNING, index-DONE.
  * ARGV: expected lifecycle seq ('' = no check), lifecycle JSON ('' = unchanged), status (1-3, or
@@ -64,6 +65,7 @@ if s == 3 or ns < s or np < p or cur[4] == ARGV[5] then return {1, seq, 0} end
 v = v + 1
 redis.call('HSET', KEYS[1], 'v', v, 's', ns, 'p', np, 'op', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
+if ns == 3 then redis.call('HDEL', KEYS[1], 'rq') end
 if ns ~= s then
   redis.call('ZREM', KEYS[1 + s], ARGV[8])
   redis.call('ZADD', KEYS[1 + ns], 0, ARGV[8])

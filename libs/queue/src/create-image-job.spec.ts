@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { InvalidJobError, parseCreateImageJob } from "./create-image-job";
+import {
+  InvalidJobError,
+  parseCreateImageJob,
+  scrubbedJob,
+  type CreateImageJob,
+} from "./create-image-job";
 import { defaultJobOptions, queuePrefix } from "./image-queue";
 
 const valid = {
@@ -19,13 +24,24 @@ describe("parseCreateImageJob", () => {
 
   it.each([
     [null, /not an object/],
-    [{ ...valid, v: 2 }, /unknown job version 2; this worker reads version 1/],
+    [{ ...valid, v: 3 }, /unknown job version 3; this worker reads versions 1 and 2/],
+    [{ ...valid, v: 2 }, /job field sealed is missing/],
+    [{ ...valid, v: 2, sealed: { rawKey: 7 } }, /job field sealed is missing/],
     [{ ...valid, project: "" }, /project is missing/],
     [{ ...valid, image: null }, /image is missing/],
     [{ ...valid, acceptedMs: "1" }, /acceptedMs is missing/],
   ])("refuses %j", (data, message) => {
     expect(() => parseCreateImageJob(data)).toThrow(InvalidJobError);
     expect(() => parseCreateImageJob(data)).toThrow(message);
+  });
+});
+
+describe("scrubbedJob", () => {
+  it("drops a version 2 job's sealed secrets and leaves a version 1 job alone", () => {
+    const v2 = { ...valid, v: 2 as const, sealed: { rawKey: "v1.a.b.c" } };
+    expect(parseCreateImageJob(v2)).toEqual(v2);
+    expect(scrubbedJob(v2)).toEqual({ ...v2, sealed: {} });
+    expect(scrubbedJob(valid as CreateImageJob)).toBe(valid);
   });
 });
 

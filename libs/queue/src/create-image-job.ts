@@ -18,7 +18,26 @@ export interface CreateImageJobV1 {
   readonly acceptedMs: number;
 }
 
-export type CreateImageJob = CreateImageJobV1;
+/**
+ * Version 2 carries secrets: the image's customer-supplied key, sealed with the service's key
+ * (libs/secrets) and kept out of `image`. A version-1 worker refuses it, so during a rollout an
+ * old worker can never insert the image without its key.
+ */
+export interface CreateImageJobV2 extends Omit<CreateImageJobV1, "v"> {
+  readonly v: 2;
+  /**
+   * `rawKey`: `image.image_encryption_key.raw_key`, sealed. Absent once the operation is DONE
+   * (scrubbed); a worker must then insert nothing.
+   */
+  readonly sealed: { readonly rawKey?: string };
+}
+
+export type CreateImageJob = CreateImageJobV1 | CreateImageJobV2;
+
+/** The job without its secrets: what stays in Redis once the operation is DONE. */
+export function scrubbedJob(job: CreateImageJob): CreateImageJob {
+  return job.v === 2 ? { ...job, sealed: {} } : job;
+}
 
 /** Thrown for a payload this code cannot run; the job should fail for good, not retry. */
 export class InvalidJobError extends Error {
@@ -30,10 +49,19 @@ export function parseCreateImageJob(data: unknown): CreateImageJob {
   if (typeof data !== "object" || data === null)
     throw new InvalidJobError("job data is not an object");
   const job = data as Record<string, unknown>;
-  if (job["v"] !== 1)
+  if (job["v"] !== 1 && job["v"] !== 2)
     throw new InvalidJobError(
-      `unknown job version ${JSON.stringify(job["v"])}; this worker reads version 1`,
+      `unknown job version ${JSON.stringify(job["v"])}; this worker reads versions 1 and 2`,
     );
+  if (job["v"] === 2) {
+    const sealed = job["sealed"] as Record<string, unknown> | null | undefined;
+    if (
+      typeof sealed !== "object" ||
+      sealed === null ||
+      (sealed["rawKey"] !== undefined && typeof sealed["rawKey"] !== "string")
+    )
+      throw new InvalidJobError("job field sealed is missing");
+  }
   for (const field of ["project", "operation", "requestId"] as const) {
     if (typeof job[field] !== "string" || job[field] === "")
       throw new InvalidJobError(`job field ${field} is missing`);

@@ -13,7 +13,9 @@ export {
 } from "./image-queue";
 export {
   parseCreateImageJob,
+  scrubbedJob,
   InvalidJobError,
   type CreateImageJob,
   type CreateImageJobV1,
+  type CreateImageJobV2,
 } from "./create-image-job";

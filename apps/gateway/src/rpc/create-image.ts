@@ -17,7 +17,7 @@ import { newOperationName } from "../operation-name";
 import { requestFingerprint } from "../request-fingerprint";
 import { authorize } from "./access";
 import type { ImageServiceDeps } from "./deps";
-import { requestIdReused, resourcesDenied } from "./errors";
+import { cannotKeepRawKey, requestIdReused, resourcesDenied } from "./errors";
 
 /**
  * CreateImage: validate (every violation at once; nothing reaches Redis before this passes),
@@ -34,6 +34,9 @@ export function createImage(deps: ImageServiceDeps) {
     // with its own credentials (docs/design.md, invariant 4a).
     const refused = refusedResources(deps.policy, caller, req, deps.publicImageProjects);
     if (refused.length > 0) throw resourcesDenied(caller, refused);
+    const rawKey = req.image?.imageEncryptionKey?.rawKey ?? "";
+    const secrets = deps.secrets;
+    if (rawKey !== "" && secrets === undefined) throw cannotKeepRawKey();
     await deps.rateLimit?.(caller);
     // The caller's W3C trace context (or a fresh one) travels on in the job to the Compute calls.
     const step = startStep(
@@ -58,16 +61,27 @@ export function createImage(deps: ImageServiceDeps) {
         insertTime: now.toISOString(),
         creationTimestamp: now.toISOString(),
       });
-      const jobFor = (op: Operation): CreateImageJob => ({
-        v: 1,
-        project: req.project,
-        operation: op.name,
-        requestId,
-        image: toJson(ImageSchema, image) as JsonObject,
-        forceCreate: req.forceCreate,
-        traceparent: step.traceparent,
-        acceptedMs: Date.parse(op.insertTime),
-      });
+      const imageJson = toJson(ImageSchema, image) as JsonObject;
+      const jobFor = (op: Operation): CreateImageJob => {
+        const base = {
+          project: req.project,
+          operation: op.name,
+          requestId,
+          forceCreate: req.forceCreate,
+          traceparent: step.traceparent,
+          acceptedMs: Date.parse(op.insertTime),
+        };
+        if (rawKey === "" || secrets === undefined) return { v: 1, ...base, image: imageJson };
+        // The customer's key never reaches Redis in clear: sealed in a version 2 job, out of
+        // the image (the record keeps only the job, and that only until DONE).
+        const { rawKey: _clear, ...key } = imageJson["imageEncryptionKey"] as JsonObject;
+        return {
+          v: 2,
+          ...base,
+          image: { ...imageJson, imageEncryptionKey: key },
+          sealed: { rawKey: secrets.seal(rawKey) },
+        };
+      };
 
       const result = await store.create({
         operation,

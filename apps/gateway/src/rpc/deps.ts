@@ -1,6 +1,7 @@
 import type { OperationBus, OperationStore } from "@imagesvc/operations";
 import type { Operation } from "@imagesvc/proto";
 import type { ImageQueue } from "@imagesvc/queue";
+import type { SecretBox } from "@imagesvc/secrets";
 import type { Logger } from "pino";
 import type { StreamLimiter } from "../auth/limits";
 import type { Policy } from "../auth/policy";
@@ -14,6 +15,11 @@ export interface ImageServiceDeps {
   readonly log: Logger;
   /** Who may do what in which project. */
   readonly policy: Policy;
+  /**
+   * Seals the secrets a request carries before they reach Redis. Without it, a request with a
+   * customer-supplied key is refused (FAILED_PRECONDITION).
+   */
+  readonly secrets?: SecretBox;
   /** Projects whose images anyone may use as `source_image` (Google's public images). */
   readonly publicImageProjects: ReadonlySet<string>;
   /** CreateImage's per-principal rate limit; throws RESOURCE_EXHAUSTED. Default: none. */

@@ -1,0 +1,111 @@
+// Secrets at rest: a customer-supplied encryption key travels to Compute, but Redis never holds
+// it in clear, and holds not even its sealed form once the operation is DONE.
+import { Code, ConnectError } from "@connectrpc/connect";
+import { Operation_Status } from "@imagesvc/proto";
+import { loadSecretBox } from "@imagesvc/secrets";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { drain, startStack, type Stack } from "./stack.test-helper";
+
+const dir = mkdtempSync(join(tmpdir(), "gateway-secrets-"));
+const keyFile = join(dir, "secrets.key");
+writeFileSync(keyFile, randomBytes(32).toString("base64"));
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Every value of every key of the stack, as text: strings, hashes, lists, sets, sorted sets, streams. */
+async function everything(stack: Stack): Promise<string> {
+  const client = stack.redis.client;
+  const out: string[] = [];
+  for (const key of await stack.keys()) {
+    const type = await client.type(key);
+    const value =
+      type === "string"
+        ? await client.get(key)
+        : type === "hash"
+          ? await client.hgetall(key)
+          : type === "list"
+            ? await client.lrange(key, 0, -1)
+            : type === "set"
+              ? await client.smembers(key)
+              : type === "zset"
+                ? await client.zrange(key, 0, -1)
+                : type === "stream"
+                  ? await client.xrange(key, "-", "+")
+                  : null;
+    out.push(`${key} ${JSON.stringify(value)}`);
+  }
+  return out.join("\n");
+}
+
+const request = (name: string, rawKey: string) => ({
+  project: "my-project",
+  image: {
+    name,
+    sourceImage: "projects/debian-cloud/global/images/family/debian-12",
+    imageEncryptionKey: { rawKey },
+  },
+});
+
+describe("a customer-supplied key", () => {
+  it("reaches Compute, is stored only sealed while the operation runs, and is scrubbed at DONE", async () => {
+    const stack = await startStack({
+      emulator: { operationDurationMs: 1500, waitCapMs: 100 },
+      gateway: { secrets: loadSecretBox(keyFile) },
+    });
+    try {
+      await stack.startWorker({ SECRETS_KEY_FILE: keyFile });
+      const rawKey = randomBytes(32).toString("base64");
+      const op = await stack.client.createImage(request("sealed", rawKey));
+      const hex = Buffer.from(rawKey, "base64").toString("hex");
+
+      const running = await everything(stack);
+      expect(running).not.toContain(rawKey);
+      expect(running).not.toContain(hex);
+      // The record and the job hold the sealed key (AES-256-GCM), which the worker can open.
+      expect(running).toMatch(/v1\.[\w-]{16}\.[\w-]{22}\.[\w-]+/);
+
+      const done = (
+        await drain(stack.client.watchOperation({ project: "my-project", operation: op.name }))
+      ).at(-1);
+      expect(done?.status).toBe(Operation_Status.DONE);
+      expect(done?.error).toBeUndefined();
+      const image = stack.emulator.admin.state().images.find((i) => i.name === "sealed");
+      expect((image?.["imageEncryptionKey"] as { rawKey?: string } | undefined)?.rawKey).toBe(
+        rawKey,
+      );
+
+      // The job completes just after DONE is published; give it its moment.
+      let after = await everything(stack);
+      for (let i = 0; i < 50 && /v1\.[\w-]{16}\.[\w-]{22}\./.test(after); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        after = await everything(stack);
+      }
+      expect(after).not.toContain(rawKey);
+      expect(after).not.toMatch(/v1\.[\w-]{16}\.[\w-]{22}\.[\w-]+/);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it("is refused clearly by a gateway with no SECRETS_KEY_FILE, and nothing is stored", async () => {
+    const stack = await startStack();
+    try {
+      const before = await stack.keys();
+      const error = await stack.client
+        .createImage(request("unsealed", randomBytes(32).toString("base64")))
+        .catch((e: unknown) => ConnectError.from(e));
+      expect((error as ConnectError).code).toBe(Code.FailedPrecondition);
+      expect((error as ConnectError).rawMessage).toMatch(
+        /^image\.image_encryption_key\.raw_key: .* no SECRETS_KEY_FILE .* kms_key_name instead/,
+      );
+      expect(await stack.keys()).toEqual(before);
+    } finally {
+      await stack.close();
+    }
+  });
+});
