@@ -1,3 +1,8 @@
+import { loadSecretBox } from "@imagesvc/secrets";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ImageService, Operation_Status } from "@imagesvc/proto";
@@ -95,9 +100,14 @@ describe("traces and logs", () => {
         done();
       },
     });
-    const stack = await startStack({ gateway: { log: createLogger("gateway", "debug", sink) } });
+    // A customer-supplied key needs a service key to seal it with (libs/secrets).
+    const keyFile = join(mkdtempSync(join(tmpdir(), "observability-")), "secrets.key");
+    writeFileSync(keyFile, randomBytes(32).toString("base64"));
+    const stack = await startStack({
+      gateway: { log: createLogger("gateway", "debug", sink), secrets: loadSecretBox(keyFile) },
+    });
     try {
-      const worker = await stack.startWorker({ LOG_LEVEL: "debug" });
+      const worker = await stack.startWorker({ LOG_LEVEL: "debug", SECRETS_KEY_FILE: keyFile });
       const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
       const bearer = "do-not-log-this-token";
       const rawKey = Buffer.alloc(32, 9).toString("base64");
