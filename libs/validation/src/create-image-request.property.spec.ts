@@ -223,8 +223,12 @@ const mutations: Mutation[] = [
       fc.constantFrom(...GUEST_OS_FEATURE_TYPES).map((t) => t.toLowerCase()),
       fc.stringMatching(/^[A-Z_]{1,20}$/).filter((t) => !GUEST_OS_FEATURE_TYPES.includes(t)),
     ),
-    apply: (r, v) =>
-      image(r).guestOsFeatures.unshift({ $typeName: "computeimages.v1.GuestOsFeature", type: v }),
+    apply: (r, v) => {
+      // One bad feature in front, keeping the list within its limit (each type at most once).
+      const features = image(r).guestOsFeatures;
+      if (features.length >= GUEST_OS_FEATURE_TYPES.length) features.pop();
+      features.unshift({ $typeName: "computeimages.v1.GuestOsFeature", type: v });
+    },
   },
   {
     path: "image.architecture",

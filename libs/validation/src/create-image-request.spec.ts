@@ -344,6 +344,24 @@ describe("validateCreateImageRequest", () => {
       expect(fields({ labels: labels(64) })).toEqual(["image.labels"]);
     });
 
+    it("bounds what one request may carry: description, licenses, guest OS features", () => {
+      expect(fields({ description: "d".repeat(2048) })).toEqual([]);
+      expect(fields({ description: "d".repeat(2049) })).toEqual(["image.description"]);
+      const license = (i: number) => `projects/debian-cloud/global/licenses/l-${i}`;
+      expect(fields({ licenses: Array.from({ length: 16 }, (_, i) => license(i)) })).toEqual([]);
+      expect(fields({ licenses: Array.from({ length: 17 }, (_, i) => license(i)) })).toEqual([
+        "image.licenses",
+      ]);
+      expect(fields({ licenses: [`projects/p/global/licenses/${"l".repeat(600)}`] })).toEqual([
+        "image.licenses[0]",
+      ]);
+      expect(
+        fields({
+          guestOsFeatures: [{ type: "GVNIC" }, { type: "UEFI_COMPATIBLE" }, { type: "GVNIC" }],
+        }),
+      ).toEqual(["image.guest_os_features[2].type"]);
+    });
+
     it("rejects the reserved ownership label and says why", () => {
       const found = validateCreateImageRequest(
         request({ labels: { "imagesvc-request-id": "x", env: "prod" } }),

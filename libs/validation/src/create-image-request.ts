@@ -1,5 +1,5 @@
 import type { CreateImageRequest, Image } from "@imagesvc/proto";
-import { quote, type FieldViolation } from "./field-violation";
+import { codePoints, quote, type FieldViolation } from "./field-violation";
 import { checkRawDiskSource } from "./cloud-storage";
 import { checkLabels, OWNERSHIP_LABEL } from "./labels";
 import { checkProjectId } from "./project-id";
@@ -25,6 +25,19 @@ export const GUEST_OS_FEATURE_TYPES: readonly string[] = [
   "WINDOWS",
 ];
 export const ARCHITECTURES: readonly string[] = ["ARM64", "X86_64"];
+/**
+ * Bounds on what one request may carry. Compute documents none of these; they are the service's
+ * own, set well above real use, so that a caller cannot store megabytes in Redis per request.
+ */
+export const LIMITS = {
+  /** Characters of `image.description`. */
+  description: 2048,
+  /** Entries of `image.licenses`, and characters of each. */
+  licenses: 16,
+  licenseLength: 512,
+  /** Entries of `image.guest_os_features`: each type at most once. */
+  guestOsFeatures: GUEST_OS_FEATURE_TYPES.length,
+} as const;
 /** A multi-region (`us`, `eu`, `asia`) or a region (`us-central1`). */
 const STORAGE_LOCATION = /^[a-z]+(?:(?:-[a-z]+)+[0-9]+)?$/;
 const SHA1 = /^[a-f0-9]{40}$/;
@@ -72,6 +85,13 @@ function validateImage(image: Image): FieldViolation[] {
 
   check("image.name", checkResourceName(image.name, "image name", "web-2026-11-27"));
   if (image.family !== "") check("image.family", checkResourceName(image.family, "family", "web"));
+  const descriptionLength = codePoints(image.description).length;
+  if (descriptionLength > LIMITS.description) {
+    check(
+      "image.description",
+      `is ${descriptionLength} characters long; at most ${LIMITS.description} are accepted`,
+    );
+  }
   out.push(...checkLabels("image.labels", image.labels, [OWNERSHIP_LABEL]));
 
   const set = SOURCES.filter(([, get]) => get(image) !== "").map(([field]) => field);
@@ -128,7 +148,22 @@ function validateImage(image: Image): FieldViolation[] {
       );
     }
   });
-  image.guestOsFeatures.forEach((feature, i) => {
+  if (image.guestOsFeatures.length > LIMITS.guestOsFeatures) {
+    check(
+      "image.guest_os_features",
+      `has ${image.guestOsFeatures.length} entries; there are ${LIMITS.guestOsFeatures} feature types, each at most once`,
+    );
+  }
+  const seenFeatures = new Set<string>();
+  image.guestOsFeatures.slice(0, LIMITS.guestOsFeatures).forEach((feature, i) => {
+    if (seenFeatures.has(feature.type)) {
+      check(
+        `image.guest_os_features[${i}].type`,
+        `${quote(feature.type)} is listed twice; list each feature once`,
+      );
+      return;
+    }
+    seenFeatures.add(feature.type);
     if (!GUEST_OS_FEATURE_TYPES.includes(feature.type)) {
       check(
         `image.guest_os_features[${i}].type`,
@@ -136,8 +171,19 @@ function validateImage(image: Image): FieldViolation[] {
       );
     }
   });
-  image.licenses.forEach((license, i) => {
-    check(`image.licenses[${i}]`, checkReference(license, LICENSE));
+  if (image.licenses.length > LIMITS.licenses) {
+    check(
+      "image.licenses",
+      `has ${image.licenses.length} licenses; at most ${LIMITS.licenses} are accepted`,
+    );
+  }
+  image.licenses.slice(0, LIMITS.licenses).forEach((license, i) => {
+    check(
+      `image.licenses[${i}]`,
+      license.length > LIMITS.licenseLength
+        ? `is ${license.length} characters long; a license reference is at most ${LIMITS.licenseLength}`
+        : checkReference(license, LICENSE),
+    );
   });
   if (image.architecture !== "" && !ARCHITECTURES.includes(image.architecture)) {
     check(

@@ -5,9 +5,10 @@ export type { FieldViolation } from "./field-violation";
 export {
   validateCreateImageRequest,
   GUEST_OS_FEATURE_TYPES,
+  LIMITS,
   ARCHITECTURES,
 } from "./create-image-request";
-export { invalidArgument } from "./connect-error";
+export { ERROR_LIMITS, invalidArgument } from "./connect-error";
 export { isProjectId, checkProjectId } from "./project-id";
 export { checkRequestId } from "./request-id";
 export { OWNERSHIP_LABEL } from "./labels";
