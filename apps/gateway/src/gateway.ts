@@ -175,6 +175,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
     ...(options.jobAttempts !== undefined && { attempts: options.jobAttempts }),
     ...(options.jobBackoffMs !== undefined && { backoffMs: options.jobBackoffMs }),
+    ...(options.retentionMs !== undefined && { retentionMs: options.retentionMs }),
   });
   const auth = options.auth ?? { mode: "none", user: options.defaultUser };
   const authenticator = createAuthenticator(auth);

@@ -26,6 +26,8 @@ export interface ImageWorkerOptions {
   /** Attempts per job and first retry delay (see libs/queue). Defaults: 10 and 1000 ms. */
   readonly attempts?: number;
   readonly backoffMs?: number;
+  /** The records' retention, in ms; finished jobs are kept no longer. Default: 7 days. */
+  readonly retentionMs?: number;
   /**
    * Inserts are retried this long after the first was dispatched, in ms. It bounds only getting
    * an insert accepted; an accepted one is followed to its end. Default: 30 minutes.
@@ -69,6 +71,7 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
     },
     ...(options.attempts !== undefined && { attempts: options.attempts }),
     ...(options.backoffMs !== undefined && { backoffMs: options.backoffMs }),
+    ...(options.retentionMs !== undefined && { retentionMs: options.retentionMs }),
   });
   const stopping = new AbortController();
   const processor = createJobProcessor({

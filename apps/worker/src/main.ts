@@ -66,12 +66,8 @@ runApp({
       pubSubSettingFromEnv(env.optionalString("REDIS_PUBSUB")),
       pubSubModeKey(prefix),
     );
-    const store = createOperationStore({
-      redis: commands,
-      pubsub,
-      prefix,
-      retentionMs: env.int("RECORD_RETENTION_MS", 7 * 24 * 3600 * 1000, { min: 1000 }),
-    });
+    const retentionMs = env.int("RECORD_RETENTION_MS", 7 * 24 * 3600 * 1000, { min: 1000 });
+    const store = createOperationStore({ redis: commands, pubsub, prefix, retentionMs });
     const metrics = createMetrics("worker");
     const compute = createComputeClient({
       onCall: (call) => {
@@ -93,6 +89,7 @@ runApp({
         metrics.jobs.inc({ outcome });
       },
       connection: bullConnection,
+      retentionMs,
       store,
       compute,
       log,

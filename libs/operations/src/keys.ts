@@ -9,10 +9,12 @@ import { Operation_Status } from "@imagesvc/proto";
  *                              without version), rh (request fingerprint), rq (job payload JSON), ct
  * - `P:{project}:rid:ID`       string: the operation name a request id maps to
  * - `P:{project}:ops`          sorted set, every operation; `P:{project}:ops:STATUS` one per status
- * - `P:projects`               set of projects seen (the sweeper walks it)
+ * - `P:project-activity`       sorted set: project → when it last had an operation created (ms);
+ *                              the sweeper walks the projects active within the retention
  *
  * The index members are `INVERTED_TIME:NAME` with score 0, so ZRANGE BYLEX lists newest first and
- * a member is an exact, stable page cursor. Updates are published on a channel named like the
+ * a member is an exact, stable page cursor. Every write that adds to an index also trims from it
+ * the members created before the retention, and the index expires with its last write. Updates are published on a channel named like the
  * record key: one channel per operation, so a gateway receives only what its watchers want. A
  * message is `<publish time in ms> <Operation JSON>`.
  */
@@ -28,7 +30,8 @@ export function operationKeys(prefix: string, project: string, name: string) {
 
 export const requestIdKey = (prefix: string, project: string, requestId: string) =>
   `${prefix}:{${project}}:rid:${requestId.toLowerCase()}`;
-export const projectsKey = (prefix: string) => `${prefix}:projects`;
+/** A sorted set, not the set `P:projects` of earlier versions, which grew forever (delete it). */
+export const projectsKey = (prefix: string) => `${prefix}:project-activity`;
 
 /** The newest operation sorts first: ms since epoch, subtracted from 13 nines. */
 const MAX_MS = 9_999_999_999_999;

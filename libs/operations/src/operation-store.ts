@@ -117,7 +117,7 @@ export interface OperationStore {
     beforeMs: number,
     options: { readonly limit: number; readonly cursor?: string },
   ): Promise<NamePage>;
-  /** Every project that has had an operation. */
+  /** Every project that has had an operation created within the retention period. */
   projects(): Promise<string[]>;
 }
 
@@ -127,9 +127,9 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
   const prefix = options.prefix ?? "imagesvc";
   const retentionMs = options.retentionMs ?? 7 * 24 * 3600 * 1000;
   const publish = publishCommand(options.pubsub ?? "classic");
-  // Projects this process has already added to the projects set (the sweeper walks it): a busy
-  // gateway then pays the SADD once per project, not once per CreateImage. Bounded.
-  const knownProjects = new Set<string>();
+  // When this process last marked each project active (the sweeper walks the active ones): a busy
+  // gateway then pays the ZADD once a minute per project, not once per CreateImage. Bounded.
+  const markedAt = new Map<string, number>();
   redis.defineCommand("imagesvcCreateOperation", { numberOfKeys: 4, lua: CREATE });
   redis.defineCommand("imagesvcWriteOperation", { numberOfKeys: 4, lua: WRITE });
   const run = redis as unknown as {
@@ -170,6 +170,7 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
       keys.channel,
       operation === undefined ? "" : indexMember(createdMs(operation), operation.name),
       publish,
+      olderThan(Date.now() - retentionMs),
     );
   };
 
@@ -178,10 +179,15 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
       const { operation, requestId, fingerprint, job, lifecycle } = input;
       const keys = operationKeys(prefix, operation.project, operation.name);
       const ct = createdMs(operation);
-      if (!knownProjects.has(operation.project)) {
-        await redis.sadd(projectsKey(prefix), operation.project);
-        if (knownProjects.size >= 10_000) knownProjects.clear();
-        knownProjects.add(operation.project);
+      const now = Date.now();
+      if (now - (markedAt.get(operation.project) ?? 0) > 60_000) {
+        await redis
+          .multi()
+          .zadd(projectsKey(prefix), now, operation.project)
+          .pexpire(projectsKey(prefix), retentionMs + 60_000)
+          .exec();
+        if (markedAt.size >= 10_000) markedAt.clear();
+        markedAt.set(operation.project, now);
       }
       const [created, name] = await run.imagesvcCreateOperation(
         requestIdKey(prefix, operation.project, requestId),
@@ -259,27 +265,47 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
         status === undefined || status === Operation_Status.STATUS_UNSPECIFIED
           ? keys.all
           : keys.byStatus(status);
-      const start =
+      let cursor =
         pageToken === undefined || pageToken === ""
           ? "-"
           : `(${Buffer.from(pageToken, "base64url").toString()}`;
-      const members = await redis.zrangebylex(index, start, "+", "LIMIT", 0, size + 1);
-      const page = members.slice(0, size);
       const items: Operation[] = [];
-      if (page.length > 0) {
+      // An index member can outlive its record by a little (records expire on their own; members
+      // go when a later write trims the index). Such members are removed as they are met, and the
+      // page is filled from further on, reading at most a few pages' worth per call.
+      for (let scanned = 0; scanned < size * 4;) {
+        const members = await redis.zrangebylex(
+          index,
+          cursor,
+          "+",
+          "LIMIT",
+          0,
+          size - items.length + 1,
+        );
+        const page = members.slice(0, size - items.length);
+        if (page.length === 0) return { items, nextPageToken: "" };
+        scanned += page.length;
         const pipeline = redis.pipeline();
         for (const member of page)
           pipeline.hmget(operationKeys(prefix, project, nameOfMember(member)).record, "op", "v");
-        for (const [error, value] of (await pipeline.exec()) ?? []) {
+        const gone: string[] = [];
+        for (const [i, [error, value]] of ((await pipeline.exec()) ?? []).entries()) {
           if (error) throw error;
           const [json, version] = value as (string | null)[];
           if (json != null) items.push(parse(json, version ?? undefined));
+          else gone.push(page[i] ?? "");
         }
+        if (gone.length > 0) await redis.zrem(index, ...gone);
+        const last = page.at(-1) ?? "";
+        const more = members.length > page.length;
+        if (items.length >= size || !more)
+          return {
+            items,
+            nextPageToken: more ? Buffer.from(last).toString("base64url") : "",
+          };
+        cursor = `(${last}`;
       }
-      const last = page.at(-1);
-      const nextPageToken =
-        members.length > size && last !== undefined ? Buffer.from(last).toString("base64url") : "";
-      return { items, nextPageToken };
+      return { items, nextPageToken: Buffer.from(cursor.slice(1)).toString("base64url") };
     },
 
     async update(operation) {
@@ -317,7 +343,12 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
       };
     },
 
-    projects: () => redis.smembers(projectsKey(prefix)),
+    async projects() {
+      // A project with no operation created within the retention has no records left to sweep.
+      const cutoff = Date.now() - retentionMs - 60_000;
+      await redis.zremrangebyscore(projectsKey(prefix), "-inf", cutoff);
+      return redis.zrangebyscore(projectsKey(prefix), cutoff, "+inf");
+    },
   };
   return store;
 }

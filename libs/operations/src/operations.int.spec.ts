@@ -15,6 +15,7 @@ import {
   createOperationBus,
   createOperationStore,
   OperationNotFoundError,
+  operationKeys,
   type OperationBus,
   type OperationBusOptions,
   type OperationStore,
@@ -215,6 +216,39 @@ describe("OperationStore", () => {
     await new Promise((r) => setTimeout(r, 700));
     expect(await short.get("my-project", op.name)).toBeUndefined();
     expect((await short.list("my-project")).items).toEqual([]);
+  });
+
+  it("lists past index members whose records expired, removes them, and still fills the page", async () => {
+    const short = createOperationStore({
+      redis: redis.client,
+      prefix: redis.prefix.slice(0, -1),
+      retentionMs: 500,
+    });
+    const done = async () => {
+      const op = pending();
+      const created = await short.create({
+        operation: op,
+        requestId: randomUUID(),
+        fingerprint: "fp",
+        job: "{}",
+        lifecycle: "accepted",
+      });
+      await short.update(next(created.operation, { status: Operation_Status.DONE, progress: 100 }));
+      return created.operation;
+    };
+    for (let i = 0; i < 5; i++) await done();
+    await new Promise((r) => setTimeout(r, 350));
+    const fresh = [await done(), await done()];
+    // The first five records expire; the DONE index lives on, kept alive by the fresh writes.
+    await new Promise((r) => setTimeout(r, 300));
+    const index = operationKeys(redis.prefix.slice(0, -1), "my-project", "").byStatus(
+      Operation_Status.DONE,
+    );
+    expect(await redis.client.zcard(index)).toBe(7);
+    const page = await short.list("my-project", { status: Operation_Status.DONE, maxResults: 10 });
+    expect(page.items.map((o) => o.name).sort()).toEqual(fresh.map((o) => o.name).sort());
+    expect(page.nextPageToken).toBe("");
+    expect(await redis.client.zcard(index)).toBe(2);
   });
 
   it("finds operations older than a bound in a status, oldest first, page by page to the end", async () => {

@@ -42,7 +42,8 @@ return {1, ARGV[1]}
  * ARGV: expected lifecycle seq ('' = no check), lifecycle JSON ('' = unchanged), status (1-3, or
  *       '' for no version), progress, op JSON (without version), retention ms, channel, index
  *       member, publish command (PUBLISH, or SPUBLISH on a cluster: the channel shares the
- *       record's slot).
+ *       record's slot), lex bound of index members past retention (trimmed from the index the
+ *       operation moves into).
  * Publishes `<Redis time in ms> <Operation JSON with version>`, so subscribers can measure
  * publish → deliver latency.
  * Returns {-1, 0, 0} when there is no such record, {0, seq, 0} on a lifecycle conflict, else
@@ -69,6 +70,7 @@ if ns == 3 then redis.call('HDEL', KEYS[1], 'rq') end
 if ns ~= s then
   redis.call('ZREM', KEYS[1 + s], ARGV[8])
   redis.call('ZADD', KEYS[1 + ns], 0, ARGV[8])
+  redis.call('ZREMRANGEBYLEX', KEYS[1 + ns], ARGV[10], '+')
   redis.call('PEXPIRE', KEYS[1 + ns], ARGV[6])
 end
 local now = redis.call('TIME')

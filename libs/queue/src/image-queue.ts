@@ -18,18 +18,25 @@ export interface JobOptionsInput {
   readonly attempts?: number;
   /** First retry delay in ms; doubles each attempt, with ±50% jitter. Default: 1000. */
   readonly backoffMs?: number;
+  /**
+   * The records' retention, in ms: finished jobs are not kept longer than the operations they
+   * served. Default: 7 days.
+   */
+  readonly retentionMs?: number;
 }
 
 /**
- * Default job options. Completed jobs are kept a day and failed ones a week (the operation record
- * is the source of truth; jobs are only the work), both capped in number.
+ * Default job options. Completed jobs are kept a day and failed ones a week, never longer than
+ * the records (the operation record is the source of truth; jobs are only the work), both capped
+ * in number.
  */
 export function defaultJobOptions(input: JobOptionsInput = {}): JobsOptions {
+  const retentionS = Math.ceil((input.retentionMs ?? 7 * 24 * 3600_000) / 1000);
   return {
     attempts: input.attempts ?? 10,
     backoff: { type: "exponential", delay: input.backoffMs ?? 1000, jitter: 0.5 },
-    removeOnComplete: { age: 24 * 3600, count: 100_000 },
-    removeOnFail: { age: 7 * 24 * 3600, count: 100_000 },
+    removeOnComplete: { age: Math.min(24 * 3600, retentionS), count: 100_000 },
+    removeOnFail: { age: Math.min(7 * 24 * 3600, retentionS), count: 100_000 },
   };
 }
 
