@@ -135,6 +135,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
 
   async function keys(): Promise<string[]> {
+    // After a failover the client's list of masters may still hold the failed one: ask anew.
+    if (client instanceof Cluster)
+      await new Promise<void>((resolve) => {
+        client.refreshSlotsCache(() => {
+          resolve();
+        });
+      });
     const found: string[] = [];
     for (const node of masters()) {
       for (const pattern of [`${prefix}:*`, `{${prefix}:*`]) {

@@ -10,14 +10,6 @@ import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { imageRequest, startStack } from "../e2e/stack.test-helper";
 
-let cluster: RedisCluster;
-beforeAll(async () => {
-  cluster = await startRedisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: 1000 });
-});
-afterAll(async () => {
-  await cluster.close();
-});
-
 /** The port of the master that serves `key`'s slot. */
 async function masterOf(client: Cluster, key: string): Promise<number> {
   const slot = await client.cluster("KEYSLOT", key);
@@ -27,69 +19,86 @@ async function masterOf(client: Cluster, key: string): Promise<number> {
   return master[1];
 }
 
-describe("a Redis Cluster failover", () => {
-  it(
-    "kills the master of the watched operations' shard: its replica takes over, and every watcher gets DONE",
-    {
-      timeout: 120_000,
-    },
-    async () => {
-      const stack = await startStack({
-        cluster,
-        emulator: { operationDurationMs: 4000, waitCapMs: 60_000 },
-      });
-      try {
-        await stack.startWorker({ JOB_LOCK_MS: "2000" });
-        const client = stack.redis.client;
-        if (!(client instanceof Cluster)) throw new Error("not a cluster");
-        const port = await masterOf(client, `${stack.prefix}:{my-project}:op:x`);
-        const victim = cluster.servers.find((s) => s.port === port);
-        if (victim === undefined) throw new Error(`no server on ${port}`);
+// Sharded pub/sub (one subscriber per shard, Redis 7+) and classic pub/sub (one subscriber on
+// any node, which ioredis moves silently when its node fails).
+describe.each<["sharded" | "classic"]>([["sharded"], ["classic"]])(
+  "a Redis Cluster failover, %s pub/sub",
+  (mode) => {
+    let cluster: RedisCluster;
+    beforeAll(async () => {
+      cluster = await startRedisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: 1000 });
+    });
+    afterAll(async () => {
+      await cluster.close();
+    });
 
-        // Operations start over 4 s, so their DONEs spread across the failover's window.
-        const watchers: Promise<{ done: boolean; versions: number[] }>[] = [];
-        const ops: Operation[] = [];
-        const started = Date.now();
-        for (let i = 0; i < 16; i++) {
-          const op = await stack.client.createImage(imageRequest(`failover-${i}`));
-          ops.push(op);
-          for (let w = 0; w < 3; w++) {
-            const watcher = createClient(ImageService, stack.transport("connect"));
-            watchers.push(
-              (async () => {
-                const versions: number[] = [];
-                for await (const o of watcher.watchOperation(
-                  { project: "my-project", operation: op.name },
-                  { signal: AbortSignal.timeout(60_000) },
-                )) {
-                  versions.push(o.version);
-                  if (o.status === Operation_Status.DONE) return { done: true, versions };
-                }
-                return { done: false, versions };
-              })(),
-            );
+    it(
+      "kills the master of the watched operations' shard: its replica takes over, and every watcher gets DONE",
+      {
+        timeout: 120_000,
+      },
+      async () => {
+        const stack = await startStack({
+          cluster,
+          emulator: { operationDurationMs: 4000, waitCapMs: 60_000 },
+          gateway: { pubsub: mode },
+        });
+        try {
+          await stack.startWorker({ JOB_LOCK_MS: "2000", REDIS_PUBSUB: mode });
+          expect(stack.gateway.subscriber.mode).toBe(mode);
+          const client = stack.redis.client;
+          if (!(client instanceof Cluster)) throw new Error("not a cluster");
+          const port = await masterOf(client, `${stack.prefix}:{my-project}:op:x`);
+          const victim = cluster.servers.find((s) => s.port === port);
+          if (victim === undefined) throw new Error(`no server on ${port}`);
+
+          // Operations start over 4 s, so their DONEs spread across the failover's window.
+          const watchers: Promise<{ done: boolean; versions: number[] }>[] = [];
+          const ops: Operation[] = [];
+          const started = Date.now();
+          for (let i = 0; i < 16; i++) {
+            const op = await stack.client.createImage(imageRequest(`failover-${i}`));
+            ops.push(op);
+            for (let w = 0; w < 3; w++) {
+              const watcher = createClient(ImageService, stack.transport("connect"));
+              watchers.push(
+                (async () => {
+                  const versions: number[] = [];
+                  for await (const o of watcher.watchOperation(
+                    { project: "my-project", operation: op.name },
+                    { signal: AbortSignal.timeout(60_000) },
+                  )) {
+                    versions.push(o.version);
+                    if (o.status === Operation_Status.DONE) return { done: true, versions };
+                  }
+                  return { done: false, versions };
+                })(),
+              );
+            }
+            await new Promise((r) => setTimeout(r, 250));
           }
-          await new Promise((r) => setTimeout(r, 250));
-        }
-        await new Promise((r) => setTimeout(r, Math.max(0, 4500 - (Date.now() - started))));
-        await victim.kill();
+          await new Promise((r) => setTimeout(r, Math.max(0, 4500 - (Date.now() - started))));
+          await victim.kill();
 
-        const results = await Promise.all(
-          watchers.map((w) => w.catch((e: unknown) => ({ done: false, versions: [], error: e }))),
-        );
-        const done = results.filter((r) => r.done).length;
-        process.stdout.write(`FAULTS cluster-failover: watchers=${watchers.length} done=${done}\n`);
-        expect(done).toBe(watchers.length);
-        for (const r of results)
-          for (let i = 1; i < r.versions.length; i++)
-            expect(r.versions[i]).toBeGreaterThan(r.versions[i - 1] ?? 0);
-        const images = stack.emulator.admin
-          .state()
-          .images.filter((i) => i.name.startsWith("failover-"));
-        expect(images).toHaveLength(16);
-      } finally {
-        await stack.close();
-      }
-    },
-  );
-});
+          const results = await Promise.all(
+            watchers.map((w) => w.catch((e: unknown) => ({ done: false, versions: [], error: e }))),
+          );
+          const done = results.filter((r) => r.done).length;
+          process.stdout.write(
+            `FAULTS cluster-failover-${mode}: watchers=${watchers.length} done=${done}\n`,
+          );
+          expect(done).toBe(watchers.length);
+          for (const r of results)
+            for (let i = 1; i < r.versions.length; i++)
+              expect(r.versions[i]).toBeGreaterThan(r.versions[i - 1] ?? 0);
+          const images = stack.emulator.admin
+            .state()
+            .images.filter((i) => i.name.startsWith("failover-"));
+          expect(images).toHaveLength(16);
+        } finally {
+          await stack.close();
+        }
+      },
+    );
+  },
+);
