@@ -81,6 +81,16 @@ export interface GatewayOptions {
   readonly secrets?: SecretBox;
   /** CreateImage's per-principal rate limit, shared by replicas through Redis. Default: 60/min, bursts of 20. */
   readonly rateLimit?: RateLimit;
+  /** Open `grpc.health.v1.Health/Watch` streams on this gateway, from anyone. Default: 100. */
+  readonly maxHealthWatches?: number;
+  /** Connection bounds: header and idle timeouts, in ms (see ListenOptions). Defaults: 10000, 120000. */
+  readonly headerTimeoutMs?: number;
+  readonly idleTimeoutMs?: number;
+  /**
+   * On close, how long calls in flight may take to finish after GOAWAY before their connections
+   * are cut, in ms. Default: 5000.
+   */
+  readonly drainGraceMs?: number;
   /** Open Watch/Wait streams per principal on this gateway. Default: 100. */
   readonly maxStreamsPerPrincipal?: number;
   readonly log: Logger;
@@ -133,10 +143,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   }
   const streamDrain = new StreamDrain();
+  const healthWatches = new StreamLimiter(options.maxHealthWatches ?? 100);
   const health = createHealth(
     [ImageService.typeName, healthV1.Health.typeName],
     () => commands.status === "ready" && subscriber.client.status === "ready",
     streamDrain,
+    () => healthWatches.acquire("grpc.health.v1.Health/Watch"),
   );
   const reflection = createReflection(
     [file_computeimages_v1_image_service, healthV1.file_grpc_health_v1_health],
@@ -245,6 +257,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     port: options.port,
     host: options.host ?? "0.0.0.0",
     ...(options.tls && { tls: options.tls }),
+    ...(options.headerTimeoutMs !== undefined && { headerTimeoutMs: options.headerTimeoutMs }),
+    ...(options.idleTimeoutMs !== undefined && { idleTimeoutMs: options.idleTimeoutMs }),
   });
 
   return {
@@ -265,7 +279,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       );
       // Let the handlers see the abort and write their final frames before connections go.
       await new Promise((r) => setTimeout(r, 50));
-      await listening.close();
+      // GOAWAY; calls in flight (a CreateImage between its record and its job) finish first.
+      await listening.close(options.drainGraceMs ?? 5000);
       await queue.close();
       bus.close();
       await Promise.allSettled([commands.quit(), subscriber.close()]);

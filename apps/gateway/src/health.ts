@@ -24,6 +24,11 @@ export function createHealth(
   services: readonly string[],
   redisReady: () => boolean,
   streamDrain: StreamDrain,
+  /**
+   * Takes a place for one Watch stream (RESOURCE_EXHAUSTED when none is left) and returns its
+   * release. Health is open to everyone, so its streams are capped for the whole gateway.
+   */
+  acquireWatch: () => () => void,
 ): Health {
   let draining = false;
   const names = new Set(["", ...services]);
@@ -46,11 +51,13 @@ export function createHealth(
       return { status: current() };
     },
     async *watch(req, ctx) {
+      const release = acquireWatch();
       const stream = streamDrain.join(ctx.signal);
       try {
         yield* watchStatus(req.service, stream.signal);
       } finally {
         stream.release();
+        release();
       }
     },
     list() {

@@ -1,6 +1,7 @@
 import {
   createServer as createHttp1Server,
   type IncomingMessage,
+  type Server as HttpServer,
   type ServerResponse,
 } from "node:http";
 import {
@@ -8,6 +9,7 @@ import {
   createSecureServer,
   type Http2ServerRequest,
   type Http2ServerResponse,
+  type ServerHttp2Session,
 } from "node:http2";
 import {
   createServer as createTcpServer,
@@ -26,13 +28,28 @@ export interface ListenOptions {
   readonly host: string;
   /** PEM key and certificate: serve TLS, with HTTP/2 and HTTP/1.1 chosen by ALPN. Default: cleartext. */
   readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer };
+  /**
+   * A connection must have sent its first bytes (and, over HTTP/1.1, a request's whole header)
+   * within this long, or it is closed: slow-header clients cannot hold sockets. Default: 10000.
+   */
+  readonly headerTimeoutMs?: number;
+  /**
+   * An HTTP/2 connection with no open stream for this long is closed with GOAWAY, and an idle
+   * HTTP/1.1 keep-alive connection likewise. A connection with a stream open (a Watch waiting on
+   * an hour-long import) is never idle. Default: 120000.
+   */
+  readonly idleTimeoutMs?: number;
 }
 
 export interface Listening {
   readonly url: string;
   readonly port: number;
-  /** Stops accepting connections and ends every open one. */
-  close(): Promise<void>;
+  /**
+   * Drains: stops accepting, sends HTTP/2 GOAWAY so clients open no new stream here, lets the
+   * requests in flight finish, and closes each connection once it has none; after `graceMs`,
+   * destroys whatever is left.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** The client connection preface every HTTP/2 connection starts with (RFC 9113 §3.4). */
@@ -46,23 +63,45 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
  * TLS, ALPN makes the same choice and Node's `allowHTTP1` does it.
  */
 export async function listen(handler: NodeHandler, options: ListenOptions): Promise<Listening> {
+  const headerTimeoutMs = options.headerTimeoutMs ?? 10_000;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
   const sockets = new Set<Socket>();
+  const sessions = new Set<ServerHttp2Session>();
   let server: Server;
+  let h1: HttpServer | undefined;
   if (options.tls !== undefined) {
     server = createSecureServer({ ...options.tls, allowHTTP1: true }, handler);
   } else {
     const h2 = createH2cServer(handler);
-    const h1 = createHttp1Server(handler);
-    h1.keepAliveTimeout = 65_000;
+    h2.on("session", (session) => {
+      watchSession(session, sessions, idleTimeoutMs);
+    });
+    h1 = createHttp1Server(
+      // The header deadline is checked on this interval; Node's default (30 s) is too coarse.
+      { connectionsCheckingInterval: Math.min(1000, headerTimeoutMs) },
+      handler,
+    );
+    h1.headersTimeout = headerTimeoutMs;
+    h1.keepAliveTimeout = Math.min(65_000, idleTimeoutMs);
+    // Node's HTTP/1.1 server tracks its connections (which enforces headersTimeout and lets
+    // closeIdleConnections work) from its "listening" event. It never listens itself here, since
+    // the router hands it connections, so it is told once that it is.
+    h1.emit("listening");
+    const http1 = h1;
     // No Nagle: an RPC's answer goes out in several small writes (headers, message, trailers).
     server = createTcpServer({ noDelay: true }, (socket) => {
       route(
         socket,
+        headerTimeoutMs,
         (s) => h2.emit("connection", s),
-        (s) => h1.emit("connection", s),
+        (s) => http1.emit("connection", s),
       );
     });
   }
+  if (options.tls !== undefined)
+    server.on("session", (session: ServerHttp2Session) => {
+      watchSession(session, sessions, idleTimeoutMs);
+    });
   server.on("connection", (socket: Socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
@@ -76,25 +115,84 @@ export async function listen(handler: NodeHandler, options: ListenOptions): Prom
   return {
     url: `${options.tls === undefined ? "http" : "https"}://${host}:${address.port}`,
     port: address.port,
-    close: () =>
-      new Promise<void>((resolve) => {
+    async close(graceMs = 5000) {
+      const closed = new Promise<void>((resolve) => {
         server.close(() => {
           resolve();
         });
-        for (const socket of sockets) socket.destroy();
-      }),
+      });
+      // GOAWAY: no new streams here; the streams in flight finish, then the session closes.
+      for (const session of sessions) session.close();
+      const deadline = Date.now() + graceMs;
+      while (sockets.size > 0 && Date.now() < deadline) {
+        // HTTP/1.1 has no GOAWAY: close each keep-alive connection as soon as it is idle.
+        h1?.closeIdleConnections();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
   };
 }
 
-/** Reads just enough of a new connection to tell HTTP/2 from HTTP/1.1, then hands it over. */
-function route(socket: Socket, toH2: (s: Socket) => void, toH1: (s: Socket) => void): void {
+/**
+ * Tracks an HTTP/2 session: closes it with GOAWAY after `idleMs` without an open stream, and
+ * lets `close()` find it. Streams are counted, not activity: a Watch that waits quietly for an
+ * hour-long import keeps its connection.
+ */
+function watchSession(
+  session: ServerHttp2Session,
+  sessions: Set<ServerHttp2Session>,
+  idleMs: number,
+): void {
+  sessions.add(session);
+  session.once("close", () => sessions.delete(session));
+  let open = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (open === 0) session.close();
+    }, idleMs);
+    timer.unref();
+  };
+  session.on("stream", (stream) => {
+    open += 1;
+    clearTimeout(timer);
+    stream.once("close", () => {
+      open -= 1;
+      if (open === 0) arm();
+    });
+  });
+  session.once("close", () => {
+    clearTimeout(timer);
+  });
+  arm();
+}
+
+/**
+ * Reads just enough of a new connection to tell HTTP/2 from HTTP/1.1, then hands it over. A
+ * connection that has not said enough within `timeoutMs` is closed.
+ */
+function route(
+  socket: Socket,
+  timeoutMs: number,
+  toH2: (s: Socket) => void,
+  toH1: (s: Socket) => void,
+): void {
   let head = Buffer.alloc(0);
+  const silent = setTimeout(() => socket.destroy(), timeoutMs);
+  silent.unref();
+  socket.once("close", () => {
+    clearTimeout(silent);
+  });
   const onData = (chunk: Buffer) => {
     head = Buffer.concat([head, chunk]);
     const n = Math.min(head.length, H2_PREFACE.length);
     const isH2 = head.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
     if (isH2 && head.length < H2_PREFACE.length) return; // a prefix of the preface: read more
     socket.off("data", onData);
+    clearTimeout(silent);
     socket.pause();
     socket.unshift(head);
     if (isH2) {

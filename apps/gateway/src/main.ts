@@ -12,10 +12,11 @@ import { startGateway } from "./gateway";
 
 const env = envReader(process.env);
 const log = createLogger("gateway", env.string("LOG_LEVEL", "info"));
+const shutdownTimeoutMs = env.int("SHUTDOWN_TIMEOUT_MS", 10_000, { min: 0 });
 
 runApp({
   log,
-  shutdownTimeoutMs: env.int("SHUTDOWN_TIMEOUT_MS", 10_000, { min: 0 }),
+  shutdownTimeoutMs,
   async start() {
     setupTracing({
       exporter: env.string("OTEL_TRACES_EXPORTER", "none"),
@@ -64,6 +65,11 @@ runApp({
         burst: env.int("RATE_LIMIT_CREATE_BURST", 20, { min: 1 }),
       },
       maxStreamsPerPrincipal: env.int("MAX_STREAMS_PER_PRINCIPAL", 100, { min: 1 }),
+      maxHealthWatches: env.int("MAX_HEALTH_WATCHES", 100, { min: 1 }),
+      headerTimeoutMs: env.int("HEADER_TIMEOUT_MS", 10_000, { min: 100 }),
+      idleTimeoutMs: env.int("IDLE_TIMEOUT_MS", 120_000, { min: 100 }),
+      // Calls in flight get half of the shutdown bound to finish; the rest is for closing.
+      drainGraceMs: Math.floor(shutdownTimeoutMs / 2),
       log,
       metrics: createMetrics("gateway"),
     });
