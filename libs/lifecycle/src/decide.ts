@@ -311,34 +311,18 @@ function fromFollowing(
       return unreachable(event.error, event.now, "wait");
     case "imageFound":
       if (!isOurs(event.image, subject.requestId, state.targetId)) {
-        return finish(
+        return gone(
           subject,
-          "failed",
-          failedOperation(
-            subject.operation,
-            {
-              code: "RESOURCE_NOT_FOUND",
-              message: `image ${subject.imageName} (id ${state.targetId || "unknown"}) that this operation created no longer exists; an image of that name with id ${event.image.id} is not from this request`,
-              httpStatus: 404,
-            },
-            now(event.now),
-          ),
+          `image ${subject.imageName} (id ${state.targetId || "unknown"}) that this operation created no longer exists; an image of that name with id ${event.image.id} is not from this request`,
+          event.now,
         );
       }
       return fromImage(subject, state, event.image, event.now, policy);
     case "imageMissing":
-      return finish(
+      return gone(
         subject,
-        "failed",
-        failedOperation(
-          subject.operation,
-          {
-            code: "RESOURCE_NOT_FOUND",
-            message: `Compute's operation ${state.computeOperation || "(unknown)"} is gone and image ${subject.imageName} does not exist`,
-            httpStatus: 404,
-          },
-          now(event.now),
-        ),
+        `Compute's operation ${state.computeOperation || "(unknown)"} is gone and image ${subject.imageName} does not exist`,
+        event.now,
       );
     case "imageCheckFailed":
       return unreachable(event.error, event.now, "getImage");
@@ -419,6 +403,19 @@ function fromImage(
 
 function finish(subject: Subject, outcome: Outcome, operation: Operation): Decision {
   return { lifecycle: { phase: "done", outcome }, operation, effect: NONE };
+}
+
+/** Compute accepted the insert, but the image it made is not there (any more): failed, 404. */
+function gone(subject: Subject, message: string, at: number): Decision {
+  return finish(
+    subject,
+    "failed",
+    failedOperation(
+      subject.operation,
+      { code: "RESOURCE_NOT_FOUND", message, httpStatus: 404 },
+      now(at),
+    ),
+  );
 }
 
 function refuse(subject: Subject, why: string): Decision {
