@@ -77,6 +77,25 @@ function newBus(options: Partial<Omit<OperationBusOptions, "subscriber">> = {}):
   });
   return bus;
 }
+/** Creates a PENDING operation in `into` and watches it on `bus` until DONE; `seen` fills as it goes. */
+async function createAndWatch(into: OperationStore, bus: OperationBus) {
+  const op = pending();
+  await into.create({
+    operation: op,
+    requestId: randomUUID(),
+    fingerprint: "fp",
+    job: "{}",
+    lifecycle: "accepted",
+  });
+  const seen: Operation[] = [];
+  const done = (async () => {
+    for await (const o of bus.watch("my-project", op.name, new AbortController().signal))
+      seen.push(o);
+  })();
+  // Let the watch subscribe and read its snapshot.
+  await new Promise((r) => setTimeout(r, 100));
+  return { op, seen, done };
+}
 async function collect(iterable: AsyncIterable<Operation>): Promise<Operation[]> {
   const out: Operation[] = [];
   for await (const op of iterable) out.push(op);
@@ -476,20 +495,7 @@ describe("OperationBus", () => {
       closers.push(() => {
         subscriber.disconnect();
       });
-      const op = pending();
-      await privateStore.create({
-        operation: op,
-        requestId: randomUUID(),
-        fingerprint: "fp",
-        job: "{}",
-        lifecycle: "accepted",
-      });
-      const seen: Operation[] = [];
-      const done = (async () => {
-        for await (const o of bus.watch("my-project", op.name, new AbortController().signal))
-          seen.push(o);
-      })();
-      await new Promise((r) => setTimeout(r, 100));
+      const { op, seen, done } = await createAndWatch(privateStore, bus);
 
       // Kill the subscriber's connection, write while it is down, then let it come back.
       subscriber.disconnect(true);
@@ -539,20 +545,7 @@ describe("OperationBus", () => {
     closers.push(() => {
       bus.close();
     });
-    const op = pending();
-    await realStore.create({
-      operation: op,
-      requestId: randomUUID(),
-      fingerprint: "fp",
-      job: "{}",
-      lifecycle: "accepted",
-    });
-    const seen: Operation[] = [];
-    const done = (async () => {
-      for await (const o of bus.watch("my-project", op.name, new AbortController().signal))
-        seen.push(o);
-    })();
-    await new Promise((r) => setTimeout(r, 100));
+    const { op, seen, done } = await createAndWatch(realStore, bus);
     failNext = 3;
     const ended = once(subscriber, "end");
     subscriber.disconnect();

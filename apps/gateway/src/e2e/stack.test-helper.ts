@@ -9,7 +9,13 @@ import {
 } from "@imagesvc/compute-emulator";
 import { ImageService, type Operation } from "@imagesvc/proto";
 import { createRedisClient, parseRedisUrl, type RedisClient } from "@imagesvc/redis";
-import { spawnApp, useTestRedis, type RedisCluster, type SpawnedApp } from "@imagesvc/testing";
+import {
+  freePort,
+  spawnApp,
+  useTestRedis,
+  type RedisCluster,
+  type SpawnedApp,
+} from "@imagesvc/testing";
 import { Cluster } from "ioredis";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
@@ -18,6 +24,9 @@ import { pino } from "pino";
 import { startGateway, type Gateway, type GatewayOptions } from "../gateway";
 
 const WORKER_MAIN = fileURLToPath(new URL("../../../../dist/apps/worker/main.js", import.meta.url));
+const GATEWAY_MAIN = fileURLToPath(
+  new URL("../../../../dist/apps/gateway/main.js", import.meta.url),
+);
 
 export interface Stack {
   readonly emulator: ComputeEmulator;
@@ -30,6 +39,15 @@ export interface Stack {
   transport(kind: "connect" | "grpc-web", httpVersion?: "1.1" | "2"): Transport;
   /** The worker's built main.js as a child process, pointed at this stack; stopped by close(). */
   startWorker(env?: Record<string, string>): Promise<SpawnedApp>;
+  /**
+   * A second gateway: the built main.js as a child process on this stack's Redis and prefix, on
+   * `port` (a free one by default), with no auth; `env` adds to or overrides that. The caller
+   * stops it.
+   */
+  spawnGateway(
+    env?: Record<string, string>,
+    port?: string,
+  ): Promise<{ readonly app: SpawnedApp; readonly url: string; readonly port: string }>;
   /** Redis keys of this stack (records, indexes, jobs), without BullMQ's queue metadata. */
   keys(): Promise<string[]>;
   /** Subscriber connections on an operation's channel, across every node. */
@@ -109,6 +127,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       });
       workers.push(worker);
       return worker;
+    },
+    async spawnGateway(env = {}, port?: string) {
+      const chosen = port ?? String(await freePort());
+      const app = await spawnApp({
+        main: GATEWAY_MAIN,
+        env: {
+          PORT: chosen,
+          HOST: "127.0.0.1",
+          REDIS_URL: url,
+          REDIS_PREFIX: prefix,
+          AUTH_MODE: "none",
+          ...env,
+        },
+        ready: "gateway listening",
+      });
+      return { app, url: `http://127.0.0.1:${chosen}`, port: chosen };
     },
     keys,
     async subscriptions(channel) {

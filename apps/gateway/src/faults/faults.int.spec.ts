@@ -3,9 +3,8 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ImageService, Operation_Status, type Operation } from "@imagesvc/proto";
-import { freePort, spawnApp, startRedisServer } from "@imagesvc/testing";
+import { startRedisServer } from "@imagesvc/testing";
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { connect as connectHttp2 } from "node:http2";
 import { create } from "@bufbuild/protobuf";
 import { createOperationStore } from "@imagesvc/operations";
@@ -13,8 +12,6 @@ import { OperationSchema } from "@imagesvc/proto";
 import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { drain, imageRequest, startStack, type Stack } from "../e2e/stack.test-helper";
-
-const GATEWAY = fileURLToPath(new URL("../../../../dist/apps/gateway/main.js", import.meta.url));
 
 /** Waits for every operation to be DONE and checks: no error, one image per operation, bounded inserts. */
 async function expectAllDoneOnce(stack: Stack, ops: Operation[], maxInsertsPerRequest: number) {
@@ -222,16 +219,10 @@ describe("fault suite", () => {
 
   it("5. gateway SIGTERM with 500 open streams: all end UNAVAILABLE promptly, and a second gateway serves the reconnecting watchers to DONE", async () => {
     const stack = await startStack({ emulator: { operationDurationMs: 4000, waitCapMs: 60_000 } });
-    const port = String(await freePort());
-    const env = {
-      PORT: port,
-      HOST: "127.0.0.1",
-      REDIS_URL: stack.redis.url,
-      REDIS_PREFIX: stack.prefix,
-      AUTH_MODE: "none",
-      MAX_STREAMS_PER_PRINCIPAL: "1000",
-    };
-    let gateway = await spawnApp({ main: GATEWAY, env, ready: "gateway listening" });
+    const env = { MAX_STREAMS_PER_PRINCIPAL: "1000" };
+    const first = await stack.spawnGateway(env);
+    const port = first.port;
+    let gateway = first.app;
     try {
       await stack.startWorker();
       const clients = Array.from({ length: 5 }, () =>
@@ -279,7 +270,7 @@ describe("fault suite", () => {
       expect(drainMs).toBeLessThan(5000);
 
       // The watchers reconnect to a second gateway and follow their operations to DONE.
-      gateway = await spawnApp({ main: GATEWAY, env, ready: "gateway listening" });
+      gateway = (await stack.spawnGateway(env, port)).app;
       const resumed = await Promise.all(
         ended.map(async (e, i) => {
           const op = ops[i % 10];
@@ -309,20 +300,9 @@ describe("fault suite", () => {
 
   it("6. a watcher that never reads: gateway memory stays bounded and other watchers see no added delay", async () => {
     const stack = await startStack();
-    const port = String(await freePort());
     // The gateway in a process of its own, so its memory is its own.
-    const gateway = await spawnApp({
-      main: GATEWAY,
-      env: {
-        PORT: port,
-        HOST: "127.0.0.1",
-        REDIS_URL: stack.redis.url,
-        REDIS_PREFIX: stack.prefix,
-        AUTH_MODE: "none",
-        NODE_OPTIONS: "--max-old-space-size=64",
-      },
-      ready: "gateway listening",
-    });
+    const spawned = await stack.spawnGateway({ NODE_OPTIONS: "--max-old-space-size=64" });
+    const { port, app: gateway } = spawned;
     const rssMb = () =>
       Number(
         /VmRSS:\s+(\d+)/.exec(

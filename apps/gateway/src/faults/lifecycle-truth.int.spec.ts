@@ -6,12 +6,9 @@ import { Code, ConnectError, createClient, type Client } from "@connectrpc/conne
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { EmulatorOptions } from "@imagesvc/compute-emulator";
 import { ImageService, Operation_Status, type Operation } from "@imagesvc/proto";
-import { freePort, spawnApp, type SpawnedApp } from "@imagesvc/testing";
-import { fileURLToPath } from "node:url";
+import type { SpawnedApp } from "@imagesvc/testing";
 import { describe, expect, it } from "vitest";
 import { drain, imageRequest, startStack, type Stack } from "../e2e/stack.test-helper";
-
-const GATEWAY = fileURLToPath(new URL("../../../../dist/apps/gateway/main.js", import.meta.url));
 
 /** Compute's time, compressed 1000 times: a 45-minute import takes 2.7 s here. */
 const COMPUTE_TIME: EmulatorOptions = {
@@ -31,21 +28,10 @@ interface Truth {
 
 async function start(emulator: EmulatorOptions = {}): Promise<Truth> {
   const stack = await startStack({ emulator: { ...COMPUTE_TIME, ...emulator } });
-  const port = String(await freePort());
-  const gateway = await spawnApp({
-    main: GATEWAY,
-    env: {
-      PORT: port,
-      HOST: "127.0.0.1",
-      REDIS_URL: stack.redis.url,
-      REDIS_PREFIX: stack.prefix,
-      AUTH_MODE: "none",
-    },
-    ready: "gateway listening",
-  });
+  const gateway = await stack.spawnGateway();
   const client = createClient(
     ImageService,
-    createConnectTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "2" }),
+    createConnectTransport({ baseUrl: gateway.url, httpVersion: "2" }),
   );
   return {
     stack,
@@ -59,7 +45,7 @@ async function start(emulator: EmulatorOptions = {}): Promise<Truth> {
         ...env,
       }),
     async close() {
-      await gateway.stop();
+      await gateway.app.stop();
       await stack.close();
     },
   };
@@ -81,6 +67,20 @@ async function until(check: () => boolean | Promise<boolean>, what: string, ms =
 function expectSucceeded(op: Operation | undefined) {
   expect(op?.status).toBe(Operation_Status.DONE);
   expect(op?.error, JSON.stringify(op?.error)).toBeUndefined();
+}
+
+/** Creates an image, waits until Compute has it RUNNING, then kills the worker with SIGKILL. */
+async function runningThenKilled(t: Truth, name: string): Promise<Operation> {
+  const worker = await t.startWorker();
+  const op = await t.client.createImage(imageRequest(name));
+  await until(
+    async () =>
+      (await t.client.getOperation({ project: "my-project", operation: op.name })).status ===
+      Operation_Status.RUNNING,
+    "RUNNING",
+  );
+  await worker.stop("SIGKILL");
+  return op;
 }
 
 const imageOf = (t: Truth, name: string) =>
@@ -126,15 +126,7 @@ describe("the lifecycle tells the truth on real time scales", () => {
     // Compute remembers the requestId for 5 minutes; the import takes 45.
     const t = await start({ requestIdTtlMs: 5 * 60_000 });
     try {
-      const first = await t.startWorker();
-      const op = await t.client.createImage(imageRequest("resumed"));
-      await until(
-        async () =>
-          (await t.client.getOperation({ project: "my-project", operation: op.name })).status ===
-          Operation_Status.RUNNING,
-        "RUNNING",
-      );
-      await first.stop("SIGKILL");
+      const op = await runningThenKilled(t, "resumed");
       await new Promise((r) => setTimeout(r, 400)); // the requestId expires (300 ms)
       await t.startWorker();
       const done = (await watch(t, op)).at(-1);
@@ -150,15 +142,7 @@ describe("the lifecycle tells the truth on real time scales", () => {
     // Compute forgets finished operations after a minute of its time (60 ms here).
     const t = await start({ operationRetentionMs: 60_000 });
     try {
-      const first = await t.startWorker();
-      const op = await t.client.createImage(imageRequest("forgotten"));
-      await until(
-        async () =>
-          (await t.client.getOperation({ project: "my-project", operation: op.name })).status ===
-          Operation_Status.RUNNING,
-        "RUNNING",
-      );
-      await first.stop("SIGKILL");
+      const op = await runningThenKilled(t, "forgotten");
       // The import finishes at Compute while no worker runs, and Compute forgets its operation.
       await until(() => imageOf(t, "forgotten")[0]?.status === "READY", "the image READY");
       await new Promise((r) => setTimeout(r, 100));
