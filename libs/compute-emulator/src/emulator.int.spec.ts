@@ -345,6 +345,7 @@ describe("admin API", () => {
     expect(e.admin.state()).toEqual({
       images: [],
       operations: [],
+      objects: [],
       insertCalls: {},
       traceparents: [],
       calls: {},

@@ -16,13 +16,16 @@ import {
   type FaultRule,
 } from "./options";
 import { matchComputeRoute, type ComputeRoute } from "./routes";
+import { ObjectStorage, type ObjectJson } from "./storage";
+import { handleStorage, isStoragePath } from "./storage-api";
 import { Store, type EmulatorState } from "./store";
 import { doneAt } from "./timeline";
 import { Tokens } from "./tokens";
 
 /** Drives the emulator from a test in the same process. */
 export interface EmulatorAdmin {
-  state(): EmulatorState;
+  /** Compute's state, and the Cloud Storage objects. */
+  state(): EmulatorState & { readonly objects: ObjectJson[] };
   /** Forgets images, operations, requestIds, call counts and faults. Tokens stay valid. */
   reset(): void;
   /** Adds a rule; throws a RangeError saying what is wrong with a bad one (it may come from JSON). */
@@ -63,11 +66,13 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
   const faults = new Faults(options.seed, options.faults, options.maxFailureStreak);
   const tokens = new Tokens(options.staticTokens, options.tokenTtlSeconds);
   const pendingWaits = new Set<() => void>();
+  const storage = new ObjectStorage();
 
   const admin: EmulatorAdmin = {
-    state: () => store.state(Date.now()),
+    state: () => ({ ...store.state(Date.now()), objects: storage.all() }),
     reset: () => {
       store.reset();
+      storage.reset();
       faults.clear();
     },
     addFault: (rule) => faults.add(rule),
@@ -91,13 +96,8 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
     }),
   };
 
-  /** Answers a Compute call after auth, counting and faults. */
-  async function compute(
-    req: IncomingMessage,
-    res: ServerResponse,
-    url: URL,
-    route: ComputeRoute,
-  ): Promise<void> {
+  /** Throws 401 in Google's shape unless the call carries a token the emulator issued or accepts. */
+  function authorize(req: IncomingMessage): void {
     const auth = req.headers.authorization ?? "";
     const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
     if (token === undefined)
@@ -107,7 +107,16 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
       );
     if (!tokens.accepts(token, Date.now()))
       throw unauthenticated("authError", "Invalid Credentials");
+  }
 
+  /** Answers a Compute call after auth, counting and faults. */
+  async function compute(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    route: ComputeRoute,
+  ): Promise<void> {
+    authorize(req);
     const body = await readBody(req);
     const requestId = url.searchParams.get("requestId");
     store.countCall(route.method, requestId);
@@ -243,6 +252,13 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
           await handleAdmin(req, res, url, admin);
           return;
         }
+        if (isStoragePath(url.pathname)) {
+          // As in Cloud Storage, a resumable upload's session URI is its own credential.
+          if (url.searchParams.get("upload_id") === null) authorize(req);
+          store.countCall(`storage.${(req.method ?? "GET").toLowerCase()}`, null);
+          await handleStorage(req, res, url, storage, baseUrl);
+          return;
+        }
         const route = matchComputeRoute(req.method ?? "GET", url.pathname);
         if (route === undefined)
           throw new ComputeFault(
@@ -288,6 +304,7 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
     admin,
     async close() {
       clearInterval(sweeper);
+      storage.close();
       for (const end of [...pendingWaits]) end();
       await new Promise<void>((resolve) => {
         server.close(() => {

@@ -1,0 +1,226 @@
+import { createHash, randomUUID } from "node:crypto";
+import {
+  appendFileSync,
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ComputeFault, notFound } from "./compute-error";
+import { crc32c, crc32cBase64 } from "./crc32c";
+
+/** An object's metadata, as Cloud Storage's JSON API returns it (the fields clients read). */
+export interface ObjectJson extends Record<string, unknown> {
+  readonly kind: "storage#object";
+  readonly bucket: string;
+  readonly name: string;
+  readonly size: string;
+  readonly generation: string;
+  readonly contentType: string;
+  readonly contentEncoding?: string;
+  readonly md5Hash: string;
+  readonly updated: string;
+}
+
+interface StoredObject {
+  readonly json: ObjectJson;
+  readonly path: string;
+}
+
+interface Upload {
+  readonly bucket: string;
+  readonly name: string;
+  readonly contentType: string;
+  readonly contentEncoding: string | undefined;
+  readonly path: string;
+  received: number;
+}
+
+/**
+ * The emulator's Cloud Storage: objects kept as local files, under a temporary directory that
+ * `close()` removes. Enough of the JSON API for `@google-cloud/storage`: metadata, media with
+ * `Range`, list, delete, and media, multipart and resumable uploads (a resumable upload answers
+ * 308 with the bytes it holds, so an interrupted client resumes where it stopped).
+ */
+export class ObjectStorage {
+  private readonly dir = mkdtempSync(join(tmpdir(), "emulator-storage-"));
+  private readonly objects = new Map<string, StoredObject>();
+  private readonly uploads = new Map<string, Upload>();
+  private generation = Date.now() * 1000;
+
+  metadata(bucket: string, name: string): ObjectJson {
+    return this.find(bucket, name).json;
+  }
+
+  /** Bytes [start, end] of an object (inclusive, as in HTTP ranges), clamped to its size. */
+  read(bucket: string, name: string, start: number, end: number): Buffer {
+    const object = this.find(bucket, name);
+    const size = Number(object.json.size);
+    const last = Math.min(end, size - 1);
+    if (start > last) return Buffer.alloc(0);
+    const out = Buffer.alloc(last - start + 1);
+    const fd = openSync(object.path, "r");
+    try {
+      readSync(fd, out, 0, out.length, start);
+    } finally {
+      closeSync(fd);
+    }
+    return out;
+  }
+
+  /** Every object of every bucket, for the admin state. */
+  all(): ObjectJson[] {
+    return [...this.objects.values()].map((o) => o.json);
+  }
+
+  list(bucket: string, prefix: string): ObjectJson[] {
+    return [...this.objects.values()]
+      .map((o) => o.json)
+      .filter((o) => o.bucket === bucket && o.name.startsWith(prefix))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  delete(bucket: string, name: string): void {
+    const object = this.find(bucket, name);
+    rmSync(object.path, { force: true });
+    this.objects.delete(`${bucket}/${name}`);
+  }
+
+  /** Stores a whole object at once (media or multipart upload). */
+  put(
+    bucket: string,
+    name: string,
+    data: Buffer,
+    contentType: string,
+    contentEncoding?: string,
+  ): ObjectJson {
+    const path = join(this.dir, randomUUID());
+    writeFileSync(path, data);
+    return this.commit(bucket, name, path, contentType, contentEncoding);
+  }
+
+  /** Opens a resumable upload session; returns its id. */
+  startUpload(bucket: string, name: string, contentType: string, contentEncoding?: string): string {
+    if (name === "") throw new ComputeFault(400, "required", "Required parameter: name");
+    const id = randomUUID();
+    const path = join(this.dir, `upload-${id}`);
+    writeFileSync(path, "");
+    this.uploads.set(id, { bucket, name, contentType, contentEncoding, path, received: 0 });
+    return id;
+  }
+
+  /**
+   * Takes a chunk of a resumable upload at `offset`. Bytes the session already holds are skipped
+   * (a client resending after a lost answer); a gap is refused. Returns the object once `total`
+   * bytes are in, else how many the session holds.
+   */
+  appendUpload(
+    id: string,
+    offset: number,
+    chunk: Buffer,
+    total: number | undefined,
+  ): { readonly done: ObjectJson } | { readonly received: number } {
+    const upload = this.uploads.get(id);
+    if (upload === undefined) throw notFound(`upload ${id}`);
+    if (offset > upload.received)
+      throw new ComputeFault(
+        400,
+        "invalid",
+        `Invalid request. Chunk starts at ${offset}; the upload holds ${upload.received} bytes`,
+      );
+    const fresh = chunk.subarray(upload.received - offset);
+    if (fresh.length > 0) appendFileSync(upload.path, fresh);
+    upload.received += fresh.length;
+    if (total !== undefined && upload.received >= total) {
+      this.uploads.delete(id);
+      return {
+        done: this.commit(
+          upload.bucket,
+          upload.name,
+          upload.path,
+          upload.contentType,
+          upload.contentEncoding,
+        ),
+      };
+    }
+    return { received: upload.received };
+  }
+
+  /** How many bytes a resumable upload holds. */
+  uploadStatus(id: string): number {
+    const upload = this.uploads.get(id);
+    if (upload === undefined) throw notFound(`upload ${id}`);
+    return upload.received;
+  }
+
+  /** Forgets every object and upload. */
+  reset(): void {
+    for (const o of this.objects.values()) rmSync(o.path, { force: true });
+    for (const u of this.uploads.values()) rmSync(u.path, { force: true });
+    this.objects.clear();
+    this.uploads.clear();
+  }
+
+  close(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private find(bucket: string, name: string): StoredObject {
+    const object = this.objects.get(`${bucket}/${name}`);
+    if (object === undefined) throw notFound(`${bucket}/${name}`);
+    return object;
+  }
+
+  private commit(
+    bucket: string,
+    name: string,
+    tempPath: string,
+    contentType: string,
+    contentEncoding: string | undefined,
+  ): ObjectJson {
+    const previous = this.objects.get(`${bucket}/${name}`);
+    const path = join(this.dir, randomUUID());
+    renameSync(tempPath, path);
+    if (previous !== undefined) rmSync(previous.path, { force: true });
+    const size = statSync(path).size;
+    const md5 = createHash("md5");
+    let crc = 0;
+    const fd = openSync(path, "r");
+    try {
+      const buffer = Buffer.alloc(1 << 20);
+      for (let at = 0; at < size;) {
+        const n = readSync(fd, buffer, 0, buffer.length, at);
+        md5.update(buffer.subarray(0, n));
+        crc = crc32c(buffer.subarray(0, n), crc);
+        at += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    this.generation += 1;
+    const json: ObjectJson = {
+      kind: "storage#object",
+      id: `${bucket}/${name}/${this.generation}`,
+      bucket,
+      name,
+      size: String(size),
+      generation: String(this.generation),
+      metageneration: "1",
+      contentType,
+      ...(contentEncoding !== undefined && contentEncoding !== "" && { contentEncoding }),
+      md5Hash: md5.digest("base64"),
+      crc32c: crc32cBase64(crc),
+      updated: new Date().toISOString(),
+      timeCreated: new Date().toISOString(),
+      storageClass: "STANDARD",
+    };
+    this.objects.set(`${bucket}/${name}`, { json, path });
+    return json;
+  }
+}
