@@ -171,7 +171,16 @@ export function createOperationBus(options: OperationBusOptions): OperationBus {
         await Promise.all(
           [...channels.values()].map(async (channel) => {
             const snapshot = await store.get(channel.project, channel.name);
-            if (snapshot !== undefined) deliver(channel, snapshot);
+            if (snapshot !== undefined) {
+              deliver(channel, snapshot);
+              return;
+            }
+            // The record is gone (it expired): nothing will ever be published again, so its
+            // watchers end with NOT_FOUND rather than wait forever.
+            const gone = new OperationNotFoundError(
+              `operation ${channel.name} not found in project ${channel.project} (its record expired)`,
+            );
+            for (const watcher of channel.watchers) watcher.fail(gone);
           }),
         );
         resyncs += 1;

@@ -580,4 +580,26 @@ describe("OperationBus", () => {
     await done;
     expect(seen.map((o) => o.status)).toEqual([Operation_Status.PENDING, Operation_Status.DONE]);
   });
+
+  it("ends a watch with OperationNotFoundError when the operation's record expires under it", async () => {
+    const short = createOperationStore({
+      redis: redis.client,
+      prefix: redis.prefix.slice(0, -1),
+      retentionMs: 300,
+    });
+    const bus = newBus({ store: short, resyncIntervalMs: 100 });
+    const { op } = await createOp();
+    // The shared store created it with a 7-day retention; this record expires in 300 ms.
+    await redis.client.pexpire(
+      operationKeys(redis.prefix.slice(0, -1), "my-project", op.name).record,
+      300,
+    );
+    const seen: Operation[] = [];
+    const ended = (async () => {
+      for await (const o of bus.watch("my-project", op.name, new AbortController().signal))
+        seen.push(o);
+    })();
+    await expect(ended).rejects.toBeInstanceOf(OperationNotFoundError);
+    expect(seen.map((o) => o.status)).toEqual([Operation_Status.PENDING]);
+  });
 });

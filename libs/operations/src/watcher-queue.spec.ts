@@ -57,4 +57,16 @@ describe("WatcherQueue", () => {
     q.dispose();
     expect(removed).toEqual(["abort"]);
   });
+
+  it("ends with a failure after handing out what it holds, and wakes a waiting reader with it", async () => {
+    const q = new WatcherQueue(new AbortController().signal);
+    q.offer(v(1));
+    q.fail(new Error("record expired"));
+    expect((await q.next()).version).toBe(1);
+    await expect(q.next()).rejects.toThrow("record expired");
+    const r = new WatcherQueue(new AbortController().signal);
+    const waiting = r.next();
+    r.fail(new Error("gone"));
+    await expect(waiting).rejects.toThrow("gone");
+  });
 });

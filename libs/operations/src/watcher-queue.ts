@@ -13,6 +13,7 @@ export class WatcherQueue {
   private readonly pending: Operation[] = [];
   private newest = 0;
   private waiter: { resolve: () => void; reject: (reason: unknown) => void } | undefined;
+  private failure: Error | undefined;
   private readonly onAbort = () => {
     const waiter = this.waiter;
     this.waiter = undefined;
@@ -36,12 +37,24 @@ export class WatcherQueue {
     waiter?.resolve();
   }
 
-  /** The next version; rejects with the signal's reason if it aborts first. */
+  /**
+   * Ends the watch with `error` once the versions already queued are handed out (the operation's
+   * record is gone: nothing newer will ever come).
+   */
+  fail(error: Error): void {
+    this.failure = error;
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.resolve();
+  }
+
+  /** The next version; rejects with the signal's reason if it aborts first, or with a failure. */
   async next(): Promise<Operation> {
     for (;;) {
       const head = this.pending.shift();
       if (head !== undefined) return head;
       this.signal.throwIfAborted();
+      if (this.failure !== undefined) throw this.failure;
       await new Promise<void>((resolve, reject) => {
         this.waiter = { resolve, reject };
       });
