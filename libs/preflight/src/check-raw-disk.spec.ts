@@ -1,6 +1,7 @@
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { checkRawDisk, type PreflightResult, type RawDiskObject } from "./check-raw-disk";
+import { diskSectors, ESP_GUID } from "./disk-sectors.test-helper";
 import { firstMember, numeric } from "./tar-header";
 
 const GIB = 1024 ** 3;
@@ -28,22 +29,8 @@ function header(
   return block;
 }
 
-/** The first sectors of a disk with an MBR, or a GPT whose first partition has `typeGuid`. */
-function disk(kind: "mbr" | "gpt" | "blank", typeGuid = "af3dc60f838472478e793d69d8477de4") {
-  const sectors = Buffer.alloc(34 * 512);
-  if (kind === "blank") return sectors;
-  sectors[510] = 0x55;
-  sectors[511] = 0xaa;
-  if (kind === "gpt") {
-    sectors.write("EFI PART", 512, "latin1");
-    sectors.writeBigUInt64LE(2n, 512 + 72);
-    sectors.writeUInt32LE(128, 512 + 80);
-    sectors.writeUInt32LE(128, 512 + 84);
-    Buffer.from(typeGuid, "hex").copy(sectors, 1024);
-  }
-  return sectors;
-}
-const ESP = "28732ac11ff8d211ba4b00a0c93ec93b";
+const disk = diskSectors;
+const ESP = ESP_GUID;
 
 function object(archive: Buffer, extra: Partial<RawDiskObject> = {}): RawDiskObject {
   return { source: SOURCE, head: gzipSync(archive), uefiCompatible: false, ...extra };

@@ -14,12 +14,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { checkRawDisk, HEAD_BYTES } from "./check-raw-disk";
+import { diskSectors, ESP_GUID } from "./disk-sectors.test-helper";
 
 const dir = mkdtempSync(join(tmpdir(), "preflight-"));
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-const ESP = Buffer.from("28732ac11ff8d211ba4b00a0c93ec93b", "hex");
 
 /** A sparse disk.raw of `bytes` with an MBR, or a GPT with an EFI system partition, and some data far in. */
 function makeDisk(name: string, bytes: number, label: "mbr" | "gpt-esp"): string {
@@ -29,16 +29,7 @@ function makeDisk(name: string, bytes: number, label: "mbr" | "gpt-esp"): string
   closeSync(openSync(path, "w"));
   truncateSync(path, bytes);
   const fd = openSync(path, "r+");
-  const first = Buffer.alloc(34 * 512);
-  first[510] = 0x55;
-  first[511] = 0xaa;
-  if (label === "gpt-esp") {
-    first.write("EFI PART", 512, "latin1");
-    first.writeBigUInt64LE(2n, 512 + 72);
-    first.writeUInt32LE(128, 512 + 80);
-    first.writeUInt32LE(128, 512 + 84);
-    ESP.copy(first, 1024);
-  }
+  const first = label === "mbr" ? diskSectors("mbr") : diskSectors("gpt", ESP_GUID);
   writeSync(fd, first, 0, first.length, 0);
   writeSync(fd, Buffer.alloc(4096, 1), 0, 4096, Math.floor(bytes / 2));
   closeSync(fd);
