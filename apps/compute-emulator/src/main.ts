@@ -25,6 +25,7 @@ runApp({
       operationRetentionMs: env.int("EMULATOR_OPERATION_RETENTION_MS", 86_400_000, { min: 0 }),
       timeScale: env.int("EMULATOR_TIME_SCALE", 1, { min: 1 }),
       missingObjectPattern: env.string("EMULATOR_MISSING_OBJECT_PATTERN", "(^|/)missing[^/]*$"),
+      unknownObjects: unknownObjects(env.string("EMULATOR_UNKNOWN_OBJECTS", "valid")),
       seed: env.int("EMULATOR_SEED", 1),
       ...(env.optionalString("EMULATOR_MAX_FAILURE_STREAK") !== undefined && {
         maxFailureStreak: env.int("EMULATOR_MAX_FAILURE_STREAK", 0, { min: 0 }),
@@ -50,3 +51,10 @@ runApp({
     return () => emulator.close();
   },
 });
+
+function unknownObjects(value: string): "valid" | "missing" {
+  if (value === "valid" || value === "missing") return value;
+  throw new Error(
+    `EMULATOR_UNKNOWN_OBJECTS: "${value}" is not valid or missing (what an object never uploaded is)`,
+  );
+}

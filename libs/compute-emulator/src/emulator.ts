@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { constants as zlibConstants, gunzipSync } from "node:zlib";
 import type { AddressInfo } from "node:net";
 import { handleAdmin } from "./admin-api";
 import { ComputeFault } from "./compute-error";
@@ -16,6 +17,7 @@ import {
   type FaultRule,
 } from "./options";
 import { matchComputeRoute, type ComputeRoute } from "./routes";
+import { IMPORT_HEAD_BYTES, openRawDiskArchive, type ImportOutcome } from "./raw-disk-archive";
 import { ObjectStorage, type ObjectJson } from "./storage";
 import { handleStorage, isStoragePath } from "./storage-api";
 import { Store, type EmulatorState } from "./store";
@@ -66,7 +68,11 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
   const faults = new Faults(options.seed, options.faults, options.maxFailureStreak);
   const tokens = new Tokens(options.staticTokens, options.tokenTtlSeconds);
   const pendingWaits = new Set<() => void>();
-  const storage = new ObjectStorage();
+  // Objects never uploaded exist as a valid archive, unless they match the missing pattern.
+  const storage = new ObjectStorage(
+    (bucket, name) =>
+      options.unknownObjects === "valid" && !options.missingObject.test(`${bucket}/${name}`),
+  );
 
   const admin: EmulatorAdmin = {
     state: () => ({ ...store.state(Date.now()), objects: storage.all() }),
@@ -143,6 +149,41 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
     sendJson(res, 200, result);
   }
 
+  /**
+   * Opens the archive `BUCKET/OBJECT` as Compute's import would: its first bytes, as Cloud
+   * Storage would hand them to Compute (a gzip Content-Encoding is transcoded away).
+   */
+  function importRawDisk(object: string): ImportOutcome {
+    const slash = object.indexOf("/");
+    const bucket = object.slice(0, slash);
+    let name = object.slice(slash + 1);
+    try {
+      name = decodeURIComponent(name);
+    } catch {
+      // Not percent-encoded: the name as written.
+    }
+    let meta: ObjectJson;
+    try {
+      meta = storage.metadata(bucket, name);
+    } catch {
+      return {
+        ok: false,
+        code: "RESOURCE_NOT_FOUND",
+        message: `The resource 'https://storage.googleapis.com/${object}' was not found`,
+        httpStatus: 404,
+      };
+    }
+    let head = storage.read(bucket, name, 0, IMPORT_HEAD_BYTES - 1);
+    if (meta.contentEncoding === "gzip") {
+      try {
+        head = gunzipSync(head, { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+      } catch {
+        // Not even gzip: Compute gets the bytes as they are.
+      }
+    }
+    return openRawDiskArchive(head, Number(meta.size));
+  }
+
   /** Does the work of one Compute method; null means an empty answer. */
   async function perform(
     route: ComputeRoute,
@@ -158,12 +199,14 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
       case "images.insert": {
         const requestId = url.searchParams.get("requestId");
         checkRequestId(requestId);
+        const insert = parseInsertBody(body);
         return store.insertImage(
           project,
-          parseInsertBody(body),
+          insert,
           requestId,
           options.serviceAccountEmail,
           now,
+          insert.rawDiskObject === undefined ? undefined : importRawDisk(insert.rawDiskObject),
         );
       }
       case "images.get":

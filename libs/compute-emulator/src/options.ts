@@ -30,6 +30,13 @@ export interface EmulatorOptions {
    * ends DONE with a 404 error and the image FAILED, as Compute reports it. Default: `(^|/)missing[^/]*$`.
    */
   readonly missingObjectPattern?: string;
+  /**
+   * What an object that was never uploaded to the emulator's Cloud Storage is. `valid`: a small
+   * valid image archive (a sparse 10 GiB `disk.raw` with an MBR), unless it matches
+   * `missingObjectPattern`, so clients that never upload keep working. `missing`: 404, as
+   * Cloud Storage says. Uploaded objects are always what was uploaded. Default: "valid".
+   */
+  readonly unknownObjects?: "valid" | "missing";
   /** Seed for the random choices of rate-based faults, so a run can be repeated. Default: 1. */
   readonly seed?: number;
   /** Faults active from the start, as the admin API takes them. Default: none. */
@@ -93,6 +100,7 @@ export interface ResolvedEmulatorOptions {
   operationRetentionMs: number;
   timeScale: number;
   missingObject: RegExp;
+  readonly unknownObjects: "valid" | "missing";
   readonly seed: number;
   readonly faults: readonly FaultRule[];
   readonly maxFailureStreak: number | undefined;
@@ -123,6 +131,7 @@ export function resolveEmulatorOptions(options: EmulatorOptions = {}): ResolvedE
     operationRetentionMs: 86_400_000,
     timeScale: 1,
     missingObject: /(^|\/)missing[^/]*$/,
+    unknownObjects: options.unknownObjects ?? "valid",
     seed: options.seed ?? 1,
     faults: (options.faults ?? []).map(checkFaultRule),
     maxFailureStreak: streakLimit(options.maxFailureStreak),

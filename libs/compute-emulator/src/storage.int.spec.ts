@@ -13,7 +13,8 @@ let storage: Storage;
 const dir = mkdtempSync(join(tmpdir(), "emulator-gcs-"));
 
 beforeAll(async () => {
-  emulator = await startComputeEmulator();
+  // Strict Cloud Storage: an object never uploaded is missing (see import.int.spec.ts for "valid").
+  emulator = await startComputeEmulator({ unknownObjects: "missing" });
   // Tokens from the emulator's metadata server, through Application Default Credentials, as a
   // worker on Google Cloud gets them (this spec runs in a process of its own).
   process.env["GCE_METADATA_HOST"] = emulator.metadataHost;

@@ -14,6 +14,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ComputeFault, notFound } from "./compute-error";
 import { crc32c, crc32cBase64 } from "./crc32c";
+import { virtualArchive } from "./raw-disk-archive";
+
+const VIRTUAL_TIME = "2026-01-01T00:00:00.000Z";
 
 /** An object's metadata, as Cloud Storage's JSON API returns it (the fields clients read). */
 export interface ObjectJson extends Record<string, unknown> {
@@ -30,7 +33,10 @@ export interface ObjectJson extends Record<string, unknown> {
 
 interface StoredObject {
   readonly json: ObjectJson;
-  readonly path: string;
+  /** The file holding an uploaded object's bytes. */
+  readonly path?: string;
+  /** The bytes of a virtual object (one never uploaded). */
+  readonly data?: Buffer;
 }
 
 interface Upload {
@@ -47,12 +53,18 @@ interface Upload {
  * `close()` removes. Enough of the JSON API for `@google-cloud/storage`: metadata, media with
  * `Range`, list, delete, and media, multipart and resumable uploads (a resumable upload answers
  * 308 with the bytes it holds, so an interrupted client resumes where it stopped).
+ *
+ * An object never uploaded is missing (404), unless `virtual(bucket, name)` says it exists: then
+ * it reads as `virtualArchive()`, a small valid image archive, so clients that never upload keep
+ * working. Virtual objects are not listed and cannot be deleted.
  */
 export class ObjectStorage {
   private readonly dir = mkdtempSync(join(tmpdir(), "emulator-storage-"));
   private readonly objects = new Map<string, StoredObject>();
   private readonly uploads = new Map<string, Upload>();
   private generation = Date.now() * 1000;
+
+  constructor(private readonly virtual: (bucket: string, name: string) => boolean = () => false) {}
 
   metadata(bucket: string, name: string): ObjectJson {
     return this.find(bucket, name).json;
@@ -64,6 +76,8 @@ export class ObjectStorage {
     const size = Number(object.json.size);
     const last = Math.min(end, size - 1);
     if (start > last) return Buffer.alloc(0);
+    if (object.path === undefined)
+      return (object.data ?? Buffer.alloc(0)).subarray(start, last + 1);
     const out = Buffer.alloc(last - start + 1);
     const fd = openSync(object.path, "r");
     try {
@@ -87,7 +101,8 @@ export class ObjectStorage {
   }
 
   delete(bucket: string, name: string): void {
-    const object = this.find(bucket, name);
+    const object = this.objects.get(`${bucket}/${name}`);
+    if (object?.path === undefined) throw notFound(`${bucket}/${name}`);
     rmSync(object.path, { force: true });
     this.objects.delete(`${bucket}/${name}`);
   }
@@ -161,7 +176,8 @@ export class ObjectStorage {
 
   /** Forgets every object and upload. */
   reset(): void {
-    for (const o of this.objects.values()) rmSync(o.path, { force: true });
+    for (const o of this.objects.values())
+      if (o.path !== undefined) rmSync(o.path, { force: true });
     for (const u of this.uploads.values()) rmSync(u.path, { force: true });
     this.objects.clear();
     this.uploads.clear();
@@ -173,8 +189,27 @@ export class ObjectStorage {
 
   private find(bucket: string, name: string): StoredObject {
     const object = this.objects.get(`${bucket}/${name}`);
-    if (object === undefined) throw notFound(`${bucket}/${name}`);
-    return object;
+    if (object !== undefined) return object;
+    if (!this.virtual(bucket, name)) throw notFound(`${bucket}/${name}`);
+    const data = virtualArchive();
+    return {
+      data,
+      json: {
+        kind: "storage#object",
+        id: `${bucket}/${name}/1`,
+        bucket,
+        name,
+        size: String(data.length),
+        generation: "1",
+        metageneration: "1",
+        contentType: "application/gzip",
+        md5Hash: createHash("md5").update(data).digest("base64"),
+        crc32c: crc32cBase64(crc32c(data, 0)),
+        updated: VIRTUAL_TIME,
+        timeCreated: VIRTUAL_TIME,
+        storageClass: "STANDARD",
+      },
+    };
   }
 
   private commit(
@@ -187,7 +222,7 @@ export class ObjectStorage {
     const previous = this.objects.get(`${bucket}/${name}`);
     const path = join(this.dir, randomUUID());
     renameSync(tempPath, path);
-    if (previous !== undefined) rmSync(previous.path, { force: true });
+    if (previous?.path !== undefined) rmSync(previous.path, { force: true });
     const size = statSync(path).size;
     const md5 = createHash("md5");
     let crc = 0;

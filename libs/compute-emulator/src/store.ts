@@ -1,7 +1,9 @@
+import { STATUS_CODES } from "node:http";
 import { ComputeFault, notFound } from "./compute-error";
 import { newId, newOperationName } from "./ids";
 import type { InsertBody } from "./insert-body";
 import { realMs, type ResolvedEmulatorOptions } from "./options";
+import type { ImportOutcome } from "./raw-disk-archive";
 import { doneAt, phaseAt, progressAt, rfc3339, startedAt, type Timeline } from "./timeline";
 
 interface StoredOperation extends Timeline {
@@ -15,7 +17,13 @@ interface StoredOperation extends Timeline {
   readonly requestId: string | undefined;
   /** Set when the operation will end in error. */
   readonly failure:
-    { readonly code: string; readonly message: string; readonly location: string } | undefined;
+    | {
+        readonly code: string;
+        readonly message: string;
+        readonly location: string;
+        readonly httpStatus: number;
+      }
+    | undefined;
 }
 
 interface StoredImage {
@@ -93,6 +101,7 @@ export class Store {
     requestId: string | null,
     user: string,
     now: number,
+    rawDisk?: ImportOutcome,
   ): OperationJson {
     const ridKey = requestId === null ? undefined : `${project}\n${requestId.toLowerCase()}`;
     if (ridKey !== undefined) {
@@ -108,8 +117,6 @@ export class Store {
         `The resource 'projects/${project}/global/images/${body.name}' already exists`,
       );
     }
-    const missing =
-      body.rawDiskObject !== undefined && this.options.missingObject.test(body.rawDiskObject);
     const imageId = newId();
     const operation: StoredOperation = {
       project,
@@ -122,20 +129,30 @@ export class Store {
       requestId: requestId ?? undefined,
       insertedAt: now,
       durationMs: realMs(this.options, this.options.operationDurationMs),
-      failure: missing
-        ? {
-            code: "RESOURCE_NOT_FOUND",
-            location: "rawDisk.source",
-            message: `The resource 'https://storage.googleapis.com/${body.rawDiskObject ?? ""}' was not found`,
-          }
-        : undefined,
+      // Compute accepts the insert and reads the archive afterwards: its faults end the operation.
+      failure:
+        rawDisk?.ok === false
+          ? {
+              code: rawDisk.code,
+              location: "rawDisk.source",
+              message: rawDisk.message,
+              httpStatus: rawDisk.httpStatus,
+            }
+          : undefined,
     };
     this.operations.set(`${project}/${operation.name}`, operation);
     this.images.set(key, {
       project,
       name: body.name,
       id: imageId,
-      body: body.json,
+      body:
+        rawDisk?.ok === true
+          ? {
+              ...body.json,
+              archiveSizeBytes: String(rawDisk.archiveSizeBytes),
+              diskSizeGb: String(rawDisk.diskSizeGb),
+            }
+          : body.json,
       insertedAt: now,
       operation,
     });
@@ -267,9 +284,10 @@ export class Store {
     if (status === "DONE") {
       json["endTime"] = rfc3339(doneAt(o));
       if (o.failure !== undefined) {
-        json["error"] = { errors: [o.failure] };
-        json["httpErrorStatusCode"] = 404;
-        json["httpErrorMessage"] = "NOT FOUND";
+        const { httpStatus, ...error } = o.failure;
+        json["error"] = { errors: [error] };
+        json["httpErrorStatusCode"] = httpStatus;
+        json["httpErrorMessage"] = (STATUS_CODES[httpStatus] ?? "ERROR").toUpperCase();
       }
     }
     return json;

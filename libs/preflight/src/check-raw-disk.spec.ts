@@ -1,33 +1,11 @@
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { checkRawDisk, type PreflightResult, type RawDiskObject } from "./check-raw-disk";
-import { diskSectors, ESP_GUID } from "./disk-sectors.test-helper";
+import { diskSectors, ESP_GUID, tarHeader as header } from "./disk-sectors.test-helper";
 import { firstMember, numeric } from "./tar-header";
 
 const GIB = 1024 ** 3;
 const SOURCE = "https://storage.googleapis.com/b/web.tar.gz";
-
-/** A 512-byte tar header, as GNU tar (magic "ustar  \0") or POSIX ustar ("ustar\0" "00") writes it. */
-function header(
-  name: string,
-  size: number | Buffer,
-  { format = "gnu", type = "0" }: { format?: "gnu" | "posix" | "v7"; type?: string } = {},
-): Buffer {
-  const block = Buffer.alloc(512);
-  block.write(name, 0, "utf8");
-  block.write("0000644\0", 100);
-  if (typeof size === "number") block.write(`${size.toString(8).padStart(11, "0")}\0`, 124);
-  else size.copy(block, 124);
-  block.write("00000000000\0", 136);
-  block.write(type, 156);
-  if (format === "gnu") block.write("ustar  \0", 257, "latin1");
-  if (format === "posix") block.write("ustar\u000000", 257, "latin1");
-  block.fill(" ", 148, 156);
-  let sum = 0;
-  for (const b of block) sum += b;
-  block.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "latin1");
-  return block;
-}
 
 const disk = diskSectors;
 const ESP = ESP_GUID;

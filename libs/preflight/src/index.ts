@@ -12,3 +12,12 @@ export {
 } from "./check-raw-disk";
 export { diskLabel, type DiskLabel } from "./disk-label";
 export { firstMember, readMember, TarError, type TarFormat, type TarMember } from "./tar-header";
+export {
+  createRawDiskPreflight,
+  createStorage,
+  parseSource,
+  type PreflightOptions,
+  type RawDiskPreflight,
+  type SourceVerdict,
+  type StorageSettings,
+} from "./read-source";
