@@ -174,6 +174,10 @@ await run(
     PORT: String(gatewayPort),
     HOST: "127.0.0.1",
     AUTH_MODE: "none", // local use only; the gateway logs a loud warning
+    // The raw disk pre-flight reads the emulator's Cloud Storage, with its metadata server's tokens.
+    STORAGE_ENDPOINT: emulatorUrl,
+    GCE_METADATA_HOST: `127.0.0.1:${emulatorPort}`,
+    METADATA_SERVER_DETECTION: "assume-present",
     DEFAULT_USER: process.env.USER ?? "local",
   },
   "gateway listening",

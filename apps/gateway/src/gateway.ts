@@ -32,6 +32,7 @@ import { Policy } from "./auth/policy";
 import { StreamDrain } from "./drain";
 import { createHealth } from "./health";
 import { createImageService } from "./image-service";
+import type { RawDiskPreflight } from "@imagesvc/preflight";
 import { listen, type ListenOptions } from "./listen";
 import { createReflection } from "./reflection";
 import { rpcMetricsInterceptor } from "./rpc-metrics";
@@ -96,6 +97,11 @@ export interface GatewayOptions {
   readonly log: Logger;
   /** Where RPC, stream and delivery metrics go; served on /metrics. */
   readonly metrics: Metrics;
+  /**
+   * The pre-flight of raw disk sources (`createRawDiskPreflight` of libs/preflight). Default:
+   * none, and Compute checks archives itself; main.ts turns it on unless PREFLIGHT=off.
+   */
+  readonly rawDiskPreflight?: RawDiskPreflight;
   /** Test-only fault hook between writing a record and queueing its job. */
   readonly afterRecord?: (operation: Operation) => Promise<void>;
 }
@@ -210,6 +216,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     streams: new StreamLimiter(options.maxStreamsPerPrincipal ?? 100),
     drain: streamDrain,
     ...(options.afterRecord && { afterRecord: options.afterRecord }),
+    ...(options.rawDiskPreflight && {
+      rawDiskPreflight: counted(options.rawDiskPreflight, options.metrics),
+    }),
   });
 
   const handler = connectNodeAdapter({
@@ -285,5 +294,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       bus.close();
       await Promise.allSettled([commands.quit(), subscriber.close()]);
     },
+  };
+}
+
+/** The pre-flight, counted in `imagesvc_preflight_total` by result and code. */
+function counted(check: RawDiskPreflight, metrics: Metrics): RawDiskPreflight {
+  return async (source, uefiCompatible) => {
+    const verdict = await check(source, uefiCompatible);
+    const result = verdict.ok === "unchecked" ? "unchecked" : verdict.ok ? "passed" : "refused";
+    metrics.preflights.inc({ result, code: verdict.ok === false ? verdict.code : "" });
+    return verdict;
   };
 }

@@ -1,6 +1,7 @@
 // The gateway process: ImageService over Connect, gRPC and gRPC-Web on one port.
 // Configured only through the environment; see the root README for every variable.
-import { envReader } from "@imagesvc/config";
+import { ConfigError, envReader } from "@imagesvc/config";
+import { createRawDiskPreflight, createStorage, type RawDiskPreflight } from "@imagesvc/preflight";
 import { pubSubSettingFromEnv, redisTargetFromEnv } from "@imagesvc/redis";
 import { runApp } from "@imagesvc/runtime";
 import { loadSecretBox } from "@imagesvc/secrets";
@@ -70,6 +71,7 @@ runApp({
       idleTimeoutMs: env.int("IDLE_TIMEOUT_MS", 120_000, { min: 100 }),
       // Calls in flight get half of the shutdown bound to finish; the rest is for closing.
       drainGraceMs: Math.floor(shutdownTimeoutMs / 2),
+      ...preflightConfig(),
       log,
       metrics: createMetrics("gateway"),
     });
@@ -92,6 +94,34 @@ runApp({
     return () => gateway.close();
   },
 });
+
+/**
+ * PREFLIGHT (on by default) and its companions: CreateImage reads each raw disk archive's
+ * metadata and first 64 KiB with the gateway's own Google credentials (docs/design.md).
+ */
+function preflightConfig(): { rawDiskPreflight?: RawDiskPreflight } {
+  const mode = env.string("PREFLIGHT", "on");
+  if (mode === "off") return {};
+  if (mode !== "on")
+    throw new ConfigError("PREFLIGHT", `"${mode}" is not on or off (the raw disk pre-flight)`);
+  const endpoint = env.optionalString("STORAGE_ENDPOINT");
+  const hasGoogleCredentials =
+    env.optionalString("GOOGLE_APPLICATION_CREDENTIALS") !== undefined ||
+    env.optionalString("GCE_METADATA_HOST") !== undefined ||
+    env.bool("ON_GCE", false);
+  if (!hasGoogleCredentials) {
+    throw new ConfigError(
+      "PREFLIGHT",
+      "is on (the default) but no Google credentials are configured to read Cloud Storage with. Set GOOGLE_APPLICATION_CREDENTIALS (or ON_GCE=true on Google Cloud), with STORAGE_ENDPOINT for an emulator; or PREFLIGHT=off to leave archives to Compute",
+    );
+  }
+  const storage = createStorage(endpoint === undefined ? {} : { endpoint });
+  return {
+    rawDiskPreflight: createRawDiskPreflight(storage, {
+      timeoutMs: env.int("PREFLIGHT_TIMEOUT_MS", 5000, { min: 100 }),
+    }),
+  };
+}
 
 /** AUTH_MODE and its companions. Required: a deployed gateway never runs open by default. */
 function authConfig(): AuthConfig {

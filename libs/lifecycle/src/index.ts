@@ -29,6 +29,7 @@ export {
   failedOperation,
   failureOf,
   formatDuration,
+  PREFLIGHT_WARNING_DATA,
   type Failure,
 } from "./operation-versions";
 export { isOurs, OWNERSHIP_LABEL, withOwnershipLabel } from "./ownership";

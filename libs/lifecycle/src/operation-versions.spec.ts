@@ -1,8 +1,13 @@
-import { create } from "@bufbuild/protobuf";
-import { Operation_Status, OperationSchema } from "@imagesvc/proto";
+import { clone, create } from "@bufbuild/protobuf";
+import { Operation_Status, Operation_WarningSchema, OperationSchema } from "@imagesvc/proto";
 import { describe, expect, it } from "vitest";
 import type { CallFailure } from "./events";
-import { applyComputeOperation, failedOperation, failureOf } from "./operation-versions";
+import {
+  applyComputeOperation,
+  failedOperation,
+  failureOf,
+  PREFLIGHT_WARNING_DATA,
+} from "./operation-versions";
 
 /** A Compute failure as libs/compute's ComputeApiError carries it. */
 const callFailure = (httpStatus: number, reason: string, message: string): CallFailure => ({
@@ -55,6 +60,27 @@ describe("applyComputeOperation", () => {
       version: 3,
     });
     expect(next.warnings[0]?.data[0]).toMatchObject({ key: "k", value: "v" });
+  });
+
+  it("keeps the pre-flight's warnings and replaces Compute's earlier ones with its latest", () => {
+    const preflight = {
+      code: "UEFI_COMPATIBLE_MISSING",
+      message: "m",
+      data: [{ ...PREFLIGHT_WARNING_DATA }],
+    };
+    const withWarnings = clone(OperationSchema, ours);
+    withWarnings.warnings = [
+      create(Operation_WarningSchema, preflight),
+      create(Operation_WarningSchema, { code: "OLD_COMPUTE_WARNING", message: "old" }),
+    ];
+    const compute = create(OperationSchema, {
+      status: Operation_Status.RUNNING,
+      warnings: [{ code: "NEW", message: "new", data: [] }],
+    });
+    expect(applyComputeOperation(withWarnings, compute).warnings.map((w) => w.code)).toEqual([
+      "UEFI_COMPATIBLE_MISSING",
+      "NEW",
+    ]);
   });
 
   it("never lowers status or progress", () => {

@@ -5,6 +5,7 @@ import {
   Operation_WarningSchema,
   OperationSchema,
   type Operation,
+  type Operation_Warning,
 } from "@imagesvc/proto";
 import { STATUS_CODES } from "node:http";
 import type { CallFailure } from "./events";
@@ -46,6 +47,17 @@ export function failedOperation(current: Operation, failure: Failure, now = new 
 }
 
 /**
+ * Marks the warnings our pre-flight put on an operation (in their `data`): Compute's own warnings
+ * replace each other, never these.
+ */
+export const PREFLIGHT_WARNING_DATA = { key: "source", value: "preflight" } as const;
+
+const isPreflightWarning = (w: Operation_Warning) =>
+  w.data.some(
+    (d) => d.key === PREFLIGHT_WARNING_DATA.key && d.value === PREFLIGHT_WARNING_DATA.value,
+  );
+
+/**
  * The next version after Compute reported `compute`: Compute's progress, timing, error and warning
  * fields, its ids and its selfLink (as `compute_operation`). Our own identity (name, project,
  * user, client_operation_id, insert_time) stays. Status and progress never go down, whatever
@@ -61,7 +73,10 @@ export function applyComputeOperation(current: Operation, compute: Operation): O
   next.statusMessage = compute.statusMessage;
   next.startTime = compute.startTime;
   next.endTime = compute.endTime;
-  next.warnings = compute.warnings.map((w) => clone(Operation_WarningSchema, w));
+  next.warnings = [
+    ...current.warnings.filter(isPreflightWarning).map((w) => clone(Operation_WarningSchema, w)),
+    ...compute.warnings.map((w) => clone(Operation_WarningSchema, w)),
+  ];
   next.error =
     compute.error === undefined ? undefined : clone(Operation_ErrorSchema, compute.error);
   next.httpErrorStatusCode = compute.httpErrorStatusCode;

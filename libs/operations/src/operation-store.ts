@@ -90,6 +90,8 @@ export interface OperationStore {
   create(input: CreateInput): Promise<CreateResult>;
   /** The latest version, or undefined for an unknown (or expired) operation. */
   get(project: string, name: string): Promise<Operation | undefined>;
+  /** The operation a project's request id created, if it is still remembered. */
+  forRequest(project: string, requestId: string): Promise<Operation | undefined>;
   /** The latest version with the stored job payload, for the sweeper. */
   getStored(project: string, name: string): Promise<StoredOperation | undefined>;
   /** A project's operations, newest first, one page at a time. */
@@ -175,6 +177,10 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
   };
 
   const store: OperationStore = {
+    async forRequest(project, requestId) {
+      const name = await redis.get(requestIdKey(prefix, project, requestId));
+      return name === null ? undefined : store.get(project, name);
+    },
     async create(input) {
       const { operation, requestId, fingerprint, job, lifecycle } = input;
       const keys = operationKeys(prefix, operation.project, operation.name);

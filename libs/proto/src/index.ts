@@ -11,6 +11,10 @@ export {
   type BadRequest_FieldViolation,
 } from "./gen/google/rpc/error_details_pb";
 export { RetryInfoSchema, type RetryInfo } from "./gen/google/rpc/error_details_pb";
+export {
+  PreconditionFailureSchema,
+  type PreconditionFailure,
+} from "./gen/google/rpc/error_details_pb";
 /** gRPC's standard health service, served by the gateway. */
 export * as healthV1 from "./gen/grpc/health/v1/health_pb";
 /** gRPC server reflection, v1 and the older v1alpha that some tools still ask for. */

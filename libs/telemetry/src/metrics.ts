@@ -57,6 +57,12 @@ export function createMetrics(app: string) {
       labelNames: ["method", "status", "reason"],
       registers: [registry],
     }),
+    preflights: new Counter({
+      name: "imagesvc_preflight_total",
+      help: "Pre-flights of raw disk sources, by result (passed, refused, unchecked) and, when refused, the code.",
+      labelNames: ["result", "code"],
+      registers: [registry],
+    }),
     computeDuration: new Histogram({
       name: "imagesvc_compute_call_duration_seconds",
       help: "Compute API call latency, by method.",

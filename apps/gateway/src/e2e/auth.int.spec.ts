@@ -408,6 +408,7 @@ describe("SIGHUP", () => {
         REDIS_URL: process.env["REDIS_URL"] ?? redisUrl,
         REDIS_PREFIX: `sighup-${randomBytes(4).toString("hex")}`,
         AUTH_MODE: "tokens",
+        PREFLIGHT: "off",
         AUTH_TOKENS_FILE: file,
         AUTH_POLICY_FILE: policyFile,
       },

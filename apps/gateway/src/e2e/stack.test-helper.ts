@@ -138,6 +138,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           REDIS_URL: url,
           REDIS_PREFIX: prefix,
           AUTH_MODE: "none",
+          // The raw disk pre-flight reads the emulator's Cloud Storage with its tokens.
+          STORAGE_ENDPOINT: emulator.url,
+          GCE_METADATA_HOST: emulator.metadataHost,
+          METADATA_SERVER_DETECTION: "assume-present",
           ...env,
         },
         ready: "gateway listening",

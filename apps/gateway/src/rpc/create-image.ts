@@ -16,6 +16,7 @@ import { refusedResources } from "../auth/named-resources";
 import { newOperationName } from "../operation-name";
 import { requestFingerprint } from "../request-fingerprint";
 import { authorize } from "./access";
+import { preflightRawDisk } from "./raw-disk-preflight";
 import type { ImageServiceDeps } from "./deps";
 import { cannotKeepRawKey, requestIdReused, resourcesDenied } from "./errors";
 
@@ -38,6 +39,8 @@ export function createImage(deps: ImageServiceDeps) {
     const secrets = deps.secrets;
     if (rawKey !== "" && secrets === undefined) throw cannotKeepRawKey();
     await deps.rateLimit?.(caller);
+    // Before anything is stored: a refused source leaves no operation and no job behind.
+    const warnings = await preflightRawDisk(deps, req);
     // The caller's W3C trace context (or a fresh one) travels on in the job to the Compute calls.
     const step = startStep(
       "CreateImage",
@@ -60,6 +63,7 @@ export function createImage(deps: ImageServiceDeps) {
         user: caller,
         insertTime: now.toISOString(),
         creationTimestamp: now.toISOString(),
+        warnings,
       });
       const imageJson = toJson(ImageSchema, image) as JsonObject;
       const jobFor = (op: Operation): CreateImageJob => {

@@ -1,4 +1,5 @@
 import type { OperationBus, OperationStore } from "@imagesvc/operations";
+import type { RawDiskPreflight } from "@imagesvc/preflight";
 import type { Operation } from "@imagesvc/proto";
 import type { ImageQueue } from "@imagesvc/queue";
 import type { SecretBox } from "@imagesvc/secrets";
@@ -28,6 +29,11 @@ export interface ImageServiceDeps {
   readonly streams: StreamLimiter;
   /** Ends Watch/Wait streams when the gateway drains. */
   readonly drain: StreamDrain;
+  /**
+   * The pre-flight of raw disk sources (libs/preflight), run before CreateImage stores anything.
+   * Without it, Compute checks the archive itself, minutes later.
+   */
+  readonly rawDiskPreflight?: RawDiskPreflight;
   /** Test-only fault hook, run between writing the record and queueing the job. */
   readonly afterRecord?: (operation: Operation) => Promise<void>;
 }

@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { PreconditionFailureSchema } from "@imagesvc/proto";
 
 /**
  * The ImageService's errors at the RPC edge, built in one place so that every RPC says the same
@@ -47,5 +48,36 @@ export function cannotKeepRawKey(): ConnectError {
       "and it has no SECRETS_KEY_FILE to seal them with; encrypt with kms_key_name instead, " +
       "or ask its operators to set SECRETS_KEY_FILE",
     Code.FailedPrecondition,
+  );
+}
+
+/** A raw disk source that failed its pre-flight; nothing was stored or inserted. */
+export function rawDiskRefused(
+  source: string,
+  failure: {
+    readonly code: string;
+    readonly check: string;
+    readonly found: string;
+    readonly fix: string;
+  },
+): ConnectError {
+  return new ConnectError(
+    `image.raw_disk.source failed the pre-flight check "${failure.check}": ${failure.found}. Fix: ${failure.fix}`,
+    Code.FailedPrecondition,
+    undefined,
+    [
+      {
+        desc: PreconditionFailureSchema,
+        value: {
+          violations: [
+            {
+              type: failure.code,
+              subject: source,
+              description: `${failure.check}: ${failure.found}. Fix: ${failure.fix}`,
+            },
+          ],
+        },
+      },
+    ],
   );
 }
