@@ -199,5 +199,10 @@ or with curl (Connect over HTTP/1.1):
     -d '{"project":"my-project","image":{"name":"web-2","rawDisk":{"source":"https://storage.googleapis.com/my-bucket/web.tar.gz"}}}' \\
     ${gateway}/computeimages.v1.ImageService/CreateImage
 
+import a disk file (vmdk, vhd, vhdx, qcow2, raw) into an image, through the emulator's Cloud Storage:
+
+  export IMAGES_STORAGE_ENDPOINT=${emulatorUrl} GCE_METADATA_HOST=127.0.0.1:${emulatorPort} METADATA_SERVER_DETECTION=assume-present
+  node dist/apps/cli/main.js import ./disk.vmdk --project my-project --bucket my-bucket
+
 Ctrl-C stops everything.
 `);

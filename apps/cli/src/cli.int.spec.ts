@@ -53,6 +53,10 @@ beforeAll(async () => {
     REDIS_URL: redis.url,
     REDIS_PREFIX: prefix,
     AUTH_MODE: "none",
+    // The raw disk pre-flight reads the emulator's Cloud Storage with its metadata server's tokens.
+    STORAGE_ENDPOINT: emulatorUrl,
+    GCE_METADATA_HOST: emulatorUrl.replace("http://", ""),
+    METADATA_SERVER_DETECTION: "assume-present",
   };
   gateway = await spawnApp({ main: dist("gateway"), env: gatewayEnv, ready: "gateway listening" });
   gatewayUrl = `http://127.0.0.1:${gatewayEnv["PORT"] ?? ""}`;

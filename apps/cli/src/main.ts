@@ -2,12 +2,14 @@
 import { createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ImageService, Operation_Status, type Operation } from "@imagesvc/proto";
-import { validateCreateImageRequest } from "@imagesvc/validation";
+import { validateCreateImageRequest, type FieldViolation } from "@imagesvc/validation";
 import { Command, CommanderError, Option } from "commander";
 import { createRequestFromFlags, flagOf, UsageError, type CreateFlags } from "./create-request";
 import { EXIT, exitCodeOf } from "./exit-codes";
 import { errorLines, listRow, ndjson, statusLine } from "./output";
 import { createProgress } from "./progress";
+import { ImportError } from "./import/disk-archive";
+import { importDisk, StorageError, type ImportFlags } from "./import/import-command";
 import { watchToDone } from "./watch";
 
 interface GlobalFlags {
@@ -97,12 +99,39 @@ function finish(op: Operation): number {
   return EXIT.operationFailed;
 }
 
+function printViolations(violations: readonly FieldViolation[]): void {
+  process.stderr.write("ERROR: the request is invalid; nothing was sent:\n");
+  for (const v of violations) {
+    const flag = flagOf(v.field);
+    process.stderr.write(
+      ` - ${v.field}${flag === undefined ? "" : ` (${flag})`}: ${v.description}\n`,
+    );
+  }
+}
+
 const projectOption = () =>
   new Option("--project <project>", "the Cloud project")
     .makeOptionMandatory()
     .env("IMAGES_PROJECT");
 
-program
+/** The image's own flags, shared by `create` and `import`. */
+function withImageFlags(command: Command): Command {
+  return command
+    .option("--family <family>", "image family to add the image to")
+    .option("--description <text>", "description")
+    .option("--labels <k=v,...>", "labels, e.g. env=prod,team=edge")
+    .option("--guest-os-features <features>", "comma-separated, e.g. UEFI_COMPATIBLE,GVNIC")
+    .option("--storage-location <location>", "a multi-region (us, eu, asia) or region")
+    .option("--architecture <arch>", "ARM64 or X86_64")
+    .option("--licenses <licenses>", "comma-separated license URLs or paths")
+    .option(
+      "--request-id <uuid>",
+      "makes retries of this command safe: the same id never creates two images",
+    )
+    .option("--async", "print the operation and return without waiting");
+}
+
+const createCommand = program
   .command("create")
   .description(
     "Create an image, then follow its operation to DONE (flags as in `gcloud compute images create`)",
@@ -119,30 +148,13 @@ program
   .option("--source-image-family <family>", "the latest image of this family")
   .option("--source-image-project <project>", "project of --source-image or --source-image-family")
   .option("--source-snapshot <snapshot>", "a snapshot name, path or URL")
-  .option("--family <family>", "image family to add the image to")
-  .option("--description <text>", "description")
-  .option("--labels <k=v,...>", "labels, e.g. env=prod,team=edge")
-  .option("--guest-os-features <features>", "comma-separated, e.g. UEFI_COMPATIBLE,GVNIC")
-  .option("--storage-location <location>", "a multi-region (us, eu, asia) or region")
-  .option("--architecture <arch>", "ARM64 or X86_64")
-  .option("--licenses <licenses>", "comma-separated license URLs or paths")
-  .option("--force", "create even if the source disk is attached to a running instance")
-  .option(
-    "--request-id <uuid>",
-    "makes retries of this command safe: the same id never creates two images",
-  )
-  .option("--async", "print the operation and return without waiting")
-  .action(async (name: string, flags: CreateFlags & { async?: boolean }) => {
+  .option("--force", "create even if the source disk is attached to a running instance");
+withImageFlags(createCommand).action(
+  async (name: string, flags: CreateFlags & { async?: boolean }) => {
     const request = createRequestFromFlags(name, flags);
     const violations = validateCreateImageRequest(request);
     if (violations.length > 0) {
-      process.stderr.write("ERROR: the request is invalid; nothing was sent:\n");
-      for (const v of violations) {
-        const flag = flagOf(v.field);
-        process.stderr.write(
-          ` - ${v.field}${flag === undefined ? "" : ` (${flag})`}: ${v.description}\n`,
-        );
-      }
+      printViolations(violations);
       process.exitCode = EXIT.usage;
       return;
     }
@@ -156,7 +168,43 @@ program
         `Operation ${op.name} accepted; following it (Ctrl-C stops following, not the operation).\n`,
       );
     process.exitCode = await follow(op.project, op.name);
-  });
+  },
+);
+
+withImageFlags(
+  program
+    .command("import")
+    .description(
+      "Import a disk file (vmdk, vhd, vhdx, qcow2, raw, or a ready .tar.gz): convert it with qemu-img, archive it with GNU tar as Compute wants, upload it resumably, create the image and follow it to DONE. Run the same command again to resume an interrupted upload.",
+    )
+    .argument("<file>", "the disk file")
+    .addOption(projectOption())
+    .addOption(
+      new Option("--bucket <bucket>", "Cloud Storage bucket to upload the archive to")
+        .makeOptionMandatory()
+        .env("IMAGES_BUCKET"),
+    )
+    .option("--name <image-name>", "name of the image (default: from the file name)")
+    .option("--object <name>", "object name in the bucket (default: IMAGE_NAME.tar.gz)")
+    .addOption(
+      new Option(
+        "--storage-endpoint <url>",
+        "Cloud Storage JSON API endpoint, for an emulator (default: Google's)",
+      ).env("IMAGES_STORAGE_ENDPOINT"),
+    )
+    .addOption(
+      new Option("--chunk-size <bytes>", "upload chunk size, a multiple of 262144 (default 16 MiB)")
+        .argParser((v) => {
+          const n = Number(v);
+          if (!Number.isInteger(n) || n <= 0 || n % 262_144 !== 0)
+            throw new UsageError(`--chunk-size: "${v}" is not a positive multiple of 262144`);
+          return n;
+        })
+        .hideHelp(),
+    ),
+).action(async (file: string, flags: ImportFlags) => {
+  process.exitCode = await importDisk(file, flags, { client, follow, json, printViolations });
+});
 
 program
   .command("watch")
@@ -235,9 +283,12 @@ try {
   if (e instanceof CommanderError) {
     // --help and --version end here with code 0; usage errors have been printed by commander.
     process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
-  } else if (e instanceof UsageError) {
+  } else if (e instanceof UsageError || e instanceof ImportError) {
     process.stderr.write(`ERROR: ${e.message}\n`);
     process.exitCode = EXIT.usage;
+  } else if (e instanceof StorageError) {
+    process.stderr.write(`ERROR: ${e.message}\n`);
+    process.exitCode = EXIT.unreachable;
   } else {
     const code = exitCodeOf(e);
     const message = e instanceof Error ? e.message : String(e);

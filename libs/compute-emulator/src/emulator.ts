@@ -298,7 +298,15 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
         if (isStoragePath(url.pathname)) {
           // As in Cloud Storage, a resumable upload's session URI is its own credential.
           if (url.searchParams.get("upload_id") === null) authorize(req);
-          store.countCall(`storage.${(req.method ?? "GET").toLowerCase()}`, null);
+          const storageRoute = `storage.${(req.method ?? "GET").toLowerCase()}`;
+          store.countCall(storageRoute, null);
+          const decision = faults.decide(storageRoute);
+          if (decision.latencyMs > 0) await new Promise((r) => setTimeout(r, decision.latencyMs));
+          if (decision.before === "reset") {
+            resetConnection(res);
+            return;
+          }
+          if (decision.before !== undefined) throw decision.before;
           await handleStorage(req, res, url, storage, baseUrl);
           return;
         }

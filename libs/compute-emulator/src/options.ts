@@ -63,7 +63,8 @@ export interface FaultRule {
    * The Compute method it applies to, by its discovery id without the `compute.` prefix
    * (`images.insert`, `images.get`, `images.list`, `images.delete`, `globalOperations.get`,
    * `globalOperations.wait`, `globalOperations.list`, `globalOperations.delete`), or
-   * `metadata.token`, or `*` for every one of them.
+   * `metadata.token`, or a Cloud Storage call by its HTTP method (`storage.get`, `storage.post`,
+   * `storage.put`, `storage.delete`; `before` only), or `*` for every one of them.
    */
   readonly route: string;
   /**

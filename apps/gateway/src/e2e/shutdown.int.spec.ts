@@ -31,6 +31,7 @@ describe("SIGTERM", () => {
       REDIS_URL: redis.url,
       REDIS_PREFIX: prefix,
       AUTH_MODE: "none",
+      PREFLIGHT: "off",
     };
     const client = createClient(
       ImageService,

@@ -1,0 +1,333 @@
+// `images import` end to end against `npm start`'s stack (tools/start/start.mjs from the builds):
+// disks made with qemu-img become READY images; an upload killed halfway resumes when the same
+// command runs again; bad archives made by GNU tar are refused in seconds; a missing tool is
+// named with its Debian package. Uses the environment start.mjs prints, verbatim.
+import { freePort, useTestRedis, type TestRedis } from "@imagesvc/testing";
+import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const CLI = join(ROOT, "dist/apps/cli/main.js");
+const MIB = 1024 * 1024;
+let redis: TestRedis;
+let launcher: ChildProcess;
+let startEnv: Record<string, string>;
+let emulatorUrl: string;
+const dir = mkdtempSync(join(tmpdir(), "images-import-"));
+const cache = join(dir, "cache");
+
+beforeAll(async () => {
+  redis = await useTestRedis();
+  const port = String(await freePort());
+  launcher = spawn(process.execPath, ["tools/start/start.mjs"], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env["PATH"] ?? "",
+      REDIS_URL: redis.url,
+      PORT: port,
+      EMULATOR_PORT: String(await freePort()),
+      REDIS_PREFIX: redis.prefix.slice(0, -1),
+      EMULATOR_OPERATION_DURATION_MS: "800",
+      EMULATOR_WAIT_CAP_MS: "200",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  launcher.stdout?.on("data", (c: Buffer) => (out += c.toString()));
+  for (let i = 0; i < 600 && !out.includes("Ctrl-C stops everything"); i++)
+    await new Promise((r) => setTimeout(r, 50));
+  // The environment start.mjs tells users to export, taken from its output.
+  const gateway = /export IMAGES_GATEWAY=(\S+)/.exec(out)?.[1];
+  const storageLine = /export (IMAGES_STORAGE_ENDPOINT=.*)/.exec(out)?.[1];
+  if (gateway === undefined || storageLine === undefined)
+    throw new Error(`npm start printed no exports:\n${out}`);
+  startEnv = { IMAGES_GATEWAY: gateway };
+  for (const pair of storageLine.trim().split(/\s+/)) {
+    const eq = pair.indexOf("=");
+    startEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  emulatorUrl = startEnv["IMAGES_STORAGE_ENDPOINT"] ?? "";
+
+  // A disk with an MBR and 3 MiB of incompressible data, as raw, qcow2 and VMDK.
+  const raw = join(dir, "src.raw");
+  execFileSync("truncate", ["-s", "1500M", raw]);
+  const sector = Buffer.alloc(512);
+  sector[510] = 0x55;
+  sector[511] = 0xaa;
+  writeFileSync(join(dir, "mbr"), sector);
+  execFileSync("dd", [`if=${join(dir, "mbr")}`, `of=${raw}`, "conv=notrunc", "status=none"]);
+  execFileSync("sh", [
+    "-c",
+    `head -c ${3 * MIB} /dev/urandom | dd of=${raw} bs=1M seek=1 conv=notrunc status=none`,
+  ]);
+  for (const format of ["qcow2", "vmdk"])
+    execFileSync("qemu-img", ["convert", "-O", format, raw, join(dir, `web.${format}`)]);
+}, 60_000);
+
+afterAll(async () => {
+  launcher.kill("SIGINT");
+  await once(launcher, "exit");
+  await redis.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+function images(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { PATH: process.env["PATH"] ?? "", XDG_CACHE_HOME: cache, ...startEnv, ...env } },
+      (error, stdout, stderr) => {
+        resolve({
+          code: error === null ? 0 : typeof error.code === "number" ? error.code : -1,
+          stdout,
+          stderr,
+          ms: performance.now() - started,
+        });
+      },
+    );
+  });
+}
+
+const admin = async (path: string, init?: RequestInit) =>
+  (await (await fetch(`${emulatorUrl}/admin/${path}`, init)).json()) as Record<string, unknown>;
+const state = () =>
+  admin("state") as Promise<{
+    images: { name: string; status: string; diskSizeGb?: string }[];
+    objects: { name: string }[];
+    insertCalls: Record<string, number>;
+  }>;
+const imports = () =>
+  existsSync(join(cache, "imagesvc/imports")) ? readdirSync(join(cache, "imagesvc/imports")) : [];
+
+describe("images import", () => {
+  it.each(["qcow2", "vmdk"])(
+    "turns a %s into a READY image of whole GiB, and leaves no files behind",
+    async (format) => {
+      const run = await images([
+        "import",
+        join(dir, `web.${format}`),
+        "--project",
+        "my-project",
+        "--bucket",
+        "my-bucket",
+        "--name",
+        `web-${format}`,
+        "--family",
+        "web",
+      ]);
+      expect(run.stderr).toContain(`(${format}, 1.5 GiB)`);
+      expect(run.stderr).toMatch(/uploaded 3\.0 MiB of 3\.0 MiB \(100%\)/);
+      expect(run.stderr).toContain(`Created [`);
+      expect(run.code).toBe(0);
+      const image = (await state()).images.find((i) => i.name === `web-${format}`);
+      expect(image).toMatchObject({ status: "READY", diskSizeGb: "2" });
+      expect(imports()).toEqual([]);
+    },
+  );
+
+  it("resumes an upload killed halfway, where it stopped, and creates one image", async () => {
+    // Slow Cloud Storage down (150 ms a chunk of 256 KiB) so the kill lands mid-upload.
+    await admin("faults", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ route: "storage.put", effect: "latency", latencyMs: 150 }),
+    });
+    const args = [
+      "import",
+      join(dir, "web.qcow2"),
+      "--project",
+      "my-project",
+      "--bucket",
+      "my-bucket",
+      "--name",
+      "resumed",
+      "--chunk-size",
+      "262144",
+    ];
+    const first = spawn(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env["PATH"] ?? "", XDG_CACHE_HOME: cache, ...startEnv },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let err = "";
+    first.stderr.on("data", (c: Buffer) => (err += c.toString()));
+    for (let i = 0; i < 600 && !/\((40|50|60)%\)/.test(err); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    first.kill("SIGKILL");
+    await once(first, "exit");
+    expect(err).not.toContain("(100%)");
+    expect(imports()).toHaveLength(1); // the archive and the session, kept to resume
+    await admin("faults", { method: "DELETE" });
+
+    const second = await images(args.slice(0, -2)); // the same command (the chunk size is a test knob)
+    expect(second.stderr).toContain("Resuming the import");
+    const firstShown = /uploaded [\d.]+ \w+ of 3\.0 MiB \((\d+)%\)/.exec(second.stderr)?.[1];
+    expect(Number(firstShown)).toBeGreaterThanOrEqual(30); // not from the start
+    expect(second.code).toBe(0);
+    const s = await state();
+    expect(s.images.filter((i) => i.name === "resumed")).toMatchObject([{ status: "READY" }]);
+    expect(Object.values(s.insertCalls).every((n) => n === 1)).toBe(true);
+    expect(imports()).toEqual([]);
+  });
+
+  it("on Ctrl-C mid-upload keeps only the archive and session that resume it, and says so", async () => {
+    await admin("faults", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ route: "storage.put", effect: "latency", latencyMs: 150 }),
+    });
+    const args = [
+      "import",
+      join(dir, "web.vmdk"),
+      "--project",
+      "my-project",
+      "--bucket",
+      "my-bucket",
+      "--name",
+      "interrupted",
+    ];
+    const run = spawn(process.execPath, [CLI, ...args, "--chunk-size", "262144"], {
+      env: { PATH: process.env["PATH"] ?? "", XDG_CACHE_HOME: cache, ...startEnv },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let err = "";
+    run.stderr.on("data", (c: Buffer) => (err += c.toString()));
+    for (let i = 0; i < 600 && !/\((20|30|40)%\)/.test(err); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    run.kill("SIGINT");
+    const [code] = (await once(run, "exit")) as [number | null];
+    await admin("faults", { method: "DELETE" });
+    expect(code).toBe(130);
+    expect(err).toMatch(
+      /Interrupted\. Run the same command again to resume the upload where it stopped/,
+    );
+    const [kept] = imports();
+    expect(readdirSync(join(cache, "imagesvc/imports", kept ?? "")).sort()).toEqual([
+      "disk.tar.gz",
+      "state.json",
+    ]);
+    const again = await images(args);
+    expect(again.code).toBe(0);
+    expect(imports()).toEqual([]);
+  });
+
+  it("refuses bad archives made by GNU tar in the CreateImage answer, before anything is stored", async () => {
+    mkdirSync(join(dir, "bad/tmp"), { recursive: true });
+    execFileSync("truncate", ["-s", "1G", join(dir, "bad/disk.raw")]);
+    execFileSync("dd", [
+      `if=${join(dir, "mbr")}`,
+      `of=${join(dir, "bad/disk.raw")}`,
+      "conv=notrunc",
+      "status=none",
+    ]);
+    execFileSync("cp", [
+      "--sparse=always",
+      join(dir, "bad/disk.raw"),
+      join(dir, "bad/tmp/output.img"),
+    ]);
+    const tar = (out: string, ...args: string[]) =>
+      execFileSync("tar", [
+        ...args,
+        "-Sczf",
+        join(dir, "bad", out),
+        "-C",
+        join(dir, "bad"),
+        args.includes("--format=posix") ? "disk.raw" : "tmp/output.img",
+      ]);
+    tar("posix.tar.gz", "--format=posix");
+    tar("named.tar.gz", "--format=oldgnu");
+    for (const [file, expected] of [
+      ["posix.tar.gz", /Supported formats are: GNU and OLDGNU/],
+      ["named.tar.gz", /named 'tmp\/output\.img'\. It should be named 'disk\.raw'/],
+    ] as const) {
+      // Uploaded as it is, with a token from the metadata server, as any client would.
+      const object = `bad/${file}`;
+      const token = (await (
+        await fetch(`${emulatorUrl}/computeMetadata/v1/instance/service-accounts/default/token`, {
+          headers: { "metadata-flavor": "Google" },
+        })
+      ).json()) as { access_token: string };
+      const put = await fetch(
+        `${emulatorUrl}/upload/storage/v1/b/my-bucket/o?uploadType=media&name=${encodeURIComponent(object)}`,
+        {
+          method: "POST",
+          headers: { authorization: `Bearer ${token.access_token}` },
+          body: readFileSync(join(dir, "bad", file)),
+        },
+      );
+      expect(put.status).toBe(200);
+      const run = await images([
+        "create",
+        `bad-${file.split(".")[0] ?? ""}`,
+        "--project",
+        "my-project",
+        "--source-uri",
+        `https://storage.googleapis.com/my-bucket/${object}`,
+      ]);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/failed the pre-flight check/);
+      expect(run.stderr).toMatch(expected);
+      expect(run.ms).toBeLessThan(3000); // a whole CLI process, start to exit
+      process.stdout.write(
+        `PREFLIGHT via the CLI, ${file}: refused, CLI exited in ${run.ms.toFixed(0)} ms\n`,
+      );
+    }
+    // A ready archive given to import is checked before a byte goes up.
+    const local = await images([
+      "import",
+      join(dir, "bad/named.tar.gz"),
+      "--project",
+      "my-project",
+      "--bucket",
+      "my-bucket",
+      "--name",
+      "local-check",
+    ]);
+    expect(local.code).toBe(2);
+    expect(local.stderr).toMatch(/It should be named 'disk\.raw'/);
+    expect((await state()).objects.map((o) => o.name)).not.toContain("local-check.tar.gz");
+    expect(imports()).toEqual([]);
+  });
+
+  it("names the Debian package of a missing tool, and exits 2", async () => {
+    const bin = join(dir, "bin");
+    mkdirSync(bin, { recursive: true });
+    symlinkSync(process.execPath, join(bin, "node"));
+    const noQemu = await images(
+      ["import", join(dir, "web.vmdk"), "--project", "my-project", "--bucket", "my-bucket"],
+      { PATH: bin },
+    );
+    expect(noQemu.code).toBe(2);
+    expect(noQemu.stderr).toMatch(/qemu-img is not installed.*apt-get install qemu-utils/);
+    const qemu = execFileSync("sh", ["-c", "command -v qemu-img"]).toString().trim();
+    symlinkSync(qemu, join(bin, "qemu-img"));
+    const noTar = await images(
+      ["import", join(dir, "web.vmdk"), "--project", "my-project", "--bucket", "my-bucket"],
+      { PATH: bin },
+    );
+    expect(noTar.code).toBe(2);
+    expect(noTar.stderr).toMatch(/GNU tar is needed.*apt-get install tar/);
+    expect(imports()).toEqual([]);
+  });
+});

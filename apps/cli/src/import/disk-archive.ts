@@ -1,0 +1,142 @@
+import { checkRawDisk, HEAD_BYTES, type PreflightResult } from "@imagesvc/preflight";
+import { spawn, spawnSync } from "node:child_process";
+import { closeSync, openSync, readSync, rmSync, statSync, truncateSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+
+const GIB = 1024 ** 3;
+
+/** A local problem with the input or a tool: nothing was uploaded (exit code 2). */
+export class ImportError extends Error {
+  override readonly name = "ImportError";
+}
+
+/** The disk formats `images import` converts, by qemu-img's names. */
+export const DISK_FORMATS = ["vmdk", "vpc", "vhdx", "qcow2", "raw"] as const;
+
+export type DiskFile =
+  | { readonly kind: "disk"; readonly format: string; readonly virtualSize: number }
+  /** Already a gzip archive (an image.tar.gz): checked and uploaded as it is. */
+  | { readonly kind: "archive" };
+
+/** Fails with the Debian package to install unless `qemu-img` runs. */
+export function requireQemuImg(): void {
+  const probe = spawnSync("qemu-img", ["--version"], { encoding: "utf8" });
+  if (probe.error !== undefined || probe.status !== 0)
+    throw new ImportError(
+      "qemu-img is not installed; it converts disk files to raw. Install it: sudo apt-get install qemu-utils (Debian/Ubuntu), brew install qemu (macOS)",
+    );
+}
+
+/** Fails unless `tar` is GNU tar, the only tar that writes the OLDGNU sparse archives Compute takes. */
+export function requireGnuTar(): void {
+  const probe = spawnSync("tar", ["--version"], { encoding: "utf8" });
+  if (probe.error !== undefined || probe.status !== 0 || !probe.stdout.includes("GNU tar"))
+    throw new ImportError(
+      `GNU tar is needed to archive the disk as Compute wants it (--format=oldgnu -S); ${probe.error === undefined ? `"tar" is ${probe.stdout.split("\n")[0] ?? "another tar"}` : "tar is not installed"}. Install it: sudo apt-get install tar (Debian/Ubuntu), brew install gnu-tar (macOS, then put gtar first on PATH as tar)`,
+    );
+}
+
+/** Runs a tool to its end; rejects with what it printed on stderr. Aborting kills it. */
+export function run(
+  command: string,
+  args: readonly string[],
+  signal: AbortSignal,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { signal, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.once("error", reject);
+    child.once("close", (code) => {
+      if (code === 0) resolve(out);
+      else
+        reject(
+          new ImportError(`${command} ${args.join(" ")} failed (exit ${code}): ${err.trim()}`),
+        );
+    });
+  });
+}
+
+/** What the file is: a gzip archive, or a disk in a format qemu-img reads. */
+export async function inspectDisk(file: string, signal: AbortSignal): Promise<DiskFile> {
+  const head = readHead(file, 2);
+  if (head[0] === 0x1f && head[1] === 0x8b) return { kind: "archive" };
+  requireQemuImg();
+  const info = JSON.parse(await run("qemu-img", ["info", "--output=json", file], signal)) as {
+    format?: string;
+    "virtual-size"?: number;
+  };
+  const format = info.format ?? "unknown";
+  if (!(DISK_FORMATS as readonly string[]).includes(format))
+    throw new ImportError(
+      `${file} is a ${format} disk; images import converts ${DISK_FORMATS.join(", ")} (qemu-img's names: vpc is VHD)`,
+    );
+  return { kind: "disk", format, virtualSize: info["virtual-size"] ?? 0 };
+}
+
+/** The size Compute wants: whole GiB, rounded up. */
+export const wholeGib = (bytes: number) => Math.max(1, Math.ceil(bytes / GIB)) * GIB;
+
+/**
+ * Turns a disk into the archive Compute wants at `archive`: a sparse raw `disk.raw` of a whole
+ * number of GiB (qemu-img convert, unless it is raw already at that size), then
+ * `tar --format=oldgnu -Sczf` straight into the archive (tar and gzip in one stream). The raw
+ * file it makes sits beside the archive and is removed once archived.
+ */
+export async function archiveDisk(
+  file: string,
+  disk: Extract<DiskFile, { kind: "disk" }>,
+  archive: string,
+  signal: AbortSignal,
+): Promise<void> {
+  requireGnuTar();
+  const size = wholeGib(disk.virtualSize);
+  const tar = (dir: string, member: string, transform: boolean) =>
+    run(
+      "tar",
+      [
+        "--format=oldgnu",
+        "-Sczf",
+        archive,
+        "--owner=0",
+        "--group=0",
+        "--numeric-owner",
+        ...(transform ? ["--transform", "s|^.*$|disk.raw|"] : []),
+        "-C",
+        dir,
+        member,
+      ],
+      signal,
+    );
+  if (disk.format === "raw" && disk.virtualSize === size) {
+    // Already what Compute wants inside: archive it under the name disk.raw, without a copy.
+    await tar(dirname(file), basename(file), basename(file) !== "disk.raw");
+    return;
+  }
+  const raw = join(dirname(archive), "disk.raw");
+  try {
+    await run("qemu-img", ["convert", "-O", "raw", "-f", disk.format, file, raw], signal);
+    if (statSync(raw).size < size) truncateSync(raw, size); // grows sparse: holes, not bytes
+    await tar(dirname(raw), "disk.raw", false);
+  } finally {
+    rmSync(raw, { force: true });
+  }
+}
+
+/** Our own pre-flight of the archive, before a byte goes up: the gateway's checks, locally. */
+export function checkArchive(archive: string, uefiCompatible: boolean): PreflightResult {
+  return checkRawDisk({ source: archive, head: readHead(archive, HEAD_BYTES), uefiCompatible });
+}
+
+function readHead(file: string, bytes: number): Buffer {
+  const fd = openSync(file, "r");
+  try {
+    const buffer = Buffer.alloc(bytes);
+    const n = readSync(fd, buffer, 0, bytes, 0);
+    return buffer.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,222 @@
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import { createStorage } from "@imagesvc/preflight";
+import type { ImageService, Operation } from "@imagesvc/proto";
+import { validateCreateImageRequest } from "@imagesvc/validation";
+import { createHash, randomUUID } from "node:crypto";
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { homedir } from "node:os";
+import { basename, join } from "node:path";
+import { createRequestFromFlags, UsageError, type CreateFlags } from "../create-request";
+import { EXIT } from "../exit-codes";
+import { ndjson } from "../output";
+import { archiveDisk, checkArchive, ImportError, inspectDisk } from "./disk-archive";
+import { DEFAULT_CHUNK_BYTES, size, uploadArchive, uploadProgress } from "./upload";
+
+export interface ImportFlags extends Omit<CreateFlags, "sourceUri"> {
+  readonly bucket: string;
+  readonly name?: string;
+  readonly object?: string;
+  readonly storageEndpoint?: string;
+  readonly chunkSize?: number;
+  readonly async?: boolean;
+}
+
+/** What the import command needs from the rest of the CLI. */
+export interface ImportContext {
+  client(): Client<typeof ImageService>;
+  follow(project: string, operation: string): Promise<number>;
+  json(): boolean;
+  /** Prints libs/validation's violations with the flags they come from. */
+  printViolations(violations: ReturnType<typeof validateCreateImageRequest>): void;
+}
+
+/**
+ * What an import keeps between runs, beside its archive, so that running the same command again
+ * resumes instead of starting over: the upload session, whether the upload finished, and the
+ * request id (a rerun after an unanswered CreateImage never creates a second image).
+ */
+interface ImportState {
+  readonly requestId: string;
+  uri?: string;
+  uploaded?: boolean;
+}
+
+/** The image name a file suggests: `Web Server.vmdk` → `web-server`. */
+export function imageNameOf(file: string): string {
+  const stem = basename(file).replace(/\.(tar\.gz|[a-z0-9]+)$/i, "");
+  const name = stem
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/^[^a-z]+/, "")
+    .replace(/-+$/, "")
+    .slice(0, 63)
+    .replace(/-+$/, "");
+  return name === "" ? "imported-disk" : name;
+}
+
+/**
+ * `images import FILE`: disk file → raw, whole GiB → `tar --format=oldgnu -Sczf` → resumable
+ * upload → CreateImage (the gateway's pre-flight runs) → followed to DONE like `create`.
+ */
+export async function importDisk(
+  file: string,
+  flags: ImportFlags,
+  ctx: ImportContext,
+): Promise<number> {
+  const say = (line: string) => {
+    if (!ctx.json()) process.stderr.write(`${line}\n`);
+  };
+  let stat;
+  try {
+    stat = statSync(file);
+  } catch {
+    throw new UsageError(`${file}: no such file; give the disk file to import`);
+  }
+  if (!stat.isFile()) throw new UsageError(`${file} is not a file`);
+  const name = flags.name ?? imageNameOf(file);
+  const object = flags.object ?? `${name}.tar.gz`;
+  const source = `https://storage.googleapis.com/${flags.bucket}/${object}`;
+  const request = createRequestFromFlags(name, { ...flags, sourceUri: source });
+  const violations = validateCreateImageRequest(request);
+  if (violations.length > 0) {
+    ctx.printViolations(violations);
+    return EXIT.usage;
+  }
+
+  // One folder per import (the file as it is now, and where it goes), kept until it is done.
+  const key = createHash("sha256")
+    .update(JSON.stringify([realpathSync(file), stat.size, stat.mtimeMs, flags.bucket, object]))
+    .digest("hex")
+    .slice(0, 24);
+  const dir = join(
+    process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"),
+    "imagesvc",
+    "imports",
+    key,
+  );
+  const statePath = join(dir, "state.json");
+  const archive = join(dir, "disk.tar.gz");
+  const resumed = existsSync(statePath) && existsSync(archive);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const state: ImportState = resumed
+    ? (JSON.parse(readFileSync(statePath, "utf8")) as ImportState)
+    : { requestId: flags.requestId ?? randomUUID() };
+  const save = () => {
+    writeFileSync(statePath, JSON.stringify(state));
+  };
+  const discard = () => {
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  // Ctrl-C: stop the tools; keep only what resumes (an upload under way), remove the rest.
+  const abort = new AbortController();
+  let stage: "prepare" | "upload" | "create" = "prepare";
+  const onSigint = () => {
+    abort.abort();
+    if (stage === "prepare") discard();
+    else
+      process.stderr.write(
+        `\nInterrupted. Run the same command again to resume ${stage === "upload" ? "the upload where it stopped" : "with the uploaded archive"}; or remove ${dir} to start over.\n`,
+      );
+    process.exit(130);
+  };
+  process.once("SIGINT", onSigint);
+  try {
+    if (resumed) say(`Resuming the import of ${file} (${dir}).`);
+    else {
+      try {
+        const disk = await inspectDisk(file, abort.signal);
+        if (disk.kind === "archive") {
+          say(`${file} is already a gzip archive; checking it and uploading it as it is.`);
+          writeFileSync(archive, readFileSync(file));
+        } else {
+          say(
+            `Converting ${file} (${disk.format}, ${size(disk.virtualSize)}) to a raw disk of whole GiB, and archiving it (tar --format=oldgnu -Sczf)…`,
+          );
+          await archiveDisk(file, disk, archive, abort.signal);
+        }
+        const uefi = request.image?.guestOsFeatures.some((f) => f.type === "UEFI_COMPATIBLE");
+        const check = checkArchive(archive, uefi === true);
+        if (!check.ok)
+          throw new ImportError(`the archive fails "${check.check}": ${check.found}. ${check.fix}`);
+        for (const w of check.warnings) say(`WARNING: ${w.message}`);
+        save();
+      } catch (e) {
+        discard();
+        throw e;
+      }
+    }
+
+    if (state.uploaded !== true) {
+      stage = "upload";
+      const storage = createStorage(
+        flags.storageEndpoint === undefined ? {} : { endpoint: flags.storageEndpoint },
+      );
+      say(`Uploading ${size(statSync(archive).size)} to gs://${flags.bucket}/${object}…`);
+      const mode = ctx.json() ? "json" : process.stderr.isTTY ? "tty" : "lines";
+      const progress = uploadProgress(mode, archive);
+      try {
+        await uploadArchive(
+          storage,
+          archive,
+          { bucket: flags.bucket, object },
+          {
+            uri: state.uri,
+            chunkBytes: flags.chunkSize ?? DEFAULT_CHUNK_BYTES,
+            onSession: (uri) => {
+              state.uri = uri;
+              save();
+            },
+            onProgress: (bytes) => {
+              progress.update(bytes);
+            },
+          },
+        );
+      } catch (e) {
+        progress.stop();
+        throw new StorageError(
+          `the upload to gs://${flags.bucket}/${object} stopped: ${e instanceof Error ? e.message : String(e)}. Run the same command again to resume it.`,
+        );
+      }
+      progress.stop();
+      state.uploaded = true;
+      save();
+    }
+
+    stage = "create";
+    let op: Operation;
+    try {
+      op = await ctx.client().createImage({ ...request, requestId: state.requestId });
+    } catch (e) {
+      const code = ConnectError.from(e).code;
+      // Refused for good (the pre-flight, a name taken, no permission): start over next time.
+      if (code !== Code.Unavailable && code !== Code.DeadlineExceeded && code !== Code.Unknown)
+        discard();
+      throw e;
+    }
+    discard();
+    process.off("SIGINT", onSigint); // from here on, Ctrl-C stops following, as in `create`
+    if (flags.async === true) {
+      process.stdout.write(ctx.json() ? ndjson(op) : `${op.name}\n`);
+      return EXIT.ok;
+    }
+    say(`Operation ${op.name} accepted; following it (Ctrl-C stops following, not the operation).`);
+    for (const w of op.warnings) say(`WARNING: ${w.code}: ${w.message}`);
+    return await ctx.follow(op.project, op.name);
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
+}
+
+/** Cloud Storage could not be reached or refused us: exit 3, like an unreachable gateway. */
+export class StorageError extends Error {
+  override readonly name = "StorageError";
+}
