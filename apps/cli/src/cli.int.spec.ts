@@ -125,6 +125,27 @@ describe("images create", () => {
   });
 
   it("exits 1 and prints Compute's error lines when the operation fails", async () => {
+    // Compute refuses the insert for good (400 invalid): the operation ends DONE with its error.
+    await fetch(`${String(emulator.readyLine["url"])}/admin/faults`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        route: "images.insert",
+        effect: "error",
+        status: 400,
+        reason: "invalid",
+        message: "Invalid value for field 'resource.licenses[0]'",
+        count: 1,
+      }),
+    });
+    const run = await images(["create", name("refused"), "--project", "my-project", ...source()]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(
+      /ERROR: operation operation-\S+ failed \(HTTP 400 BAD REQUEST\):\n - INVALID_FIELD_VALUE: Invalid value for field 'resource\.licenses\[0\]'/,
+    );
+  });
+
+  it("exits 2 when the pre-flight refuses the source: nothing was created", async () => {
     const run = await images([
       "create",
       name("missing"),
@@ -132,10 +153,8 @@ describe("images create", () => {
       "my-project",
       ...source("missing.tar.gz"),
     ]);
-    expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(
-      /ERROR: operation operation-\S+ failed \(HTTP 404 NOT FOUND\):\n - RESOURCE_NOT_FOUND: The resource .* was not found \(at rawDisk.source\)/,
-    );
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/failed the pre-flight check "the object exists"/);
   });
 
   it("exits 2 with every violation before any network call", async () => {

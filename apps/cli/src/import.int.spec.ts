@@ -74,8 +74,21 @@ beforeAll(async () => {
     "-c",
     `head -c ${3 * MIB} /dev/urandom | dd of=${raw} bs=1M seek=1 conv=notrunc status=none`,
   ]);
-  for (const format of ["qcow2", "vmdk"])
-    execFileSync("qemu-img", ["convert", "-O", format, raw, join(dir, `web.${format}`)]);
+  for (const [format, ext] of [
+    ["qcow2", "qcow2"],
+    ["vmdk", "vmdk"],
+    ["vpc", "vhd"],
+    ["vhdx", "vhdx"],
+  ])
+    execFileSync("qemu-img", ["convert", "-O", format ?? "", raw, join(dir, `web.${ext ?? ""}`)]);
+  // A raw disk of exactly 1 GiB: archived as it is, renamed disk.raw in the archive, no copy.
+  const img = join(dir, "web.img");
+  execFileSync("truncate", ["-s", "1G", img]);
+  execFileSync("dd", [`if=${join(dir, "mbr")}`, `of=${img}`, "conv=notrunc", "status=none"]);
+  execFileSync("sh", [
+    "-c",
+    `head -c ${3 * MIB} /dev/urandom | dd of=${img} bs=1M seek=1 conv=notrunc status=none`,
+  ]);
 }, 60_000);
 
 afterAll(async () => {
@@ -122,27 +135,33 @@ const imports = () =>
   existsSync(join(cache, "imagesvc/imports")) ? readdirSync(join(cache, "imagesvc/imports")) : [];
 
 describe("images import", () => {
-  it.each(["qcow2", "vmdk"])(
-    "turns a %s into a READY image of whole GiB, and leaves no files behind",
-    async (format) => {
+  it.each([
+    ["qcow2", "qcow2", "1.5 GiB", "2"],
+    ["vmdk", "vmdk", "1.5 GiB", "2"],
+    ["vhd", "vpc", "1.5 GiB", "2"],
+    ["vhdx", "vhdx", "1.5 GiB", "2"],
+    ["img", "raw", "1.0 GiB", "1"],
+  ])(
+    "turns a .%s (%s) into a READY image of whole GiB, and leaves no files behind",
+    async (ext, format, shown, gib) => {
       const run = await images([
         "import",
-        join(dir, `web.${format}`),
+        join(dir, `web.${ext}`),
         "--project",
         "my-project",
         "--bucket",
         "my-bucket",
         "--name",
-        `web-${format}`,
+        `web-${ext}`,
         "--family",
         "web",
       ]);
-      expect(run.stderr).toContain(`(${format}, 1.5 GiB)`);
+      expect(run.stderr).toContain(`(${format}, ${shown})`);
       expect(run.stderr).toMatch(/uploaded 3\.0 MiB of 3\.0 MiB \(100%\)/);
       expect(run.stderr).toContain(`Created [`);
       expect(run.code).toBe(0);
-      const image = (await state()).images.find((i) => i.name === `web-${format}`);
-      expect(image).toMatchObject({ status: "READY", diskSizeGb: "2" });
+      const image = (await state()).images.find((i) => i.name === `web-${ext}`);
+      expect(image).toMatchObject({ status: "READY", diskSizeGb: gib });
       expect(imports()).toEqual([]);
     },
   );
