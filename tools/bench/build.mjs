@@ -8,6 +8,7 @@ await build({
     "tools/bench/src/watch-client.ts",
     "tools/bench/src/fanout-minimal.ts",
     "tools/bench/src/fanout-publisher.ts",
+    "tools/bench/src/grpc-js-ceiling.ts",
   ],
   outdir: "dist/tools/bench",
   bundle: true,

@@ -2,6 +2,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { OperationSchema, Operation_Status } from "@imagesvc/proto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { pollingCalls, POLLERS } from "./scenarios/quota";
 import { grpcFrame, versionOf } from "./grpc-unary";
 import { median, quantile } from "./stats";
 
@@ -44,5 +45,13 @@ describe("quantile", () => {
     expect(quantile(values, 1)).toBe(100);
     expect(median([3, 1, 2])).toBe(2);
     expect(quantile([], 0.5)).toBeNaN();
+  });
+});
+
+describe("polling clients' Compute calls", () => {
+  it("counts the insert and each GET until a 10-minute import is DONE", () => {
+    expect(POLLERS.packer(600)).toBe(121); // insert + a GET every 5 s
+    expect(POLLERS.terraform(600)).toBe(63); // insert + GETs after 2, 4, 8, then every 10 s
+    expect(pollingCalls(0, () => 5)).toBe(1);
   });
 });

@@ -1,0 +1,182 @@
+// The table `npm run bench` prints: each figure, its value, and its target (met or MISSED).
+import type { fanOutBaseline } from "./scenarios/baseline";
+import type { endToEndRun } from "./scenarios/e2e";
+import type { fanOut } from "./scenarios/fanout";
+import type { overheadRun } from "./scenarios/overhead";
+import type { quotaRun } from "./scenarios/quota";
+import type { unaryCeiling } from "./scenarios/unary";
+import { SETTINGS } from "./settings";
+import { round } from "./stats";
+
+export type Results = {
+  machine: { cpus: number; cpuModel: string; node: string; redis: string };
+  unary: Partial<Awaited<ReturnType<typeof unaryCeiling>>>;
+  fanout: Awaited<ReturnType<typeof fanOut>> | undefined;
+  endToEnd: Awaited<ReturnType<typeof endToEndRun>> | undefined;
+  overhead: Awaited<ReturnType<typeof overheadRun>> | undefined;
+  baseline: Awaited<ReturnType<typeof fanOutBaseline>> | undefined;
+  quota: Awaited<ReturnType<typeof quotaRun>> | undefined;
+  benchSeconds: number;
+};
+
+export function printTable(r: Results): void {
+  const rows: [string, string, string][] = [];
+  const add = (figure: string, value: string, target = "") => rows.push([figure, value, target]);
+  const mark = (ok: boolean) => (ok ? "met" : "MISSED");
+  for (const [protocol, u] of Object.entries(r.unary.protocols ?? {})) {
+    add(
+      `${protocol}: CreateImage /s (p50, p99 ms)`,
+      `${round(u.create.perSecond, 0)} (${round(u.create.p50Ms)}, ${round(u.create.p99Ms)})`,
+    );
+    add(
+      `${protocol}: no-op ceiling /s (p50, p99 ms)`,
+      `${round(u.ceiling.perSecond, 0)} (${round(u.ceiling.p50Ms)}, ${round(u.ceiling.p99Ms)})`,
+    );
+    add(`${protocol}: CreateImage ÷ ceiling`, String(u.ratio), `≥ 0.70 ${mark(u.ratio >= 0.7)}`);
+    add(
+      `${protocol}: client CPU s (ceiling, create)`,
+      `${round(u.ceiling.clientCpuSeconds)}, ${round(u.create.clientCpuSeconds)} of ${String(u.create.seconds)} s`,
+    );
+  }
+  const g = r.unary.grpcJs;
+  if (g !== undefined) {
+    add(
+      "grpc: @grpc/grpc-js no-op ceiling /s (p50, p99 ms)",
+      `${round(g.ceiling.perSecond, 0)} (${round(g.ceiling.p50Ms)}, ${round(g.ceiling.p99Ms)})`,
+    );
+    add(
+      "grpc: CreateImage ÷ grpc-js ceiling",
+      String(g.createOverCeiling),
+      `≥ 0.30 ${mark(g.createOverCeiling >= 0.3)}`,
+    );
+  }
+  const f = r.fanout;
+  if (f !== undefined) {
+    add("fan-out: streams / operations", `${String(f.streams)} / ${String(f.operations)}`);
+    add(
+      "fan-out: updates delivered",
+      `${String(f.updatesDelivered)} of ${String(f.updatesExpected)}`,
+      mark(f.updatesDelivered === f.updatesExpected),
+    );
+    add("fan-out: updates delivered /s", String(f.deliveredPerSecond));
+    add("fan-out: publish → deliver p50 ms", String(f.publishToDeliverP50Ms));
+    add(
+      "fan-out: publish → deliver p99 ms",
+      String(f.publishToDeliverP99Ms),
+      `< 100 ${mark(f.publishToDeliverP99Ms < 100)}`,
+    );
+    add(
+      "fan-out: gateway RSS MiB (before, open)",
+      `${String(f.gatewayRssBeforeMiB)}, ${String(f.gatewayRssOpenMiB)}`,
+    );
+    add(
+      "fan-out: gateway RSS per stream KiB",
+      String(f.gatewayRssPerStreamKiB),
+      `< 40 ${mark(f.gatewayRssPerStreamKiB < 40)}`,
+    );
+    add(
+      "fan-out: Redis subscriber connections",
+      String(f.redisSubscriberConnections),
+      `= 1 ${mark(f.redisSubscriberConnections === 1)}`,
+    );
+    add(
+      "fan-out: CPU s (gateway, clients)",
+      `${String(f.gatewayCpuSeconds)}, ${String(f.clientCpuSeconds)}`,
+    );
+    add(
+      "fan-out: offered updates /s (deliveries /s)",
+      `${String(SETTINGS.fanoutPublishRate)} (${String(SETTINGS.fanoutPublishRate * SETTINGS.watchersPerOp)})`,
+    );
+    add(
+      "fan-out: gateway µs CPU per delivery (deliveries /s per core)",
+      `${String(f.gatewayCpuPerDeliveryUs)} (${String(f.gatewayDeliveryCapacityPerSecond)})`,
+    );
+    add(
+      "fan-out: p99 ms per update step (redis → gateway p99 bucket)",
+      `${f.publishToDeliverP99MsByStep.join(", ")} (${String(f.redisToGatewayP99BucketMs)})`,
+    );
+    add(
+      "fan-out: p99 ms after the first step",
+      String(f.publishToDeliverP99MsAfterFirstStep),
+      `< 100 ${mark(f.publishToDeliverP99MsAfterFirstStep < 100)}`,
+    );
+    add(
+      "fan-out: gateway heap / external per stream KiB",
+      `${String(f.gatewayHeapUsedPerStreamKiB)} / ${String(f.gatewayExternalPerStreamKiB)}`,
+    );
+    add("fan-out: gateway idle CPU s per s, streams open", String(f.gatewayIdleCpuPerSecond));
+  }
+  const e = r.endToEnd;
+  if (e !== undefined) {
+    add(
+      "end to end: images /s",
+      `${String(e.imagesPerSecond)} (${String(e.images)} in ${String(e.seconds)} s)`,
+      `≥ 500 ${mark(e.imagesPerSecond >= 500)}`,
+    );
+    add(
+      "end to end: Compute calls per image",
+      String(e.computeCallsPerImage),
+      `≤ 2 ${mark(e.computeCallsPerImage <= 2)}`,
+    );
+    add("end to end: Redis commands per image", String(e.redisCommandsPerImage));
+    add(
+      "end to end: Redis bytes in/out per image",
+      `${String(e.redisBytesInPerImage)} / ${String(e.redisBytesOutPerImage)}`,
+    );
+    add(
+      "end to end: CPU s (gateway, worker, emulator, client)",
+      `${String(e.cpuSeconds.gateway)}, ${String(e.cpuSeconds.worker)}, ${String(e.cpuSeconds.emulator)}, ${String(e.cpuSeconds.client)}`,
+    );
+  }
+  const o = r.overhead;
+  if (o !== undefined) {
+    add(
+      "overhead: median direct / service ms",
+      `${String(o.directMedianMs)} / ${String(o.serviceMedianMs)}`,
+    );
+    add("overhead: added median ms", String(o.addedMedianMs), `< 5 ${mark(o.addedMedianMs < 5)}`);
+    add(
+      "overhead: path medians ms (queued, hand-off, worker, DONE at client)",
+      `${String(o.pathMedianMs.untilQueued)}, ${String(o.pathMedianMs.handOff)}, ${String(o.pathMedianMs.worker)}, ${String(o.pathMedianMs.untilClientHasDone)}`,
+    );
+  }
+
+  const b = r.baseline;
+  if (b !== undefined) {
+    for (const m of [b.connect, b.raw]) {
+      const who = m.server === "connect" ? "connect-node alone" : "bare node:http2";
+      add(
+        `baseline, ${who}: p99 ms (per step)`,
+        `${String(m.p99Ms)} (${m.p99MsByStep.join(", ")})`,
+      );
+      add(
+        `baseline, ${who}: RSS per stream KiB, longest stall ms, client CPU s`,
+        `${String(m.rssPerStreamKiB)}, ${String(m.longestStallMs)}, ${String(m.clientCpuSeconds)}`,
+      );
+    }
+  }
+
+  const q = r.quota;
+  if (q !== undefined) {
+    const worst = Math.max(...q.byWatchers.map((w) => w.computeCallsPerImage));
+    add(
+      `quota: Compute calls per image, ${String(q.importSeconds / 60)}-min import (${q.byWatchers.map((w) => `${String(w.watchers)} watchers`).join(", ")})`,
+      q.byWatchers.map((w) => String(w.computeCallsPerImage)).join(", "),
+      `≤ 7 ${mark(worst <= 7)}`,
+    );
+    add(
+      "quota: polling clients on the same import (Packer every 5 s, Terraform 2→10 s)",
+      `${String(q.pollingClients.packerEvery5s)}, ${String(q.pollingClients.terraform2to10s)}`,
+    );
+  }
+
+  const widths = [0, 1, 2].map((c) => Math.max(...rows.map((row) => row[c]?.length ?? 0)));
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
+  const header = [
+    `imagesvc bench, ${new Date().toISOString()}, ${String(r.machine.cpus)} × ${r.machine.cpuModel}, Node ${r.machine.node}, Redis ${r.machine.redis}, ${String(r.benchSeconds)} s`,
+    line(["figure", "value", "target"]),
+    line(widths.map((w) => "-".repeat(w))),
+  ];
+  process.stdout.write(`${[...header, ...rows.map(line)].join("\n")}\n`);
+}

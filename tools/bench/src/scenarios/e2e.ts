@@ -1,0 +1,77 @@
+import { operationKeys } from "@imagesvc/operations";
+import { Operation_Status } from "@imagesvc/proto";
+import { Redis } from "ioredis";
+import type { AppProcess } from "../processes";
+import { commandsBetween, redisSnapshot } from "../redis-stats";
+import { log, now, PREFIX, PROJECT, SETTINGS } from "../settings";
+import { round } from "../stats";
+import { createMany } from "./create-many";
+
+export async function emulatorCalls(emulator: AppProcess): Promise<Record<string, number>> {
+  const res = await fetch(`${emulator.url}/admin/state`);
+  const state = (await res.json()) as { calls: Record<string, number> };
+  return Object.fromEntries(
+    Object.entries(state.calls).filter(([route]) => /^(images|globalOperations)\./.test(route)),
+  );
+}
+
+export async function endToEndRun(
+  gateway: AppProcess,
+  worker: AppProcess,
+  emulator: AppProcess,
+  redis: Redis,
+) {
+  await fetch(`${emulator.url}/admin/reset`, { method: "POST" });
+  const doneIndex = operationKeys(PREFIX, PROJECT, "").byStatus(Operation_Status.DONE);
+  const doneBefore = await redis.zcard(doneIndex);
+  const poller = new Redis(redis.options);
+  const before = await redisSnapshot(redis);
+  const cpuBefore = {
+    gateway: gateway.cpuSeconds(),
+    worker: worker.cpuSeconds(),
+    emulator: emulator.cpuSeconds(),
+  };
+  const clientCpu = process.cpuUsage();
+  const start = now();
+  let polls = 0;
+  const allDone = (async () => {
+    for (;;) {
+      polls++;
+      if ((await poller.zcard(doneIndex)) - doneBefore >= SETTINGS.endToEndImages) return now();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  await createMany(gateway.url, SETTINGS.endToEndImages, "e2e");
+  const accepted = now();
+  const finished = await allDone;
+  const clientUsage = process.cpuUsage(clientCpu);
+  const after = await redisSnapshot(redis);
+  poller.disconnect();
+  const calls = await emulatorCalls(emulator);
+  const commands = commandsBetween(before, after, new Map([["zcard", polls]]));
+  const n = SETTINGS.endToEndImages;
+  const totalCommands = [...commands.values()].reduce((a, b) => a + b, 0);
+  const computeCalls = Object.values(calls).reduce((a, b) => a + b, 0);
+  const result = {
+    images: n,
+    seconds: round((finished - start) / 1000, 2),
+    imagesPerSecond: round(n / ((finished - start) / 1000), 0),
+    acceptedPerSecond: round(n / ((accepted - start) / 1000), 0),
+    computeCallsPerImage: round(computeCalls / n, 2),
+    computeCalls: calls,
+    redisCommandsPerImage: round(totalCommands / n, 1),
+    redisCommandsByName: Object.fromEntries(
+      [...commands].sort((a, b) => b[1] - a[1]).map(([c, k]) => [c, round(k / n, 2)]),
+    ),
+    redisBytesInPerImage: round((after.netInputBytes - before.netInputBytes) / n, 0),
+    redisBytesOutPerImage: round((after.netOutputBytes - before.netOutputBytes) / n, 0),
+    cpuSeconds: {
+      gateway: round(gateway.cpuSeconds() - cpuBefore.gateway, 2),
+      worker: round(worker.cpuSeconds() - cpuBefore.worker, 2),
+      emulator: round(emulator.cpuSeconds() - cpuBefore.emulator, 2),
+      client: round((clientUsage.user + clientUsage.system) / 1e6, 2),
+    },
+  };
+  log(`  ${String(result.imagesPerSecond)} images/s`);
+  return result;
+}
