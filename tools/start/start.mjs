@@ -2,7 +2,9 @@
 // 127.0.0.1:6379 if it answers, else a redis-server spawned in a temporary directory. Then the
 // Compute emulator, the gateway and a worker, each from its build in dist/. Ctrl-C stops them all.
 // Deployed apps never fall back to the emulator: only this script points them at it.
+import { Redis } from "ioredis";
 import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -112,6 +114,35 @@ function run(name, command, args, env, ready) {
 }
 
 let stopping = false;
+let ownPrefix;
+let redisForCleanup;
+
+/** Removes this run's keys: its records (`P:…`) and its queue (`{P:queue}…`). */
+async function removeKeys(url, prefix) {
+  const client = url.startsWith("redis+cluster://")
+    ? undefined
+    : new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  if (client === undefined) return; // a cluster: the keys expire with RECORD_RETENTION_MS
+  try {
+    await client.connect();
+    let removed = 0;
+    for (const pattern of [`${prefix}:*`, `{${prefix}:queue}*`]) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await client.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+        cursor = next;
+        if (keys.length > 0) removed += await client.unlink(...keys);
+      } while (cursor !== "0");
+    }
+    log(`removed this run's ${removed} Redis keys (prefix ${prefix})`);
+  } catch (e) {
+    log(
+      `could not remove this run's Redis keys (prefix ${prefix}): ${e.message}; they expire within a day`,
+    );
+  } finally {
+    client.disconnect();
+  }
+}
 async function stop(code = 0) {
   if (stopping) return;
   stopping = true;
@@ -128,6 +159,7 @@ async function stop(code = 0) {
           }),
       ),
   );
+  if (ownPrefix && redisForCleanup && !tempDir) await removeKeys(redisForCleanup, ownPrefix);
   if (tempDir) rmSync(tempDir, { recursive: true, force: true });
   log("stopped");
   process.exit(code);
@@ -152,7 +184,19 @@ await run(
   },
   "listening",
 );
-const shared = { REDIS_URL: redis, REDIS_PREFIX: process.env.REDIS_PREFIX ?? "imagesvc-local" };
+// Each run writes under a prefix of its own and removes its keys on exit: the emulator forgets
+// everything when it stops, so operations kept past it would point at nothing. REDIS_PREFIX
+// names a prefix to keep instead (then nothing is removed).
+ownPrefix =
+  process.env.REDIS_PREFIX === undefined
+    ? `imagesvc-local-${randomBytes(4).toString("hex")}`
+    : undefined;
+redisForCleanup = redis;
+const shared = {
+  REDIS_URL: redis,
+  REDIS_PREFIX: process.env.REDIS_PREFIX ?? ownPrefix,
+  RECORD_RETENTION_MS: process.env.RECORD_RETENTION_MS ?? String(24 * 3600_000),
+};
 await run(
   "worker",
   node,
@@ -160,6 +204,9 @@ await run(
   {
     ...shared,
     COMPUTE_ENDPOINT: emulatorUrl,
+    // A free port for /metrics, so a second stack (or a test's) does not collide on 9464.
+    ADMIN_PORT: process.env.ADMIN_PORT ?? String(await freePort()),
+    ADMIN_HOST: "127.0.0.1",
     GCE_METADATA_HOST: `127.0.0.1:${emulatorPort}`,
     METADATA_SERVER_DETECTION: "assume-present",
   },
@@ -179,13 +226,18 @@ await run(
     GCE_METADATA_HOST: `127.0.0.1:${emulatorPort}`,
     METADATA_SERVER_DETECTION: "assume-present",
     DEFAULT_USER: process.env.USER ?? "local",
+    // JOB_START_DELAY_MS=30000 npm start holds each new operation 30 s before a worker takes it,
+    // so that `images cancel` can be seen to work (the worker takes jobs within milliseconds).
+    JOB_START_DELAY_MS: process.env.JOB_START_DELAY_MS ?? "0",
   },
   "gateway listening",
 );
 
 const gateway = `http://127.0.0.1:${gatewayPort}`;
 log(`Compute emulator: ${emulatorUrl} (admin API: ${emulatorUrl}/admin/state)`);
-log(`Redis: ${redis}`);
+log(
+  `Redis: ${redis}${ownPrefix ? ` (this run's keys under ${ownPrefix}, removed on exit)` : ` (prefix ${shared.REDIS_PREFIX}, kept)`}`,
+);
 log(`gateway ready: ${gateway}  (Connect, gRPC and gRPC-Web)`);
 log("create an image and watch it, with the CLI (in another terminal):");
 process.stdout.write(`

@@ -138,11 +138,26 @@ describe("images create", () => {
         count: 1,
       }),
     });
-    const run = await images(["create", name("refused"), "--project", "my-project", ...source()]);
+    const run = await images([
+      "--json",
+      "create",
+      name("refused"),
+      "--project",
+      "my-project",
+      ...source(),
+    ]);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(
       /ERROR: operation operation-\S+ failed \(HTTP 400 BAD REQUEST\):\n - INVALID_FIELD_VALUE: Invalid value for field 'resource\.licenses\[0\]'/,
     );
+    // One rule for every command that reports the operation: watch and get exit 1 too.
+    const operation = (JSON.parse(run.stdout.trim().split("\n")[0] ?? "{}") as { name: string })
+      .name;
+    for (const command of ["watch", "get"]) {
+      const again = await images([command, operation, "--project", "my-project"]);
+      expect(again.code, command).toBe(1);
+      expect(again.stderr, command).toMatch(/INVALID_FIELD_VALUE/);
+    }
   });
 
   it("exits 2 when the pre-flight refuses the source: nothing was created", async () => {
@@ -265,6 +280,33 @@ describe("images watch, get, list", () => {
         ])
       ).code,
     ).toBe(2);
+  });
+
+  it("cancels an operation held before dispatch: cancel exits 0, then get of it exits 1", async () => {
+    const port = String(await freePort());
+    const holding = await spawnApp({
+      main: dist("gateway"),
+      env: { ...gatewayEnv, PORT: port, JOB_START_DELAY_MS: "60000" },
+      ready: "gateway listening",
+    });
+    try {
+      const env = { IMAGES_GATEWAY: `http://127.0.0.1:${port}` };
+      const created = await images(
+        ["create", name("held"), "--project", "my-project", "--async", ...source()],
+        env,
+      );
+      const operation = created.stdout.trim();
+      const cancelled = await images(["cancel", operation, "--project", "my-project"], env);
+      expect(cancelled.code).toBe(0);
+      expect(cancelled.stdout).toMatch(/DONE 100% FAILED/);
+      const got = await images(["get", operation, "--project", "my-project"], env);
+      expect(got.code).toBe(1);
+      expect(got.stderr).toMatch(/CANCELLED/);
+      const again = await images(["cancel", operation, "--project", "my-project"], env);
+      expect(again.code).toBe(0); // already cancelled: still where cancel wants it
+    } finally {
+      await holding.stop();
+    }
   });
 
   it("reconnects and resumes when the gateway restarts mid-watch", async () => {

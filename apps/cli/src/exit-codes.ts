@@ -2,9 +2,12 @@ import { Code, ConnectError } from "@connectrpc/connect";
 
 /** The CLI's exit codes; scripts depend on them. */
 export const EXIT = {
-  /** The operation is DONE without error (or the command succeeded). */
+  /**
+   * The command succeeded, and the operation it reports is where it wants it: not DONE yet, or
+   * DONE without an error (CANCELLED, for `cancel`).
+   */
   ok: 0,
-  /** The operation is DONE with an error (Compute's error lines are printed). */
+  /** The operation it reports is DONE otherwise: with an error (Compute's error lines are printed). */
   operationFailed: 1,
   /** Usage or validation error: nothing was sent, or the gateway refused the request as malformed. */
   usage: 2,

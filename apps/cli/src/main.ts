@@ -90,13 +90,22 @@ async function follow(project: string, operation: string): Promise<number> {
 }
 
 function finish(op: Operation): number {
+  if (op.status === Operation_Status.DONE && op.error === undefined && !json())
+    process.stderr.write(`Created [${op.targetLink}].\n`);
+  if (op.error !== undefined) process.stderr.write(errorLines(op));
+  return outcomeCode(op, "succeed");
+}
+
+/**
+ * The one rule for every command that reports an operation (create, import, watch, get, cancel):
+ * 0 while it is where the command wants it (not DONE yet, or DONE as wanted: without an error,
+ * or CANCELLED for cancel), 1 once it is DONE otherwise.
+ */
+function outcomeCode(op: Operation, wanted: "succeed" | "be cancelled"): number {
   if (op.status !== Operation_Status.DONE) return EXIT.ok;
-  if (op.error === undefined) {
-    if (!json()) process.stderr.write(`Created [${op.targetLink}].\n`);
-    return EXIT.ok;
-  }
-  process.stderr.write(errorLines(op));
-  return EXIT.operationFailed;
+  const code = op.error?.errors[0]?.code;
+  const asWanted = wanted === "succeed" ? op.error === undefined : code === "CANCELLED";
+  return asWanted ? EXIT.ok : EXIT.operationFailed;
 }
 
 function printViolations(violations: readonly FieldViolation[]): void {
@@ -224,6 +233,7 @@ program
     const op = await client().getOperation({ project: flags.project, operation });
     process.stdout.write(json() ? ndjson(op) : statusLine(op));
     if (op.error !== undefined && !json()) process.stderr.write(errorLines(op));
+    process.exitCode = outcomeCode(op, "succeed");
   });
 
 program
@@ -275,6 +285,7 @@ program
   .action(async (operation: string, flags: { project: string }) => {
     const op = await client().cancelOperation({ project: flags.project, operation });
     process.stdout.write(json() ? ndjson(op) : statusLine(op));
+    process.exitCode = outcomeCode(op, "be cancelled");
   });
 
 try {

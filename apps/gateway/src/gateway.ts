@@ -65,6 +65,8 @@ export interface GatewayOptions {
    */
   readonly jobAttempts?: number;
   readonly jobBackoffMs?: number;
+  /** How long a new job waits before a worker may take it (a window to cancel in). Default: 0. */
+  readonly jobStartDelayMs?: number;
   /** The largest request message accepted, in bytes. Default: 1 MiB. */
   readonly readMaxBytes?: number;
   /** The `user` of operations when `auth` is `none`. */
@@ -194,6 +196,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ...(options.jobAttempts !== undefined && { attempts: options.jobAttempts }),
     ...(options.jobBackoffMs !== undefined && { backoffMs: options.jobBackoffMs }),
     ...(options.retentionMs !== undefined && { retentionMs: options.retentionMs }),
+    ...(options.jobStartDelayMs !== undefined && { startDelayMs: options.jobStartDelayMs }),
   });
   const auth = options.auth ?? { mode: "none", user: options.defaultUser };
   const authenticator = createAuthenticator(auth);

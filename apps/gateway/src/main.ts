@@ -51,6 +51,7 @@ runApp({
       readMaxBytes: env.int("READ_MAX_BYTES", 1 << 20, { min: 1024, max: 64 << 20 }),
       jobAttempts: env.int("JOB_ATTEMPTS", 10, { min: 1 }),
       jobBackoffMs: env.int("JOB_BACKOFF_MS", 1000, { min: 0 }),
+      jobStartDelayMs: env.int("JOB_START_DELAY_MS", 0, { min: 0 }),
       defaultUser: env.string("DEFAULT_USER", "anonymous"),
       auth,
       ...(auth.mode !== "none" && {

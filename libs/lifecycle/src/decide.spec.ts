@@ -412,4 +412,12 @@ describe("decide: done", () => {
     }
     expect(on(done, { type: "cancel", by: "a", now: T0 }).refused).toMatch(/already DONE/);
   });
+
+  it("answers a cancel of a cancelled operation with itself: cancel is idempotent", () => {
+    const cancelled = subject({ phase: "done", outcome: "cancelled" }, ours(Operation_Status.DONE));
+    expect(on(cancelled, { type: "cancel", by: "a", now: T0 })).toEqual({
+      lifecycle: cancelled.lifecycle,
+      effect: { kind: "none" },
+    });
+  });
 });

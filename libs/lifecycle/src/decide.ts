@@ -63,7 +63,9 @@ export function decide(subject: Subject, event: LifecycleEvent, policy: Lifecycl
   const { lifecycle } = subject;
   switch (lifecycle.phase) {
     case "done":
-      return event.type === "cancel"
+      // Cancel is idempotent: a cancelled operation cancelled again (a retry after a lost
+      // answer) is answered with itself; any other DONE operation cannot be.
+      return event.type === "cancel" && lifecycle.outcome !== "cancelled"
         ? refuse(subject, `operation ${subject.operation.name} is already DONE`)
         : { lifecycle, effect: NONE };
     case "accepted":

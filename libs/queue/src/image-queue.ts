@@ -46,6 +46,11 @@ export interface ImageQueueOptions extends JobOptionsInput {
   readonly prefix?: string;
   /** Told of the queue's connection errors (BullMQ prints them otherwise). Default: nothing. */
   readonly onError?: (error: Error) => void;
+  /**
+   * How long a new job waits (BullMQ's `delay`) before a worker may take it: a window in which
+   * its operation can still be cancelled, for demos and the local stack. Default: 0.
+   */
+  readonly startDelayMs?: number;
 }
 
 /** Where a job stands, as the sweeper needs it. */
@@ -106,7 +111,11 @@ export function createImageQueue(options: ImageQueueOptions): ImageQueue {
     options.onError?.(e);
   });
   const add = async (job: CreateImageJob) => {
-    await queue.add(JOB_NAME, job, { jobId: job.operation });
+    await queue.add(JOB_NAME, job, {
+      jobId: job.operation,
+      ...(options.startDelayMs !== undefined &&
+        options.startDelayMs > 0 && { delay: options.startDelayMs }),
+    });
   };
   const statusOf = (timestamp: string | null, finishedOn: string | null): JobStatus =>
     timestamp === null ? "missing" : finishedOn === null ? "live" : "finished";

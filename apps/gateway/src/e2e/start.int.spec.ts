@@ -29,8 +29,9 @@ describe("npm start", () => {
         PATH: process.env["PATH"] ?? "",
         REDIS_URL: redis.url,
         PORT: port,
-        REDIS_PREFIX: redis.prefix.slice(0, -1),
         EMULATOR_OPERATION_DURATION_MS: "500",
+        // The documented way to see a cancel: operations wait 30 s before a worker takes them.
+        JOB_START_DELAY_MS: "30000",
       },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -58,14 +59,24 @@ describe("npm start", () => {
         project: "my-project",
         image: { name: "started", sourceImage: "global/images/base" },
       });
-      expect(
-        (await client.waitOperation({ project: "my-project", operation: op.name })).status,
-      ).toBe(Operation_Status.DONE);
+      const cancelled = await client.cancelOperation({ project: "my-project", operation: op.name });
+      expect(cancelled.status).toBe(Operation_Status.DONE);
+      expect(cancelled.error?.errors[0]?.code).toBe("CANCELLED");
+      const prefix = /keys under (imagesvc-local-[0-9a-f]+), removed on exit/.exec(out)?.[1];
+      expect(prefix).toBeDefined();
+      const keys = () =>
+        redis.client
+          .keys(`${prefix ?? ""}:*`)
+          .then(async (k) => [...k, ...(await redis.client.keys(`{${prefix ?? ""}:queue}*`))]);
+      expect((await keys()).length).toBeGreaterThan(0);
 
       launcher.kill("SIGINT");
       const [code] = (await once(launcher, "exit")) as [number | null];
       expect(code).toBe(0);
       expect(out).toContain("[start] stopped");
+      // Nothing of this run is left in Redis: the emulator forgot its images with it.
+      expect(out).toMatch(/removed this run's \d+ Redis keys/);
+      expect(await keys()).toEqual([]);
       for (const pid of children) expect(alive(pid)).toBe(false);
     } finally {
       if (launcher.exitCode === null) launcher.kill("SIGKILL");
