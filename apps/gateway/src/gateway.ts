@@ -159,7 +159,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     () => healthWatches.acquire("grpc.health.v1.Health/Watch"),
   );
   const reflection = createReflection(
-    [file_computeimages_v1_image_service, healthV1.file_grpc_health_v1_health],
+    // Every service it lists, reflection's own included: `buf curl --list-methods` and grpcurl
+    // ask for the file of each.
+    [
+      file_computeimages_v1_image_service,
+      healthV1.file_grpc_health_v1_health,
+      reflectionV1.file_grpc_reflection_v1_reflection,
+      reflectionV1alpha.file_grpc_reflection_v1alpha_reflection,
+    ],
     [
       ImageService.typeName,
       healthV1.Health.typeName,

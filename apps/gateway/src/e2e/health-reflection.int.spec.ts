@@ -42,6 +42,24 @@ describe("server reflection", () => {
         expect(listed.stdout.split("\n")).toEqual(
           expect.arrayContaining(["computeimages.v1.ImageService", "grpc.health.v1.Health"]),
         );
+        // Every listed service resolves, reflection's own too: --list-methods exits 0.
+        const methods = await promisify(execFile)(BUF, [
+          "curl",
+          "--protocol",
+          "grpc",
+          "--http2-prior-knowledge",
+          "--reflect-protocol",
+          protocol,
+          "--list-methods",
+          stack.gateway.url,
+        ]);
+        expect(methods.stdout.split("\n")).toEqual(
+          expect.arrayContaining([
+            "computeimages.v1.ImageService/CancelOperation",
+            "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+          ]),
+        );
       }
     } finally {
       await stack.close();
