@@ -242,14 +242,10 @@ log(`gateway ready: ${gateway}  (Connect, gRPC and gRPC-Web)`);
 log("create an image and watch it, with the CLI (in another terminal):");
 process.stdout.write(`
   export IMAGES_GATEWAY=${gateway}
-  node dist/apps/cli/main.js create web-1 --project my-project \\
-    --source-uri https://storage.googleapis.com/my-bucket/web.tar.gz --labels env=dev
+  node dist/apps/cli/main.js create hello-1 --project my-project \\
+    --source-image projects/debian-cloud/global/images/family/debian-12
 
-or with curl (Connect over HTTP/1.1):
-
-  curl -s -H 'content-type: application/json' \\
-    -d '{"project":"my-project","image":{"name":"web-2","rawDisk":{"source":"https://storage.googleapis.com/my-bucket/web.tar.gz"}}}' \\
-    ${gateway}/computeimages.v1.ImageService/CreateImage
+Every RPC with curl, buf curl and @grpc/grpc-js: README.md, "Try it".
 
 import a disk file (vmdk, vhd, vhdx, qcow2, raw) into an image, through the emulator's Cloud Storage:
 

@@ -1,0 +1,93 @@
+// The README's "Try it" examples, taken from README.md itself and run in order against the stack
+// `npm start` runs (tools/start/start.mjs from the builds), so they cannot drift from the code.
+// The only change made to them is the gateway's port (a free one instead of 8080).
+import { useTestRedis } from "@imagesvc/testing";
+import { freePort } from "@imagesvc/testing";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
+
+/** The fenced blocks between the try-it markers, in order. */
+function examples(): { lang: string; code: string }[] {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const start = readme.indexOf("<!-- try-it:start -->");
+  const end = readme.indexOf("<!-- try-it:end -->");
+  if (start === -1 || end < start) throw new Error("README.md has no try-it section");
+  return [...readme.slice(start, end).matchAll(/```(\w+)\n([\s\S]*?)```/g)].map((m) => ({
+    lang: m[1] ?? "",
+    code: m[2] ?? "",
+  }));
+}
+
+describe("the README's examples", () => {
+  it("run verbatim, in order, against npm start's stack", async () => {
+    const blocks = examples();
+    expect(blocks.map((b) => b.lang)).toEqual(["sh", "sh", "sh", "ts"]);
+    const redis = await useTestRedis();
+    const port = String(await freePort());
+    const onPort = (code: string) => code.replaceAll("127.0.0.1:8080", `127.0.0.1:${port}`);
+    let launcher: ChildProcess | undefined;
+    const exampleTs = join(ROOT, "dist", "readme-example", "example.ts");
+    try {
+      launcher = spawn(process.execPath, ["tools/start/start.mjs"], {
+        cwd: ROOT,
+        env: {
+          PATH: process.env["PATH"] ?? "",
+          REDIS_URL: redis.url,
+          PORT: port,
+          EMULATOR_OPERATION_DURATION_MS: "1500",
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      launcher.stdout?.on("data", (c: Buffer) => (out += c.toString()));
+      for (let i = 0; i < 600 && !out.includes("Ctrl-C stops everything"); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(out).toContain(`gateway ready: http://127.0.0.1:${port}`);
+
+      // The shell examples, as a user pastes them into one terminal: one bash, in order.
+      const shell = blocks.filter((b) => b.lang === "sh").map((b) => onPort(b.code));
+      const run = spawnSync("bash", ["-eo", "pipefail", "-c", shell.join("\n")], {
+        cwd: ROOT,
+        encoding: "utf8",
+        timeout: 120_000,
+      });
+      const said = `${run.stdout}\n${run.stderr}`;
+      expect(run.status, said).toBe(0);
+      expect(run.stderr).toMatch(/Created \[.*\/images\/cli-1\]/); // the CLI followed it to DONE
+      expect(run.stdout).toMatch(/created operation-\d+-[0-9a-f]{32}/);
+      expect(run.stdout).toMatch(/"status":"DONE"/); // WaitOperation, and the watch's last
+      expect(run.stdout).toMatch(/"items":\[/); // ListOperations
+      expect(run.stdout).toMatch(
+        /"code":"failed_precondition","message":"operation \S+ is already DONE/,
+      ); // CancelOperation
+      expect(run.stdout).toMatch(/"name":\s*"operation-/); // buf curl's CreateImage
+      expect(run.stdout).toContain("computeimages.v1.ImageService/WatchOperation"); // --list-methods
+      expect(run.stdout).not.toMatch(/already_exists|ALREADY_EXISTS/);
+
+      // The grpc-js example, saved as a .ts file in the repository and run with node.
+      const ts = blocks.find((b) => b.lang === "ts");
+      mkdirSync(join(ROOT, "dist", "readme-example"), { recursive: true });
+      writeFileSync(exampleTs, onPort(ts?.code ?? ""));
+      const node = spawnSync(process.execPath, [exampleTs], {
+        cwd: ROOT,
+        encoding: "utf8",
+        timeout: 60_000,
+      });
+      expect(node.status, node.stderr).toBe(0);
+      expect(node.stdout.trim().split("\n").at(-1)).toMatch(/^DONE 100 \d+$/);
+    } finally {
+      rmSync(join(ROOT, "dist", "readme-example"), { recursive: true, force: true });
+      if (launcher !== undefined && launcher.exitCode === null) {
+        launcher.kill("SIGINT");
+        await once(launcher, "exit");
+      }
+      await redis.cleanup();
+    }
+  }, 180_000);
+});
