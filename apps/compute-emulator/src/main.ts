@@ -19,6 +19,9 @@ runApp({
     const emulator = await startComputeEmulator({
       port: env.int("PORT", 8085, { min: 0, max: 65535 }),
       host: env.string("HOST", "127.0.0.1"),
+      ...(env.optionalString("EMULATOR_BASE_URL") !== undefined && {
+        baseUrl: env.string("EMULATOR_BASE_URL", ""),
+      }),
       operationDurationMs: env.int("EMULATOR_OPERATION_DURATION_MS", 3000, { min: 0 }),
       waitCapMs: env.int("EMULATOR_WAIT_CAP_MS", 120_000, { min: 0 }),
       requestIdTtlMs: env.int("EMULATOR_REQUEST_ID_TTL_MS", 3_600_000, { min: 0 }),

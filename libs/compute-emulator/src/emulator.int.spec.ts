@@ -375,6 +375,21 @@ describe("admin API", () => {
     expect(((await res.json()) as { error: string }).error).toMatch(message);
   });
 
+  it("builds its links from baseUrl, and from 127.0.0.1 when it listens on every interface", async () => {
+    const named = await startComputeEmulator({ baseUrl: "http://compute-emulator:8085/" });
+    const open = await startComputeEmulator({ host: "0.0.0.0" });
+    try {
+      expect(named.url).toBe("http://compute-emulator:8085");
+      expect(open.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      await expect(startComputeEmulator({ baseUrl: "compute-emulator:8085" })).rejects.toThrow(
+        /baseUrl must be http\(s\):\/\/HOST\[:PORT\]/,
+      );
+    } finally {
+      await named.close();
+      await open.close();
+    }
+  });
+
   it("changes config at run time", async () => {
     const e = await start();
     const res = await admin(e, "PATCH", "config", {

@@ -342,8 +342,13 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
     server.listen(options.port, options.host, resolve);
   });
   const address = server.address() as AddressInfo;
-  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  baseUrl = `http://${host}:${address.port}`;
+  const unspecified = address.address === "0.0.0.0" || address.address === "::";
+  const host = unspecified
+    ? "127.0.0.1"
+    : address.family === "IPv6"
+      ? `[${address.address}]`
+      : address.address;
+  baseUrl = options.baseUrl ?? `http://${host}:${address.port}`;
   const sweeper = setInterval(() => {
     store.expire(Date.now());
   }, 60_000);

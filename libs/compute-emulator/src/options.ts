@@ -5,6 +5,12 @@ export interface EmulatorOptions {
   /** Interface to listen on. Default: "127.0.0.1". */
   readonly host?: string;
   /**
+   * The URL its links (targetLink, selfLink, upload sessions) start with: how clients reach it,
+   * e.g. `http://compute-emulator:8085` in Compose. Default: the address it listens on, with
+   * 127.0.0.1 for an unspecified address (0.0.0.0, ::), which is not one a client can call.
+   */
+  readonly baseUrl?: string;
+  /**
    * How long an insert takes from PENDING to DONE, in ms. The first tenth is PENDING, the rest
    * RUNNING with rising progress. 0 makes operations DONE at once (benchmarks). Default: 3000.
    */
@@ -95,6 +101,7 @@ export interface FaultRule {
 export interface ResolvedEmulatorOptions {
   readonly port: number;
   readonly host: string;
+  readonly baseUrl: string | undefined;
   operationDurationMs: number;
   waitCapMs: number;
   requestIdTtlMs: number;
@@ -126,6 +133,7 @@ export function resolveEmulatorOptions(options: EmulatorOptions = {}): ResolvedE
   const resolved: ResolvedEmulatorOptions = {
     port: options.port ?? 0,
     host: options.host ?? "127.0.0.1",
+    baseUrl: options.baseUrl?.replace(/\/+$/, ""),
     operationDurationMs: 3000,
     waitCapMs: 120_000,
     requestIdTtlMs: 3_600_000,
@@ -143,6 +151,11 @@ export function resolveEmulatorOptions(options: EmulatorOptions = {}): ResolvedE
     projectId: options.projectId ?? "emulator-project",
   };
   applyConfigPatch(resolved, options);
+  if (resolved.baseUrl !== undefined && !/^https?:\/\/[^/\s]+$/.test(resolved.baseUrl)) {
+    throw new RangeError(
+      `baseUrl must be http(s)://HOST[:PORT] with no path, e.g. http://compute-emulator:8085; got ${JSON.stringify(options.baseUrl)}`,
+    );
+  }
   if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) {
     throw new RangeError(`port must be 0-65535, got ${String(options.port)}`);
   }
