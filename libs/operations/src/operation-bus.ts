@@ -1,4 +1,5 @@
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { UNKNOWN_FIELDS_IGNORED } from "./json-options";
 import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
 import type { Subscriber } from "@imagesvc/redis";
 import { operationKeys } from "./keys";
@@ -97,7 +98,11 @@ export function createOperationBus(options: OperationBusOptions): OperationBus {
     if (channel === undefined) return 0;
     // `<publish ms> <Operation JSON>`, as the WRITE script publishes it.
     const space = message.indexOf(" ");
-    const operation = fromJson(OperationSchema, JSON.parse(message.slice(space + 1)) as JsonValue);
+    const operation = fromJson(
+      OperationSchema,
+      JSON.parse(message.slice(space + 1)) as JsonValue,
+      UNKNOWN_FIELDS_IGNORED,
+    );
     deliver(channel, operation);
     options.onDeliver?.(operation, channel.watchers.size, Number(message.slice(0, space)));
     return channel.watchers.size;

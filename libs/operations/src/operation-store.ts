@@ -1,4 +1,5 @@
 import { clone, fromJson, toJsonString, type JsonValue } from "@bufbuild/protobuf";
+import { UNKNOWN_FIELDS_IGNORED } from "./json-options";
 import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
 import { publishCommand, type PubSubMode, type RedisClient } from "@imagesvc/redis";
 import {
@@ -142,7 +143,9 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
   /** The JSON stored and published: the operation without its version, which Redis owns. */
   const body = (op: Operation) => toJsonString(OperationSchema, { ...op, version: 0 });
   const parse = (json: string, version: string | undefined): Operation => {
-    const op = fromJson(OperationSchema, JSON.parse(json) as JsonValue);
+    // Fields a newer release added are skipped, not an error: during a rolling upgrade old and
+    // new processes read each other's records (docs/design.md, "Rolling upgrades").
+    const op = fromJson(OperationSchema, JSON.parse(json) as JsonValue, UNKNOWN_FIELDS_IGNORED);
     op.version = Number(version ?? 0);
     return op;
   };

@@ -441,6 +441,32 @@ describe("OperationBus", () => {
     expect(errors).toHaveLength(1);
   });
 
+  it("reads what a newer release wrote: records and updates with fields it does not know", async () => {
+    const errors: unknown[] = [];
+    const bus = newBus({ onError: (e) => errors.push(e) });
+    const { op } = await createOp();
+    // A newer release added a field (and an enum value) to Operation, and wrote the record.
+    const key = operationKeys(redis.prefix.slice(0, -1), "my-project", op.name).record;
+    const stored = JSON.parse((await redis.client.hget(key, "op")) ?? "{}") as Record<
+      string,
+      unknown
+    >;
+    await redis.client.hset(key, "op", JSON.stringify({ ...stored, fieldFromTheFuture: { a: 1 } }));
+    expect((await store.get("my-project", op.name))?.name).toBe(op.name);
+
+    const run = collect(bus.watch("my-project", op.name, new AbortController().signal));
+    await new Promise((r) => setTimeout(r, 100));
+    await redis.client.publish(
+      `${redis.prefix.slice(0, -1)}:{my-project}:op:${op.name}`,
+      `${Date.now()} ${JSON.stringify({ ...stored, version: 2, status: "DONE", progress: 100, fieldFromTheFuture: [1] })}`,
+    );
+    expect((await run).map((o) => [o.version, Operation_Status[o.status]])).toEqual([
+      [1, "PENDING"],
+      [2, "DONE"],
+    ]);
+    expect(errors).toEqual([]);
+  });
+
   it("serves many watchers over one subscription and releases it when they leave", async () => {
     const bus = newBus();
     const { op } = await createOp();
