@@ -106,7 +106,24 @@ describe("the emulator's raw disk import", () => {
     const name = `bad-${label.replace(/[^a-z]+/g, "-").slice(0, 30)}`.replace(/-$/, "");
     await storage.bucket("b").file(`${name}.tar.gz`).save(data, { resumable: false, metadata });
     const op = await insert(name, `b/${name}.tar.gz`);
-    expect(op["error"]).toEqual({ errors: [{ code, location: "rawDisk.source", message }] });
+    expect(op["error"]).toEqual({
+      errors: [
+        {
+          code,
+          location: "rawDisk.source",
+          message,
+          errorDetails: [
+            {
+              errorInfo: {
+                reason: code,
+                domain: "compute.googleapis.com",
+                metadatas: { source: `https://storage.googleapis.com/b/${name}.tar.gz` },
+              },
+            },
+          ],
+        },
+      ],
+    });
     expect(op["httpErrorStatusCode"]).toBe(400);
     expect((await image(name))["status"]).toBe("FAILED");
   });

@@ -22,6 +22,8 @@ interface StoredOperation extends Timeline {
         readonly message: string;
         readonly location: string;
         readonly httpStatus: number;
+        /** Compute's structured details, as its operations carry them. */
+        readonly errorDetails: readonly Record<string, unknown>[];
       }
     | undefined;
 }
@@ -137,6 +139,17 @@ export class Store {
               location: "rawDisk.source",
               message: rawDisk.message,
               httpStatus: rawDisk.httpStatus,
+              errorDetails: [
+                {
+                  errorInfo: {
+                    reason: rawDisk.code,
+                    domain: "compute.googleapis.com",
+                    metadatas: {
+                      source: `https://storage.googleapis.com/${body.rawDiskObject ?? ""}`,
+                    },
+                  },
+                },
+              ],
             }
           : undefined,
     };

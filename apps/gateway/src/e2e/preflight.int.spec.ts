@@ -206,6 +206,12 @@ describe("the raw disk pre-flight", () => {
               "The tar archive contained a file that was named 'tmp/output.img'. It should be named 'disk.raw'.",
           }) as unknown,
         ]);
+        // Compute's structured details are kept, not dropped.
+        expect(last?.error?.errors[0]?.errorDetails[0]?.errorInfo).toMatchObject({
+          reason: "INVALID_IMAGE_TAR",
+          domain: "compute.googleapis.com",
+          metadatas: { source },
+        });
       }
     } finally {
       await off.app.stop();

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file computeimages/v1/operation.proto.
  */
 export const file_computeimages_v1_operation: GenFile = /*@__PURE__*/
-  fileDesc("CiBjb21wdXRlaW1hZ2VzL3YxL29wZXJhdGlvbi5wcm90bxIQY29tcHV0ZWltYWdlcy52MSLABwoJT3BlcmF0aW9uEgwKBGtpbmQYASABKAkSDgoCaWQYAiABKARCAjABEhoKEmNyZWF0aW9uX3RpbWVzdGFtcBgDIAEoCRIMCgRuYW1lGAQgASgJEgwKBHpvbmUYBSABKAkSGwoTY2xpZW50X29wZXJhdGlvbl9pZBgGIAEoCRIWCg5vcGVyYXRpb25fdHlwZRgHIAEoCRITCgt0YXJnZXRfbGluaxgIIAEoCRIVCgl0YXJnZXRfaWQYCSABKARCAjABEjIKBnN0YXR1cxgKIAEoDjIiLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uLlN0YXR1cxIWCg5zdGF0dXNfbWVzc2FnZRgLIAEoCRIMCgR1c2VyGAwgASgJEhAKCHByb2dyZXNzGA0gASgFEhMKC2luc2VydF90aW1lGA4gASgJEhIKCnN0YXJ0X3RpbWUYDyABKAkSEAoIZW5kX3RpbWUYECABKAkSMAoFZXJyb3IYESABKAsyIS5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbi5FcnJvchI1Cgh3YXJuaW5ncxgSIAMoCzIjLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uLldhcm5pbmcSHgoWaHR0cF9lcnJvcl9zdGF0dXNfY29kZRgTIAEoBRIaChJodHRwX2Vycm9yX21lc3NhZ2UYFCABKAkSEQoJc2VsZl9saW5rGBUgASgJEg4KBnJlZ2lvbhgWIAEoCRIPCgdwcm9qZWN0GGQgASgJEg8KB3ZlcnNpb24YZSABKA0SGQoRY29tcHV0ZV9vcGVyYXRpb24YZiABKAkaggEKBUVycm9yEjsKBmVycm9ycxgBIAMoCzIrLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uLkVycm9yLkVycm9ySXRlbRo8CglFcnJvckl0ZW0SDAoEY29kZRgBIAEoCRIQCghsb2NhdGlvbhgCIAEoCRIPCgdtZXNzYWdlGAMgASgJGoQBCgdXYXJuaW5nEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRI2CgRkYXRhGAMgAygLMiguY29tcHV0ZWltYWdlcy52MS5PcGVyYXRpb24uV2FybmluZy5EYXRhGiIKBERhdGESCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJIkQKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABILCgdQRU5ESU5HEAESCwoHUlVOTklORxACEggKBERPTkUQA2IGcHJvdG8z");
+  fileDesc("CiBjb21wdXRlaW1hZ2VzL3YxL29wZXJhdGlvbi5wcm90bxIQY29tcHV0ZWltYWdlcy52MSKjDwoJT3BlcmF0aW9uEgwKBGtpbmQYASABKAkSDgoCaWQYAiABKARCAjABEhoKEmNyZWF0aW9uX3RpbWVzdGFtcBgDIAEoCRIMCgRuYW1lGAQgASgJEgwKBHpvbmUYBSABKAkSGwoTY2xpZW50X29wZXJhdGlvbl9pZBgGIAEoCRIWCg5vcGVyYXRpb25fdHlwZRgHIAEoCRITCgt0YXJnZXRfbGluaxgIIAEoCRIVCgl0YXJnZXRfaWQYCSABKARCAjABEjIKBnN0YXR1cxgKIAEoDjIiLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uLlN0YXR1cxIWCg5zdGF0dXNfbWVzc2FnZRgLIAEoCRIMCgR1c2VyGAwgASgJEhAKCHByb2dyZXNzGA0gASgFEhMKC2luc2VydF90aW1lGA4gASgJEhIKCnN0YXJ0X3RpbWUYDyABKAkSEAoIZW5kX3RpbWUYECABKAkSMAoFZXJyb3IYESABKAsyIS5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbi5FcnJvchI1Cgh3YXJuaW5ncxgSIAMoCzIjLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uLldhcm5pbmcSHgoWaHR0cF9lcnJvcl9zdGF0dXNfY29kZRgTIAEoBRIaChJodHRwX2Vycm9yX21lc3NhZ2UYFCABKAkSEQoJc2VsZl9saW5rGBUgASgJEg4KBnJlZ2lvbhgWIAEoCRIPCgdwcm9qZWN0GGQgASgJEg8KB3ZlcnNpb24YZSABKA0SGQoRY29tcHV0ZV9vcGVyYXRpb24YZiABKAkawgEKBUVycm9yEjsKBmVycm9ycxgBIAMoCzIrLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uLkVycm9yLkVycm9ySXRlbRp8CglFcnJvckl0ZW0SDAoEY29kZRgBIAEoCRIQCghsb2NhdGlvbhgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEj4KDWVycm9yX2RldGFpbHMYBCADKAsyJy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbi5FcnJvckRldGFpbBqgBwoLRXJyb3JEZXRhaWwSRQoKZXJyb3JfaW5mbxgBIAEoCzIxLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uLkVycm9yRGV0YWlsLkVycm9ySW5mbxJNCgpxdW90YV9pbmZvGAIgASgLMjkuY29tcHV0ZWltYWdlcy52MS5PcGVyYXRpb24uRXJyb3JEZXRhaWwuUXVvdGFFeGNlZWRlZEluZm8SOgoEaGVscBgDIAEoCzIsLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uLkVycm9yRGV0YWlsLkhlbHASUwoRbG9jYWxpemVkX21lc3NhZ2UYBCABKAsyOC5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbi5FcnJvckRldGFpbC5Mb2NhbGl6ZWRNZXNzYWdlGrIBCglFcnJvckluZm8SDgoGcmVhc29uGAEgASgJEg4KBmRvbWFpbhgCIAEoCRJTCgltZXRhZGF0YXMYAyADKAsyQC5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbi5FcnJvckRldGFpbC5FcnJvckluZm8uTWV0YWRhdGFzRW50cnkaMAoOTWV0YWRhdGFzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARqLAgoRUXVvdGFFeGNlZWRlZEluZm8SEwoLbWV0cmljX25hbWUYASABKAkSEgoKbGltaXRfbmFtZRgCIAEoCRJdCgpkaW1lbnNpb25zGAMgAygLMkkuY29tcHV0ZWltYWdlcy52MS5PcGVyYXRpb24uRXJyb3JEZXRhaWwuUXVvdGFFeGNlZWRlZEluZm8uRGltZW5zaW9uc0VudHJ5Eg0KBWxpbWl0GAQgASgBEhQKDGZ1dHVyZV9saW1pdBgFIAEoARIWCg5yb2xsb3V0X3N0YXR1cxgGIAEoCRoxCg9EaW1lbnNpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARpyCgRIZWxwEkAKBWxpbmtzGAEgAygLMjEuY29tcHV0ZWltYWdlcy52MS5PcGVyYXRpb24uRXJyb3JEZXRhaWwuSGVscC5MaW5rGigKBExpbmsSEwoLZGVzY3JpcHRpb24YASABKAkSCwoDdXJsGAIgASgJGjMKEExvY2FsaXplZE1lc3NhZ2USDgoGbG9jYWxlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkahAEKB1dhcm5pbmcSDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEjYKBGRhdGEYAyADKAsyKC5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbi5XYXJuaW5nLkRhdGEaIgoERGF0YRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkiRAoGU3RhdHVzEhYKElNUQVRVU19VTlNQRUNJRklFRBAAEgsKB1BFTkRJTkcQARILCgdSVU5OSU5HEAISCAoERE9ORRADYgZwcm90bzM");
 
 /**
  * An operation, shaped after Compute's `compute#operation`, plus what this service adds.
@@ -240,6 +240,13 @@ export type Operation_Error_ErrorItem = Message<"computeimages.v1.Operation.Erro
    * @generated from field: string message = 3;
    */
   message: string;
+
+  /**
+   * Compute's structured details of the error, kept as Compute sends them.
+   *
+   * @generated from field: repeated computeimages.v1.Operation.ErrorDetail error_details = 4;
+   */
+  errorDetails: Operation_ErrorDetail[];
 };
 
 /**
@@ -248,6 +255,186 @@ export type Operation_Error_ErrorItem = Message<"computeimages.v1.Operation.Erro
  */
 export const Operation_Error_ErrorItemSchema: GenMessage<Operation_Error_ErrorItem> = /*@__PURE__*/
   messageDesc(file_computeimages_v1_operation, 0, 0, 0);
+
+/**
+ * One of Compute's `errorDetails`: exactly one of its fields is set.
+ *
+ * @generated from message computeimages.v1.Operation.ErrorDetail
+ */
+export type Operation_ErrorDetail = Message<"computeimages.v1.Operation.ErrorDetail"> & {
+  /**
+   * @generated from field: computeimages.v1.Operation.ErrorDetail.ErrorInfo error_info = 1;
+   */
+  errorInfo?: Operation_ErrorDetail_ErrorInfo | undefined;
+
+  /**
+   * @generated from field: computeimages.v1.Operation.ErrorDetail.QuotaExceededInfo quota_info = 2;
+   */
+  quotaInfo?: Operation_ErrorDetail_QuotaExceededInfo | undefined;
+
+  /**
+   * @generated from field: computeimages.v1.Operation.ErrorDetail.Help help = 3;
+   */
+  help?: Operation_ErrorDetail_Help | undefined;
+
+  /**
+   * @generated from field: computeimages.v1.Operation.ErrorDetail.LocalizedMessage localized_message = 4;
+   */
+  localizedMessage?: Operation_ErrorDetail_LocalizedMessage | undefined;
+};
+
+/**
+ * Describes the message computeimages.v1.Operation.ErrorDetail.
+ * Use `create(Operation_ErrorDetailSchema)` to create a new message.
+ */
+export const Operation_ErrorDetailSchema: GenMessage<Operation_ErrorDetail> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_operation, 0, 1);
+
+/**
+ * Why, as a machine reads it.
+ *
+ * @generated from message computeimages.v1.Operation.ErrorDetail.ErrorInfo
+ */
+export type Operation_ErrorDetail_ErrorInfo = Message<"computeimages.v1.Operation.ErrorDetail.ErrorInfo"> & {
+  /**
+   * The error's reason, such as `QUOTA_EXCEEDED` or `INVALID_IMAGE_TAR`.
+   *
+   * @generated from field: string reason = 1;
+   */
+  reason: string;
+
+  /**
+   * The service that produced it, such as `compute.googleapis.com`.
+   *
+   * @generated from field: string domain = 2;
+   */
+  domain: string;
+
+  /**
+   * More about it, as `key: value` pairs.
+   *
+   * @generated from field: map<string, string> metadatas = 3;
+   */
+  metadatas: { [key: string]: string };
+};
+
+/**
+ * Describes the message computeimages.v1.Operation.ErrorDetail.ErrorInfo.
+ * Use `create(Operation_ErrorDetail_ErrorInfoSchema)` to create a new message.
+ */
+export const Operation_ErrorDetail_ErrorInfoSchema: GenMessage<Operation_ErrorDetail_ErrorInfo> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_operation, 0, 1, 0);
+
+/**
+ * A quota that the operation went over.
+ *
+ * @generated from message computeimages.v1.Operation.ErrorDetail.QuotaExceededInfo
+ */
+export type Operation_ErrorDetail_QuotaExceededInfo = Message<"computeimages.v1.Operation.ErrorDetail.QuotaExceededInfo"> & {
+  /**
+   * @generated from field: string metric_name = 1;
+   */
+  metricName: string;
+
+  /**
+   * @generated from field: string limit_name = 2;
+   */
+  limitName: string;
+
+  /**
+   * @generated from field: map<string, string> dimensions = 3;
+   */
+  dimensions: { [key: string]: string };
+
+  /**
+   * @generated from field: double limit = 4;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: double future_limit = 5;
+   */
+  futureLimit: number;
+
+  /**
+   * @generated from field: string rollout_status = 6;
+   */
+  rolloutStatus: string;
+};
+
+/**
+ * Describes the message computeimages.v1.Operation.ErrorDetail.QuotaExceededInfo.
+ * Use `create(Operation_ErrorDetail_QuotaExceededInfoSchema)` to create a new message.
+ */
+export const Operation_ErrorDetail_QuotaExceededInfoSchema: GenMessage<Operation_ErrorDetail_QuotaExceededInfo> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_operation, 0, 1, 1);
+
+/**
+ * Links to documentation about the error.
+ *
+ * @generated from message computeimages.v1.Operation.ErrorDetail.Help
+ */
+export type Operation_ErrorDetail_Help = Message<"computeimages.v1.Operation.ErrorDetail.Help"> & {
+  /**
+   * @generated from field: repeated computeimages.v1.Operation.ErrorDetail.Help.Link links = 1;
+   */
+  links: Operation_ErrorDetail_Help_Link[];
+};
+
+/**
+ * Describes the message computeimages.v1.Operation.ErrorDetail.Help.
+ * Use `create(Operation_ErrorDetail_HelpSchema)` to create a new message.
+ */
+export const Operation_ErrorDetail_HelpSchema: GenMessage<Operation_ErrorDetail_Help> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_operation, 0, 1, 2);
+
+/**
+ * One link.
+ *
+ * @generated from message computeimages.v1.Operation.ErrorDetail.Help.Link
+ */
+export type Operation_ErrorDetail_Help_Link = Message<"computeimages.v1.Operation.ErrorDetail.Help.Link"> & {
+  /**
+   * @generated from field: string description = 1;
+   */
+  description: string;
+
+  /**
+   * @generated from field: string url = 2;
+   */
+  url: string;
+};
+
+/**
+ * Describes the message computeimages.v1.Operation.ErrorDetail.Help.Link.
+ * Use `create(Operation_ErrorDetail_Help_LinkSchema)` to create a new message.
+ */
+export const Operation_ErrorDetail_Help_LinkSchema: GenMessage<Operation_ErrorDetail_Help_Link> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_operation, 0, 1, 2, 0);
+
+/**
+ * The message in a language a person reads.
+ *
+ * @generated from message computeimages.v1.Operation.ErrorDetail.LocalizedMessage
+ */
+export type Operation_ErrorDetail_LocalizedMessage = Message<"computeimages.v1.Operation.ErrorDetail.LocalizedMessage"> & {
+  /**
+   * @generated from field: string locale = 1;
+   */
+  locale: string;
+
+  /**
+   * @generated from field: string message = 2;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message computeimages.v1.Operation.ErrorDetail.LocalizedMessage.
+ * Use `create(Operation_ErrorDetail_LocalizedMessageSchema)` to create a new message.
+ */
+export const Operation_ErrorDetail_LocalizedMessageSchema: GenMessage<Operation_ErrorDetail_LocalizedMessage> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_operation, 0, 1, 3);
 
 /**
  * A warning about an operation, in Compute's shape.
@@ -276,7 +463,7 @@ export type Operation_Warning = Message<"computeimages.v1.Operation.Warning"> & 
  * Use `create(Operation_WarningSchema)` to create a new message.
  */
 export const Operation_WarningSchema: GenMessage<Operation_Warning> = /*@__PURE__*/
-  messageDesc(file_computeimages_v1_operation, 0, 1);
+  messageDesc(file_computeimages_v1_operation, 0, 2);
 
 /**
  * One `key: value` pair of warning metadata.
@@ -300,7 +487,7 @@ export type Operation_Warning_Data = Message<"computeimages.v1.Operation.Warning
  * Use `create(Operation_Warning_DataSchema)` to create a new message.
  */
 export const Operation_Warning_DataSchema: GenMessage<Operation_Warning_Data> = /*@__PURE__*/
-  messageDesc(file_computeimages_v1_operation, 0, 1, 0);
+  messageDesc(file_computeimages_v1_operation, 0, 2, 0);
 
 /**
  * The status of an operation. Values carry no prefix so that JSON reads exactly as Compute's.
