@@ -38,7 +38,7 @@ export interface Stack {
   readonly client: Client<typeof ImageService>;
   transport(kind: "connect" | "grpc-web", httpVersion?: "1.1" | "2"): Transport;
   /** The worker's built main.js as a child process, pointed at this stack; stopped by close(). */
-  startWorker(env?: Record<string, string>): Promise<SpawnedApp>;
+  startWorker(env?: Record<string, string>, main?: string): Promise<SpawnedApp>;
   /**
    * A second gateway: the built main.js as a child process on this stack's Redis and prefix, on
    * `port` (a free one by default), with no auth; `env` adds to or overrides that. The caller
@@ -47,6 +47,8 @@ export interface Stack {
   spawnGateway(
     env?: Record<string, string>,
     port?: string,
+    /** Another build's main.js (an earlier release's, say). Default: this tree's. */
+    main?: string,
   ): Promise<{ readonly app: SpawnedApp; readonly url: string; readonly port: string }>;
   /** Redis keys of this stack (records, indexes, jobs), without BullMQ's queue metadata. */
   keys(): Promise<string[]>;
@@ -102,10 +104,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     gateway,
     client: createClient(ImageService, transport("connect")),
     transport,
-    async startWorker(env = {}) {
+    async startWorker(env = {}, main = WORKER_MAIN) {
       // main.js logs "worker ready" once BullMQ is connected.
       const worker = await spawnApp({
-        main: WORKER_MAIN,
+        main,
         env: {
           ...(cluster === undefined
             ? { REDIS_URL: url }
@@ -128,10 +130,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       workers.push(worker);
       return worker;
     },
-    async spawnGateway(env = {}, port?: string) {
+    async spawnGateway(env = {}, port?: string, main = GATEWAY_MAIN) {
       const chosen = port ?? String(await freePort());
       const app = await spawnApp({
-        main: GATEWAY_MAIN,
+        main,
         env: {
           PORT: chosen,
           HOST: "127.0.0.1",
