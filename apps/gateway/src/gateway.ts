@@ -33,6 +33,7 @@ import { StreamDrain } from "./drain";
 import { createHealth } from "./health";
 import { createImageService } from "./image-service";
 import type { RawDiskPreflight } from "@imagesvc/preflight";
+import type { WebhookPolicy } from "@imagesvc/validation";
 import { listen, type ListenOptions } from "./listen";
 import { createReflection } from "./reflection";
 import { rpcMetricsInterceptor } from "./rpc-metrics";
@@ -104,6 +105,8 @@ export interface GatewayOptions {
    * none, and Compute checks archives itself; main.ts turns it on unless PREFLIGHT=off.
    */
   readonly rawDiskPreflight?: RawDiskPreflight;
+  /** Which webhook URLs CreateImage accepts. Default: none (any notification is refused). */
+  readonly webhookPolicy?: WebhookPolicy;
   /** Test-only fault hook between writing a record and queueing its job. */
   readonly afterRecord?: (operation: Operation) => Promise<void>;
 }
@@ -226,6 +229,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     streams: new StreamLimiter(options.maxStreamsPerPrincipal ?? 100),
     drain: streamDrain,
     ...(options.afterRecord && { afterRecord: options.afterRecord }),
+    webhookPolicy: options.webhookPolicy ?? { allowedHosts: [], allowLocalHttp: false },
     ...(options.rawDiskPreflight && {
       rawDiskPreflight: counted(options.rawDiskPreflight, options.metrics),
     }),

@@ -35,6 +35,7 @@ function client(touched: string[] = []) {
     publicImageProjects: new Set(),
     streams: new StreamLimiter(10),
     drain: new StreamDrain(),
+    webhookPolicy: { allowedHosts: ["hooks.example.com"], allowLocalHttp: false },
   });
   const transport = createRouterTransport(
     ({ service: register }) => register(ImageService, service),

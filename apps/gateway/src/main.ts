@@ -73,6 +73,10 @@ runApp({
       // Calls in flight get half of the shutdown bound to finish; the rest is for closing.
       drainGraceMs: Math.floor(shutdownTimeoutMs / 2),
       ...preflightConfig(),
+      webhookPolicy: {
+        allowedHosts: env.list("WEBHOOK_ALLOWED_HOSTS"),
+        allowLocalHttp: env.bool("WEBHOOK_ALLOW_LOCAL_HTTP", false),
+      },
       log,
       metrics: createMetrics("gateway"),
     });

@@ -2,7 +2,13 @@ import { backoffDelay, type BackoffOptions, type ComputeClient } from "@imagesvc
 import { LIFECYCLE_DEFAULTS, lifecyclePolicy } from "@imagesvc/lifecycle";
 import type { OperationStore } from "@imagesvc/operations";
 import type { SecretBox } from "@imagesvc/secrets";
-import { createImageQueue, queuePrefix, QUEUE_NAME, type ImageQueue } from "@imagesvc/queue";
+import {
+  createImageQueue,
+  queuePrefix,
+  QUEUE_NAME,
+  type ImageQueue,
+  type WebhookQueue,
+} from "@imagesvc/queue";
 import { Worker } from "bullmq";
 import type { RedisClient } from "@imagesvc/redis";
 import type { Logger } from "pino";
@@ -46,6 +52,8 @@ export interface ImageWorkerOptions {
   readonly onOutcome?: (outcome: JobOutcome) => void;
   /** Opens the customer-supplied keys that jobs carry sealed (SECRETS_KEY_FILE). */
   readonly secrets?: SecretBox;
+  /** Where webhook deliveries go (WEBHOOK_SECRET_FILE): see startWebhookSender. */
+  readonly webhooks?: WebhookQueue;
 }
 
 export interface ImageWorker {
@@ -87,6 +95,7 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
     }),
     ...(options.onOutcome && { onOutcome: options.onOutcome }),
     ...(options.secrets && { secrets: options.secrets }),
+    ...(options.webhooks && { webhooks: options.webhooks }),
   });
   const worker = new Worker(QUEUE_NAME, processor, {
     connection: options.connection,

@@ -10,11 +10,14 @@ import {
   pubSubModeKey,
   pubSubSettingFromEnv,
   redisTargetFromEnv,
+  type RedisClient,
 } from "@imagesvc/redis";
 import { runApp } from "@imagesvc/runtime";
 import { loadSecretBox } from "@imagesvc/secrets";
 import { createLogger, createMetrics, setupTracing } from "@imagesvc/telemetry";
+import { readFileSync } from "node:fs";
 import { startAdminServer } from "./admin-server";
+import { startWebhookSender, type WebhookSender } from "./webhook-sender";
 import { createImageWorker } from "./image-worker";
 
 const env = envReader(process.env);
@@ -83,7 +86,9 @@ runApp({
       waitTimeoutMs: env.int("COMPUTE_WAIT_TIMEOUT_MS", 150_000, { min: 1 }),
     });
     const secretsKeyFile = env.optionalString("SECRETS_KEY_FILE");
+    const webhooks = webhookSender(bullConnection, prefix, retentionMs, metrics);
     const worker = createImageWorker({
+      ...(webhooks !== undefined && { webhooks: webhooks.queue }),
       ...(secretsKeyFile !== undefined && { secrets: loadSecretBox(secretsKeyFile) }),
       onOutcome: (outcome) => {
         metrics.jobs.inc({ outcome });
@@ -128,6 +133,7 @@ runApp({
         pubsub,
         computeEndpoint: endpoint ?? "https://compute.googleapis.com",
         concurrency: worker.worker.concurrency,
+        webhooks: webhooks !== undefined,
       },
       "worker ready",
     );
@@ -135,8 +141,46 @@ runApp({
     // Draining hands active jobs back to the queue (no attempt spent) for another worker.
     return async () => {
       await worker.close(shutdownTimeoutMs);
+      await webhooks?.close();
       await admin.close();
       await Promise.all([bullConnection.quit(), commands.quit()]);
     };
   },
 });
+
+/**
+ * WEBHOOK_SECRET_FILE (a `whsec_…` secret, Standard Webhooks) turns on webhook deliveries, to the
+ * hosts of WEBHOOK_ALLOWED_HOSTS (and plain http to 127.0.0.1 with WEBHOOK_ALLOW_LOCAL_HTTP).
+ */
+function webhookSender(
+  connection: RedisClient,
+  prefix: string,
+  retentionMs: number,
+  metrics: ReturnType<typeof createMetrics>,
+): WebhookSender | undefined {
+  const secretFile = env.optionalString("WEBHOOK_SECRET_FILE");
+  if (secretFile === undefined) return undefined;
+  const secret = readFileSync(secretFile, "utf8").trim();
+  if (!/^whsec_[A-Za-z0-9+/=]{24,}$/.test(secret))
+    throw new ConfigError(
+      "WEBHOOK_SECRET_FILE",
+      "must hold a Standard Webhooks secret: whsec_ and at least 24 base64 characters (e.g. `echo whsec_$(head -c 32 /dev/urandom | base64)`)",
+    );
+  return startWebhookSender({
+    connection,
+    prefix,
+    secret,
+    policy: {
+      allowedHosts: env.list("WEBHOOK_ALLOWED_HOSTS"),
+      allowLocalHttp: env.bool("WEBHOOK_ALLOW_LOCAL_HTTP", false),
+    },
+    log,
+    timeoutMs: env.int("WEBHOOK_TIMEOUT_MS", 10_000, { min: 100 }),
+    attempts: env.int("WEBHOOK_ATTEMPTS", 10, { min: 1 }),
+    backoffMs: env.int("WEBHOOK_BACKOFF_MS", 2000, { min: 0 }),
+    retentionMs,
+    onOutcome: (outcome) => {
+      metrics.webhookDeliveries.inc({ outcome });
+    },
+  });
+}

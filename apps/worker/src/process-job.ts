@@ -1,4 +1,4 @@
-import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { ComputeApiError, sleep, type ComputeClient } from "@imagesvc/compute";
 import {
   loadSubject,
@@ -12,12 +12,13 @@ import {
   type Outcome,
 } from "@imagesvc/lifecycle";
 import type { OperationStore } from "@imagesvc/operations";
-import { ImageSchema } from "@imagesvc/proto";
+import { ImageSchema, Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
 import {
   InvalidJobError,
   parseCreateImageJob,
   scrubbedJob,
   type CreateImageJob,
+  type WebhookQueue,
 } from "@imagesvc/queue";
 import type { SecretBox } from "@imagesvc/secrets";
 import { SpanKind, startStep } from "@imagesvc/telemetry";
@@ -36,6 +37,11 @@ export interface ProcessJobDeps {
   readonly stopping: AbortSignal;
   /** Told how each job attempt ended, for metrics. */
   readonly onOutcome?: (outcome: JobOutcome) => void;
+  /**
+   * Where the webhook deliveries of version 3 jobs go (WEBHOOK_SECRET_FILE). Without it, such
+   * jobs fail for this worker and the sweeper queues them again for one that has it.
+   */
+  readonly webhooks?: WebhookQueue;
 }
 
 /**
@@ -78,7 +84,14 @@ export function createJobProcessor(deps: ProcessJobDeps) {
       throw e;
     }
     const { project, operation: name, requestId } = data;
-    if (data.v === 2 && deps.secrets === undefined) {
+    if (data.v === 3 && deps.webhooks === undefined) {
+      deps.log.error(
+        { operation: name, project },
+        "a job asks for a webhook and this worker has no WEBHOOK_SECRET_FILE to sign it with",
+      );
+      throw new UnrecoverableError("this worker has no WEBHOOK_SECRET_FILE to sign webhooks with");
+    }
+    if ((data.v === 2 || (data.v === 3 && data.keySealed)) && deps.secrets === undefined) {
       // Nothing dispatched: the job fails, and the sweeper queues it again for a worker that can.
       deps.log.error(
         { operation: name, project },
@@ -111,10 +124,14 @@ export function createJobProcessor(deps: ProcessJobDeps) {
         return;
       }
       let event: LifecycleEvent = { type: "run", now: Date.now() };
+      const announce = announcer(data, deps.webhooks);
       for (;;) {
         const before = subject.lifecycle.phase;
         const taken = await step(deps.store, subject, event, deps.policy);
         subject = taken.subject;
+        // Each status the subscriber asked for, once reached, has its delivery queued before the
+        // job goes on (or ends): a crash in between re-runs the job, which queues it then.
+        await announce(subject.operation);
         const { effect } = taken.decision;
         if (subject.lifecycle.phase !== before)
           log.info(
@@ -123,7 +140,7 @@ export function createJobProcessor(deps: ProcessJobDeps) {
           );
         if (effect.kind === "none") {
           // DONE: the job keeps no secret for the day BullMQ keeps finished jobs.
-          if (subject.lifecycle.phase === "done" && data.v === 2)
+          if (subject.lifecycle.phase === "done" && data.v !== 1)
             await job.updateData(scrubbedJob(data));
           report(deps, log, subject, event);
           return;
@@ -256,7 +273,7 @@ function withSecrets(
   data: CreateImageJob,
   secrets: SecretBox | undefined,
 ): Record<string, unknown> {
-  if (data.v === 1) return data.image;
+  if (data.v === 1 || (data.v === 3 && !data.keySealed)) return data.image;
   const sealed = data.sealed.rawKey;
   if (sealed === undefined || secrets === undefined)
     throw new Error(
@@ -264,4 +281,30 @@ function withSecrets(
     );
   const key = (data.image["imageEncryptionKey"] ?? {}) as Record<string, unknown>;
   return { ...data.image, imageEncryptionKey: { ...key, rawKey: secrets.open(sealed) } };
+}
+
+const STATUS_ORDER = { RUNNING: Operation_Status.RUNNING, DONE: Operation_Status.DONE } as const;
+
+/**
+ * Queues the webhook delivery of each status the job's subscriber asked for, once the operation
+ * has reached it: id `<operation>:<status>`, so every run of the job queues the same delivery and
+ * the queue keeps one. A status reached before this run (a re-run after a crash) is announced
+ * with the operation as it is now.
+ */
+function announcer(data: CreateImageJob, webhooks: WebhookQueue | undefined) {
+  const done = new Set<string>();
+  return async (operation: Operation) => {
+    if (data.v !== 3 || webhooks === undefined) return;
+    for (const status of data.notify.on) {
+      if (done.has(status) || operation.status < STATUS_ORDER[status]) continue;
+      await webhooks.ensure({
+        v: 1,
+        id: `${data.operation}:${status}`,
+        url: data.notify.url,
+        type: `operation.${status.toLowerCase()}`,
+        operation: toJson(OperationSchema, operation) as Record<string, unknown>,
+      });
+      done.add(status);
+    }
+  };
 }

@@ -22,9 +22,25 @@ describe("parseCreateImageJob", () => {
     expect(parseCreateImageJob(valid)).toEqual(valid);
   });
 
+  it("accepts a version 3 payload: a webhook, and no key or a sealed one", () => {
+    const v3 = {
+      ...valid,
+      v: 3,
+      sealed: {},
+      keySealed: false,
+      notify: { url: "https://hooks.example.com/x", on: ["DONE"] },
+    };
+    expect(parseCreateImageJob(v3)).toEqual(v3);
+  });
+
   it.each([
     [null, /not an object/],
-    [{ ...valid, v: 3 }, /unknown job version 3; this worker reads versions 1 and 2/],
+    [{ ...valid, v: 4 }, /unknown job version 4; this worker reads versions 1 to 3/],
+    [{ ...valid, v: 3, sealed: {} }, /job fields notify and keySealed are missing/],
+    [
+      { ...valid, v: 3, sealed: {}, keySealed: false, notify: { url: 7, on: [] } },
+      /job fields notify and keySealed are missing/,
+    ],
     [{ ...valid, v: 2 }, /job field sealed is missing/],
     [{ ...valid, v: 2, sealed: { rawKey: 7 } }, /job field sealed is missing/],
     [{ ...valid, project: "" }, /project is missing/],

@@ -32,11 +32,27 @@ export interface CreateImageJobV2 extends Omit<CreateImageJobV1, "v"> {
   readonly sealed: { readonly rawKey?: string };
 }
 
-export type CreateImageJob = CreateImageJobV1 | CreateImageJobV2;
+/**
+ * Version 3 adds a webhook (the request's `notification`): where to POST the operation, and at
+ * which statuses. Secrets stay sealed as in version 2 (`sealed` is `{}` without a key). A worker
+ * that does not know version 3 refuses it, so no rollout drops a notification silently.
+ */
+export interface CreateImageJobV3 extends Omit<CreateImageJobV2, "v"> {
+  readonly v: 3;
+  /** Whether the request had a customer-supplied key (sealed until DONE, then scrubbed). */
+  readonly keySealed: boolean;
+  readonly notify: {
+    readonly url: string;
+    /** Statuses to announce, in Compute's JSON spelling. */
+    readonly on: readonly ("RUNNING" | "DONE")[];
+  };
+}
+
+export type CreateImageJob = CreateImageJobV1 | CreateImageJobV2 | CreateImageJobV3;
 
 /** The job without its secrets: what stays in Redis once the operation is DONE. */
 export function scrubbedJob(job: CreateImageJob): CreateImageJob {
-  return job.v === 2 ? { ...job, sealed: {} } : job;
+  return job.v === 1 ? job : { ...job, sealed: {} };
 }
 
 /** Thrown for a payload this code cannot run; the job should fail for good, not retry. */
@@ -49,11 +65,22 @@ export function parseCreateImageJob(data: unknown): CreateImageJob {
   if (typeof data !== "object" || data === null)
     throw new InvalidJobError("job data is not an object");
   const job = data as Record<string, unknown>;
-  if (job["v"] !== 1 && job["v"] !== 2)
+  if (job["v"] !== 1 && job["v"] !== 2 && job["v"] !== 3)
     throw new InvalidJobError(
-      `unknown job version ${JSON.stringify(job["v"])}; this worker reads versions 1 and 2`,
+      `unknown job version ${JSON.stringify(job["v"])}; this worker reads versions 1 to 3`,
     );
-  if (job["v"] === 2) {
+  if (job["v"] === 3) {
+    const notify = job["notify"] as Record<string, unknown> | null | undefined;
+    if (
+      typeof notify !== "object" ||
+      notify === null ||
+      typeof notify["url"] !== "string" ||
+      !Array.isArray(notify["on"]) ||
+      typeof job["keySealed"] !== "boolean"
+    )
+      throw new InvalidJobError("job fields notify and keySealed are missing");
+  }
+  if (job["v"] === 2 || job["v"] === 3) {
     const sealed = job["sealed"] as Record<string, unknown> | null | undefined;
     if (
       typeof sealed !== "object" ||

@@ -18,4 +18,13 @@ export {
   type CreateImageJob,
   type CreateImageJobV1,
   type CreateImageJobV2,
+  type CreateImageJobV3,
 } from "./create-image-job";
+export {
+  createWebhookQueue,
+  deliveryJobId,
+  WEBHOOK_QUEUE,
+  type WebhookDelivery,
+  type WebhookQueue,
+  type WebhookQueueOptions,
+} from "./webhook-queue";

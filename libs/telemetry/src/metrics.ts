@@ -57,6 +57,12 @@ export function createMetrics(app: string) {
       labelNames: ["method", "status", "reason"],
       registers: [registry],
     }),
+    webhookDeliveries: new Counter({
+      name: "imagesvc_webhook_deliveries_total",
+      help: "Webhook delivery attempts, by outcome: delivered, retried, failed (retries ran out), refused (off the allowlist).",
+      labelNames: ["outcome"],
+      registers: [registry],
+    }),
     preflights: new Counter({
       name: "imagesvc_preflight_total",
       help: "Pre-flights of raw disk sources, by result (passed, refused, unchecked) and, when refused, the code.",

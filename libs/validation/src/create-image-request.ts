@@ -4,6 +4,7 @@ import { checkRawDiskSource } from "./cloud-storage";
 import { checkLabels, OWNERSHIP_LABEL } from "./labels";
 import { checkProjectId } from "./project-id";
 import { checkRequestId } from "./request-id";
+import { validateNotification } from "./notification";
 import { checkResourceName } from "./resource-name";
 import { DISK, IMAGE, LICENSE, SNAPSHOT, checkKmsKeyName, checkReference } from "./resource-path";
 
@@ -74,6 +75,7 @@ export function validateCreateImageRequest(req: CreateImageRequest): FieldViolat
     out.push(...validateImage(image));
   }
   if (req.requestId !== "") check("request_id", checkRequestId(req.requestId));
+  if (req.notification !== undefined) out.push(...validateNotification(req.notification));
   return out;
 }
 

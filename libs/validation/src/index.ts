@@ -13,3 +13,5 @@ export { isProjectId, checkProjectId } from "./project-id";
 export { checkRequestId } from "./request-id";
 export { OWNERSHIP_LABEL } from "./labels";
 export { namedResources, type NamedResource } from "./named-resources";
+export { NOTIFICATION_URL_MAX, validateNotification } from "./notification";
+export { webhookUrlRefusal, type WebhookPolicy } from "./webhook-policy";

@@ -135,9 +135,6 @@ describe.skipIf(!available)("a rolling upgrade from the previous release", () =>
           return versions.at(-1);
         }),
       );
-      process.stdout.write(
-        `ROLLING ${JSON.stringify(finals.map((f) => f?.error?.errors[0]?.code ?? "ok"))}\n`,
-      );
       for (const [i, last] of finals.entries()) {
         expect(last?.status, `rolling-${String(i)}`).toBe(Operation_Status.DONE);
         expect(last?.error?.errors[0]?.code).toBe(i % 4 < 2 ? "INVALID_IMAGE_TAR" : undefined);

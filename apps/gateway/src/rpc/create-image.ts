@@ -10,7 +10,11 @@ import {
 } from "@imagesvc/proto";
 import type { CreateImageJob } from "@imagesvc/queue";
 import { SpanKind, startStep } from "@imagesvc/telemetry";
-import { invalidArgument, validateCreateImageRequest } from "@imagesvc/validation";
+import {
+  invalidArgument,
+  validateCreateImageRequest,
+  webhookUrlRefusal,
+} from "@imagesvc/validation";
 import { randomUUID } from "node:crypto";
 import { refusedResources } from "../auth/named-resources";
 import { newOperationName } from "../operation-name";
@@ -29,6 +33,13 @@ export function createImage(deps: ImageServiceDeps) {
   const { store, queue } = deps;
   return async (req: CreateImageRequest, ctx: HandlerContext): Promise<Operation> => {
     const violations = validateCreateImageRequest(req);
+    // Which hosts webhooks may call is the deployment's policy (no request forgery from here).
+    const hook = req.notification;
+    const refusal =
+      hook === undefined || violations.length > 0
+        ? undefined
+        : webhookUrlRefusal(hook.url, deps.webhookPolicy);
+    if (refusal !== undefined) violations.push({ field: "notification.url", description: refusal });
     if (violations.length > 0) throw invalidArgument(violations);
     const caller = authorize(deps, ctx, req.project, "create", "create images in");
     // Every project and bucket the request names, not only the target: the service reads them
@@ -75,6 +86,29 @@ export function createImage(deps: ImageServiceDeps) {
           traceparent: step.traceparent,
           acceptedMs: Date.parse(op.insertTime),
         };
+        const notify =
+          hook === undefined
+            ? undefined
+            : {
+                url: hook.url,
+                on: (hook.on.length === 0 ? [Operation_Status.DONE] : hook.on).map((status) =>
+                  status === Operation_Status.RUNNING ? ("RUNNING" as const) : ("DONE" as const),
+                ),
+              };
+        if (notify !== undefined) {
+          // Version 3: a webhook, and the key (if any) sealed as in version 2.
+          if (rawKey === "" || secrets === undefined)
+            return { v: 3, ...base, image: imageJson, sealed: {}, keySealed: false, notify };
+          const { rawKey: _clear, ...key } = imageJson["imageEncryptionKey"] as JsonObject;
+          return {
+            v: 3,
+            ...base,
+            image: { ...imageJson, imageEncryptionKey: key },
+            sealed: { rawKey: secrets.seal(rawKey) },
+            keySealed: true,
+            notify,
+          };
+        }
         if (rawKey === "" || secrets === undefined) return { v: 1, ...base, image: imageJson };
         // The customer's key never reaches Redis in clear: sealed in a version 2 job, out of
         // the image (the record keeps only the job, and that only until DONE).

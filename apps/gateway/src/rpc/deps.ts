@@ -1,5 +1,6 @@
 import type { OperationBus, OperationStore } from "@imagesvc/operations";
 import type { RawDiskPreflight } from "@imagesvc/preflight";
+import type { WebhookPolicy } from "@imagesvc/validation";
 import type { Operation } from "@imagesvc/proto";
 import type { ImageQueue } from "@imagesvc/queue";
 import type { SecretBox } from "@imagesvc/secrets";
@@ -34,6 +35,8 @@ export interface ImageServiceDeps {
    * Without it, Compute checks the archive itself, minutes later.
    */
   readonly rawDiskPreflight?: RawDiskPreflight;
+  /** Which webhook URLs CreateImage accepts (WEBHOOK_ALLOWED_HOSTS, WEBHOOK_ALLOW_LOCAL_HTTP). */
+  readonly webhookPolicy: WebhookPolicy;
   /** Test-only fault hook, run between writing the record and queueing the job. */
   readonly afterRecord?: (operation: Operation) => Promise<void>;
 }

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file computeimages/v1/image_service.proto.
  */
 export const file_computeimages_v1_image_service: GenFile = /*@__PURE__*/
-  fileDesc("CiRjb21wdXRlaW1hZ2VzL3YxL2ltYWdlX3NlcnZpY2UucHJvdG8SEGNvbXB1dGVpbWFnZXMudjEidwoSQ3JlYXRlSW1hZ2VSZXF1ZXN0Eg8KB3Byb2plY3QYASABKAkSJgoFaW1hZ2UYAiABKAsyFy5jb21wdXRlaW1hZ2VzLnYxLkltYWdlEhIKCnJlcXVlc3RfaWQYAyABKAkSFAoMZm9yY2VfY3JlYXRlGAQgASgIIjkKE0dldE9wZXJhdGlvblJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIRCglvcGVyYXRpb24YAiABKAkiOwoVV2F0Y2hPcGVyYXRpb25SZXF1ZXN0Eg8KB3Byb2plY3QYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJImYKFFdhaXRPcGVyYXRpb25SZXF1ZXN0Eg8KB3Byb2plY3QYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJEioKB3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ihQEKFUxpc3RPcGVyYXRpb25zUmVxdWVzdBIPCgdwcm9qZWN0GAEgASgJEjIKBnN0YXR1cxgCIAEoDjIiLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uLlN0YXR1cxITCgttYXhfcmVzdWx0cxgDIAEoDRISCgpwYWdlX3Rva2VuGAQgASgJIl0KFkxpc3RPcGVyYXRpb25zUmVzcG9uc2USKgoFaXRlbXMYASADKAsyGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiPAoWQ2FuY2VsT3BlcmF0aW9uUmVxdWVzdBIPCgdwcm9qZWN0GAEgASgJEhEKCW9wZXJhdGlvbhgCIAEoCTK3BAoMSW1hZ2VTZXJ2aWNlElAKC0NyZWF0ZUltYWdlEiQuY29tcHV0ZWltYWdlcy52MS5DcmVhdGVJbWFnZVJlcXVlc3QaGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbhJXCgxHZXRPcGVyYXRpb24SJS5jb21wdXRlaW1hZ2VzLnYxLkdldE9wZXJhdGlvblJlcXVlc3QaGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbiIDkAIBEl0KDldhdGNoT3BlcmF0aW9uEicuY29tcHV0ZWltYWdlcy52MS5XYXRjaE9wZXJhdGlvblJlcXVlc3QaGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbiIDkAIBMAESWQoNV2FpdE9wZXJhdGlvbhImLmNvbXB1dGVpbWFnZXMudjEuV2FpdE9wZXJhdGlvblJlcXVlc3QaGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbiIDkAIBEmgKDkxpc3RPcGVyYXRpb25zEicuY29tcHV0ZWltYWdlcy52MS5MaXN0T3BlcmF0aW9uc1JlcXVlc3QaKC5jb21wdXRlaW1hZ2VzLnYxLkxpc3RPcGVyYXRpb25zUmVzcG9uc2UiA5ACARJYCg9DYW5jZWxPcGVyYXRpb24SKC5jb21wdXRlaW1hZ2VzLnYxLkNhbmNlbE9wZXJhdGlvblJlcXVlc3QaGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbmIGcHJvdG8z", [file_computeimages_v1_image, file_computeimages_v1_operation, file_google_protobuf_duration]);
+  fileDesc("CiRjb21wdXRlaW1hZ2VzL3YxL2ltYWdlX3NlcnZpY2UucHJvdG8SEGNvbXB1dGVpbWFnZXMudjEirQEKEkNyZWF0ZUltYWdlUmVxdWVzdBIPCgdwcm9qZWN0GAEgASgJEiYKBWltYWdlGAIgASgLMhcuY29tcHV0ZWltYWdlcy52MS5JbWFnZRISCgpyZXF1ZXN0X2lkGAMgASgJEhQKDGZvcmNlX2NyZWF0ZRgEIAEoCBI0Cgxub3RpZmljYXRpb24YBSABKAsyHi5jb21wdXRlaW1hZ2VzLnYxLk5vdGlmaWNhdGlvbiJLCgxOb3RpZmljYXRpb24SCwoDdXJsGAEgASgJEi4KAm9uGAIgAygOMiIuY29tcHV0ZWltYWdlcy52MS5PcGVyYXRpb24uU3RhdHVzIjkKE0dldE9wZXJhdGlvblJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIRCglvcGVyYXRpb24YAiABKAkiOwoVV2F0Y2hPcGVyYXRpb25SZXF1ZXN0Eg8KB3Byb2plY3QYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJImYKFFdhaXRPcGVyYXRpb25SZXF1ZXN0Eg8KB3Byb2plY3QYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJEioKB3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ihQEKFUxpc3RPcGVyYXRpb25zUmVxdWVzdBIPCgdwcm9qZWN0GAEgASgJEjIKBnN0YXR1cxgCIAEoDjIiLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uLlN0YXR1cxITCgttYXhfcmVzdWx0cxgDIAEoDRISCgpwYWdlX3Rva2VuGAQgASgJIl0KFkxpc3RPcGVyYXRpb25zUmVzcG9uc2USKgoFaXRlbXMYASADKAsyGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiPAoWQ2FuY2VsT3BlcmF0aW9uUmVxdWVzdBIPCgdwcm9qZWN0GAEgASgJEhEKCW9wZXJhdGlvbhgCIAEoCTK3BAoMSW1hZ2VTZXJ2aWNlElAKC0NyZWF0ZUltYWdlEiQuY29tcHV0ZWltYWdlcy52MS5DcmVhdGVJbWFnZVJlcXVlc3QaGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbhJXCgxHZXRPcGVyYXRpb24SJS5jb21wdXRlaW1hZ2VzLnYxLkdldE9wZXJhdGlvblJlcXVlc3QaGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbiIDkAIBEl0KDldhdGNoT3BlcmF0aW9uEicuY29tcHV0ZWltYWdlcy52MS5XYXRjaE9wZXJhdGlvblJlcXVlc3QaGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbiIDkAIBMAESWQoNV2FpdE9wZXJhdGlvbhImLmNvbXB1dGVpbWFnZXMudjEuV2FpdE9wZXJhdGlvblJlcXVlc3QaGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbiIDkAIBEmgKDkxpc3RPcGVyYXRpb25zEicuY29tcHV0ZWltYWdlcy52MS5MaXN0T3BlcmF0aW9uc1JlcXVlc3QaKC5jb21wdXRlaW1hZ2VzLnYxLkxpc3RPcGVyYXRpb25zUmVzcG9uc2UiA5ACARJYCg9DYW5jZWxPcGVyYXRpb24SKC5jb21wdXRlaW1hZ2VzLnYxLkNhbmNlbE9wZXJhdGlvblJlcXVlc3QaGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbmIGcHJvdG8z", [file_computeimages_v1_image, file_computeimages_v1_operation, file_google_protobuf_duration]);
 
 /**
  * @generated from message computeimages.v1.CreateImageRequest
@@ -50,6 +50,13 @@ export type CreateImageRequest = Message<"computeimages.v1.CreateImageRequest"> 
    * @generated from field: bool force_create = 4;
    */
   forceCreate: boolean;
+
+  /**
+   * Call this URL back as the operation moves (a signed webhook); see Notification.
+   *
+   * @generated from field: computeimages.v1.Notification notification = 5;
+   */
+  notification?: Notification | undefined;
 };
 
 /**
@@ -58,6 +65,37 @@ export type CreateImageRequest = Message<"computeimages.v1.CreateImageRequest"> 
  */
 export const CreateImageRequestSchema: GenMessage<CreateImageRequest> = /*@__PURE__*/
   messageDesc(file_computeimages_v1_image_service, 0);
+
+/**
+ * A webhook for one operation: the service POSTs the Operation, signed per the Standard Webhooks
+ * convention (`webhook-id`, `webhook-timestamp`, `webhook-signature`), when it reaches each of
+ * the statuses in `on`, at least once per status. The URL must be HTTPS, on a host the service
+ * allows (WEBHOOK_ALLOWED_HOSTS).
+ *
+ * @generated from message computeimages.v1.Notification
+ */
+export type Notification = Message<"computeimages.v1.Notification"> & {
+  /**
+   * Where to POST, e.g. `https://ci.example.com/hooks/images`.
+   *
+   * @generated from field: string url = 1;
+   */
+  url: string;
+
+  /**
+   * Which statuses to announce: RUNNING, DONE or both. Empty means DONE.
+   *
+   * @generated from field: repeated computeimages.v1.Operation.Status on = 2;
+   */
+  on: Operation_Status[];
+};
+
+/**
+ * Describes the message computeimages.v1.Notification.
+ * Use `create(NotificationSchema)` to create a new message.
+ */
+export const NotificationSchema: GenMessage<Notification> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_image_service, 1);
 
 /**
  * @generated from message computeimages.v1.GetOperationRequest
@@ -81,7 +119,7 @@ export type GetOperationRequest = Message<"computeimages.v1.GetOperationRequest"
  * Use `create(GetOperationRequestSchema)` to create a new message.
  */
 export const GetOperationRequestSchema: GenMessage<GetOperationRequest> = /*@__PURE__*/
-  messageDesc(file_computeimages_v1_image_service, 1);
+  messageDesc(file_computeimages_v1_image_service, 2);
 
 /**
  * @generated from message computeimages.v1.WatchOperationRequest
@@ -103,7 +141,7 @@ export type WatchOperationRequest = Message<"computeimages.v1.WatchOperationRequ
  * Use `create(WatchOperationRequestSchema)` to create a new message.
  */
 export const WatchOperationRequestSchema: GenMessage<WatchOperationRequest> = /*@__PURE__*/
-  messageDesc(file_computeimages_v1_image_service, 2);
+  messageDesc(file_computeimages_v1_image_service, 3);
 
 /**
  * @generated from message computeimages.v1.WaitOperationRequest
@@ -133,7 +171,7 @@ export type WaitOperationRequest = Message<"computeimages.v1.WaitOperationReques
  * Use `create(WaitOperationRequestSchema)` to create a new message.
  */
 export const WaitOperationRequestSchema: GenMessage<WaitOperationRequest> = /*@__PURE__*/
-  messageDesc(file_computeimages_v1_image_service, 3);
+  messageDesc(file_computeimages_v1_image_service, 4);
 
 /**
  * @generated from message computeimages.v1.ListOperationsRequest
@@ -171,7 +209,7 @@ export type ListOperationsRequest = Message<"computeimages.v1.ListOperationsRequ
  * Use `create(ListOperationsRequestSchema)` to create a new message.
  */
 export const ListOperationsRequestSchema: GenMessage<ListOperationsRequest> = /*@__PURE__*/
-  messageDesc(file_computeimages_v1_image_service, 4);
+  messageDesc(file_computeimages_v1_image_service, 5);
 
 /**
  * @generated from message computeimages.v1.ListOperationsResponse
@@ -195,7 +233,7 @@ export type ListOperationsResponse = Message<"computeimages.v1.ListOperationsRes
  * Use `create(ListOperationsResponseSchema)` to create a new message.
  */
 export const ListOperationsResponseSchema: GenMessage<ListOperationsResponse> = /*@__PURE__*/
-  messageDesc(file_computeimages_v1_image_service, 5);
+  messageDesc(file_computeimages_v1_image_service, 6);
 
 /**
  * @generated from message computeimages.v1.CancelOperationRequest
@@ -217,7 +255,7 @@ export type CancelOperationRequest = Message<"computeimages.v1.CancelOperationRe
  * Use `create(CancelOperationRequestSchema)` to create a new message.
  */
 export const CancelOperationRequestSchema: GenMessage<CancelOperationRequest> = /*@__PURE__*/
-  messageDesc(file_computeimages_v1_image_service, 6);
+  messageDesc(file_computeimages_v1_image_service, 7);
 
 /**
  * Creates Compute Engine images and follows their operations.

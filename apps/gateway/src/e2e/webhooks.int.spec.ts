@@ -1,0 +1,219 @@
+// Webhooks end to end: a local receiver verifies each delivery's Standard Webhooks signature with
+// the `standardwebhooks` package; deliveries are retried on 500 and on a dropped connection,
+// survive a worker's kill -9, and are refused for a host off the allowlist.
+import { Code, ConnectError } from "@connectrpc/connect";
+import { Operation_Status } from "@imagesvc/proto";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Webhook } from "standardwebhooks";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startStack, type Stack } from "./stack.test-helper";
+
+const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
+const dir = mkdtempSync(join(tmpdir(), "webhooks-"));
+const secretFile = join(dir, "secret");
+writeFileSync(secretFile, `${SECRET}\n`);
+
+interface Delivery {
+  readonly id: string;
+  readonly type: string;
+  readonly status: string;
+  readonly name: string;
+  readonly verified: boolean;
+}
+
+/** A receiver: answers each POST as `plan` says for it (by attempt), and records what it got. */
+class Receiver {
+  readonly attempts: Delivery[] = [];
+  plan: (attempt: number) => "ok" | 500 | "drop" = () => "ok";
+  private readonly server: Server;
+  constructor() {
+    const verifier = new Webhook(SECRET);
+    this.server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString()));
+      req.on("end", () => {
+        let verified = true;
+        try {
+          verifier.verify(body, req.headers as Record<string, string>);
+        } catch {
+          verified = false;
+        }
+        const parsed = JSON.parse(body) as { type: string; data: { status: string; name: string } };
+        this.attempts.push({
+          id: String(req.headers["webhook-id"]),
+          type: parsed.type,
+          status: parsed.data.status,
+          name: parsed.data.name,
+          verified,
+        });
+        const answer = this.plan(this.attempts.length);
+        if (answer === "drop") req.socket.destroy();
+        else res.writeHead(answer === "ok" ? 204 : answer).end();
+      });
+    });
+  }
+  async listen(): Promise<string> {
+    await new Promise<void>((r) => this.server.listen(0, "127.0.0.1", r));
+    return `http://127.0.0.1:${String((this.server.address() as AddressInfo).port)}/hooks`;
+  }
+  /** Deliveries as a receiver that dedupes by webhook-id sees them. */
+  deduped(): Delivery[] {
+    const seen = new Map<string, Delivery>();
+    for (const a of this.attempts) if (!seen.has(a.id)) seen.set(a.id, a);
+    return [...seen.values()];
+  }
+  close() {
+    this.server.closeAllConnections();
+    this.server.close();
+  }
+}
+
+let stack: Stack;
+let receiver: Receiver;
+let url: string;
+const WORKER_ENV = {
+  WEBHOOK_SECRET_FILE: secretFile,
+  WEBHOOK_ALLOW_LOCAL_HTTP: "true",
+  WEBHOOK_BACKOFF_MS: "100",
+  WEBHOOK_ATTEMPTS: "6",
+  JOB_LOCK_MS: "1000",
+};
+
+beforeAll(async () => {
+  stack = await startStack({
+    emulator: { operationDurationMs: 1500 },
+    gateway: { webhookPolicy: { allowedHosts: ["hooks.example.com"], allowLocalHttp: true } },
+  });
+});
+afterAll(async () => {
+  await stack.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+afterEach(() => {
+  receiver.close();
+});
+
+async function until(check: () => boolean, what: string, ms = 20_000) {
+  for (const deadline = Date.now() + ms; !check();) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const create = (name: string, on = [Operation_Status.DONE]) =>
+  stack.client.createImage({
+    project: "my-project",
+    image: { name, sourceImage: "projects/debian-cloud/global/images/family/debian-12" },
+    notification: { url, on },
+  });
+
+describe("webhooks", () => {
+  it("signs each delivery, announces RUNNING and DONE, and sends DONE once", async () => {
+    receiver = new Receiver();
+    url = await receiver.listen();
+    const worker = await stack.startWorker(WORKER_ENV);
+    try {
+      const op = await create("hooked-1", [Operation_Status.RUNNING, Operation_Status.DONE]);
+      await until(() => receiver.attempts.some((a) => a.status === "DONE"), "DONE");
+      await new Promise((r) => setTimeout(r, 500)); // nothing more comes
+      expect(receiver.attempts.every((a) => a.verified)).toBe(true);
+      expect(receiver.attempts.map((a) => [a.id, a.type])).toEqual([
+        [`${op.name}:RUNNING`, "operation.running"],
+        [`${op.name}:DONE`, "operation.done"],
+      ]);
+      expect(receiver.attempts.at(-1)).toMatchObject({ name: op.name, status: "DONE" });
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it("retries on 500 and on a dropped connection, with the same webhook-id", async () => {
+    receiver = new Receiver();
+    url = await receiver.listen();
+    receiver.plan = (n) => (n === 1 ? 500 : n === 2 ? "drop" : "ok");
+    const worker = await stack.startWorker(WORKER_ENV);
+    try {
+      const op = await create("hooked-2");
+      await until(() => receiver.attempts.length >= 3, "three attempts");
+      expect(receiver.attempts.map((a) => a.id)).toEqual([
+        `${op.name}:DONE`,
+        `${op.name}:DONE`,
+        `${op.name}:DONE`,
+      ]);
+      expect(receiver.deduped()).toHaveLength(1);
+      expect(receiver.attempts.every((a) => a.verified)).toBe(true);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it("delivers DONE after the worker following the operation is killed -9", async () => {
+    receiver = new Receiver();
+    url = await receiver.listen();
+    const first = await stack.startWorker(WORKER_ENV);
+    const op = await create("hooked-3");
+    await until(
+      () => stack.emulator.admin.state().operations.some((o) => o.status === "RUNNING"),
+      "the Compute operation to run",
+    );
+    first.child.kill("SIGKILL");
+    const second = await stack.startWorker(WORKER_ENV);
+    try {
+      await until(() => receiver.attempts.some((a) => a.status === "DONE"), "DONE", 30_000);
+      expect(receiver.deduped().map((a) => a.id)).toEqual([`${op.name}:DONE`]);
+      expect(receiver.attempts.every((a) => a.verified)).toBe(true);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it("records a delivery whose retries ran out: a log line and a metric, never the secret", async () => {
+    receiver = new Receiver();
+    url = await receiver.listen();
+    receiver.plan = () => 500;
+    const worker = await stack.startWorker({ ...WORKER_ENV, WEBHOOK_ATTEMPTS: "2" });
+    try {
+      const op = await create("hooked-5");
+      await until(
+        () => worker.lines.some((l) => l["msg"] === "webhook not delivered: retries ran out"),
+        "the failure to be logged",
+      );
+      expect(receiver.attempts).toHaveLength(2);
+      const line = worker.lines.find((l) => l["msg"] === "webhook not delivered: retries ran out");
+      expect(line).toMatchObject({
+        webhookId: `${op.name}:DONE`,
+        host: expect.any(String) as unknown,
+      });
+      const admin = String(worker.readyLine["admin"]);
+      const metrics = await (await fetch(`${admin}/metrics`)).text();
+      expect(metrics).toMatch(
+        /imagesvc_webhook_deliveries_total\{[^}]*outcome="failed"[^}]*\} 1\n/,
+      );
+      expect(JSON.stringify(worker.lines)).not.toContain(SECRET.slice(6));
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it("refuses a host off the allowlist at CreateImage, naming the field; nothing is stored", async () => {
+    receiver = new Receiver();
+    url = "https://evil.example.net/hooks";
+    const error = await create("hooked-4").then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
+    expect(error?.code).toBe(Code.InvalidArgument);
+    expect(error?.rawMessage).toMatch(
+      /notification\.url: names evil\.example\.net, which this service does not call; ask its operators to add it to WEBHOOK_ALLOWED_HOSTS/,
+    );
+    const listed = await stack.client.listOperations({ project: "my-project" });
+    expect(listed.items.map((o) => o.targetLink)).not.toContainEqual(
+      expect.stringContaining("hooked-4"),
+    );
+  });
+});

@@ -1,0 +1,61 @@
+import { Queue } from "bullmq";
+import type { RedisClient } from "@imagesvc/redis";
+import { queuePrefix } from "./image-queue";
+
+/** The queue of webhook deliveries, beside the image queue under the same prefix. */
+export const WEBHOOK_QUEUE = "webhook";
+
+/** One delivery: a signed POST of an operation to a subscriber. */
+export interface WebhookDelivery {
+  readonly v: 1;
+  /** The `webhook-id`: the same on every attempt, so a receiver dedupes retries by it. */
+  readonly id: string;
+  readonly url: string;
+  /** `operation.running` or `operation.done`. */
+  readonly type: string;
+  /** The Operation, as proto JSON: the `data` of the payload. */
+  readonly operation: Record<string, unknown>;
+}
+
+export interface WebhookQueueOptions {
+  readonly connection: RedisClient;
+  readonly prefix?: string;
+  /** Attempts per delivery. Default: 10 (about 20 minutes of backoff from 2 s). */
+  readonly attempts?: number;
+  /** The first retry's delay; doubles, with jitter. Default: 2000 ms. */
+  readonly backoffMs?: number;
+  /** Finished deliveries are kept this long, so a re-run never sends one twice. Default: 7 days. */
+  readonly retentionMs?: number;
+}
+
+export interface WebhookQueue {
+  /**
+   * Queues the delivery unless one with its id exists (queued, done or failed): at least once,
+   * and once when nothing fails in between.
+   */
+  ensure(delivery: WebhookDelivery): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** BullMQ ids may not hold ":"; a delivery id becomes the job id this way. */
+export const deliveryJobId = (id: string) => id.replaceAll(":", ".");
+
+export function createWebhookQueue(options: WebhookQueueOptions): WebhookQueue {
+  const retentionS = Math.ceil((options.retentionMs ?? 7 * 24 * 3600_000) / 1000);
+  const queue = new Queue<WebhookDelivery>(WEBHOOK_QUEUE, {
+    connection: options.connection,
+    prefix: queuePrefix(options.prefix ?? "imagesvc"),
+    defaultJobOptions: {
+      attempts: options.attempts ?? 10,
+      backoff: { type: "exponential", delay: options.backoffMs ?? 2000, jitter: 0.5 },
+      removeOnComplete: { age: retentionS },
+      removeOnFail: { age: retentionS },
+    },
+  });
+  return {
+    async ensure(delivery) {
+      await queue.add(delivery.type, delivery, { jobId: deliveryJobId(delivery.id) });
+    },
+    close: () => queue.close(),
+  };
+}
