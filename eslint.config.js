@@ -83,6 +83,22 @@ export default tseslint.config(
     rules: { "@nx/enforce-module-boundaries": boundaries(specConstraints) },
   },
   {
+    // Shared with the browser (apps/console validates as you type with it): Web APIs only.
+    files: ["libs/validation/src/**/*.ts", "libs/proto/src/**/*.ts"],
+    ignores: ["**/*.spec.ts", "**/*.test-helper.ts"],
+    rules: {
+      "no-restricted-globals": [
+        "error",
+        { name: "Buffer", message: "runs in browsers too: use TextEncoder, atob or Uint8Array" },
+        { name: "process", message: "runs in browsers too: take values as arguments" },
+      ],
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ group: ["node:*"], message: "runs in browsers too: no Node modules" }] },
+      ],
+    },
+  },
+  {
     files: ["**/*.js", "**/*.mjs"],
     ...tseslint.configs.disableTypeChecked,
   },

@@ -135,6 +135,9 @@ for id in $(compose ps -q worker); do
   [ "$took" -gt 0 ] || { echo "worker $id took no job" >&2; exit 1; }
 done
 log "both workers took jobs"
+curl -sSf http://127.0.0.1:8080/console/ | grep -q '<title>Image operations</title>' ||
+  { echo "the gateway image does not serve the console" >&2; exit 1; }
+log "the gateway serves the operations console"
 
 # A clean stop: every container exits 0 on SIGTERM.
 compose stop >/dev/null

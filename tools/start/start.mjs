@@ -239,6 +239,7 @@ log(
   `Redis: ${redis}${ownPrefix ? ` (this run's keys under ${ownPrefix}, removed on exit)` : ` (prefix ${shared.REDIS_PREFIX}, kept)`}`,
 );
 log(`gateway ready: ${gateway}  (Connect, gRPC and gRPC-Web)`);
+log(`operations console: ${gateway}/console/`);
 log("create an image and watch it, with the CLI (in another terminal):");
 process.stdout.write(`
   export IMAGES_GATEWAY=${gateway}

@@ -7,11 +7,14 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const workspaces = ["apps", "libs", "tools"].flatMap((dir) =>
-  readdirSync(join(ROOT, dir))
-    .filter((name) => existsSync(join(ROOT, dir, name, "package.json")))
-    .map((name) => `${dir}/${name}/package.json`),
-);
+const workspaces = [
+  ...["apps", "libs", "tools"].flatMap((dir) =>
+    readdirSync(join(ROOT, dir))
+      .filter((name) => existsSync(join(ROOT, dir, name, "package.json")))
+      .map((name) => `${dir}/${name}/package.json`),
+  ),
+  "deploy/package.json",
+];
 const dockerfiles = readdirSync(join(ROOT, "apps"))
   .map((app) => `apps/${app}/Dockerfile`)
   .filter((path) => existsSync(join(ROOT, path)));

@@ -31,6 +31,7 @@ import { DEFAULT_PUBLIC_IMAGE_PROJECTS } from "./auth/named-resources";
 import { Policy } from "./auth/policy";
 import { StreamDrain } from "./drain";
 import { createHealth } from "./health";
+import { consoleFiles } from "./console-files";
 import { createImageService } from "./image-service";
 import type { RawDiskPreflight } from "@imagesvc/preflight";
 import type { WebhookPolicy } from "@imagesvc/validation";
@@ -105,6 +106,8 @@ export interface GatewayOptions {
    * none, and Compute checks archives itself; main.ts turns it on unless PREFLIGHT=off.
    */
   readonly rawDiskPreflight?: RawDiskPreflight;
+  /** The operations console's built files (dist/apps/console), served under /console/. Default: none. */
+  readonly consoleDir?: string;
   /** Which webhook URLs CreateImage accepts. Default: none (any notification is refused). */
   readonly webhookPolicy?: WebhookPolicy;
   /** Test-only fault hook between writing a record and queueing its job. */
@@ -235,6 +238,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }),
   });
 
+  const serveConsole =
+    options.consoleDir === undefined ? undefined : consoleFiles(options.consoleDir);
   const handler = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       router.service(ImageService, service);
@@ -244,7 +249,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
     // Plain HTTP probes for load balancers and orchestrators, beside the RPCs.
     fallback: (req, res) => {
-      const path = (req.url ?? "").split("?")[0];
+      const path = (req.url ?? "").split("?")[0] ?? "";
+      if (serveConsole?.(req, res, path) === true) return;
       const reply = (status: number, body: string) => {
         res.writeHead(status, { "content-type": "text/plain; charset=utf-8" });
         res.end(body);

@@ -6,7 +6,9 @@ import { pubSubSettingFromEnv, redisTargetFromEnv } from "@imagesvc/redis";
 import { runApp } from "@imagesvc/runtime";
 import { loadSecretBox } from "@imagesvc/secrets";
 import { createLogger, createMetrics, setupTracing } from "@imagesvc/telemetry";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { AuthConfig } from "./auth/authenticator";
 import { Policy } from "./auth/policy";
 import { startGateway } from "./gateway";
@@ -73,6 +75,7 @@ runApp({
       // Calls in flight get half of the shutdown bound to finish; the rest is for closing.
       drainGraceMs: Math.floor(shutdownTimeoutMs / 2),
       ...preflightConfig(),
+      ...consoleConfig(),
       webhookPolicy: {
         allowedHosts: env.list("WEBHOOK_ALLOWED_HOSTS"),
         allowLocalHttp: env.bool("WEBHOOK_ALLOW_LOCAL_HTTP", false),
@@ -156,4 +159,23 @@ function authConfig(): AuthConfig {
     default:
       throw new Error(`AUTH_MODE: "${mode}" is not one of tokens, google, none`);
   }
+}
+
+/**
+ * The operations console (apps/console), served under /console/: CONSOLE_DIR, else the build
+ * beside this bundle (dist/apps/console), if there is one; CONSOLE_DIR="" turns it off.
+ */
+function consoleConfig(): { consoleDir?: string } {
+  const configured = env.optionalString("CONSOLE_DIR");
+  if (configured === "") return {};
+  const dir = configured ?? join(dirname(fileURLToPath(import.meta.url)), "..", "console");
+  if (!existsSync(join(dir, "index.html"))) {
+    if (configured !== undefined)
+      throw new ConfigError(
+        "CONSOLE_DIR",
+        `has no index.html in ${dir}; build it with npx nx build console`,
+      );
+    return {};
+  }
+  return { consoleDir: dir };
 }

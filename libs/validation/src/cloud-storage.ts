@@ -32,6 +32,9 @@ export function checkRawDiskSource(value: string): string | undefined {
   return undefined;
 }
 
+/** libs/validation runs in browsers too (the console): Web APIs only, no Buffer. */
+const UTF8 = new TextEncoder();
+
 const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/;
 
 /** Cloud Storage's bucket naming rules; returns what is wrong, or undefined. */
@@ -59,7 +62,7 @@ export function checkBucketName(bucket: string): string | undefined {
 
 /** Cloud Storage's object naming rules; returns what is wrong, or undefined. */
 function checkObjectName(object: string): string | undefined {
-  if (Buffer.byteLength(object, "utf8") > 1024) return "is longer than 1024 bytes";
+  if (UTF8.encode(object).length > 1024) return "is longer than 1024 bytes";
   if (/[\r\n]/.test(object)) return "must not contain line breaks";
   if (object === "." || object === "..") return 'must not be "." or ".."';
   if (/[?#]/.test(object)) return "must not contain ? or #; percent-encode them as %3F and %23";

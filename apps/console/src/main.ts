@@ -1,0 +1,289 @@
+// The operations console: a project's operations, newest first, each moving live as versions
+// arrive; a create form that validates as you type with libs/validation itself. It talks to the
+// gateway that serves it, with Connect (ListOperations, WatchOperation, CreateImage): no API of
+// its own. Streams that break (a gateway restart) reconnect and resume from the last version.
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-web";
+import {
+  CreateImageRequestSchema,
+  ImageService,
+  Operation_Status,
+  type CreateImageRequest,
+  type Operation,
+} from "@imagesvc/proto";
+import { validateCreateImageRequest } from "@imagesvc/validation";
+
+const TOKEN_KEY = "imagesvc-token";
+/** An element of index.html, by id; the page is static, so a missing one is a bug. */
+function $(id: string): HTMLElement {
+  const element = document.getElementById(id);
+  if (element === null) throw new Error(`index.html has no #${id}`);
+  return element;
+}
+function field(id: string): HTMLInputElement | HTMLSelectElement {
+  const element = $(id);
+  if (!(element instanceof HTMLInputElement || element instanceof HTMLSelectElement))
+    throw new Error(`#${id} is not a form field`);
+  return element;
+}
+
+const auth: Interceptor = (next) => (req) => {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) req.header.set("authorization", `Bearer ${token}`);
+  return next(req);
+};
+const client = createClient(
+  ImageService,
+  createConnectTransport({ baseUrl: location.origin, interceptors: [auth] }),
+);
+
+interface Cells {
+  readonly image: HTMLTableCellElement;
+  readonly status: HTMLTableCellElement;
+  readonly bar: HTMLProgressElement;
+  readonly started: HTMLTableCellElement;
+  readonly ended: HTMLTableCellElement;
+  readonly result: HTMLTableCellElement;
+}
+interface Row {
+  last: Operation;
+  readonly history: Operation[];
+  readonly element: HTMLTableRowElement;
+  readonly cells: Cells;
+  watching: boolean;
+}
+const rows = new Map<string, Row>();
+let project = "my-project";
+let generation = 0; // a new list stops the watches of the old one
+
+const imageOf = (op: Operation) => op.targetLink.slice(op.targetLink.lastIndexOf("/") + 1);
+const time = (iso: string) => (iso === "" ? "" : new Date(iso).toLocaleTimeString());
+
+function render(row: Row): void {
+  const op = row.last;
+  const status = Operation_Status[op.status];
+  const failure = op.error?.errors[0];
+  const { cells } = row;
+  const name = imageOf(op);
+  cells.image.textContent = name;
+  cells.status.textContent = status;
+  cells.bar.value = op.progress;
+  cells.bar.setAttribute("aria-label", `${name}: ${op.progress}%`);
+  cells.bar.textContent = `${op.progress}%`;
+  cells.started.textContent = time(op.startTime || op.insertTime);
+  cells.ended.textContent = time(op.endTime);
+  const result = cells.result;
+  result.replaceChildren();
+  if (failure !== undefined) {
+    result.className = "failed";
+    result.textContent = `${failure.code}: ${failure.message}`;
+  } else if (op.status === Operation_Status.DONE) {
+    result.className = "ok";
+    const link = document.createElement("a");
+    link.href = op.targetLink;
+    link.textContent = op.targetLink;
+    result.append(link);
+  } else result.className = "";
+  row.element.dataset["status"] = status;
+}
+
+function operationsBody(): HTMLTableSectionElement {
+  const body = ($("operations") as HTMLTableElement).tBodies[0];
+  if (body === undefined) throw new Error("the page has no operations table body");
+  return body;
+}
+
+function addRow(op: Operation, first: boolean): Row {
+  const existing = rows.get(op.name);
+  if (existing !== undefined) return existing;
+  const element = document.createElement("tr");
+  element.dataset["operation"] = op.name;
+  const image = element.insertCell();
+  const status = element.insertCell();
+  const bar = Object.assign(document.createElement("progress"), { max: 100 });
+  element.insertCell().append(bar);
+  const started = element.insertCell();
+  const ended = element.insertCell();
+  const result = element.insertCell();
+  const show = document.createElement("button");
+  show.type = "button";
+  show.textContent = "History";
+  show.setAttribute("aria-label", `History of ${imageOf(op)}`);
+  show.addEventListener("click", () => {
+    showHistory(op.name);
+  });
+  element.insertCell().append(show);
+  if (first) operationsBody().prepend(element);
+  else operationsBody().append(element);
+  const row: Row = {
+    last: op,
+    history: [op],
+    element,
+    cells: { image, status, bar, started, ended, result },
+    watching: false,
+  };
+  rows.set(op.name, row);
+  render(row);
+  return row;
+}
+
+function update(row: Row, op: Operation): void {
+  if (op.version <= row.last.version) return; // already shown (a resumed stream resends it)
+  row.last = op;
+  row.history.push(op);
+  render(row);
+  if (!$("detail").hidden && $("detail").dataset["operation"] === op.name) showHistory(op.name);
+}
+
+/** Follows one operation to DONE; a broken stream reconnects with backoff and resumes. */
+async function watch(row: Row, mine: number): Promise<void> {
+  if (row.watching) return;
+  row.watching = true;
+  let delay = 250;
+  try {
+    while (mine === generation && row.last.status !== Operation_Status.DONE) {
+      try {
+        for await (const op of client.watchOperation({ project, operation: row.last.name })) {
+          update(row, op);
+          delay = 250;
+          setStreamStatus("");
+        }
+      } catch (e) {
+        const error = ConnectError.from(e);
+        if (error.code === Code.NotFound || error.code === Code.PermissionDenied) {
+          setStreamStatus(`${row.last.name}: ${error.rawMessage}`);
+          return;
+        }
+        setStreamStatus(
+          `Connection lost (${error.code === Code.Unavailable ? "unavailable" : error.rawMessage}); reconnecting…`,
+        );
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 4000);
+      }
+    }
+  } finally {
+    row.watching = false;
+  }
+}
+
+function setStreamStatus(text: string): void {
+  const status = $("stream-status");
+  if (status.textContent !== text) status.textContent = text;
+}
+
+async function list(): Promise<void> {
+  generation += 1;
+  const mine = generation;
+  rows.clear();
+  operationsBody().replaceChildren();
+  const wanted = field("status").value;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const page = await client.listOperations({
+        project,
+        maxResults: 50,
+        ...(wanted !== "" && { status: Operation_Status[wanted as keyof typeof Operation_Status] }),
+      });
+      if (mine !== generation) return;
+      setStreamStatus("");
+      for (const op of page.items) void watch(addRow(op, false), mine);
+      return;
+    } catch (e) {
+      const error = ConnectError.from(e);
+      setStreamStatus(`Could not list operations: ${error.rawMessage}`);
+      if (error.code !== Code.Unavailable || mine !== generation) return;
+      await new Promise((r) => setTimeout(r, Math.min(4000, 250 * 2 ** attempt)));
+    }
+  }
+}
+
+function showHistory(name: string): void {
+  const row = rows.get(name);
+  if (row === undefined) return;
+  const detail = $("detail");
+  const wasHidden = detail.hidden;
+  detail.hidden = false;
+  detail.dataset["operation"] = name;
+  $("detail-heading").textContent = `History of ${imageOf(row.last)} (${name})`;
+  $("history").replaceChildren(
+    ...row.history.map((op) => {
+      const item = document.createElement("li");
+      const failure = op.error?.errors[0];
+      item.textContent = `v${op.version} ${Operation_Status[op.status]} ${op.progress}%${op.statusMessage ? ` — ${op.statusMessage}` : ""}${failure ? ` — ${failure.code}: ${failure.message}` : ""}`;
+      return item;
+    }),
+  );
+  if (wasHidden) $("detail-heading").focus();
+}
+
+/** The request the create form describes, as the gateway will receive it. */
+function formRequest(): CreateImageRequest {
+  const rawDisk = field("raw-disk").value.trim();
+  const sourceImage = field("source-image").value.trim();
+  return create(CreateImageRequestSchema, {
+    project,
+    image: {
+      name: field("name").value.trim(),
+      ...(rawDisk !== "" ? { rawDisk: { source: rawDisk } } : { sourceImage }),
+    },
+  });
+}
+
+/** Validates as you type, with libs/validation: the gateway's and the CLI's rules and words. */
+function validateForm(): boolean {
+  const violations = validateCreateImageRequest(formRequest());
+  const about = (prefix: string) =>
+    violations
+      .filter((v) => v.field.startsWith(prefix))
+      .map((v) => `${v.field}: ${v.description}`)
+      .join(" ");
+  const name = field("name");
+  const nameProblem = name.value === "" ? "" : about("image.name");
+  $("name-error").textContent = nameProblem;
+  name.setAttribute("aria-invalid", String(nameProblem !== ""));
+  $("source-error").textContent = [about("image.raw_disk"), about("image.source"), about("project")]
+    .filter((t) => t !== "")
+    .join(" ");
+  return violations.length === 0;
+}
+
+$("name").addEventListener("input", validateForm);
+$("source-image").addEventListener("input", validateForm);
+$("raw-disk").addEventListener("input", validateForm);
+
+$("create").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const result = $("create-result");
+  if (!validateForm()) {
+    if (field("name").value === "") $("name-error").textContent = "image.name: is required";
+    result.textContent = "Fix the fields above; nothing was sent.";
+    return;
+  }
+  result.textContent = "Creating…";
+  client.createImage(formRequest()).then(
+    (op) => {
+      result.textContent = `Operation ${op.name} accepted.`;
+      void watch(addRow(op, true), generation);
+    },
+    (e: unknown) => {
+      result.textContent = `Refused: ${ConnectError.from(e).rawMessage}`;
+    },
+  );
+});
+
+$("connection").addEventListener("submit", (event) => {
+  event.preventDefault();
+  project = field("project").value.trim();
+  const token = field("token").value;
+  if (token === "") sessionStorage.removeItem(TOKEN_KEY);
+  else sessionStorage.setItem(TOKEN_KEY, token);
+  void list();
+});
+$("status").addEventListener("change", () => void list());
+$("close-detail").addEventListener("click", () => {
+  $("detail").hidden = true;
+});
+
+field("token").value = sessionStorage.getItem(TOKEN_KEY) ?? "";
+void list();

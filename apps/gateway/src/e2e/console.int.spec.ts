@@ -1,0 +1,176 @@
+// The operations console in a real browser (Debian's Chromium, driven by playwright-core) on a
+// real stack: the built gateway serving /console/, a worker, the emulator, Redis. Keyboard only:
+// create an image through the form and see its bar move to DONE; see the shared validation
+// message; see a failed operation's Compute error; restart the gateway and see the page resume;
+// run axe-core. A screenshot of each state goes to dist/test-output/console/.
+import { Storage } from "@google-cloud/storage";
+import { diskSectors, tarHeader } from "@imagesvc/preflight/testing";
+import { create } from "@bufbuild/protobuf";
+import { CreateImageRequestSchema } from "@imagesvc/proto";
+import { validateCreateImageRequest } from "@imagesvc/validation";
+import { existsSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startStack, type Stack } from "./stack.test-helper";
+
+const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
+const CONSOLE_DIR = join(ROOT, "dist/apps/console");
+const SHOTS = join(ROOT, "dist/test-output/console");
+const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
+const available = existsSync(CHROMIUM) && existsSync(join(CONSOLE_DIR, "index.html"));
+
+let stack: Stack;
+let browser: Browser;
+let gateway: Awaited<ReturnType<Stack["spawnGateway"]>>;
+let page: Page;
+const gatewayEnv = { CONSOLE_DIR, PREFLIGHT: "off" };
+
+beforeAll(async () => {
+  if (!available) return;
+  mkdirSync(SHOTS, { recursive: true });
+  stack = await startStack({ emulator: { operationDurationMs: 4000 } });
+  await stack.startWorker();
+  gateway = await stack.spawnGateway(gatewayEnv);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.goto(`${gateway.url}/console/`);
+}, 60_000);
+afterAll(async () => {
+  if (!available) return;
+  await browser.close();
+  await gateway.app.stop();
+  await stack.close();
+});
+
+const shot = (name: string) =>
+  page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+const row = (image: string) => page.locator("#operations tbody tr", { hasText: image });
+
+/** Moves focus with Tab alone until it reaches `id`, as a keyboard user does. */
+async function tabTo(id: string): Promise<void> {
+  for (let i = 0; i < 40; i++) {
+    if ((await page.evaluate("document.activeElement && document.activeElement.id")) === id) return;
+    await page.keyboard.press("Tab");
+  }
+  throw new Error(`Tab never reached #${id}`);
+}
+
+async function createByKeyboard(name: string, rawDisk = ""): Promise<void> {
+  await tabTo("name");
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type(name);
+  await tabTo("raw-disk");
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type(rawDisk);
+  if (rawDisk === "") await page.keyboard.press("Backspace");
+  await page.keyboard.press("Enter"); // submits the form
+}
+
+describe.skipIf(!available)("the operations console", () => {
+  it("creates an image from the form, by keyboard alone, and shows its bar moving to DONE", async () => {
+    await createByKeyboard("console-1");
+    await expect.poll(() => row("console-1").count()).toBe(1);
+    const seen = new Set<number>();
+    for (let i = 0; i < 200; i++) {
+      seen.add(Number(await row("console-1").locator("progress").getAttribute("value")));
+      if ((await row("console-1").getAttribute("data-status")) === "DONE") break;
+      if (i === 5) await shot("1-running");
+      await page.waitForTimeout(100);
+    }
+    expect(await row("console-1").getAttribute("data-status")).toBe("DONE");
+    expect(seen.size).toBeGreaterThanOrEqual(3); // it moved while we watched, not only at the end
+    expect(await row("console-1").locator("progress").getAttribute("value")).toBe("100");
+    await expect
+      .poll(() => row("console-1").locator("a").textContent())
+      .toMatch(/images\/console-1$/);
+    await shot("2-done");
+  });
+
+  it("shows the validation message libs/validation gives, as you type", async () => {
+    await tabTo("name");
+    await page.keyboard.press("Control+A");
+    await page.keyboard.type("Bad_Name");
+    const expected = validateCreateImageRequest(
+      create(CreateImageRequestSchema, {
+        project: "my-project",
+        image: {
+          name: "Bad_Name",
+          sourceImage: "projects/debian-cloud/global/images/family/debian-12",
+        },
+      }),
+    ).find((v) => v.field === "image.name");
+    await expect
+      .poll(() => page.locator("#name-error").textContent())
+      .toBe(`image.name: ${expected?.description ?? "?"}`);
+    expect(await page.locator("#name").getAttribute("aria-invalid")).toBe("true");
+    await shot("3-invalid-name");
+  });
+
+  it("shows a failed operation's Compute error", async () => {
+    process.env["GCE_METADATA_HOST"] = stack.emulator.metadataHost;
+    process.env["METADATA_SERVER_DETECTION"] = "assume-present";
+    await new Storage({ apiEndpoint: stack.emulator.url, useAuthWithCustomEndpoint: true })
+      .bucket("my-bucket")
+      .file("named.tar.gz")
+      .save(gzipSync(Buffer.concat([tarHeader("tmp/output.img", 1024 ** 3), diskSectors("mbr")])), {
+        resumable: false,
+      });
+    await createByKeyboard("console-bad", "https://storage.googleapis.com/my-bucket/named.tar.gz");
+    await expect.poll(() => page.locator("#create-result").textContent()).toMatch(/accepted/);
+    await expect
+      .poll(() => row("console-bad").locator(".failed").textContent(), { timeout: 20_000 })
+      .toBe(
+        "INVALID_IMAGE_TAR: The tar archive contained a file that was named 'tmp/output.img'. It should be named 'disk.raw'.",
+      );
+    await shot("4-failed");
+  });
+
+  it("resumes its streams after the gateway restarts", async () => {
+    await createByKeyboard("console-restart");
+    await expect
+      .poll(() => row("console-restart").getAttribute("data-status"))
+      .toMatch(/PENDING|RUNNING/);
+    await gateway.app.stop();
+    await expect
+      .poll(() => page.locator("#stream-status").textContent(), { timeout: 10_000 })
+      .toMatch(/reconnecting/);
+    await shot("5-reconnecting");
+    gateway = await stack.spawnGateway(gatewayEnv, gateway.port);
+    await expect
+      .poll(() => row("console-restart").getAttribute("data-status"), { timeout: 30_000 })
+      .toBe("DONE");
+    expect(await page.locator("#stream-status").textContent()).toBe("");
+    // The history shows each version once, in order, across the restart.
+    await row("console-restart").getByRole("button").press("Enter");
+    const versions = await page.locator("#history li").allTextContents();
+    const numbers = versions.map((v) => Number(/^v(\d+)/.exec(v)?.[1]));
+    expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
+    expect(new Set(numbers).size).toBe(numbers.length);
+    expect(versions.at(-1)).toMatch(/DONE 100%/);
+    await shot("6-history");
+  });
+
+  it("has no serious or critical axe-core violation", async () => {
+    // The console's Content-Security-Policy (rightly) refuses injected scripts: axe runs in a
+    // page that bypasses it, on the same console.
+    const context = await browser.newContext({ bypassCSP: true });
+    const audited = await context.newPage();
+    await audited.goto(`${gateway.url}/console/`);
+    await expect.poll(() => audited.locator("#operations tbody tr").count()).toBeGreaterThan(0);
+    await audited.addScriptTag({
+      path: createRequire(import.meta.url).resolve("axe-core/axe.min.js"),
+    });
+    const violations = await audited.evaluate<{ id: string; impact: string; help: string }[]>(
+      "axe.run().then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help })))",
+    );
+    await context.close();
+    expect(violations.filter((v) => v.impact === "serious" || v.impact === "critical")).toEqual([]);
+  });
+});
