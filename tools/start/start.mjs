@@ -5,13 +5,14 @@
 import { Redis } from "ioredis";
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const children = [];
 let tempDir;
+let secretDir;
 
 function log(message) {
   process.stdout.write(`[start] ${message}\n`);
@@ -161,6 +162,7 @@ async function stop(code = 0) {
   );
   if (ownPrefix && redisForCleanup && !tempDir) await removeKeys(redisForCleanup, ownPrefix);
   if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+  if (secretDir) rmSync(secretDir, { recursive: true, force: true });
   log("stopped");
   process.exit(code);
 }
@@ -192,6 +194,10 @@ ownPrefix =
     ? `imagesvc-local-${randomBytes(4).toString("hex")}`
     : undefined;
 redisForCleanup = redis;
+// This run's webhook signing secret, in a file of its own, removed on exit.
+secretDir = mkdtempSync(join(tmpdir(), "imagesvc-webhooks-"));
+const webhookSecretFile = join(secretDir, "webhook-secret");
+writeFileSync(webhookSecretFile, `whsec_${randomBytes(32).toString("base64")}\n`, { mode: 0o600 });
 const shared = {
   REDIS_URL: redis,
   REDIS_PREFIX: process.env.REDIS_PREFIX ?? ownPrefix,
@@ -209,6 +215,9 @@ await run(
     ADMIN_HOST: "127.0.0.1",
     GCE_METADATA_HOST: `127.0.0.1:${emulatorPort}`,
     METADATA_SERVER_DETECTION: "assume-present",
+    // Webhooks to receivers on this machine (local mode), signed with this run's own secret.
+    WEBHOOK_SECRET_FILE: webhookSecretFile,
+    WEBHOOK_ALLOW_LOCAL_HTTP: "true",
   },
   "worker ready",
 );
@@ -229,6 +238,7 @@ await run(
     // JOB_START_DELAY_MS=30000 npm start holds each new operation 30 s before a worker takes it,
     // so that `images cancel` can be seen to work (the worker takes jobs within milliseconds).
     JOB_START_DELAY_MS: process.env.JOB_START_DELAY_MS ?? "0",
+    WEBHOOK_ALLOW_LOCAL_HTTP: "true",
   },
   "gateway listening",
 );
@@ -240,6 +250,9 @@ log(
 );
 log(`gateway ready: ${gateway}  (Connect, gRPC and gRPC-Web)`);
 log(`operations console: ${gateway}/console/`);
+log(
+  `webhooks: to http://127.0.0.1 receivers, signed with the secret in ${webhookSecretFile} (README, "Get notified")`,
+);
 log("create an image and watch it, with the CLI (in another terminal):");
 process.stdout.write(`
   export IMAGES_GATEWAY=${gateway}
