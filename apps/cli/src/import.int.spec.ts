@@ -2,8 +2,14 @@
 // disks made with qemu-img become READY images; an upload killed halfway resumes when the same
 // command runs again; bad archives made by GNU tar are refused in seconds; a missing tool is
 // named with its Debian package. Uses the environment start.mjs prints, verbatim.
-import { freePort, useTestRedis, type TestRedis } from "@imagesvc/testing";
-import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
+import {
+  freePort,
+  startNpmStart,
+  useTestRedis,
+  type NpmStartStack,
+  type TestRedis,
+} from "@imagesvc/testing";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import {
   existsSync,
@@ -24,7 +30,7 @@ const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const CLI = join(ROOT, "dist/apps/cli/main.js");
 const MIB = 1024 * 1024;
 let redis: TestRedis;
-let launcher: ChildProcess;
+let stack: NpmStartStack;
 let startEnv: Record<string, string>;
 let emulatorUrl: string;
 const dir = mkdtempSync(join(tmpdir(), "images-import-"));
@@ -33,23 +39,14 @@ const cache = join(dir, "cache");
 beforeAll(async () => {
   redis = await useTestRedis();
   const port = String(await freePort());
-  launcher = spawn(process.execPath, ["tools/start/start.mjs"], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env["PATH"] ?? "",
-      REDIS_URL: redis.url,
-      PORT: port,
-      EMULATOR_PORT: String(await freePort()),
-      REDIS_PREFIX: redis.prefix.slice(0, -1),
-      EMULATOR_OPERATION_DURATION_MS: "800",
-      EMULATOR_WAIT_CAP_MS: "200",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
+  stack = await startNpmStart({
+    REDIS_URL: redis.url,
+    PORT: port,
+    EMULATOR_PORT: String(await freePort()),
+    EMULATOR_OPERATION_DURATION_MS: "800",
+    EMULATOR_WAIT_CAP_MS: "200",
   });
-  let out = "";
-  launcher.stdout?.on("data", (c: Buffer) => (out += c.toString()));
-  for (let i = 0; i < 600 && !out.includes("Ctrl-C stops everything"); i++)
-    await new Promise((r) => setTimeout(r, 50));
+  const out = stack.output();
   // The environment start.mjs tells users to export, taken from its output.
   const gateway = /export IMAGES_GATEWAY=(\S+)/.exec(out)?.[1];
   const storageLine = /export (IMAGES_STORAGE_ENDPOINT=.*)/.exec(out)?.[1];
@@ -92,8 +89,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  launcher.kill("SIGINT");
-  await once(launcher, "exit");
+  await stack.stop();
   await redis.cleanup();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -1,10 +1,8 @@
 // The README's "Try it" examples, taken from README.md itself and run in order against the stack
 // `npm start` runs (tools/start/start.mjs from the builds), so they cannot drift from the code.
 // The only change made to them is the gateway's port (a free one instead of 8080).
-import { useTestRedis } from "@imagesvc/testing";
-import { freePort } from "@imagesvc/testing";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
+import { freePort, startNpmStart, useTestRedis, type NpmStartStack } from "@imagesvc/testing";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,23 +30,15 @@ describe("the README's examples", () => {
     const redis = await useTestRedis();
     const port = String(await freePort());
     const onPort = (code: string) => code.replaceAll("127.0.0.1:8080", `127.0.0.1:${port}`);
-    let launcher: ChildProcess | undefined;
+    let stack: NpmStartStack | undefined;
     const exampleTs = join(ROOT, "dist", "readme-example", "example.ts");
     try {
-      launcher = spawn(process.execPath, ["tools/start/start.mjs"], {
-        cwd: ROOT,
-        env: {
-          PATH: process.env["PATH"] ?? "",
-          REDIS_URL: redis.url,
-          PORT: port,
-          EMULATOR_OPERATION_DURATION_MS: "1500",
-        },
-        stdio: ["ignore", "pipe", "pipe"],
+      stack = await startNpmStart({
+        REDIS_URL: redis.url,
+        PORT: port,
+        EMULATOR_OPERATION_DURATION_MS: "1500",
       });
-      let out = "";
-      launcher.stdout?.on("data", (c: Buffer) => (out += c.toString()));
-      for (let i = 0; i < 600 && !out.includes("Ctrl-C stops everything"); i++)
-        await new Promise((r) => setTimeout(r, 50));
+      const out = stack.output();
       expect(out).toContain(`gateway ready: http://127.0.0.1:${port}`);
 
       // The shell examples, as a user pastes them into one terminal: one bash, in order.
@@ -86,10 +76,7 @@ describe("the README's examples", () => {
       expect(printed.split("\n").at(-1)).toMatch(/^DONE 100 \d+$/);
     } finally {
       rmSync(join(ROOT, "dist", "readme-example"), { recursive: true, force: true });
-      if (launcher !== undefined && launcher.exitCode === null) {
-        launcher.kill("SIGINT");
-        await once(launcher, "exit");
-      }
+      await stack?.stop();
       await redis.cleanup();
     }
   }, 180_000);

@@ -2,13 +2,9 @@
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ImageService, Operation_Status } from "@imagesvc/proto";
-import { freePort, useTestRedis } from "@imagesvc/testing";
-import { execFileSync, spawn } from "node:child_process";
-import { once } from "node:events";
-import { fileURLToPath } from "node:url";
+import { freePort, startNpmStart, useTestRedis } from "@imagesvc/testing";
+import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-
-const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
 
 function alive(pid: number): boolean {
   try {
@@ -23,23 +19,16 @@ describe("npm start", () => {
   it("runs the stack, prints the gateway URL and a CLI example, and stops everything on Ctrl-C", async () => {
     const redis = await useTestRedis();
     const port = String(await freePort());
-    const launcher = spawn(process.execPath, ["tools/start/start.mjs"], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env["PATH"] ?? "",
-        REDIS_URL: redis.url,
-        PORT: port,
-        EMULATOR_OPERATION_DURATION_MS: "500",
-        // The documented way to see a cancel: operations wait 30 s before a worker takes them.
-        JOB_START_DELAY_MS: "30000",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+    const stack = await startNpmStart({
+      REDIS_URL: redis.url,
+      PORT: port,
+      EMULATOR_OPERATION_DURATION_MS: "500",
+      // The documented way to see a cancel: operations wait 30 s before a worker takes them.
+      JOB_START_DELAY_MS: "30000",
     });
-    let out = "";
-    launcher.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    const launcher = stack.launcher;
     try {
-      for (let i = 0; i < 300 && !out.includes("Ctrl-C stops everything"); i++)
-        await new Promise((r) => setTimeout(r, 50));
+      const out = stack.output();
       expect(out).toContain(`gateway ready: http://127.0.0.1:${port}`);
       expect(out).toContain(`export IMAGES_GATEWAY=http://127.0.0.1:${port}`);
       expect(out).toContain("node dist/apps/cli/main.js create");
@@ -70,16 +59,15 @@ describe("npm start", () => {
           .then(async (k) => [...k, ...(await redis.client.keys(`{${prefix ?? ""}:queue}*`))]);
       expect((await keys()).length).toBeGreaterThan(0);
 
-      launcher.kill("SIGINT");
-      const [code] = (await once(launcher, "exit")) as [number | null];
-      expect(code).toBe(0);
-      expect(out).toContain("[start] stopped");
+      expect(await stack.stop()).toBe(0);
+      const after = stack.output();
+      expect(after).toContain("[start] stopped");
       // Nothing of this run is left in Redis: the emulator forgot its images with it.
-      expect(out).toMatch(/removed this run's \d+ Redis keys/);
+      expect(after).toMatch(/removed this run's \d+ Redis keys/);
       expect(await keys()).toEqual([]);
       for (const pid of children) expect(alive(pid)).toBe(false);
     } finally {
-      if (launcher.exitCode === null) launcher.kill("SIGKILL");
+      await stack.stop();
       await redis.cleanup();
     }
   });

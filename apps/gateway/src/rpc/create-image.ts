@@ -86,39 +86,24 @@ export function createImage(deps: ImageServiceDeps) {
           traceparent: step.traceparent,
           acceptedMs: Date.parse(op.insertTime),
         };
-        const notify =
-          hook === undefined
-            ? undefined
-            : {
-                url: hook.url,
-                on: (hook.on.length === 0 ? [Operation_Status.DONE] : hook.on).map((status) =>
-                  status === Operation_Status.RUNNING ? ("RUNNING" as const) : ("DONE" as const),
-                ),
-              };
-        if (notify !== undefined) {
-          // Version 3: a webhook, and the key (if any) sealed as in version 2.
-          if (rawKey === "" || secrets === undefined)
-            return { v: 3, ...base, image: imageJson, sealed: {}, keySealed: false, notify };
-          const { rawKey: _clear, ...key } = imageJson["imageEncryptionKey"] as JsonObject;
-          return {
-            v: 3,
-            ...base,
-            image: { ...imageJson, imageEncryptionKey: key },
-            sealed: { rawKey: secrets.seal(rawKey) },
-            keySealed: true,
-            notify,
+        // The customer's key never reaches Redis in clear: sealed in the job (version 2, or 3),
+        // out of the image (the record keeps only the job, and that only until DONE).
+        const sealing = rawKey !== "" && secrets !== undefined;
+        const { rawKey: _clear, ...key } = (imageJson["imageEncryptionKey"] ?? {}) as JsonObject;
+        const image = sealing ? { ...imageJson, imageEncryptionKey: key } : imageJson;
+        const sealed = sealing ? { rawKey: secrets.seal(rawKey) } : {};
+        // A webhook makes it version 3: a worker that cannot send it refuses the job.
+        if (hook !== undefined) {
+          const on = hook.on.length === 0 ? [Operation_Status.DONE] : hook.on;
+          const notify = {
+            url: hook.url,
+            on: on.map((s) =>
+              s === Operation_Status.RUNNING ? ("RUNNING" as const) : ("DONE" as const),
+            ),
           };
+          return { v: 3, ...base, image, sealed, keySealed: sealing, notify };
         }
-        if (rawKey === "" || secrets === undefined) return { v: 1, ...base, image: imageJson };
-        // The customer's key never reaches Redis in clear: sealed in a version 2 job, out of
-        // the image (the record keeps only the job, and that only until DONE).
-        const { rawKey: _clear, ...key } = imageJson["imageEncryptionKey"] as JsonObject;
-        return {
-          v: 2,
-          ...base,
-          image: { ...imageJson, imageEncryptionKey: key },
-          sealed: { rawKey: secrets.seal(rawKey) },
-        };
+        return sealing ? { v: 2, ...base, image, sealed } : { v: 1, ...base, image };
       };
 
       const result = await store.create({
