@@ -130,6 +130,34 @@ const state = () =>
 const imports = () =>
   existsSync(join(cache, "imagesvc/imports")) ? readdirSync(join(cache, "imagesvc/imports")) : [];
 
+/**
+ * Runs an import with Cloud Storage slowed down (150 ms per 256 KiB chunk), and interrupts it
+ * with `signal` once its progress reaches `at` (a pattern of the progress line); resolves with
+ * its exit code and what it printed. The slow-down ends with it.
+ */
+async function interruptedImport(
+  args: string[],
+  at: RegExp,
+  signal: NodeJS.Signals,
+): Promise<{ code: number | null; err: string }> {
+  await admin("faults", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ route: "storage.put", effect: "latency", latencyMs: 150 }),
+  });
+  const run = spawn(process.execPath, [CLI, ...args, "--chunk-size", "262144"], {
+    env: { PATH: process.env["PATH"] ?? "", XDG_CACHE_HOME: cache, ...startEnv },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let err = "";
+  run.stderr.on("data", (c: Buffer) => (err += c.toString()));
+  for (let i = 0; i < 600 && !at.test(err); i++) await new Promise((r) => setTimeout(r, 20));
+  run.kill(signal);
+  const [code] = (await once(run, "exit")) as [number | null];
+  await admin("faults", { method: "DELETE" });
+  return { code, err };
+}
+
 describe("images import", () => {
   it.each([
     ["qcow2", "qcow2", "1.5 GiB", "2"],
@@ -163,12 +191,6 @@ describe("images import", () => {
   );
 
   it("resumes an upload killed halfway, where it stopped, and creates one image", async () => {
-    // Slow Cloud Storage down (150 ms a chunk of 256 KiB) so the kill lands mid-upload.
-    await admin("faults", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ route: "storage.put", effect: "latency", latencyMs: 150 }),
-    });
     const args = [
       "import",
       join(dir, "web.qcow2"),
@@ -178,24 +200,12 @@ describe("images import", () => {
       "my-bucket",
       "--name",
       "resumed",
-      "--chunk-size",
-      "262144",
     ];
-    const first = spawn(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env["PATH"] ?? "", XDG_CACHE_HOME: cache, ...startEnv },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let err = "";
-    first.stderr.on("data", (c: Buffer) => (err += c.toString()));
-    for (let i = 0; i < 600 && !/\((40|50|60)%\)/.test(err); i++)
-      await new Promise((r) => setTimeout(r, 20));
-    first.kill("SIGKILL");
-    await once(first, "exit");
+    const { err } = await interruptedImport(args, /\((40|50|60)%\)/, "SIGKILL");
     expect(err).not.toContain("(100%)");
     expect(imports()).toHaveLength(1); // the archive and the session, kept to resume
-    await admin("faults", { method: "DELETE" });
 
-    const second = await images(args.slice(0, -2)); // the same command (the chunk size is a test knob)
+    const second = await images(args); // the same command (the chunk size is a test knob)
     expect(second.stderr).toContain("Resuming the import");
     const firstShown = /uploaded [\d.]+ \w+ of 3\.0 MiB \((\d+)%\)/.exec(second.stderr)?.[1];
     expect(Number(firstShown)).toBeGreaterThanOrEqual(30); // not from the start
@@ -207,11 +217,6 @@ describe("images import", () => {
   });
 
   it("on Ctrl-C mid-upload keeps only the archive and session that resume it, and says so", async () => {
-    await admin("faults", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ route: "storage.put", effect: "latency", latencyMs: 150 }),
-    });
     const args = [
       "import",
       join(dir, "web.vmdk"),
@@ -222,17 +227,7 @@ describe("images import", () => {
       "--name",
       "interrupted",
     ];
-    const run = spawn(process.execPath, [CLI, ...args, "--chunk-size", "262144"], {
-      env: { PATH: process.env["PATH"] ?? "", XDG_CACHE_HOME: cache, ...startEnv },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let err = "";
-    run.stderr.on("data", (c: Buffer) => (err += c.toString()));
-    for (let i = 0; i < 600 && !/\((20|30|40)%\)/.test(err); i++)
-      await new Promise((r) => setTimeout(r, 20));
-    run.kill("SIGINT");
-    const [code] = (await once(run, "exit")) as [number | null];
-    await admin("faults", { method: "DELETE" });
+    const { code, err } = await interruptedImport(args, /\((20|30|40)%\)/, "SIGINT");
     expect(code).toBe(130);
     expect(err).toMatch(
       /Interrupted\. Run the same command again to resume the upload where it stopped/,

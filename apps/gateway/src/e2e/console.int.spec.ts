@@ -3,8 +3,6 @@
 // create an image through the form and see its bar move to DONE; see the shared validation
 // message; see a failed operation's Compute error; restart the gateway and see the page resume;
 // run axe-core. A screenshot of each state goes to dist/test-output/console/.
-import { Storage } from "@google-cloud/storage";
-import { diskSectors, tarHeader } from "@imagesvc/preflight/testing";
 import { create } from "@bufbuild/protobuf";
 import { CreateImageRequestSchema } from "@imagesvc/proto";
 import { validateCreateImageRequest } from "@imagesvc/validation";
@@ -12,10 +10,9 @@ import { existsSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gzipSync } from "node:zlib";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startStack, type Stack } from "./stack.test-helper";
+import { archiveOf, startStack, type Stack, uploadObject } from "./stack.test-helper";
 
 const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
 const CONSOLE_DIR = join(ROOT, "dist/apps/console");
@@ -114,14 +111,7 @@ describe.skipIf(!available)("the operations console", () => {
   });
 
   it("shows a failed operation's Compute error", async () => {
-    process.env["GCE_METADATA_HOST"] = stack.emulator.metadataHost;
-    process.env["METADATA_SERVER_DETECTION"] = "assume-present";
-    await new Storage({ apiEndpoint: stack.emulator.url, useAuthWithCustomEndpoint: true })
-      .bucket("my-bucket")
-      .file("named.tar.gz")
-      .save(gzipSync(Buffer.concat([tarHeader("tmp/output.img", 1024 ** 3), diskSectors("mbr")])), {
-        resumable: false,
-      });
+    await uploadObject(stack.emulator, "named.tar.gz", archiveOf("tmp/output.img"));
     await createByKeyboard("console-bad", "https://storage.googleapis.com/my-bucket/named.tar.gz");
     await expect.poll(() => page.locator("#create-result").textContent()).toMatch(/accepted/);
     await expect

@@ -5,8 +5,6 @@
 // and every watcher still sees every operation to DONE: nothing answers INTERNAL, nothing is lost.
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { Storage } from "@google-cloud/storage";
-import { diskSectors, tarHeader } from "@imagesvc/preflight/testing";
 import { ImageService, Operation_Status, type Operation } from "@imagesvc/proto";
 import { execFileSync } from "node:child_process";
 import {
@@ -20,9 +18,8 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { drain, startStack, type Stack } from "./stack.test-helper";
+import { archiveOf, drain, startStack, type Stack, uploadObject } from "./stack.test-helper";
 
 /**
  * The previous release: the last commit before this one changed what is written (it reads
@@ -93,14 +90,7 @@ describe.skipIf(!available)("a rolling upgrade from the previous release", () =>
     const previousMain = (app: string) => join(previous, "dist/apps", app, "main.js");
     // A bad archive, so Compute's own check fails some operations with errorDetails (PREFLIGHT
     // off on both gateways: the archive must reach Compute).
-    process.env["GCE_METADATA_HOST"] = stack.emulator.metadataHost;
-    process.env["METADATA_SERVER_DETECTION"] = "assume-present";
-    await new Storage({ apiEndpoint: stack.emulator.url, useAuthWithCustomEndpoint: true })
-      .bucket("my-bucket")
-      .file("named.tar.gz")
-      .save(gzipSync(Buffer.concat([tarHeader("tmp/output.img", 1024 ** 3), diskSectors("mbr")])), {
-        resumable: false,
-      });
+    await uploadObject(stack.emulator, "named.tar.gz", archiveOf("tmp/output.img"));
     const env = { PREFLIGHT: "off" };
     const oldGateway = await stack.spawnGateway(env, undefined, previousMain("gateway"));
     const newGateway = await stack.spawnGateway(env);

@@ -16,7 +16,10 @@ import {
   type RedisCluster,
   type SpawnedApp,
 } from "@imagesvc/testing";
+import { Storage } from "@google-cloud/storage";
+import { diskSectors, tarHeader } from "@imagesvc/preflight/testing";
 import { Cluster } from "ioredis";
+import { gzipSync } from "node:zlib";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { createMetrics } from "@imagesvc/telemetry";
@@ -212,3 +215,26 @@ export function imageRequest(name: string, object = "images/web.tar.gz") {
     image: { name, rawDisk: { source: `https://storage.googleapis.com/my-bucket/${object}` } },
   };
 }
+
+/**
+ * Puts `data` at `my-bucket/OBJECT` in the emulator's Cloud Storage with @google-cloud/storage
+ * and a token from the emulator's metadata server, as a client would; returns its `rawDisk.source`.
+ */
+export async function uploadObject(
+  emulator: ComputeEmulator,
+  object: string,
+  data: Buffer,
+  metadata: Record<string, string> = {},
+): Promise<string> {
+  process.env["GCE_METADATA_HOST"] = emulator.metadataHost;
+  process.env["METADATA_SERVER_DETECTION"] = "assume-present";
+  await new Storage({ apiEndpoint: emulator.url, useAuthWithCustomEndpoint: true })
+    .bucket("my-bucket")
+    .file(object)
+    .save(data, { resumable: false, metadata });
+  return `https://storage.googleapis.com/my-bucket/${object}`;
+}
+
+/** A raw disk archive (gzip, GNU tar, 1 GiB, an MBR) whose one member is named `member`. */
+export const archiveOf = (member: string) =>
+  gzipSync(Buffer.concat([tarHeader(member, 1024 ** 3), diskSectors("mbr")]));
