@@ -41,6 +41,15 @@ function freePort() {
   });
 }
 
+/** True if nothing listens on 127.0.0.1:`port`. */
+function portIsFree(port) {
+  return new Promise((resolve) => {
+    const server = createServer()
+      .once("error", () => resolve(false))
+      .listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
 async function redisUrl() {
   if (process.env.REDIS_URL) return process.env.REDIS_URL;
   if (await answersPing("127.0.0.1", 6379)) return "redis://127.0.0.1:6379";
@@ -170,7 +179,10 @@ process.on("SIGINT", () => void stop(0));
 process.on("SIGTERM", () => void stop(0));
 
 const redis = await redisUrl();
-const emulatorPort = Number(process.env.EMULATOR_PORT ?? (await freePort()));
+// 8085 (the README's examples name it) unless it is taken; EMULATOR_PORT to choose.
+const emulatorPort = Number(
+  process.env.EMULATOR_PORT ?? ((await portIsFree(8085)) ? 8085 : await freePort()),
+);
 const gatewayPort = Number(process.env.PORT ?? 8080);
 const node = process.execPath;
 const emulatorUrl = `http://127.0.0.1:${emulatorPort}`;

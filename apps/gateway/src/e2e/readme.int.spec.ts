@@ -1,6 +1,6 @@
 // The README's "Try it" examples, taken from README.md itself and run in order against the stack
 // `npm start` runs (tools/start/start.mjs from the builds), so they cannot drift from the code.
-// The only change made to them is the gateway's port (a free one instead of 8080).
+// The only change made to them is the ports (free ones instead of 8080 and 8085).
 import { freePort, startNpmStart, useTestRedis, type NpmStartStack } from "@imagesvc/testing";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -26,16 +26,21 @@ function examples(): { lang: string; code: string }[] {
 describe("the README's examples", () => {
   it("run verbatim, in order, against npm start's stack", async () => {
     const blocks = examples();
-    expect(blocks.map((b) => b.lang)).toEqual(["sh", "sh", "sh", "ts"]);
+    expect(blocks.map((b) => b.lang)).toEqual(["sh", "sh", "sh", "sh", "ts"]);
     const redis = await useTestRedis();
     const port = String(await freePort());
-    const onPort = (code: string) => code.replaceAll("127.0.0.1:8080", `127.0.0.1:${port}`);
+    const emulatorPort = String(await freePort());
+    const onPort = (code: string) =>
+      code
+        .replaceAll("127.0.0.1:8080", `127.0.0.1:${port}`)
+        .replaceAll("127.0.0.1:8085", `127.0.0.1:${emulatorPort}`);
     let stack: NpmStartStack | undefined;
     const exampleTs = join(ROOT, "dist", "readme-example", "example.ts");
     try {
       stack = await startNpmStart({
         REDIS_URL: redis.url,
         PORT: port,
+        EMULATOR_PORT: emulatorPort,
         EMULATOR_OPERATION_DURATION_MS: "1500",
       });
       const out = stack.output();
@@ -60,6 +65,7 @@ describe("the README's examples", () => {
       expect(run.stdout).toMatch(/"name":\s*"operation-/); // buf curl's CreateImage
       expect(run.stdout).toContain("computeimages.v1.ImageService/WatchOperation"); // --list-methods
       expect(run.stdout).not.toMatch(/already_exists|ALREADY_EXISTS/);
+      expect(run.stderr).toMatch(/Created \[.*\/images\/imported-1\]/); // the disk file, imported
 
       // The grpc-js example, saved as a .ts file in the repository and run with node.
       const ts = blocks.find((b) => b.lang === "ts");
