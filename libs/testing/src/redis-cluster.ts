@@ -44,7 +44,16 @@ export async function startRedisCluster(
     for (let i = 0; i < masters * (1 + replicas); i++) {
       servers.push(
         await startRedisServer({
-          args: ["--cluster-enabled", "yes", "--cluster-node-timeout", String(nodeTimeoutMs)],
+          args: [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-node-timeout",
+            String(nodeTimeoutMs),
+            // A test cluster's replica always takes over from a failed master, however long
+            // ago it last heard from it (the default refuses after node-timeout × 10).
+            "--cluster-replica-validity-factor",
+            "0",
+          ],
         }),
       );
     }
@@ -89,7 +98,7 @@ async function clusterOk(url: string, timeoutMs = 20_000): Promise<void> {
   }
 }
 
-/** Waits until every master reports its replicas connected, so a failover has someone to promote. */
+/** Waits until every master reports its replicas online (synced), so a failover has someone to promote. */
 async function replicasInSync(
   masters: readonly RedisServer[],
   replicas: number,
@@ -101,7 +110,8 @@ async function replicasInSync(
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const info = await client.info("replication");
-        if (Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0) >= replicas) break;
+        // Connected is not enough: a replica still in its first sync cannot take over.
+        if ((info.match(/^slave\d+:.*state=online/gm) ?? []).length >= replicas) break;
         if (Date.now() > deadline) throw new Error(`replicas of ${master.url} did not connect`);
         await new Promise((r) => setTimeout(r, 100));
       }
