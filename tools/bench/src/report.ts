@@ -118,7 +118,15 @@ export function printTable(r: Results): void {
       String(e.computeCallsPerImage),
       `≤ 2 ${mark(e.computeCallsPerImage <= 2)}`,
     );
-    add("end to end: Redis commands per image", String(e.redisCommandsPerImage));
+    add(
+      "end to end: Redis commands per image",
+      String(e.redisCommandsPerImage),
+      `≤ 30 ${mark(e.redisCommandsPerImage <= 30)}`,
+    );
+    add(
+      "end to end: Redis CPU µs per image (one Redis core's ceiling, images/s)",
+      `${String(e.redisCpuUsPerImage)} (${String(e.redisCeilingImagesPerSecond)})`,
+    );
     add(
       "end to end: Redis bytes in/out per image",
       `${String(e.redisBytesInPerImage)} / ${String(e.redisBytesOutPerImage)}`,

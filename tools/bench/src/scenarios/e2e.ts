@@ -63,6 +63,12 @@ export async function endToEndRun(
     redisCommandsByName: Object.fromEntries(
       [...commands].sort((a, b) => b[1] - a[1]).map(([c, k]) => [c, round(k / n, 2)]),
     ),
+    /**
+     * Redis's own CPU per image (INFO cpu, the bench's 5 ms polling included), and the images/s
+     * one Redis core could carry at that cost.
+     */
+    redisCpuUsPerImage: round((after.cpuUs - before.cpuUs) / n, 0),
+    redisCeilingImagesPerSecond: round(n / ((after.cpuUs - before.cpuUs) / 1e6), 0),
     redisBytesInPerImage: round((after.netInputBytes - before.netInputBytes) / n, 0),
     redisBytesOutPerImage: round((after.netOutputBytes - before.netOutputBytes) / n, 0),
     cpuSeconds: {
