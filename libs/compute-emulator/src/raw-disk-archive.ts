@@ -1,5 +1,5 @@
-import { firstMember, TarError } from "@imagesvc/preflight/tar";
-import { constants, gunzipSync, gzipSync } from "node:zlib";
+import { firstMember, inflateHead, TarError } from "@imagesvc/preflight/tar";
+import { gzipSync } from "node:zlib";
 
 const GIB = 1024 ** 3;
 const BLOCK = 512;
@@ -34,15 +34,11 @@ const invalid = (message: string, code = "INVALID_IMAGE_TAR"): ImportOutcome => 
 export function openRawDiskArchive(head: Buffer, size: number): ImportOutcome {
   if (head.length < 2 || head[0] !== 0x1f || head[1] !== 0x8b)
     return invalid("The tar archive is not a valid image.");
-  let tar: Buffer;
+  let tar: Uint8Array;
   try {
-    tar = gunzipSync(head, {
-      finishFlush: constants.Z_SYNC_FLUSH,
-      maxOutputLength: IMPORT_HEAD_BYTES,
-    });
-  } catch (e) {
-    if (!(e instanceof RangeError)) return invalid("The tar archive is not a valid image.");
-    tar = gunzipSync(head.subarray(0, 4096), { finishFlush: constants.Z_SYNC_FLUSH });
+    tar = inflateHead(head, IMPORT_HEAD_BYTES);
+  } catch {
+    return invalid("The tar archive is not a valid image.");
   }
   let member;
   try {

@@ -1,6 +1,5 @@
-import { constants, gunzipSync } from "node:zlib";
 import { diskLabel, LABEL_BYTES } from "./disk-label";
-import { firstMember, readMember, TarError } from "./tar-header";
+import { firstMember, inflateHead, readMember, TarError } from "./tar-header";
 
 /** How much of the object to read: the gzip stream's first bytes hold the tar header and the label. */
 export const HEAD_BYTES = 64 * 1024;
@@ -79,20 +78,14 @@ export function checkRawDisk(object: RawDiskObject): PreflightResult {
   }
   let archive: Uint8Array;
   try {
-    archive = gunzipSync(head, {
-      finishFlush: constants.Z_SYNC_FLUSH,
-      maxOutputLength: MAX_INFLATED,
-    });
+    archive = inflateHead(head, MAX_INFLATED);
   } catch (e) {
-    if (!(e instanceof RangeError))
-      return fail(
-        "INVALID_IMAGE_TAR",
-        "the gzip stream decompresses",
-        `${object.source}'s gzip stream is corrupt (${(e as Error).message})`,
-        `archive the disk again: ${FIX_ARCHIVE}`,
-      );
-    // More than MAX_INFLATED from the head: read what fits.
-    archive = gunzipSync(head.subarray(0, 4096), { finishFlush: constants.Z_SYNC_FLUSH });
+    return fail(
+      "INVALID_IMAGE_TAR",
+      "the gzip stream decompresses",
+      `${object.source}'s gzip stream is corrupt (${(e as Error).message})`,
+      `archive the disk again: ${FIX_ARCHIVE}`,
+    );
   }
   let member;
   try {

@@ -1,3 +1,5 @@
+import { constants, gunzipSync } from "node:zlib";
+
 /**
  * Reading the first member of a tar archive from its first bytes: the formats GNU tar writes
  * (`--format=gnu`, `--format=oldgnu`, with sparse members) and the ones Compute refuses
@@ -5,6 +7,20 @@
  */
 
 export const BLOCK = 512;
+
+/**
+ * The start of a gzip stream, decompressed: at most `max` bytes, or what the first 4 KiB give
+ * when the head inflates past that (so a crafted stream cannot exhaust memory). Throws zlib's
+ * error for a stream that is not valid gzip.
+ */
+export function inflateHead(head: Uint8Array, max: number): Uint8Array {
+  try {
+    return gunzipSync(head, { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: max });
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    return gunzipSync(head.subarray(0, 4096), { finishFlush: constants.Z_SYNC_FLUSH });
+  }
+}
 
 /** What the magic and type flags say. Compute takes only GNU and OLDGNU. */
 export type TarFormat = "gnu" | "posix" | "pax" | "v7";

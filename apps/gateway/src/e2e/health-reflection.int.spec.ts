@@ -29,30 +29,23 @@ describe("server reflection", () => {
       const op = JSON.parse(stdout) as { status: string; name: string; version: number };
       expect(op).toMatchObject({ status: "PENDING", version: 1 });
       for (const protocol of ["grpc-v1", "grpc-v1alpha"]) {
-        const listed = await promisify(execFile)(BUF, [
-          "curl",
-          "--protocol",
-          "grpc",
-          "--http2-prior-knowledge",
-          "--reflect-protocol",
-          protocol,
-          "--list-services",
-          stack.gateway.url,
-        ]);
+        // Every listed service resolves, reflection's own too: both listings exit 0.
+        const list = (what: "--list-services" | "--list-methods") =>
+          promisify(execFile)(BUF, [
+            "curl",
+            "--protocol",
+            "grpc",
+            "--http2-prior-knowledge",
+            "--reflect-protocol",
+            protocol,
+            what,
+            stack.gateway.url,
+          ]);
+        const listed = await list("--list-services");
         expect(listed.stdout.split("\n")).toEqual(
           expect.arrayContaining(["computeimages.v1.ImageService", "grpc.health.v1.Health"]),
         );
-        // Every listed service resolves, reflection's own too: --list-methods exits 0.
-        const methods = await promisify(execFile)(BUF, [
-          "curl",
-          "--protocol",
-          "grpc",
-          "--http2-prior-knowledge",
-          "--reflect-protocol",
-          protocol,
-          "--list-methods",
-          stack.gateway.url,
-        ]);
+        const methods = await list("--list-methods");
         expect(methods.stdout.split("\n")).toEqual(
           expect.arrayContaining([
             "computeimages.v1.ImageService/CancelOperation",
