@@ -1,4 +1,10 @@
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  createServiceImplSpec,
+  type ConnectRouter,
+  type HandlerContext,
+} from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createOperationBus, createOperationStore, type OperationBus } from "@imagesvc/operations";
 import {
@@ -35,6 +41,7 @@ import { consoleFiles } from "./console-files";
 import { createImageService } from "./image-service";
 import type { RawDiskPreflight } from "@imagesvc/preflight";
 import type { WebhookPolicy } from "@imagesvc/validation";
+import { createGrpcPath } from "./grpc/grpc-path";
 import { listen, type ListenOptions } from "./listen";
 import { createReflection } from "./reflection";
 import { rpcMetricsInterceptor } from "./rpc-metrics";
@@ -240,6 +247,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const serveConsole =
     options.consoleDir === undefined ? undefined : consoleFiles(options.consoleDir);
+  const interceptors = [rpcMetricsInterceptor(options.metrics), errorInterceptor(options.log)];
+  const readMaxBytes = options.readMaxBytes ?? 1 << 20;
+  const requestGate = (ctx: HandlerContext) => authenticator.gate(ctx);
+  // gRPC's unary and server-streaming calls take the lean path; everything else, connect-node.
+  const grpcPath = createGrpcPath({
+    services: [
+      createServiceImplSpec<typeof ImageService>(ImageService, service),
+      createServiceImplSpec<typeof healthV1.Health>(healthV1.Health, health.service),
+    ],
+    interceptors,
+    requestGate,
+    readMaxBytes,
+  });
   const handler = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       router.service(ImageService, service);
@@ -272,12 +292,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         reply(health.serving() ? 200 : 503, health.serving() ? "ready\n" : "not ready\n");
       else reply(404, "not found\n");
     },
-    interceptors: [rpcMetricsInterceptor(options.metrics), errorInterceptor(options.log)],
-    readMaxBytes: options.readMaxBytes ?? 1 << 20,
+    interceptors,
+    readMaxBytes,
     // A typo in a JSON field name is an error, not a silently ignored field.
     jsonOptions: { ignoreUnknownFields: false },
     // Authentication runs before a request body is read or parsed.
-    requestGate: (ctx) => authenticator.gate(ctx),
+    requestGate,
   });
   // Listen once Redis answers, so a fresh gateway is SERVING from its first request. If Redis is
   // down, listen anyway after a while: health reports NOT_SERVING until it comes back.
@@ -288,6 +308,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ...(options.tls && { tls: options.tls }),
     ...(options.headerTimeoutMs !== undefined && { headerTimeoutMs: options.headerTimeoutMs }),
     ...(options.idleTimeoutMs !== undefined && { idleTimeoutMs: options.idleTimeoutMs }),
+    takeStream: grpcPath,
   });
 
   return {

@@ -1,16 +1,17 @@
 import {
   createServer as createHttp1Server,
   type IncomingMessage,
-  type Server as HttpServer,
   type ServerResponse,
 } from "node:http";
 import {
   createServer as createH2cServer,
-  createSecureServer,
   type Http2ServerRequest,
   type Http2ServerResponse,
+  type IncomingHttpHeaders,
   type ServerHttp2Session,
+  type ServerHttp2Stream,
 } from "node:http2";
+import { createServer as createTlsServer } from "node:tls";
 import {
   createServer as createTcpServer,
   type AddressInfo,
@@ -39,6 +40,11 @@ export interface ListenOptions {
    * an hour-long import) is never idle. Default: 120000.
    */
   readonly idleTimeoutMs?: number;
+  /**
+   * Offered each new HTTP/2 stream first (the gRPC path, grpc/grpc-path.ts); a stream it declines
+   * goes to `handler` through Node's compatibility API. Default: every stream goes to `handler`.
+   */
+  readonly takeStream?: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => boolean;
 }
 
 export interface Listening {
@@ -60,49 +66,58 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
  * gRPC-Web, e.g. plain curl). In cleartext, Node's HTTP/2 server does not take HTTP/1.1, so each
  * new connection's first bytes are read: the HTTP/2 preface goes to the HTTP/2 server, anything
  * else to the HTTP/1.1 server. The bytes are put back before either server sees the socket. With
- * TLS, ALPN makes the same choice and Node's `allowHTTP1` does it.
+ * TLS, the same is done on the decrypted socket.
  */
 export async function listen(handler: NodeHandler, options: ListenOptions): Promise<Listening> {
   const headerTimeoutMs = options.headerTimeoutMs ?? 10_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
   const sockets = new Set<Socket>();
   const sessions = new Set<ServerHttp2Session>();
-  let server: Server;
-  let h1: HttpServer | undefined;
-  if (options.tls !== undefined) {
-    server = createSecureServer({ ...options.tls, allowHTTP1: true }, handler);
-  } else {
-    const h2 = createH2cServer(handler);
-    h2.on("session", (session) => {
-      watchSession(session, sessions, idleTimeoutMs);
-    });
-    h1 = createHttp1Server(
-      // The header deadline is checked on this interval; Node's default (30 s) is too coarse.
-      { connectionsCheckingInterval: Math.min(1000, headerTimeoutMs) },
-      handler,
-    );
-    h1.headersTimeout = headerTimeoutMs;
-    h1.keepAliveTimeout = Math.min(65_000, idleTimeoutMs);
-    // Node's HTTP/1.1 server tracks its connections (which enforces headersTimeout and lets
-    // closeIdleConnections work) from its "listening" event. It never listens itself here, since
-    // the router hands it connections, so it is told once that it is.
-    h1.emit("listening");
-    const http1 = h1;
-    // No Nagle: an RPC's answer goes out in several small writes (headers, message, trailers).
-    server = createTcpServer({ noDelay: true }, (socket) => {
-      route(
-        socket,
-        headerTimeoutMs,
-        (s) => h2.emit("connection", s),
-        (s) => http1.emit("connection", s),
-      );
-    });
-  }
-  if (options.tls !== undefined)
-    server.on("session", (session: ServerHttp2Session) => {
-      watchSession(session, sessions, idleTimeoutMs);
-    });
+  // The HTTP/2 server has no request listener of its own, so each stream is offered to
+  // `takeStream` first; the rest are emitted on a second server that never listens, whose request
+  // listener is `handler`: Node's compatibility layer turns them into (req, res) there.
+  const compat = createH2cServer(handler);
+  const h2 = createH2cServer();
+  const take = options.takeStream;
+  h2.on("stream", (stream, headers, flags, rawHeaders) => {
+    if (take?.(stream, headers) !== true) compat.emit("stream", stream, headers, flags, rawHeaders);
+  });
+  h2.on("session", (session) => {
+    watchSession(session, sessions, idleTimeoutMs);
+  });
+  const h1 = createHttp1Server(
+    // The header deadline is checked on this interval; Node's default (30 s) is too coarse.
+    { connectionsCheckingInterval: Math.min(1000, headerTimeoutMs) },
+    handler,
+  );
+  h1.headersTimeout = headerTimeoutMs;
+  h1.keepAliveTimeout = Math.min(65_000, idleTimeoutMs);
+  // Node's HTTP/1.1 server tracks its connections (which enforces headersTimeout and lets
+  // closeIdleConnections work) from its "listening" event. It never listens itself here, since
+  // the router hands it connections, so it is told once that it is.
+  h1.emit("listening");
+  const toH2 = (s: Socket) => h2.emit("connection", s);
+  const toH1 = (s: Socket) => h1.emit("connection", s);
+  // With TLS, the decrypted socket goes through the same router: ALPN offers h2 and http/1.1,
+  // and the first bytes tell which the client speaks (a client without ALPN speaks HTTP/1.1).
+  const server: Server =
+    options.tls === undefined
+      ? createTcpServer((socket) => {
+          route(socket, headerTimeoutMs, toH2, toH1);
+        })
+      : createTlsServer(
+          {
+            ...options.tls,
+            ALPNProtocols: ["h2", "http/1.1"],
+            handshakeTimeout: headerTimeoutMs,
+          },
+          (socket) => {
+            route(socket, headerTimeoutMs, toH2, toH1);
+          },
+        );
   server.on("connection", (socket: Socket) => {
+    // No Nagle: an RPC's answer goes out in several small writes (headers, message, trailers).
+    socket.setNoDelay(true);
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   });
@@ -126,7 +141,7 @@ export async function listen(handler: NodeHandler, options: ListenOptions): Prom
       const deadline = Date.now() + graceMs;
       while (sockets.size > 0 && Date.now() < deadline) {
         // HTTP/1.1 has no GOAWAY: close each keep-alive connection as soon as it is idle.
-        h1?.closeIdleConnections();
+        h1.closeIdleConnections();
         await new Promise((r) => setTimeout(r, 20));
       }
       for (const socket of sockets) socket.destroy();
