@@ -1,4 +1,26 @@
+import { constants, PerformanceObserver, type PerformanceEntry } from "node:perf_hooks";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+
+const GC_KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: "major",
+  [constants.NODE_PERFORMANCE_GC_MINOR]: "minor",
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: "incremental",
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: "weakcb",
+};
+/** The longest GC pause seen in this process, in seconds, by kind; one observer per process. */
+const longestGcPause = new Map<string, number>();
+let gcObserver: PerformanceObserver | undefined;
+function observeGc(): void {
+  if (gcObserver !== undefined) return;
+  gcObserver = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const { detail } = entry as PerformanceEntry & { detail?: { kind?: number } };
+      const kind = GC_KINDS[detail?.kind ?? -1] ?? "other";
+      longestGcPause.set(kind, Math.max(longestGcPause.get(kind) ?? 0, entry.duration / 1000));
+    }
+  });
+  gcObserver.observe({ entryTypes: ["gc"] });
+}
 
 /** Latency buckets from 1 ms to 2 minutes (a Compute wait), in seconds. */
 const BUCKETS = [
@@ -13,8 +35,18 @@ export function createMetrics(app: string) {
   const registry = new Registry();
   registry.setDefaultLabels({ app });
   collectDefaultMetrics({ register: registry });
+  observeGc();
   return {
     registry,
+    gcLongestPause: new Gauge({
+      name: "imagesvc_gc_longest_pause_seconds",
+      help: "The longest garbage-collection pause since the process started, by kind (major, minor, incremental, weakcb).",
+      labelNames: ["kind"],
+      registers: [registry],
+      collect() {
+        for (const [kind, seconds] of longestGcPause) this.set({ kind }, seconds);
+      },
+    }),
     rpcRequests: new Counter({
       name: "imagesvc_rpc_requests_total",
       help: "RPCs answered, by method and code.",

@@ -21,6 +21,24 @@ describe("createMetrics", () => {
   });
 });
 
+describe("the longest GC pause", () => {
+  it("is served by kind once the process has collected garbage", async () => {
+    const m = createMetrics("gc");
+    const series = async () =>
+      /^imagesvc_gc_longest_pause_seconds\{kind="(minor|major|incremental|weakcb)",app="gc"\} \S+$/m.test(
+        await m.registry.metrics(),
+      );
+    // Garbage until a collection has been observed (observers report on a later turn).
+    for (let round = 0; round < 200 && !(await series()); round += 1) {
+      let keep: unknown[] = [];
+      for (let i = 0; i < 100_000; i += 1) keep.push({ i });
+      keep = [];
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(await series()).toBe(true);
+  });
+});
+
 describe("log redaction", () => {
   it("blanks tokens and keys wherever they appear", () => {
     let out = "";
