@@ -26,14 +26,16 @@ import { DATE, log, PREFIX, ROOT, SETTINGS } from "./settings";
 import { round } from "./stats";
 
 const PROFILE = process.argv.includes("--profile");
-/** `--only=fanout` (or another scenario) runs one scenario, for profiling it alone. */
+/** `--only=fanout` (or `--only=fanout,baseline`) runs just those scenarios. */
 const ONLY = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
 const SCENARIOS = ["unary", "fanout", "e2e", "overhead", "baseline", "quota"];
-if (ONLY !== undefined && !SCENARIOS.includes(ONLY)) {
-  process.stderr.write(`bench: --only=${ONLY}: the scenarios are ${SCENARIOS.join(", ")}\n`);
+const only = ONLY?.split(",");
+const unknown = only?.filter((s) => !SCENARIOS.includes(s)) ?? [];
+if (unknown.length > 0) {
+  process.stderr.write(`bench: --only=${ONLY ?? ""}: the scenarios are ${SCENARIOS.join(", ")}\n`);
   process.exit(2);
 }
-const runs = (scenario: string) => ONLY === undefined || ONLY === scenario;
+const runs = (scenario: string) => only === undefined || only.includes(scenario);
 
 async function main(): Promise<void> {
   if (!(await h2loadAvailable())) {
@@ -82,7 +84,7 @@ async function main(): Promise<void> {
     for (const app of running.reverse()) await app.stop();
     running.length = 0;
 
-    log("scenario 5: fan-out baseline (connect-node alone, then bare node:http2)");
+    log("scenario 5: fan-out baseline (connect-node alone, @grpc/grpc-js, bare node:http2)");
     const baseline = runs("baseline") ? await fanOutBaseline(redisServer.url) : undefined;
     log("scenario 6: Compute quota at real durations (10-minute imports, 0, 1 and 100 watchers)");
     await redis.flushall();
@@ -110,7 +112,7 @@ async function main(): Promise<void> {
     };
     printTable(results);
     // A partial or profiled run is kept apart from the full figures of the day.
-    const suffix = `${ONLY === undefined ? "" : `-${ONLY}`}${PROFILE ? "-profile" : ""}`;
+    const suffix = `${ONLY === undefined ? "" : `-${ONLY.replaceAll(",", "-")}`}${PROFILE ? "-profile" : ""}`;
     const out = join(ROOT, "bench", "results", `${DATE}${suffix}.json`);
     mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
     writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);

@@ -5,7 +5,8 @@ import type { MinimalResult } from "../fanout-minimal";
 
 /**
  * The fan-out on a minimal server, through the same bus, Redis and watch clients: connect-node
- * alone, then bare node:http2. Tells the framework's share from the gateway's and the bus's.
+ * alone, @grpc/grpc-js's own Server, then bare node:http2. Tells the framework's share from the
+ * gateway's and the bus's.
  */
 export async function fanOutBaseline(redisUrl: string) {
   const run = async (server: MinimalResult["server"]) => {
@@ -18,5 +19,5 @@ export async function fanOutBaseline(redisUrl: string) {
     if (line === undefined) throw new Error(`fanout-minimal ${server} printed no result`);
     return JSON.parse(line.slice("RESULT ".length)) as MinimalResult;
   };
-  return { connect: await run("connect"), raw: await run("raw") };
+  return { connect: await run("connect"), grpcJs: await run("grpc-js"), raw: await run("raw") };
 }
