@@ -1,11 +1,13 @@
-import { randomBytes } from "node:crypto";
+import { randomUUID } from "node:crypto";
 
 /**
  * A new operation name: `operation-<ms>-<32 hex>`. The time keeps names roughly sortable for
- * people; the 128 random bits make a name unguessable, so knowing one is no way to find another.
+ * people; the hex is a UUID v4's (122 random bits), which makes a name unguessable, so knowing
+ * one is no way to find another. `randomUUID` draws from a cached pool of entropy; a
+ * `randomBytes` call per name was a system call per CreateImage (3% of the gateway's CPU).
  */
 export function newOperationName(now: Date): string {
-  return `operation-${now.getTime()}-${randomBytes(16).toString("hex")}`;
+  return `operation-${String(now.getTime())}-${randomUUID().replaceAll("-", "")}`;
 }
 
 /** What a name this gateway issued looks like; anything else cannot exist. */
