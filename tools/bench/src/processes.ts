@@ -14,8 +14,10 @@ export interface AppProcess {
   readonly url: string;
   /** Resident set size now, in bytes, from /proc. */
   rss(): number;
-  /** CPU seconds used so far (user + system), from /proc. */
+  /** CPU seconds used so far (user + system), all threads, from /proc. */
   cpuSeconds(): number;
+  /** CPU seconds of the main (JavaScript) thread alone, from /proc/<pid>/task/<pid>. */
+  mainThreadCpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -46,10 +48,14 @@ const TICKS = 100; // USER_HZ on Linux
 function procStat(pid: number): { rss: number; cpu: number } {
   const status = readFileSync(`/proc/${String(pid)}/status`, "utf8");
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  const stat = readFileSync(`/proc/${String(pid)}/stat`, "utf8");
+  return { rss: rssKb * 1024, cpu: statCpu(`/proc/${String(pid)}/stat`) };
+}
+
+/** utime + stime of a /proc stat file, in seconds. */
+function statCpu(path: string): number {
+  const stat = readFileSync(path, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const cpu = (Number(fields[11]) + Number(fields[12])) / TICKS;
-  return { rss: rssKb * 1024, cpu };
+  return (Number(fields[11]) + Number(fields[12])) / TICKS;
 }
 
 async function startApp(
@@ -78,6 +84,7 @@ async function startApp(
     url: `http://127.0.0.1:${String(port)}`,
     rss: () => procStat(pid).rss,
     cpuSeconds: () => procStat(pid).cpu,
+    mainThreadCpuSeconds: () => statCpu(`/proc/${String(pid)}/task/${String(pid)}/stat`),
     async stop() {
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once("exit", r));

@@ -66,6 +66,7 @@ export async function fanOut(gateway: AppProcess, redis: Redis) {
   const heapOpen = await gatewayHeap(gateway);
   const subscribers = await subscriberConnections(redis);
   const gatewayCpuBefore = gateway.cpuSeconds();
+  const gatewayMainCpuBefore = gateway.mainThreadCpuSeconds();
 
   // Updates through the worker's own write path: store.update, the UPDATE script and its PUBLISH.
   const store = createOperationStore({ redis, prefix: PREFIX });
@@ -99,6 +100,7 @@ export async function fanOut(gateway: AppProcess, redis: Redis) {
   const gatewaySide = await gatewayPublishToDeliver(gateway);
   const after = await redisSnapshot(redis);
   const gatewayCpu = gateway.cpuSeconds() - gatewayCpuBefore;
+  const gatewayMainCpu = gateway.mainThreadCpuSeconds() - gatewayMainCpuBefore;
 
   const latencies: number[] = [];
   /** Latencies per step: the last one (DONE) also ends every stream. */
@@ -158,6 +160,8 @@ export async function fanOut(gateway: AppProcess, redis: Redis) {
     gatewayIdleCpuPerSecond: round(idleCpuPerSecond, 3),
     /** The gateway's CPU per delivered update, and what one core could deliver at that cost. */
     gatewayCpuPerDeliveryUs: round((gatewayCpu / delivered) * 1e6, 0),
+    /** The main thread's share, comparable with the baseline servers' figure. */
+    gatewayMainThreadCpuPerDeliveryUs: round((gatewayMainCpu / delivered) * 1e6, 0),
     gatewayDeliveryCapacityPerSecond: round(delivered / gatewayCpu, 0),
     clientCpuSeconds: round(
       results.reduce((n, r) => n + r.cpuSeconds, 0),

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { grpcFrame } from "../grpc-unary";
 import { runUnary, type UnaryResult } from "../h2load";
 import type { AppProcess } from "../processes";
+import { commandsBetween, redisSnapshot } from "../redis-stats";
 import { createRequest, log, PREFIX, PROJECT, SETTINGS } from "../settings";
 import { round } from "../stats";
 
@@ -51,13 +52,28 @@ export async function unaryCeiling(gateway: AppProcess, redis: Redis) {
   };
   const out: Record<
     string,
-    { ceiling: UnaryResult; create: UnaryResult; ratio: number; operationsCreated: number }
+    {
+      ceiling: UnaryResult;
+      create: UnaryResult;
+      ratio: number;
+      operationsCreated: number;
+      /** What one CreateImage costs: gateway CPU, Redis CPU and Redis commands. */
+      perCreate: { gatewayCpuUs: number; redisCpuUs: number; redisCommands: number };
+    }
   > = {};
   for (const [protocol, pair] of Object.entries(cases)) {
     const ceiling = await runUnary({ ...base, ...pair.ceiling });
     const before = await created();
+    const redisBefore = await redisSnapshot(redis);
+    const cpuBefore = gateway.cpuSeconds();
     const createRun = await runUnary({ ...base, ...pair.create });
+    const cpu = gateway.cpuSeconds() - cpuBefore;
+    const redisAfter = await redisSnapshot(redis);
     const operationsCreated = (await created()) - before;
+    // The bench's own reads around the run (ZCARD, INFO) stay out of the count.
+    const commands = [...commandsBetween(redisBefore, redisAfter).entries()]
+      .filter(([command]) => command !== "zcard")
+      .reduce((n, [, calls]) => n + calls, 0);
     // h2load counts HTTP 200s; a gRPC error is a 200 too, so check the records really exist.
     if (operationsCreated < createRun.succeeded || createRun.failed > 0) {
       throw new Error(
@@ -69,6 +85,11 @@ export async function unaryCeiling(gateway: AppProcess, redis: Redis) {
       create: createRun,
       ratio: round(createRun.perSecond / ceiling.perSecond, 3),
       operationsCreated,
+      perCreate: {
+        gatewayCpuUs: round((cpu / operationsCreated) * 1e6, 0),
+        redisCpuUs: round((redisAfter.cpuUs - redisBefore.cpuUs) / operationsCreated, 0),
+        redisCommands: round(commands / operationsCreated, 1),
+      },
     };
     log(
       `  ${protocol}: CreateImage ${round(createRun.perSecond, 0)}/s, ceiling ${round(ceiling.perSecond, 0)}/s`,
