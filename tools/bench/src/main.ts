@@ -17,6 +17,7 @@ import {
 import { summarizeProfiles } from "./profile-summary";
 import { printTable } from "./report";
 import { fanOutBaseline } from "./scenarios/baseline";
+import { shardsRun } from "./scenarios/shards";
 import { endToEndRun } from "./scenarios/e2e";
 import { fanOut } from "./scenarios/fanout";
 import { overheadRun } from "./scenarios/overhead";
@@ -28,7 +29,7 @@ import { round } from "./stats";
 const PROFILE = process.argv.includes("--profile");
 /** `--only=fanout` (or `--only=fanout,baseline`) runs just those scenarios. */
 const ONLY = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
-const SCENARIOS = ["unary", "fanout", "e2e", "overhead", "baseline", "quota"];
+const SCENARIOS = ["unary", "fanout", "e2e", "overhead", "baseline", "quota", "shards"];
 const only = ONLY?.split(",");
 const unknown = only?.filter((s) => !SCENARIOS.includes(s)) ?? [];
 if (unknown.length > 0) {
@@ -89,6 +90,8 @@ async function main(): Promise<void> {
     log("scenario 6: Compute quota at real durations (10-minute imports, 0, 1 and 100 watchers)");
     await redis.flushall();
     const quota = runs("quota") ? await quotaRun(redisServer.url, PREFIX, options) : undefined;
+    log("scenario 7: Redis's cost per image on a 3-master Redis Cluster, shard by shard");
+    const shards = runs("shards") ? await shardsRun(options) : undefined;
     const profiles = PROFILE ? summarizeProfiles(profileDir) : undefined;
 
     const results = {
@@ -107,6 +110,7 @@ async function main(): Promise<void> {
       overhead,
       baseline,
       quota,
+      shards,
       ...(profiles !== undefined && { profiles }),
       benchSeconds: round((Date.now() - started) / 1000, 1),
     };

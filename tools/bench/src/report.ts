@@ -4,6 +4,7 @@ import type { endToEndRun } from "./scenarios/e2e";
 import type { fanOut } from "./scenarios/fanout";
 import type { overheadRun } from "./scenarios/overhead";
 import type { quotaRun } from "./scenarios/quota";
+import type { shardsRun } from "./scenarios/shards";
 import type { unaryCeiling } from "./scenarios/unary";
 import { SETTINGS } from "./settings";
 import { round } from "./stats";
@@ -16,6 +17,7 @@ export type Results = {
   overhead: Awaited<ReturnType<typeof overheadRun>> | undefined;
   baseline: Awaited<ReturnType<typeof fanOutBaseline>> | undefined;
   quota: Awaited<ReturnType<typeof quotaRun>> | undefined;
+  shards: Awaited<ReturnType<typeof shardsRun>> | undefined;
   benchSeconds: number;
 };
 
@@ -201,6 +203,33 @@ export function printTable(r: Results): void {
       `${String(q.pollingClients.packerEvery5s)}, ${String(q.pollingClients.terraform2to10s)}`,
     );
   }
+
+  const c = r.shards;
+  if (c !== undefined) {
+    add(
+      `shards: 3-master cluster, ${String(c.images)} images over ${String(c.projects)} projects, images /s`,
+      String(c.imagesPerSecond),
+    );
+    add(
+      "shards: Redis CPU µs per image by shard (commands per image)",
+      c.shards
+        .map(
+          (s) =>
+            `${String(s.redisCpuUsPerImage)}${s.holdsQueue ? " queue" : ""} (${String(s.redisCommandsPerImage)})`,
+        )
+        .join(", "),
+    );
+    add(
+      "shards: the cluster's Redis ceiling, images /s (the busiest shard's core full)",
+      String(c.clusterCeilingImagesPerSecond),
+    );
+  }
+  const e1 = r.endToEnd;
+  if (e1 !== undefined && c !== undefined)
+    add(
+      "shards: ceiling ÷ one Redis's ceiling",
+      String(round(c.clusterCeilingImagesPerSecond / e1.redisCeilingImagesPerSecond, 2)),
+    );
 
   const widths = [0, 1, 2].map((c) => Math.max(...rows.map((row) => row[c]?.length ?? 0)));
   const line = (cells: string[]) =>

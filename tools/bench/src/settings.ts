@@ -21,6 +21,9 @@ export const SETTINGS = {
   watchClients: 4,
   endToEndImages: env("BENCH_IMAGES", 2000),
   directImages: env("BENCH_DIRECT_IMAGES", 200),
+  /** Scenario 7: images end to end on a 3-master Redis Cluster, spread over this many projects. */
+  shardImages: env("BENCH_SHARD_IMAGES", 2000),
+  shardProjects: 12,
 } as const;
 export /** The repository (the bundle runs from dist/tools/bench). */
 const ROOT = join(import.meta.dirname, "..", "..", "..");
@@ -33,9 +36,9 @@ export const log = (message: string) => {
   process.stderr.write(`bench: ${message}\n`);
 };
 
-export const createRequest = (name: string) =>
+export const createRequest = (name: string, project = PROJECT) =>
   create(CreateImageRequestSchema, {
-    project: PROJECT,
+    project,
     image: {
       name,
       rawDisk: { source: "https://storage.googleapis.com/bench-bucket/images/web.tar.gz" },
