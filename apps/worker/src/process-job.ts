@@ -1,4 +1,4 @@
-import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+import { toJson, type JsonObject } from "@bufbuild/protobuf";
 import { ComputeApiError, sleep, type ComputeClient } from "@imagesvc/compute";
 import {
   loadSubject,
@@ -12,7 +12,7 @@ import {
   type Outcome,
 } from "@imagesvc/lifecycle";
 import type { OperationStore } from "@imagesvc/operations";
-import { ImageSchema, Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
+import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
 import {
   InvalidJobError,
   parseCreateImageJob,
@@ -216,10 +216,9 @@ function computeCalls(
       switch (effect.kind) {
         case "insert": {
           // Every image carries its request id as a label: the second proof that it is ours.
-          const image = fromJson(
-            ImageSchema,
-            withOwnershipLabel(withSecrets(data, secrets), requestId) as JsonValue,
-          );
+          // The job's image is Compute's JSON already (the gateway wrote it with toJson), so it
+          // goes to Compute as it is: no conversion to a message and back per insert.
+          const image = withOwnershipLabel(withSecrets(data, secrets), requestId) as JsonObject;
           try {
             const operation = await compute.insertImage(project, image, {
               ...options,

@@ -54,6 +54,23 @@ afterAll(async () => {
 });
 
 describe("createComputeClient against the emulator", () => {
+  it("sends an image given as Compute's JSON as it is, labels included", async () => {
+    const requestId = randomUUID();
+    const inserted = await client.insertImage(
+      PROJECT,
+      {
+        name: "as-json",
+        rawDisk: { source: "https://storage.googleapis.com/my-bucket/images/web.tar.gz" },
+        labels: { team: "web" },
+      },
+      { requestId },
+    );
+    await client.followOperation(PROJECT, inserted.name, { initial: inserted });
+    expect(emulator.admin.state().images).toEqual([
+      expect.objectContaining({ name: "as-json", labels: { team: "web" } }),
+    ]);
+  });
+
   it("inserts an image and follows its operation to DONE with rising progress", async () => {
     const requestId = randomUUID();
     const inserted = await client.insertImage(PROJECT, image("web"), { requestId });

@@ -1,4 +1,4 @@
-import { fromJson, toJson } from "@bufbuild/protobuf";
+import { fromJson, isMessage, toJson, type JsonObject } from "@bufbuild/protobuf";
 import { ImageSchema, OperationSchema, type Image, type Operation } from "@imagesvc/proto";
 import { GoogleAuth, type AuthClient } from "google-auth-library";
 import { request } from "undici";
@@ -64,7 +64,7 @@ export interface ComputeClient {
    */
   insertImage(
     project: string,
-    image: Image,
+    image: Image | JsonObject,
     options: CallOptions & { readonly requestId: string; readonly forceCreate?: boolean },
   ): Promise<Operation>;
   /** `globalOperations.get`. */
@@ -161,7 +161,9 @@ export function createComputeClient(options: ComputeClientOptions = {}): Compute
     async insertImage(project, image, { requestId, forceCreate, ...callOptions }) {
       const query = new URLSearchParams({ requestId });
       if (forceCreate === true) query.set("forceCreate", "true");
-      const body = toJson(ImageSchema, image);
+      // A JSON object is Compute's Image resource already (the job's image, written by the
+      // gateway's toJson): it goes as it is, not through a message and back.
+      const body = isMessage(image, ImageSchema) ? toJson(ImageSchema, image) : image;
       return operation(
         await call(
           "images.insert",
