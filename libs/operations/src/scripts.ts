@@ -54,18 +54,26 @@ local cur = redis.call('HMGET', KEYS[1], 'v', 's', 'p', 'op', 'ls')
 if not cur[1] then return {-1, 0, 0} end
 local seq = tonumber(cur[5] or '0')
 if ARGV[1] ~= '' and seq ~= tonumber(ARGV[1]) then return {0, seq, 0} end
+local fields = {}
 if ARGV[2] ~= '' then
   seq = seq + 1
-  redis.call('HSET', KEYS[1], 'ls', seq, 'lc', ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  fields = {'ls', seq, 'lc', ARGV[2]}
 end
-if ARGV[3] == '' then return {1, seq, 0} end
-local v, s, p = tonumber(cur[1]), tonumber(cur[2]), tonumber(cur[3])
-local ns, np = tonumber(ARGV[3]), tonumber(ARGV[4])
-if s == 3 or ns < s or np < p or cur[4] == ARGV[5] then return {1, seq, 0} end
-v = v + 1
-redis.call('HSET', KEYS[1], 'v', v, 's', ns, 'p', np, 'op', ARGV[5])
+local v, s, ns = 0, tonumber(cur[2]), 0
+if ARGV[3] ~= '' then
+  local p = tonumber(cur[3])
+  local np = tonumber(ARGV[4])
+  ns = tonumber(ARGV[3])
+  if not (s == 3 or ns < s or np < p or cur[4] == ARGV[5]) then
+    v = tonumber(cur[1]) + 1
+    for _, x in ipairs({'v', v, 's', ns, 'p', np, 'op', ARGV[5]}) do fields[#fields + 1] = x end
+  end
+end
+if #fields == 0 then return {1, seq, 0} end
+-- One HSET and one PEXPIRE for the lifecycle step and the version together.
+redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
+if v == 0 then return {1, seq, 0} end
 if ns == 3 then redis.call('HDEL', KEYS[1], 'rq') end
 if ns ~= s then
   redis.call('ZREM', KEYS[1 + s], ARGV[8])
