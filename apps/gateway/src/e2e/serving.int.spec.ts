@@ -1,6 +1,6 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { ImageService, Operation_Status } from "@imagesvc/proto";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { ImageService, Operation_Status, type Operation } from "@imagesvc/proto";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -52,7 +52,7 @@ describe("serving", () => {
     }
   });
 
-  it("serves TLS when given a certificate, over HTTP/2 and HTTP/1.1", async () => {
+  it("serves TLS when given a certificate, over HTTP/2 and HTTP/1.1, gRPC included", async () => {
     const dir = mkdtempSync(join(tmpdir(), "gateway-tls-"));
     execFileSync(
       "openssl",
@@ -95,6 +95,25 @@ describe("serving", () => {
         const op = await client.createImage(imageRequest(`tls-${httpVersion.replace(".", "")}`));
         expect(op.status).toBe(Operation_Status.PENDING);
       }
+      // gRPC takes the gateway's gRPC path, on the same TLS port: a create, then its stream.
+      const grpc = createClient(
+        ImageService,
+        createGrpcTransport({ baseUrl: stack.gateway.url, nodeOptions: { ca: cert } }),
+      );
+      // The gRPC path offers gzip alone; connect-node offers "gzip, br": this tells which served.
+      let acceptEncoding: string | null = null;
+      const op = await grpc.createImage(imageRequest("tls-grpc"), {
+        onHeader: (h) => {
+          acceptEncoding = h.get("grpc-accept-encoding");
+        },
+      });
+      expect(acceptEncoding).toBe("gzip");
+      const stream = grpc
+        .watchOperation({ project: op.project, operation: op.name })
+        [Symbol.asyncIterator]();
+      const first = (await stream.next()).value as Operation | undefined;
+      await stream.return?.();
+      expect(first?.name).toBe(op.name);
     } finally {
       await stack.close();
       rmSync(dir, { recursive: true, force: true });
