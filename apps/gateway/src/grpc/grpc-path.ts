@@ -1,5 +1,10 @@
 import { promisify } from "node:util";
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import {
+  constants,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Stream,
+} from "node:http2";
 import { gunzip } from "node:zlib";
 import { create, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import {
@@ -65,7 +70,10 @@ export function createGrpcPath(options: GrpcPathOptions): StreamTaker {
     if (headers[":method"] !== "POST") return false;
     const spec = routes.get(headers[":path"] ?? "");
     if (spec === undefined) return false;
-    void serve(spec, stream, headers, options, interceptors);
+    serve(spec, stream, headers, options, interceptors).catch(() => {
+      // serve() answers every error with a status; this is the last resort if that failed.
+      if (!stream.destroyed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    });
     return true;
   };
 }
@@ -190,7 +198,7 @@ class Call {
 
   /** Writes one message; false when the stream's buffer is full (wait for `whenWritable`). */
   send(bytes: Uint8Array): boolean {
-    if (this.gone) return true;
+    if (this.gone || this.stream.destroyed) return true;
     this.respond();
     const frame = Buffer.allocUnsafe(5 + bytes.length);
     frame[0] = 0;
@@ -226,7 +234,7 @@ class Call {
 
   /** The status, in trailers; nothing if the stream is already gone. */
   finish(error?: ConnectError): void {
-    if (this.gone || this.stream.closed) return;
+    if (this.gone || this.stream.closed || this.stream.destroyed) return;
     this.respond();
     const trailer: OutgoingHttpHeaders = {};
     setTrailerStatus(this.context.responseTrailer, error).forEach((value, key) => {
