@@ -33,6 +33,8 @@ interface Script {
   readonly detail?: boolean;
   readonly header?: boolean;
   readonly waitForAbort?: boolean;
+  /** Answer after this long, unless the call's signal aborted meanwhile. */
+  readonly waitMs?: number;
 }
 
 const ended: string[] = [];
@@ -73,6 +75,10 @@ const scripted: ServiceImpl<typeof healthV1.Health> = {
       ctx.responseTrailer.set("x-trailer", "t");
     }
     if (script.waitForAbort === true) throw await aborted(ctx.signal);
+    if (script.waitMs !== undefined) {
+      await new Promise((r) => setTimeout(r, script.waitMs));
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+    }
     if (script.code !== undefined) throw fail(script);
     return { status: HealthCheckResponse_ServingStatus.SERVING };
   },
@@ -291,6 +297,14 @@ describe("the gRPC path", () => {
     }
   });
 
+  it("treats a deadline longer than a timer can hold as no deadline", async () => {
+    const a = session(lean.url);
+    const far = await call(a, "Check", [frame(JSON.stringify({ waitMs: 50 }))], {
+      "grpc-timeout": "99999999H",
+    });
+    expect(far.trailers["grpc-status"]).toBe("0");
+  });
+
   it("takes gzip-compressed requests, and refuses a compressed message without grpc-encoding", async () => {
     const a = session(lean.url);
     const payload = gzipSync(
@@ -323,13 +337,22 @@ describe("the gRPC path", () => {
     await expect.poll(() => ended.includes("cancelled-watch")).toBe(true);
   });
 
-  it("answers any bytes at all with a status, and stays up", async () => {
+  it("answers any bytes and any header values with a status, and stays up", async () => {
     const a = session(lean.url);
+    const value = fc.stringMatching(/^[!-~][ -~]{0,15}$/);
     await fc.assert(
       fc.asyncProperty(
         fc.uint8Array({ maxLength: 64 }),
         fc.constantFrom("Check" as const, "Watch" as const),
-        fc.constantFrom<Record<string, string>>({}, { "grpc-encoding": "gzip" }),
+        fc.record(
+          {
+            "grpc-encoding": fc.oneof(fc.constantFrom("gzip", "identity"), value),
+            "grpc-timeout": fc.oneof(fc.constantFrom("1S", "100m", "99999999H"), value),
+            "x-metadata-bin": value,
+            authorization: value,
+          },
+          { requiredKeys: [] },
+        ),
         async (bytes, method, extra) => {
           const answer = await call(a, method, [bytes], extra);
           const status = answer.trailers["grpc-status"];

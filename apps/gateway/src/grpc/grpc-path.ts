@@ -56,6 +56,7 @@ type Served = Extract<MethodImplSpec, { kind: "unary" | "server_streaming" }>;
 const CANCELLED = new ConnectError("the client cancelled the call", Code.Canceled);
 const OVER = new ConnectError("the call is over", Code.Canceled);
 const gunzipAsync = promisify(gunzip);
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function createGrpcPath(options: GrpcPathOptions): StreamTaker {
   const routes = new Map<string, Served>();
@@ -92,7 +93,10 @@ async function serve(
     protocolName: "grpc",
     requestMethod: "POST",
     url: `http://${single(headers[":authority"]) ?? "localhost"}${headers[":path"] ?? ""}`,
-    ...(timeout.timeoutMs !== undefined && { timeoutMs: timeout.timeoutMs }),
+    // A deadline past what a timer can hold (about 24 days; gRPC allows 99,999,999 hours) is no
+    // deadline: given to a timer, it would overflow and fire at once.
+    ...(timeout.timeoutMs !== undefined &&
+      timeout.timeoutMs <= MAX_TIMER_MS && { timeoutMs: timeout.timeoutMs }),
     requestHeader: requestHeaderOf(headers),
   });
   const call = new Call(stream, context);
