@@ -3,7 +3,7 @@
 // headers, messages and status; for any bytes at all, the gRPC path answers with a status and
 // stays up.
 import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from "node:http2";
-import { gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   Code,
@@ -102,8 +102,16 @@ const scripted: ServiceImpl<typeof healthV1.Health> = {
       ended.push(id);
     }
   },
+  // Large enough (about 3 KiB) to be compressed for a client that accepts gzip.
   list() {
-    return { statuses: {} };
+    return {
+      statuses: Object.fromEntries(
+        Array.from({ length: 100 }, (_, i) => [
+          `service-${String(i)}`,
+          { status: HealthCheckResponse_ServingStatus.SERVING },
+        ]),
+      ),
+    };
   },
 };
 
@@ -254,10 +262,17 @@ describe("the gRPC path", () => {
         scriptArb,
         fc.constantFrom("Check" as const, "Watch" as const),
         fc.array(fc.nat(), { maxLength: 6 }),
-        async (script, method, cuts) => {
+        fc.constantFrom<Record<string, string>>(
+          {},
+          { "grpc-accept-encoding": "identity,deflate,gzip" },
+        ),
+        async (script, method, cuts, accept) => {
           const body = frame(JSON.stringify(script));
           const chunks = split(body, cuts);
-          const [x, y] = await Promise.all([call(a, method, chunks), call(b, method, chunks)]);
+          const [x, y] = await Promise.all([
+            call(a, method, chunks, accept),
+            call(b, method, chunks, accept),
+          ]);
           expect(x).toEqual(y);
         },
       ),
@@ -295,6 +310,48 @@ describe("the gRPC path", () => {
       });
       expect(x.trailers["grpc-status"]).not.toBe("0");
     }
+  });
+
+  it("compresses a message of 1 KiB or more for a client that accepts gzip, as connect-node does", async () => {
+    const list = (s: ClientHttp2Session, accept: string) =>
+      new Promise<{ encoding: unknown; flags: number[]; data: Buffer[] }>((resolve, reject) => {
+        const req = s.request({
+          ":method": "POST",
+          ":path": "/grpc.health.v1.Health/List",
+          "content-type": "application/grpc",
+          "grpc-accept-encoding": accept,
+        });
+        let encoding: unknown;
+        const reader = new EnvelopeReader(1 << 20);
+        const flags: number[] = [];
+        const data: Buffer[] = [];
+        req.on("response", (h) => {
+          encoding = h["grpc-encoding"];
+        });
+        req.on("data", (chunk: Buffer) => {
+          for (const m of reader.push(chunk)) {
+            flags.push(m.flags);
+            data.push(m.flags === 1 ? gunzipSync(m.data) : Buffer.from(m.data));
+          }
+        });
+        req.on("end", () => {
+          resolve({ encoding, flags, data });
+        });
+        req.on("error", reject);
+        req.end(frame("", 0, new Uint8Array()));
+      });
+    const a = session(lean.url);
+    const b = session(plain.url);
+    const [x, y] = await Promise.all([
+      list(a, "identity,deflate,gzip"),
+      list(b, "identity,deflate,gzip"),
+    ]);
+    expect(x.encoding).toBe("gzip");
+    expect(x.flags).toEqual([1]);
+    expect(x).toEqual(y);
+    const [plainX, plainY] = await Promise.all([list(a, "identity"), list(b, "identity")]);
+    expect(plainX.flags).toEqual([0]);
+    expect(plainX).toEqual(plainY);
   });
 
   it("treats a deadline longer than a timer can hold as no deadline", async () => {

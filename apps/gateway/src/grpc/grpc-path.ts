@@ -5,7 +5,7 @@ import {
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
 } from "node:http2";
-import { gunzip } from "node:zlib";
+import { gunzip, gzip } from "node:zlib";
 import { create, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import {
   Code,
@@ -34,9 +34,9 @@ import { EnvelopeReader, type Envelope } from "./envelope-reader";
  * and one await per message. What it keeps from connect, by using connect's own pieces: the
  * HandlerContext (deadline, signal, headers, context values), the interceptors (metrics, the
  * error edge) and unary invocation, `grpc-timeout` parsing, and errors in trailers with
- * `google.rpc.Status` details. What stays on connect-node: Connect, gRPC-Web, gRPC with JSON,
- * client and bidi streaming (reflection), and any path this does not know, which the taker
- * declines so connect answers it as before.
+ * `google.rpc.Status` details. gzip both ways, with connect's threshold for responses. What stays
+ * on connect-node: Connect, gRPC-Web, gRPC with JSON, client and bidi streaming (reflection), and
+ * any path this does not know, which the taker declines so connect answers it as before.
  */
 export interface GrpcPathOptions {
   readonly services: readonly ServiceImplSpec[];
@@ -56,6 +56,9 @@ type Served = Extract<MethodImplSpec, { kind: "unary" | "server_streaming" }>;
 const CANCELLED = new ConnectError("the client cancelled the call", Code.Canceled);
 const OVER = new ConnectError("the call is over", Code.Canceled);
 const gunzipAsync = promisify(gunzip);
+const gzipAsync = promisify(gzip);
+/** Messages smaller than this go uncompressed even to a client that accepts gzip, as in connect. */
+const COMPRESS_MIN_BYTES = 1024;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function createGrpcPath(options: GrpcPathOptions): StreamTaker {
@@ -99,7 +102,12 @@ async function serve(
       timeout.timeoutMs <= MAX_TIMER_MS && { timeoutMs: timeout.timeoutMs }),
     requestHeader: requestHeaderOf(headers),
   });
-  const call = new Call(stream, context);
+  const accepted = single(headers["grpc-accept-encoding"]) ?? "";
+  const call = new Call(
+    stream,
+    context,
+    accepted.split(",").some((e) => e.trim() === "gzip"),
+  );
   try {
     if (timeout.error !== undefined) throw timeout.error;
     const encoding = single(headers["grpc-encoding"]) ?? "identity";
@@ -115,7 +123,7 @@ async function serve(
     });
     if (spec.kind === "unary") {
       const output = await invokeUnaryImplementation(spec, context, input, interceptors);
-      call.send(toBinary(spec.method.output, output));
+      await call.send(toBinary(spec.method.output, output));
     } else {
       await call.sendAll(
         spec.method.output,
@@ -144,6 +152,8 @@ class Call {
   constructor(
     private readonly stream: ServerHttp2Stream,
     private readonly context: ReturnType<typeof createHandlerContext>,
+    /** The client accepts gzip: messages of 1 KiB or more go compressed. */
+    private readonly gzipOut: boolean,
   ) {
     stream.once("close", () => {
       this.gone = true;
@@ -200,12 +210,21 @@ class Call {
     });
   }
 
-  /** Writes one message; false when the stream's buffer is full (wait for `whenWritable`). */
-  send(bytes: Uint8Array): boolean {
+  /**
+   * Writes one message: false when the stream's buffer is full (wait for `whenWritable`). A
+   * promise only when the message is compressed, so a small message costs no extra await.
+   */
+  send(message: Uint8Array): boolean | Promise<boolean> {
+    if (this.gzipOut && message.length >= COMPRESS_MIN_BYTES)
+      return gzipAsync(message).then((zipped) => this.write(zipped, 1));
+    return this.write(message, 0);
+  }
+
+  private write(bytes: Uint8Array, flags: number): boolean {
     if (this.gone || this.stream.destroyed) return true;
     this.respond();
     const frame = Buffer.allocUnsafe(5 + bytes.length);
-    frame[0] = 0;
+    frame[0] = flags;
     frame.writeUInt32BE(bytes.length, 1);
     frame.set(bytes, 5);
     return this.stream.write(frame);
@@ -225,7 +244,9 @@ class Call {
         // The client went while the next message was being made.
         if (this.gone) break;
         const message = create(schema, next.value as never);
-        if (!this.send(toBinary(schema, message))) await this.whenWritable();
+        let written = this.send(toBinary(schema, message));
+        if (typeof written !== "boolean") written = await written;
+        if (!written) await this.whenWritable();
       }
     } catch (e) {
       ended = true;
@@ -257,6 +278,7 @@ class Call {
       ":status": 200,
       "content-type": "application/grpc+proto",
       "grpc-accept-encoding": "gzip",
+      ...(this.gzipOut && { "grpc-encoding": "gzip" }),
     };
     this.context.responseHeader.forEach((value, key) => {
       header[key] = value;
