@@ -138,8 +138,6 @@ export async function fanOut(gateway: AppProcess, redis: Redis) {
     publishToDeliverP99MsByStep: byStep.map((l) => round(quantile(l, 0.99))),
     /** The worst step's p99: the target holds at every step. */
     publishToDeliverP99MsWorstStep: Math.max(...byStep.map((l) => round(quantile(l, 0.99)))),
-    /** Without the first step, which takes the major GC of the garbage left by opening. */
-    publishToDeliverP99MsAfterFirstStep: round(quantile(byStep.slice(1).flat(), 0.99)),
     /** Redis PUBLISH → the gateway's bus, from its histogram: the bucket bound holding p99. */
     redisToGatewayP99BucketMs: gatewaySide.p99BucketMs,
     gatewayEventLoopLagMaxMs: round(gatewaySide.eventLoopLagMaxMs, 1),
