@@ -1,5 +1,5 @@
 import { toJson, type JsonObject } from "@bufbuild/protobuf";
-import { ComputeApiError, sleep, type ComputeClient } from "@imagesvc/compute";
+import { ComputeApiError, linkedSignal, sleep, type ComputeClient } from "@imagesvc/compute";
 import {
   loadSubject,
   OperationGoneError,
@@ -64,8 +64,6 @@ const HAND_BACK_DELAY_MS = 500;
  */
 export function createJobProcessor(deps: ProcessJobDeps) {
   return async (job: Job, token?: string, bullSignal?: AbortSignal): Promise<void> => {
-    const signal =
-      bullSignal === undefined ? deps.stopping : AbortSignal.any([bullSignal, deps.stopping]);
     // Shutting down: hand the job back without spending an attempt. Whoever takes it next
     // resumes from the stored lifecycle.
     const handBack = async (): Promise<never> => {
@@ -108,6 +106,9 @@ export function createJobProcessor(deps: ProcessJobDeps) {
       project,
       attempt: job.attemptsMade + 1,
     });
+    // Aborted by BullMQ (the job was cancelled) or by this worker's shutdown.
+    const linked = bullSignal === undefined ? undefined : linkedSignal([bullSignal, deps.stopping]);
+    const signal = linked?.signal ?? deps.stopping;
     const calls = computeCalls(
       deps.compute,
       data,
@@ -164,6 +165,7 @@ export function createJobProcessor(deps: ProcessJobDeps) {
       deps.onOutcome?.("retried");
       throw e;
     } finally {
+      linked?.release();
       trace.span.end();
     }
   };

@@ -4,6 +4,7 @@ import { GoogleAuth, type AuthClient } from "google-auth-library";
 import { request } from "undici";
 import { ComputeApiError } from "./compute-api-error";
 import { followOperation, type FollowOptions } from "./follow-operation";
+import { linkedSignal } from "./linked-signal";
 
 /** The OAuth scope Compute calls need. */
 export const COMPUTE_SCOPE = "https://www.googleapis.com/auth/compute";
@@ -110,8 +111,7 @@ export function createComputeClient(options: ComputeClientOptions = {}): Compute
         for (const [k, v] of Object.entries({ ...options.headers?.(), ...callHeaders }))
           headers.set(k, v);
         if (body !== undefined) headers.set("content-type", "application/json");
-        const deadline = AbortSignal.timeout(timeout);
-        const abort = signal === undefined ? deadline : AbortSignal.any([signal, deadline]);
+        const deadline = linkedSignal(signal === undefined ? [] : [signal], timeout);
         let text: string;
         let retryAfter: string | string[] | undefined;
         try {
@@ -121,14 +121,16 @@ export function createComputeClient(options: ComputeClientOptions = {}): Compute
             method: httpMethod,
             headers,
             ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-            signal: abort,
+            signal: deadline.signal,
           });
           status = res.statusCode;
           retryAfter = res.headers["retry-after"];
           text = await res.body.text();
         } catch (e) {
           if (signal?.aborted === true) throw signal.reason as Error;
-          throw ComputeApiError.noAnswer(deadline.aborted ? "timeout" : "networkError", e);
+          throw ComputeApiError.noAnswer(deadline.timedOut ? "timeout" : "networkError", e);
+        } finally {
+          deadline.release();
         }
         if (status >= 200 && status < 300)
           return text === "" ? undefined : (JSON.parse(text) as unknown);

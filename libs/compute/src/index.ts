@@ -20,3 +20,4 @@ export {
 } from "./compute-api-error";
 export { followOperation, type FollowOptions } from "./follow-operation";
 export { backoffDelay, sleep, type BackoffOptions } from "./backoff";
+export { linkedSignal, type LinkedSignal } from "./linked-signal";
