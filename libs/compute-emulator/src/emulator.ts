@@ -150,6 +150,12 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
   }
 
   /**
+   * What each stored archive opened to, by object generation: a generation's bytes never change,
+   * so neither does what Compute's import finds in them. Bounded; cleared when full.
+   */
+  const imports = new Map<string, ImportOutcome>();
+
+  /**
    * Opens the archive `BUCKET/OBJECT` as Compute's import would: its first bytes, as Cloud
    * Storage would hand them to Compute (a gzip Content-Encoding is transcoded away).
    */
@@ -173,6 +179,9 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
         httpStatus: 404,
       };
     }
+    const key = `${bucket}/${name}#${meta.generation}#${meta.contentEncoding ?? ""}`;
+    const known = imports.get(key);
+    if (known !== undefined) return known;
     let head = storage.read(bucket, name, 0, IMPORT_HEAD_BYTES - 1);
     if (meta.contentEncoding === "gzip") {
       try {
@@ -181,7 +190,10 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
         // Not even gzip: Compute gets the bytes as they are.
       }
     }
-    return openRawDiskArchive(head, Number(meta.size));
+    const outcome = openRawDiskArchive(head, Number(meta.size));
+    if (imports.size >= 10_000) imports.clear();
+    imports.set(key, outcome);
+    return outcome;
   }
 
   /** Does the work of one Compute method; null means an empty answer. */

@@ -66,6 +66,19 @@ describe("the emulator's raw disk import", () => {
     });
   });
 
+  it("reads an object again once it is overwritten: a new generation is a new archive", async () => {
+    const file = storage.bucket("b").file("rewritten.tar.gz");
+    await file.save(archive("disk.raw", 2 * GIB), { resumable: false });
+    expect((await insert("rewritten-1", "b/rewritten.tar.gz"))["error"]).toBeUndefined();
+    expect(await image("rewritten-1")).toMatchObject({ diskSizeGb: "2" });
+    await file.save(archive("disk.img", GIB), { resumable: false });
+    const op = await insert("rewritten-2", "b/rewritten.tar.gz");
+    expect(op["error"]).toMatchObject({ errors: [{ code: "INVALID_IMAGE_TAR" }] });
+    await file.save(archive("disk.raw", 5 * GIB), { resumable: false });
+    expect((await insert("rewritten-3", "b/rewritten.tar.gz"))["error"]).toBeUndefined();
+    expect(await image("rewritten-3")).toMatchObject({ diskSizeGb: "5" });
+  });
+
   it.each([
     [
       "not gzip (a VMDK)",

@@ -17,6 +17,18 @@ import { crc32c, crc32cBase64 } from "./crc32c";
 import { virtualArchive } from "./raw-disk-archive";
 
 const VIRTUAL_TIME = "2026-01-01T00:00:00.000Z";
+let virtualHashes: { readonly md5Hash: string; readonly crc32c: string } | undefined;
+
+/** The virtual archive's checksums, computed once: every object never uploaded reads as it. */
+function virtualDigests() {
+  if (virtualHashes !== undefined) return virtualHashes;
+  const data = virtualArchive();
+  virtualHashes = {
+    md5Hash: createHash("md5").update(data).digest("base64"),
+    crc32c: crc32cBase64(crc32c(data, 0)),
+  };
+  return virtualHashes;
+}
 
 /** An object's metadata, as Cloud Storage's JSON API returns it (the fields clients read). */
 export interface ObjectJson extends Record<string, unknown> {
@@ -192,6 +204,7 @@ export class ObjectStorage {
     if (object !== undefined) return object;
     if (!this.virtual(bucket, name)) throw notFound(`${bucket}/${name}`);
     const data = virtualArchive();
+    const digests = virtualDigests();
     return {
       data,
       json: {
@@ -203,8 +216,7 @@ export class ObjectStorage {
         generation: "1",
         metageneration: "1",
         contentType: "application/gzip",
-        md5Hash: createHash("md5").update(data).digest("base64"),
-        crc32c: crc32cBase64(crc32c(data, 0)),
+        ...digests,
         updated: VIRTUAL_TIME,
         timeCreated: VIRTUAL_TIME,
         storageClass: "STANDARD",
