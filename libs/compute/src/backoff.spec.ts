@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { backoffDelay, sleep } from "./backoff";
 
 describe("backoffDelay", () => {
@@ -26,5 +26,23 @@ describe("sleep", () => {
     const pending = sleep(60_000, controller.signal);
     controller.abort(new Error("stop"));
     await expect(pending).rejects.toThrow("stop");
+  });
+
+  it("takes no timer for no pause, and still honours an aborted signal", async () => {
+    vi.useFakeTimers();
+    try {
+      await sleep(0); // resolves without the clock moving
+      await sleep(-5);
+      expect(vi.getTimerCount()).toBe(0);
+      const controller = new AbortController();
+      controller.abort(new Error("stop"));
+      await expect(sleep(0, controller.signal)).rejects.toThrow("stop");
+      const pending = sleep(1000);
+      expect(vi.getTimerCount()).toBe(1);
+      vi.advanceTimersByTime(1000);
+      await pending;
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

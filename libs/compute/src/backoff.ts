@@ -19,11 +19,19 @@ export function backoffDelay(attempt: number, options: BackoffOptions = {}): num
   return ceiling / 2 + random() * (ceiling / 2);
 }
 
-/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
+/**
+ * Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. No pause (`ms`
+ * ≤ 0) resolves at once, without a timer: `setTimeout(0)` waits a millisecond or more, which a
+ * job paid before each call it makes without delay.
+ */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted === true) {
       reject(signal.reason as Error);
+      return;
+    }
+    if (ms <= 0) {
+      resolve();
       return;
     }
     const onAbort = () => {
