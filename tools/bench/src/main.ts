@@ -21,6 +21,7 @@ import { shardsRun } from "./scenarios/shards";
 import { endToEndRun } from "./scenarios/e2e";
 import { fanOut } from "./scenarios/fanout";
 import { overheadRun } from "./scenarios/overhead";
+import { queueFloor } from "./scenarios/queue-floor";
 import { quotaRun } from "./scenarios/quota";
 import { unaryCeiling } from "./scenarios/unary";
 import { DATE, log, PREFIX, ROOT, SETTINGS } from "./settings";
@@ -78,6 +79,8 @@ async function main(): Promise<void> {
     const worker = await startWorker(redisServer.url, PREFIX, emulator, options);
     running.push(worker);
     const endToEnd = runs("e2e") ? await endToEndRun(gateway, worker, emulator, redis) : undefined;
+    // Beside it, the same number of jobs through BullMQ alone, with a processor that does nothing.
+    const bullmqAlone = runs("e2e") ? await queueFloor(redisServer.url) : undefined;
 
     log("scenario 4: overhead against a direct Compute call");
     const overhead = runs("overhead") ? await overheadRun(gateway, emulator, redis) : undefined;
@@ -107,6 +110,7 @@ async function main(): Promise<void> {
       unary,
       fanout,
       endToEnd,
+      bullmqAlone,
       overhead,
       baseline,
       quota,

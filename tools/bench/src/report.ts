@@ -3,6 +3,7 @@ import type { fanOutBaseline } from "./scenarios/baseline";
 import type { endToEndRun } from "./scenarios/e2e";
 import type { fanOut } from "./scenarios/fanout";
 import type { overheadRun } from "./scenarios/overhead";
+import type { queueFloor } from "./scenarios/queue-floor";
 import type { quotaRun } from "./scenarios/quota";
 import type { shardsRun } from "./scenarios/shards";
 import type { unaryCeiling } from "./scenarios/unary";
@@ -14,6 +15,7 @@ export type Results = {
   unary: Partial<Awaited<ReturnType<typeof unaryCeiling>>>;
   fanout: Awaited<ReturnType<typeof fanOut>> | undefined;
   endToEnd: Awaited<ReturnType<typeof endToEndRun>> | undefined;
+  bullmqAlone: Awaited<ReturnType<typeof queueFloor>> | undefined;
   overhead: Awaited<ReturnType<typeof overheadRun>> | undefined;
   baseline: Awaited<ReturnType<typeof fanOutBaseline>> | undefined;
   quota: Awaited<ReturnType<typeof quotaRun>> | undefined;
@@ -157,6 +159,12 @@ export function printTable(r: Results): void {
       `${String(e.cpuSeconds.gateway)}, ${String(e.cpuSeconds.worker)}, ${String(e.cpuSeconds.emulator)}, ${String(e.cpuSeconds.client)}`,
     );
   }
+  const bull = r.bullmqAlone;
+  if (bull !== undefined)
+    add(
+      "BullMQ alone, no-op jobs: Redis commands, Redis CPU µs, add CPU µs, worker CPU µs per job",
+      `${String(bull.redisCommandsPerJob)}, ${String(bull.redisCpuUsPerJob)}, ${String(bull.addCpuUsPerJob)}, ${String(bull.workerCpuUsPerJob)}`,
+    );
   const o = r.overhead;
   if (o !== undefined) {
     add(

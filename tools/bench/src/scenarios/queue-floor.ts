@@ -1,0 +1,101 @@
+// BullMQ alone, as the service configures it, with a worker that does nothing: what the queue
+// costs per image before the service does anything (scenario 3 reports it beside its own figures).
+import { createImageQueue, queuePrefix, QUEUE_NAME, type CreateImageJob } from "@imagesvc/queue";
+import { Worker } from "bullmq";
+import { Redis } from "ioredis";
+import { commandsBetween, redisSnapshot } from "../redis-stats";
+import { SETTINGS } from "../settings";
+import { round } from "../stats";
+
+const PREFIX = "bench-queue-floor";
+
+/**
+ * Adds `SETTINGS.endToEndImages` jobs through libs/queue (the gateway's add: its job options,
+ * its job id) 64 at a time, then takes them with a BullMQ Worker of the service's settings
+ * (concurrency 50, 30 s locks) whose processor returns at once. Both run in this process, one
+ * after the other, so each one's CPU is read alone; the jobs are the size of the service's.
+ */
+export async function queueFloor(redisUrl: string) {
+  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const queue = createImageQueue({ connection, prefix: PREFIX });
+  const jobs = (n: number, tag: string): CreateImageJob[] =>
+    Array.from({ length: n }, (_, i) => ({
+      v: 1,
+      project: "bench-project",
+      operation: `operation-${tag}-${String(i)}`,
+      requestId: crypto.randomUUID(),
+      forceCreate: false,
+      acceptedMs: Date.now(),
+      traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+      image: {
+        name: `${tag}-${String(i)}`,
+        rawDisk: { source: "https://storage.googleapis.com/bench-bucket/images/web.tar.gz" },
+        labels: { team: "bench" },
+      },
+    }));
+  const addAll = async (batch: CreateImageJob[]) => {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: SETTINGS.concurrency }, async () => {
+        for (let job = batch[next++]; job !== undefined; job = batch[next++]) await queue.add(job);
+      }),
+    );
+  };
+  const takeAll = (count: number) =>
+    new Promise<void>((resolve, reject) => {
+      let taken = 0;
+      const workerConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+      const close = () =>
+        worker.close().then(() => {
+          workerConnection.disconnect();
+        });
+      const worker = new Worker(
+        QUEUE_NAME,
+        () => {
+          if (++taken === count) setImmediate(() => void close().then(resolve, reject));
+          return Promise.resolve();
+        },
+        {
+          connection: workerConnection,
+          prefix: queuePrefix(PREFIX),
+          concurrency: 50,
+          lockDuration: 30_000,
+          stalledInterval: 15_000,
+          maxStalledCount: 5,
+        },
+      );
+      worker.on("error", reject);
+    });
+  const cpuUs = (start: NodeJS.CpuUsage) => {
+    const used = process.cpuUsage(start);
+    return used.user + used.system;
+  };
+  try {
+    // Warm-up, as scenario 3 has: the same code paths, not counted.
+    const warm = SETTINGS.endToEndWarmupImages;
+    await addAll(jobs(warm, "warm"));
+    await takeAll(warm);
+
+    const n = SETTINGS.endToEndImages;
+    const batch = jobs(n, "floor");
+    const before = await redisSnapshot(connection);
+    const addCpu = process.cpuUsage();
+    await addAll(batch);
+    const addUs = cpuUs(addCpu);
+    const takeCpu = process.cpuUsage();
+    await takeAll(n);
+    const takeUs = cpuUs(takeCpu);
+    const after = await redisSnapshot(connection);
+    const commands = [...commandsBetween(before, after).values()].reduce((a, b) => a + b, 0);
+    return {
+      jobs: n,
+      redisCommandsPerJob: round(commands / n, 1),
+      redisCpuUsPerJob: round((after.cpuUs - before.cpuUs) / n, 0),
+      addCpuUsPerJob: round(addUs / n, 0),
+      workerCpuUsPerJob: round(takeUs / n, 0),
+    };
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
+}
