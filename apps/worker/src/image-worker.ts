@@ -1,5 +1,10 @@
-import { backoffDelay, type BackoffOptions, type ComputeClient } from "@imagesvc/compute";
-import { LIFECYCLE_DEFAULTS, lifecyclePolicy } from "@imagesvc/lifecycle";
+import {
+  backoffDelay,
+  linkedSignal,
+  type BackoffOptions,
+  type ComputeClient,
+} from "@imagesvc/compute";
+import { lifecyclePolicy } from "@imagesvc/lifecycle";
 import type { OperationStore } from "@imagesvc/operations";
 import type { SecretBox } from "@imagesvc/secrets";
 import {
@@ -9,10 +14,11 @@ import {
   type ImageQueue,
   type WebhookQueue,
 } from "@imagesvc/queue";
-import { Worker } from "bullmq";
+import { Worker, type Job } from "bullmq";
 import type { RedisClient } from "@imagesvc/redis";
 import type { Logger } from "pino";
 import { createJobProcessor, type JobOutcome } from "./process-job";
+import { createLockWatch } from "./lock-watch";
 import { startSweeper, type SweepResult } from "./sweeper";
 
 export interface ImageWorkerOptions {
@@ -39,6 +45,12 @@ export interface ImageWorkerOptions {
    * an insert accepted; an accepted one is followed to its end. Default: 30 minutes.
    */
   readonly insertWindowMs?: number;
+  /** How long Compute remembers a requestId, for settling unanswered inserts, in ms. Default: 60 minutes. */
+  readonly requestIdMemoryMs?: number;
+  /** How long after an unanswered insert its image must be visible if it took effect, in ms. Default: 5 minutes. */
+  readonly settleMs?: number;
+  /** How long 404s must persist before they count, in ms. Default: 60000. */
+  readonly notFoundGraceMs?: number;
   /** Sweeper period and grace, in ms. Defaults: 30000 and 60000. */
   readonly sweepIntervalMs?: number;
   readonly sweepGraceMs?: number;
@@ -50,6 +62,8 @@ export interface ImageWorkerOptions {
   readonly imagePollMs?: number;
   /** Told how each job attempt ended, for metrics. */
   readonly onOutcome?: (outcome: JobOutcome) => void;
+  /** Told of each record the sweeper cannot read and skips, for a metric. */
+  readonly onUnreadable?: () => void;
   /** Opens the customer-supplied keys that jobs carry sealed (SECRETS_KEY_FILE). */
   readonly secrets?: SecretBox;
   /** Where webhook deliveries go (WEBHOOK_SECRET_FILE): see startWebhookSender. */
@@ -88,16 +102,42 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
     compute: options.compute,
     log: options.log,
     policy: lifecyclePolicy({
-      insertWindowMs: options.insertWindowMs ?? LIFECYCLE_DEFAULTS.insertWindowMs,
+      insertWindowMs: options.insertWindowMs,
+      requestIdMemoryMs: options.requestIdMemoryMs,
+      settleMs: options.settleMs,
+      notFoundGraceMs: options.notFoundGraceMs,
       retryDelay: (n) => backoffDelay(n, options.retryBackoff),
-      minWaitIntervalMs: options.minWaitIntervalMs ?? LIFECYCLE_DEFAULTS.minWaitIntervalMs,
-      imagePollMs: options.imagePollMs ?? LIFECYCLE_DEFAULTS.imagePollMs,
+      minWaitIntervalMs: options.minWaitIntervalMs,
+      imagePollMs: options.imagePollMs,
     }),
     ...(options.onOutcome && { onOutcome: options.onOutcome }),
     ...(options.secrets && { secrets: options.secrets }),
     ...(options.webhooks && { webhooks: options.webhooks }),
   });
-  const worker = new Worker(QUEUE_NAME, processor, {
+  // Every job stops acting at the first sign that its lock is lost (see createLockWatch).
+  const locks = createLockWatch({
+    lockDurationMs: lockDuration,
+    onLost: (jobId, why) => {
+      options.log.warn(
+        { operation: jobId, why },
+        "this worker may have lost the job's lock: stopping it; its re-run resumes from the stored state",
+      );
+    },
+  });
+  const watched = async (job: Job, token?: string, signal?: AbortSignal): Promise<void> => {
+    const lock = job.id === undefined ? undefined : locks.track(job.id);
+    const linked =
+      lock === undefined
+        ? undefined
+        : linkedSignal(signal === undefined ? [lock.signal] : [signal, lock.signal]);
+    try {
+      await processor(job, token, linked?.signal ?? signal);
+    } finally {
+      linked?.release();
+      lock?.release();
+    }
+  };
+  const worker = new Worker(QUEUE_NAME, watched, {
     connection: options.connection,
     prefix: queuePrefix(prefix),
     concurrency: options.concurrency ?? 50,
@@ -108,6 +148,12 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
   worker.on("error", (e) => {
     options.log.error({ err: e }, "worker error");
   });
+  worker.on("locksRenewed", ({ jobIds }) => {
+    locks.renewed(jobIds);
+  });
+  worker.on("lockRenewalFailed", (jobIds) => {
+    locks.failed(jobIds);
+  });
   const sweeper = startSweeper({
     store: options.store,
     queue,
@@ -116,6 +162,7 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
     log: options.log,
     intervalMs: options.sweepIntervalMs ?? 30_000,
     graceMs: options.sweepGraceMs ?? 60_000,
+    ...(options.onUnreadable && { onUnreadable: options.onUnreadable }),
   });
 
   return {
@@ -124,6 +171,7 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
     sweepOnce: () => sweeper.sweepOnce(),
     async close(timeoutMs = 25_000) {
       sweeper.stop();
+      locks.close();
       // Abort the active processors (they hand their jobs back, as does any job taken from now
       // on), stop fetching, then close.
       stopping.abort(new Error("the worker is shutting down"));

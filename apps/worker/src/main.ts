@@ -93,6 +93,9 @@ runApp({
       onOutcome: (outcome) => {
         metrics.jobs.inc({ outcome });
       },
+      onUnreadable: () => {
+        metrics.sweeperUnreadable.inc();
+      },
       connection: bullConnection,
       retentionMs,
       store,
@@ -105,6 +108,7 @@ runApp({
       attempts: env.int("JOB_ATTEMPTS", 10, { min: 1 }),
       backoffMs: env.int("JOB_BACKOFF_MS", 1000, { min: 0 }),
       insertWindowMs: env.int("JOB_MAX_RETRY_MS", 30 * 60_000, { min: 0 }),
+      ...settleSettings(),
       sweepIntervalMs: env.int("SWEEP_INTERVAL_MS", 30_000, { min: 100 }),
       sweepGraceMs: env.int("SWEEP_GRACE_MS", 60_000, { min: 0 }),
       retryBackoff: {
@@ -183,4 +187,20 @@ function webhookSender(
       metrics.webhookDeliveries.inc({ outcome });
     },
   });
+}
+
+/**
+ * How unanswered inserts and 404s are settled (docs/design.md, "Settling an unanswered insert").
+ * The settle period must cover the not-found grace: a 404 inside it proves nothing either way.
+ */
+function settleSettings() {
+  const requestIdMemoryMs = env.int("REQUEST_ID_MEMORY_MS", 60 * 60_000, { min: 0 });
+  const settleMs = env.int("INSERT_SETTLE_MS", 5 * 60_000, { min: 0 });
+  const notFoundGraceMs = env.int("NOT_FOUND_GRACE_MS", 60_000, { min: 0 });
+  if (settleMs < notFoundGraceMs)
+    throw new ConfigError(
+      "INSERT_SETTLE_MS",
+      `is ${settleMs} ms, shorter than NOT_FOUND_GRACE_MS (${notFoundGraceMs} ms): an insert that got no answer must be given at least the grace a 404 gets to become visible. Raise INSERT_SETTLE_MS or lower NOT_FOUND_GRACE_MS`,
+    );
+  return { requestIdMemoryMs, settleMs, notFoundGraceMs };
 }

@@ -14,6 +14,7 @@ import {
 import type { OperationStore } from "@imagesvc/operations";
 import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
 import {
+  deliveryFor,
   InvalidJobError,
   parseCreateImageJob,
   scrubbedJob,
@@ -24,6 +25,7 @@ import type { SecretBox } from "@imagesvc/secrets";
 import { SpanKind, startStep } from "@imagesvc/telemetry";
 import { DelayedError, UnrecoverableError, type Job } from "bullmq";
 import type { Logger } from "pino";
+import { LockLostError } from "./lock-watch";
 
 export interface ProcessJobDeps {
   readonly store: OperationStore;
@@ -127,6 +129,8 @@ export function createJobProcessor(deps: ProcessJobDeps) {
       let event: LifecycleEvent = { type: "run", now: Date.now() };
       const announce = announcer(data, deps.webhooks);
       for (;;) {
+        // A worker that lost the job's lock (see watchLocks) commits nothing more for it.
+        signal.throwIfAborted();
         const before = subject.lifecycle.phase;
         const taken = await step(deps.store, subject, event, deps.policy);
         subject = taken.subject;
@@ -151,7 +155,10 @@ export function createJobProcessor(deps: ProcessJobDeps) {
       }
     } catch (e) {
       if (signal.aborted) {
-        log.info("shutting down: handing the job back for another worker");
+        if (signal.reason instanceof LockLostError)
+          log.warn({ why: signal.reason.message }, "stopped: the job's lock may be lost");
+        else log.info("shutting down: handing the job back for another worker");
+        // Succeeds only while this worker still holds the lock; otherwise the re-run has it.
         await handBack();
       }
       if (e instanceof OperationGoneError) {
@@ -298,13 +305,9 @@ function announcer(data: CreateImageJob, webhooks: WebhookQueue | undefined) {
     if (data.v !== 3 || webhooks === undefined) return;
     for (const status of data.notify.on) {
       if (done.has(status) || operation.status < STATUS_ORDER[status]) continue;
-      await webhooks.ensure({
-        v: 1,
-        id: `${data.operation}:${status}`,
-        url: data.notify.url,
-        type: `operation.${status.toLowerCase()}`,
-        operation: toJson(OperationSchema, operation) as Record<string, unknown>,
-      });
+      const json = toJson(OperationSchema, operation) as Record<string, unknown>;
+      const delivery = deliveryFor(data, status, json);
+      if (delivery !== undefined) await webhooks.ensure(delivery);
       done.add(status);
     }
   };

@@ -1,12 +1,12 @@
 import { create, toJson } from "@bufbuild/protobuf";
 import { ACCEPTED, encodeLifecycle } from "@imagesvc/lifecycle";
-import { createOperationStore, type OperationStore } from "@imagesvc/operations";
+import { createOperationStore, operationKeys, type OperationStore } from "@imagesvc/operations";
 import { ImageSchema, Operation_Status, OperationSchema } from "@imagesvc/proto";
 import { createImageQueue, type CreateImageJob, type ImageQueue } from "@imagesvc/queue";
 import { startRedisServer, useTestRedis, type TestRedis } from "@imagesvc/testing";
 import { Redis } from "ioredis";
 import { randomBytes, randomUUID } from "node:crypto";
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startSweeper, type Sweeper } from "./sweeper";
 
@@ -33,7 +33,9 @@ afterEach(async () => {
   await redis.cleanup();
 });
 
-function sweeper(overrides: { pageSize?: number } = {}): Sweeper {
+function sweeper(
+  overrides: { pageSize?: number; log?: Logger; onUnreadable?: () => void } = {},
+): Sweeper {
   const s = startSweeper({
     store,
     queue,
@@ -99,6 +101,36 @@ describe("the sweeper", () => {
     expect((await queue.info(job.operation)).status).toBe("finished");
     expect(await sweeper().sweepOnce()).toEqual({ requeued: 1, swept: true });
     expect(await queue.info(job.operation)).toMatchObject({ status: "live", attemptsMade: 0 });
+  });
+
+  it("skips a record it cannot read, logs and counts it once, and sweeps every other one", async () => {
+    const lost = [await accept(90_000), await accept(80_000)];
+    const newer = await accept(70_000);
+    const corrupt = await accept(75_000);
+    const later = await accept(65_000);
+    const key = (op: string) => operationKeys(prefix, PROJECT, op).record;
+    // A job payload from a release this one does not know (a rolling upgrade), and a record
+    // whose operation is not JSON at all: neither job exists, so both must be read to requeue.
+    await connection.hset(key(newer.operation), "rq", JSON.stringify({ ...newer, v: 99 }));
+    await connection.hset(key(corrupt.operation), "op", "{not json");
+    const lines: { key?: string; msg?: string }[] = [];
+    const log = pino(
+      { level: "error" },
+      { write: (line: string) => lines.push(JSON.parse(line) as { key?: string; msg?: string }) },
+    );
+    let counted = 0;
+    const s = sweeper({ log, onUnreadable: () => (counted += 1) });
+    expect(await s.sweepOnce()).toEqual({ requeued: 3, swept: true });
+    for (const job of [...lost, later])
+      expect((await queue.info(job.operation)).status).toBe("live");
+    expect((await queue.info(newer.operation)).status).toBe("missing");
+    // The next sweep meets them again: still skipped, not logged or counted again.
+    expect(await s.sweepOnce()).toEqual({ requeued: 0, swept: true });
+    expect(counted).toBe(2);
+    expect(lines.map((l) => l.key).sort()).toEqual(
+      [key(newer.operation), key(corrupt.operation)].sort(),
+    );
+    expect(lines[0]?.msg).toMatch(/cannot read this operation's record and skips it/);
   });
 
   it("lets one worker of the deployment sweep at a time", async () => {

@@ -1,6 +1,6 @@
-import type { OperationStore } from "@imagesvc/operations";
+import { operationKeys, UnreadableRecordError, type OperationStore } from "@imagesvc/operations";
 import { Operation_Status } from "@imagesvc/proto";
-import { parseCreateImageJob, type ImageQueue } from "@imagesvc/queue";
+import { InvalidJobError, parseCreateImageJob, type ImageQueue } from "@imagesvc/queue";
 import type { RedisClient } from "@imagesvc/redis";
 import type { Logger } from "pino";
 import { randomUUID } from "node:crypto";
@@ -19,6 +19,8 @@ export interface SweeperOptions {
   readonly graceMs: number;
   /** Operations read per page. Default: 500. */
   readonly pageSize?: number;
+  /** Told once per record (per process) that the sweeper cannot read and skips, for a metric. */
+  readonly onUnreadable?: () => void;
 }
 
 export interface SweepResult {
@@ -79,7 +81,13 @@ export function startSweeper(options: SweeperOptions): Sweeper {
             for (const [i, name] of page.names.entries()) {
               const jobStatus = statuses[i];
               if (jobStatus === "live" || stopped()) continue;
-              if (await requeue(project, name, jobStatus ?? "missing")) requeued += 1;
+              try {
+                if (await requeue(project, name, jobStatus ?? "missing")) requeued += 1;
+              } catch (e) {
+                // One bad record never stops the sweep of the others.
+                if (!isUnreadable(e)) throw e;
+                unreadable(project, name, e);
+              }
             }
             cursor = page.cursor;
             await redis.eval(EXTEND, 1, lockKey, token, lockMs);
@@ -102,9 +110,23 @@ export function startSweeper(options: SweeperOptions): Sweeper {
       );
       return false;
     }
-    await queue.requeue(parseCreateImageJob(JSON.parse(stored.job)));
+    await queue.requeue(parseStoredJob(stored.job));
     log.warn({ operation: name, project, job: why }, "its job will not run; queued it again");
     return true;
+  }
+
+  /** Records already reported unreadable: each is logged and counted once. Bounded. */
+  const reported = new Set<string>();
+  function unreadable(project: string, name: string, e: Error): void {
+    const key = operationKeys(options.prefix, project, name).record;
+    if (reported.has(key)) return;
+    if (reported.size >= 10_000) reported.clear();
+    reported.add(key);
+    log.error(
+      { operation: name, project, key, err: e },
+      "the sweeper cannot read this operation's record and skips it; the others are swept",
+    );
+    options.onUnreadable?.();
   }
 
   let timer: NodeJS.Timeout | undefined;
@@ -129,4 +151,22 @@ export function startSweeper(options: SweeperOptions): Sweeper {
       clearTimeout(timer);
     },
   };
+}
+
+/** The job stored in a record, or InvalidJobError when it is not one this release knows. */
+function parseStoredJob(json: string) {
+  let data: unknown;
+  try {
+    data = JSON.parse(json);
+  } catch (e) {
+    throw new InvalidJobError(
+      `the stored job is not JSON (${e instanceof Error ? e.message : String(e)})`,
+    );
+  }
+  return parseCreateImageJob(data);
+}
+
+/** What a record that cannot be read throws (as opposed to Redis failing). */
+function isUnreadable(e: unknown): e is Error {
+  return e instanceof UnreadableRecordError || e instanceof InvalidJobError;
 }

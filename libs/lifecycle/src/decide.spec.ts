@@ -8,8 +8,12 @@ import { lifecyclePolicy } from "./policy";
 
 const T0 = 1_800_000_000_000;
 const RID = "7d444840-9dc0-11d1-b245-5ffdce74fad2";
+/** Window 60 s, requestId memory 120 s, settle 30 s, not-found grace 10 s; backoff 100 ms doubling. */
 const policy = lifecyclePolicy({
   insertWindowMs: 60_000,
+  requestIdMemoryMs: 120_000,
+  settleMs: 30_000,
+  notFoundGraceMs: 10_000,
   retryDelay: (n) => 100 * 2 ** n,
   minWaitIntervalMs: 1000,
   imagePollMs: 5000,
@@ -78,6 +82,7 @@ describe("decide: accepted", () => {
       attempts: 1,
       firstMs: T0,
       ambiguous: false,
+      failures: 0,
     });
     expect(d.effect).toEqual({ kind: "insert", delayMs: 0 });
     expect(d.operation).toBeUndefined();
@@ -126,10 +131,16 @@ describe("decide: dispatched", () => {
       error: failure(503, "backendError"),
       now: T0 + 1000,
     });
-    expect(d.lifecycle).toMatchObject({ phase: "dispatched", attempts: 2, ambiguous: true });
+    expect(d.lifecycle).toMatchObject({
+      phase: "dispatched",
+      attempts: 2,
+      ambiguous: true,
+      failures: 1,
+      lastUncertainMs: T0 + 1000,
+    });
     expect(d.effect).toEqual({ kind: "insert", delayMs: 100 });
     expect(d.operation?.statusMessage).toMatch(
-      /insert attempt 1 failed \(HTTP 503 backendError\); retrying/,
+      /insert attempt 1 got no definite answer \(HTTP 503 backendError\); retrying in 0 s with the same request id/,
     );
     expect(d.operation?.status).toBe(Operation_Status.PENDING);
   });
@@ -155,21 +166,57 @@ describe("decide: dispatched", () => {
     expect(d.operation?.error?.errors[0]?.code).toBe("INVALID_FIELD_VALUE");
   });
 
-  it.each([
-    ["a 409, always", dispatched(), failure(409, "alreadyExists")],
-    [
-      "a final error after an ambiguous attempt",
-      dispatched({ ambiguous: true }),
-      failure(403, "forbidden"),
-    ],
-    ["a 503 past the window", dispatched({ ambiguous: true }), failure(503, "backendError")],
-  ])("looks at the image on %s", (_, state, error) => {
-    const d = on(subject(state), { type: "insertFailed", error, now: T0 + 120_000 });
-    expect(d.effect).toEqual({ kind: "getImage", delayMs: 0 });
-    expect(d.lifecycle).toMatchObject({
-      phase: "dispatched",
-      lastError: { httpStatus: error.httpStatus },
+  it("looks at the image at once on a 409, whoever holds the name", () => {
+    const d = on(subject(dispatched()), {
+      type: "insertFailed",
+      error: failure(409, "alreadyExists"),
+      now: T0 + 120_000,
     });
+    expect(d.effect).toEqual({ kind: "getImage", delayMs: 0 });
+    expect(d.lifecycle).toMatchObject({ phase: "dispatched", lastError: { httpStatus: 409 } });
+  });
+
+  it("looks at the image, backing off, on a final error after an ambiguous attempt: sending it again would only be refused", () => {
+    const d = on(subject(dispatched({ ambiguous: true, lastUncertainMs: T0, failures: 2 })), {
+      type: "insertFailed",
+      error: failure(403, "forbidden"),
+      now: T0 + 5000,
+    });
+    expect(d.effect).toEqual({ kind: "getImage", delayMs: 400 });
+    expect(d.lifecycle).toMatchObject({ failures: 3, lastError: { httpStatus: 403 } });
+    expect(d.operation?.status).toBe(Operation_Status.PENDING);
+    expect(d.operation?.statusMessage).toMatch(
+      /insert attempt 1 failed \(HTTP 403 forbidden\); an earlier attempt got no answer and may still take effect/,
+    );
+  });
+
+  it("proves an unanswered insert past the window by inserting again with the same request id while Compute remembers it", () => {
+    const d = on(subject(dispatched({ attempts: 4 })), {
+      type: "insertFailed",
+      error: failure(0, "timeout"),
+      now: T0 + 61_000,
+    });
+    expect(d.effect).toEqual({ kind: "insert", delayMs: 100 });
+    expect(d.lifecycle).toMatchObject({
+      attempts: 5,
+      ambiguous: true,
+      lastUncertainMs: T0 + 61_000,
+    });
+    expect(d.operation?.statusMessage).toMatch(
+      /^insert attempt 4 got no definite answer \(timeout\); the retry window is over, so asking Compute again .* with the same request id: it answers with the original operation if an earlier attempt took effect$/,
+    );
+  });
+
+  it("past the requestId memory, settles an unanswered insert only by the image", () => {
+    const d = on(subject(dispatched({ attempts: 4 })), {
+      type: "insertFailed",
+      error: failure(503, "backendError"),
+      now: T0 + 121_000,
+    });
+    expect(d.effect).toEqual({ kind: "getImage", delayMs: 100 });
+    expect(d.operation?.statusMessage).toMatch(
+      /the image's absence proves nothing before .* \(30 s after it\); checking the image again in 0 s$/,
+    );
   });
 
   it("gives up past the window when every answer was definite, saying how long it tried", () => {
@@ -221,45 +268,114 @@ describe("decide: dispatched", () => {
     expect(d.operation?.error?.errors[0]?.code).toBe("RESOURCE_ALREADY_EXISTS");
   });
 
-  it("inserts again when no image exists and the window is open, rejects when it is closed", () => {
+  it("inserts again when no image exists and the window is open", () => {
     const last = { code: "UNAVAILABLE", message: "no answer", httpStatus: 503, final: false };
-    const open = on(subject(dispatched({ ambiguous: true, lastError: last })), {
-      type: "imageMissing",
-      now: T0 + 1000,
+    const state = dispatched({
+      ambiguous: true,
+      lastError: last,
+      lastUncertainMs: T0,
+      failures: 1,
     });
-    expect(open.effect).toEqual({ kind: "insert", delayMs: 100 });
-    const closed = on(subject(dispatched({ ambiguous: true, lastError: last })), {
-      type: "imageMissing",
-      now: T0 + 61_000,
+    const open = on(subject(state), { type: "imageMissing", now: T0 + 1000 });
+    expect(open.effect).toEqual({ kind: "insert", delayMs: 200 });
+    expect(open.lifecycle).not.toHaveProperty("missingSinceMs");
+  });
+
+  it("never rejects on a 404 while an unanswered insert may still take effect: not before the settle period, nor on one read", () => {
+    const last = { code: "DEADLINE_EXCEEDED", message: "no answer", httpStatus: 503, final: false };
+    const uncertain = T0 + 125_000;
+    const state = dispatched({ ambiguous: true, lastError: last, lastUncertainMs: uncertain });
+    // Inside the settle period: look again, whatever the 404s say.
+    const early = on(subject(state), { type: "imageMissing", now: uncertain + 29_000 });
+    expect(early.effect.kind).toBe("getImage");
+    expect(early.lifecycle).toMatchObject({
+      phase: "dispatched",
+      missingSinceMs: uncertain + 29_000,
     });
-    expect(closed.lifecycle).toEqual({ phase: "done", outcome: "rejected" });
-    expect(closed.operation?.error?.errors[0]?.message).toMatch(
-      /^gave up after 1 attempts over 61 s/,
+    // Past it, one 404 is still one read.
+    const once = on(subject(state), { type: "imageMissing", now: uncertain + 31_000 });
+    expect(once.effect.kind).toBe("getImage");
+    // 404s lasting the grace, past the settle period: now it is known.
+    const settled = on(
+      subject(
+        dispatched({
+          ambiguous: true,
+          lastError: last,
+          lastUncertainMs: uncertain,
+          missingSinceMs: uncertain + 31_000,
+          attempts: 6,
+        }),
+      ),
+      { type: "imageMissing", now: uncertain + 41_000 },
+    );
+    expect(settled.lifecycle).toEqual({ phase: "done", outcome: "rejected" });
+    expect(settled.operation?.error?.errors[0]?.message).toMatch(
+      /^gave up after 6 attempts over 3 m; last error: no answer; Compute showed no image of this request 41 s after the last attempt without an answer$/,
     );
   });
 
-  it("rejects a re-run past the window that finds no image, saying why", () => {
-    const d = on(subject(dispatched({ attempts: 3, ambiguous: true })), {
+  it("rejects at once when every attempt was answered and the window is closed", () => {
+    const last = {
+      code: "RATE_LIMIT_EXCEEDED",
+      message: "slow down",
+      httpStatus: 429,
+      final: false,
+    };
+    const d = on(subject(dispatched({ lastError: last })), {
       type: "imageMissing",
       now: T0 + 61_000,
     });
     expect(d.lifecycle).toEqual({ phase: "done", outcome: "rejected" });
+  });
+
+  it("rejects a re-run past the window and the memory only once 404s settle it, saying why", () => {
+    const state = dispatched({
+      attempts: 3,
+      ambiguous: true,
+      lastUncertainMs: T0 + 130_000,
+      missingSinceMs: T0 + 150_000,
+    });
+    const d = on(subject(state), { type: "imageMissing", now: T0 + 161_000 });
+    expect(d.lifecycle).toEqual({ phase: "done", outcome: "rejected" });
     expect(d.operation).toMatchObject({ httpErrorStatusCode: 504 });
     expect(d.operation?.error?.errors[0]?.code).toBe("DEADLINE_EXCEEDED");
     expect(d.operation?.error?.errors[0]?.message).toMatch(
-      /^no insert was accepted within 60 s: 3 dispatched, none answered/,
+      /^no insert was accepted within 60 s: 3 dispatched, none answered .*; Compute showed no image of this request 31 s after/,
     );
   });
 
-  it("re-runs insert again with the same request id inside the window, and look at the image after it", () => {
+  it("re-runs insert again with the same request id inside the window and the memory, and look at the image after them", () => {
     expect(on(subject(dispatched()), { type: "run", now: T0 + 1000 })).toMatchObject({
-      lifecycle: { attempts: 2, ambiguous: true },
+      lifecycle: { attempts: 2, ambiguous: true, lastUncertainMs: T0 + 1000 },
       effect: { kind: "insert", delayMs: 0 },
     });
     expect(on(subject(dispatched()), { type: "run", now: T0 + 61_000 })).toMatchObject({
-      lifecycle: { attempts: 1, ambiguous: true },
+      lifecycle: { attempts: 2, ambiguous: true },
+      effect: { kind: "insert", delayMs: 0 },
+    });
+    const late = on(subject(dispatched()), { type: "run", now: T0 + 121_000 });
+    expect(late).toMatchObject({
+      lifecycle: { attempts: 1, ambiguous: true, lastUncertainMs: T0 + 121_000 },
       effect: { kind: "getImage", delayMs: 0 },
     });
+    expect(late.operation).toBeUndefined();
+  });
+
+  it("backs off a failing image check, counting its failures, up to the cap", () => {
+    let s = subject(dispatched({ ambiguous: true, lastUncertainMs: T0 }));
+    const delays: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const d = on(s, {
+        type: "imageCheckFailed",
+        error: failure(403, "rateLimitExceeded", { kind: "retryable" }),
+        now: T0 + i,
+      });
+      delays.push(d.effect.kind === "none" ? -1 : d.effect.delayMs);
+      s = { ...s, lifecycle: d.lifecycle, operation: d.operation ?? s.operation };
+    }
+    expect(delays.slice(0, 4)).toEqual([100, 200, 400, 800]);
+    expect(s.lifecycle).toMatchObject({ phase: "dispatched", failures: 12 });
+    expect(s.operation.statusMessage).toMatch(/whether an insert took effect is not known yet/);
   });
 });
 
@@ -362,14 +478,58 @@ describe("decide: following", () => {
     expect(d.lifecycle).toMatchObject({ failures: 41, unreachableSinceMs: T0 });
   });
 
-  it("turns to the image when the operation is gone", () => {
+  it("looks at the image at once when the operation answers 404", () => {
     const d = on(subject(following()), {
       type: "waitFailed",
       error: failure(404, "notFound"),
       now: T0,
     });
-    expect(d.lifecycle).toMatchObject({ by: "image" });
+    expect(d.lifecycle).toMatchObject({ by: "operation", missingSinceMs: T0 });
     expect(d.effect).toEqual({ kind: "getImage", delayMs: 0 });
+  });
+
+  it("never ends on one 404 of the operation and one of the image: it asks again with backoff until the 404s have lasted the grace", () => {
+    let s = subject(following(), ours(Operation_Status.RUNNING));
+    const calls: string[] = [];
+    let now = T0;
+    for (let i = 0; i < 20 && s.lifecycle.phase !== "done"; i++) {
+      const last = calls.at(-1);
+      const e: LifecycleEvent =
+        last === "getImage"
+          ? { type: "imageMissing", now }
+          : { type: "waitFailed", error: failure(404, "notFound"), now };
+      const d = on(s, e);
+      s = { ...s, lifecycle: d.lifecycle, operation: d.operation ?? s.operation };
+      if (d.effect.kind === "none") break;
+      calls.push(d.effect.kind);
+      now += d.effect.delayMs;
+      if (s.lifecycle.phase !== "done") expect(s.operation.status).toBe(Operation_Status.RUNNING);
+    }
+    expect(s.lifecycle).toEqual({ phase: "done", outcome: "failed" });
+    expect(now - T0).toBeGreaterThanOrEqual(10_000);
+    expect(calls.slice(0, 4)).toEqual(["getImage", "wait", "getImage", "wait"]);
+    expect(s.operation.error?.errors[0]?.message).toMatch(
+      /operation-c1 is gone and image web does not exist/,
+    );
+  });
+
+  it("follows the image once it appears after a run of 404s", () => {
+    const s = subject(
+      following({ missingSinceMs: T0, failures: 3 }),
+      ours(Operation_Status.RUNNING),
+    );
+    const d = on(s, {
+      type: "imageFound",
+      image: { id: "111", status: "PENDING", labels: {} },
+      now: T0 + 5000,
+    });
+    expect(d.lifecycle).toEqual({
+      phase: "following",
+      computeOperation: "operation-c1",
+      targetId: "111",
+      by: "image",
+      failures: 0,
+    });
   });
 
   it("reports from the image: READY succeeds, FAILED fails, missing fails, someone else's fails", () => {
@@ -382,14 +542,19 @@ describe("decide: following", () => {
     const failed = on(byImage, { type: "imageFound", image: img("FAILED"), now: T0 });
     expect(failed.lifecycle).toEqual({ phase: "done", outcome: "failed" });
     expect(failed.operation?.error?.errors[0]?.code).toBe("IMAGE_FAILED");
-    const missing = on(byImage, { type: "imageMissing", now: T0 });
+    const missingFor = (ms: number) =>
+      subject(following({ by: "image", missingSinceMs: T0 - ms }), ours(Operation_Status.RUNNING));
+    expect(on(missingFor(9_000), { type: "imageMissing", now: T0 }).lifecycle.phase).toBe(
+      "following",
+    );
+    const missing = on(missingFor(10_000), { type: "imageMissing", now: T0 });
     expect(missing.lifecycle).toEqual({ phase: "done", outcome: "failed" });
     expect(missing.operation?.error?.errors[0]?.message).toMatch(
       /operation-c1 is gone and image web does not exist/,
     );
-    expect(
-      on(byImage, { type: "imageFound", image: img("READY", "999"), now: T0 }).lifecycle,
-    ).toEqual({
+    const foreign = { type: "imageFound", image: img("READY", "999"), now: T0 } as const;
+    expect(on(byImage, foreign).lifecycle.phase).toBe("following");
+    expect(on(missingFor(10_000), foreign).lifecycle).toEqual({
       phase: "done",
       outcome: "failed",
     });

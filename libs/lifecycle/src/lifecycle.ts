@@ -12,7 +12,10 @@ import type { Failure } from "./operation-versions";
  *   cancel succeed, because only here is it certain that Compute has heard nothing.
  * - `dispatched`: an insert was (or is about to be) sent, `attempts` times so far, the first at
  *   `firstMs`. Compute may or may not have acted on it: `ambiguous` says whether some attempt got
- *   no definite answer (no answer, a 5xx), so that an image may exist without our knowing.
+ *   no definite answer (no answer, a 5xx, a worker that stopped mid-call), so that an image may
+ *   exist, or appear later, without our knowing. Such an outcome is settled, never guessed: by a
+ *   same-requestId insert while Compute remembers the requestId, else by the image's identity
+ *   once `settleMs` has passed since `lastUncertainMs`.
  * - `following`: Compute accepted the insert. From here the operation ends only when Compute
  *   says so, however long that takes: by its operation (`wait`), or once that operation is gone,
  *   by the image itself (`images.get`).
@@ -34,6 +37,15 @@ export interface Dispatched {
   readonly ambiguous: boolean;
   /** The last insert's error, if any; a final one other than a conflict ends the operation. */
   readonly lastError?: CallFailureRecord;
+  /**
+   * When the last attempt without a definite answer ended (or a re-run found one possibly still in
+   * flight), ms since epoch: a 404 for the image proves nothing until `settleMs` after it.
+   */
+  readonly lastUncertainMs?: number;
+  /** Failed calls in a row in this phase (inserts and image checks alike); sets the backoff. */
+  readonly failures?: number;
+  /** Since when `images.get` has answered 404 without a break, ms since epoch. */
+  readonly missingSinceMs?: number;
 }
 
 export interface Following {
@@ -48,6 +60,11 @@ export interface Following {
   readonly failures: number;
   /** Since when Compute has not answered, ms since epoch; unset while it answers. */
   readonly unreachableSinceMs?: number;
+  /**
+   * Since when the operation and the image have answered 404 (or the name has held an image that
+   * is not ours) without a break, ms since epoch: only past the not-found grace does it count.
+   */
+  readonly missingSinceMs?: number;
 }
 
 export interface Done {

@@ -5,6 +5,7 @@
  */
 export {
   createOperationStore,
+  UnreadableRecordError,
   type OperationStore,
   type OperationStoreOptions,
   type CreateInput,

@@ -124,6 +124,14 @@ export interface OperationStore {
   projects(): Promise<string[]>;
 }
 
+/**
+ * A record this release cannot read: corrupt, or written in a shape it does not know. Its readers
+ * skip it (the sweeper) or fail the one call that met it; it never stops work on other records.
+ */
+export class UnreadableRecordError extends Error {
+  override readonly name = "UnreadableRecordError";
+}
+
 /** The versioned, monotonic operation records, their indexes and their retention. */
 export function createOperationStore(options: OperationStoreOptions): OperationStore {
   const { redis } = options;
@@ -145,7 +153,15 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
   const parse = (json: string, version: string | undefined): Operation => {
     // Fields a newer release added are skipped, not an error: during a rolling upgrade old and
     // new processes read each other's records (docs/design.md, "Rolling upgrades").
-    const op = fromJson(OperationSchema, JSON.parse(json) as JsonValue, UNKNOWN_FIELDS_IGNORED);
+    let op: Operation;
+    try {
+      op = fromJson(OperationSchema, JSON.parse(json) as JsonValue, UNKNOWN_FIELDS_IGNORED);
+    } catch (e) {
+      throw new UnreadableRecordError(
+        `the stored operation is not Operation JSON (${e instanceof Error ? e.message : String(e)})`,
+        { cause: e },
+      );
+    }
     op.version = Number(version ?? 0);
     return op;
   };

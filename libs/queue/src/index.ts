@@ -22,6 +22,7 @@ export {
 } from "./create-image-job";
 export {
   createWebhookQueue,
+  deliveryFor,
   deliveryJobId,
   WEBHOOK_QUEUE,
   type WebhookDelivery,

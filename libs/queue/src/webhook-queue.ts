@@ -1,5 +1,6 @@
 import { Queue } from "bullmq";
 import type { RedisClient } from "@imagesvc/redis";
+import type { CreateImageJob } from "./create-image-job";
 import { queuePrefix } from "./image-queue";
 
 /** The queue of webhook deliveries, beside the image queue under the same prefix. */
@@ -57,5 +58,26 @@ export function createWebhookQueue(options: WebhookQueueOptions): WebhookQueue {
       await queue.add(delivery.type, delivery, { jobId: deliveryJobId(delivery.id) });
     },
     close: () => queue.close(),
+  };
+}
+
+/**
+ * The delivery of `status` that a job's subscriber asked for, or undefined when it asked for
+ * none. Its id is `<operation>:<STATUS>` whoever builds it (the worker after a step, the gateway
+ * after a cancel), so every process that queues it queues the same one, and the receiver sees
+ * one `webhook-id` per status.
+ */
+export function deliveryFor(
+  job: CreateImageJob,
+  status: "RUNNING" | "DONE",
+  operation: Record<string, unknown>,
+): WebhookDelivery | undefined {
+  if (job.v !== 3 || !job.notify.on.includes(status)) return undefined;
+  return {
+    v: 1,
+    id: `${job.operation}:${status}`,
+    url: job.notify.url,
+    type: `operation.${status.toLowerCase()}`,
+    operation,
   };
 }

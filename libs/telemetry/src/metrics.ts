@@ -95,6 +95,11 @@ export function createMetrics(app: string) {
       labelNames: ["outcome"],
       registers: [registry],
     }),
+    sweeperUnreadable: new Counter({
+      name: "imagesvc_sweeper_unreadable_total",
+      help: "Operation records the sweeper could not read and skipped (corrupt, or from a release this one does not know), each counted once per process.",
+      registers: [registry],
+    }),
     preflights: new Counter({
       name: "imagesvc_preflight_total",
       help: "Pre-flights of raw disk sources, by result (passed, refused, unchecked) and, when refused, the code.",

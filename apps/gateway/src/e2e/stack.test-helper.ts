@@ -126,6 +126,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           // The emulator's waits are compressed (100 ms for Compute's 2 minutes); so are these.
           WAIT_MIN_INTERVAL_MS: "20",
           IMAGE_POLL_MS: "100",
+          // Settling unanswered inserts and 404s, compressed alike.
+          REQUEST_ID_MEMORY_MS: "1000",
+          INSERT_SETTLE_MS: "500",
+          NOT_FOUND_GRACE_MS: "200",
           ...env,
         },
         ready: "worker ready",
