@@ -271,6 +271,55 @@ describe("Compute behaviour", () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(115);
   });
 
+  it("lands an insert slower than its client's timeout after the client gave up", async () => {
+    const e = await start({
+      faults: [{ route: "images.insert", effect: "latency", latencyMs: 300, count: 1 }],
+    });
+    const requestId = randomUUID();
+    const gaveUp = await fetch(
+      `${e.url}/compute/v1/projects/p-123456/global/images?requestId=${requestId}`,
+      {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ name: "late", rawDisk: { source: SOURCE } }),
+        signal: AbortSignal.timeout(50),
+      },
+    ).catch((err: unknown) => err);
+    expect(gaveUp).toBeInstanceOf(Error);
+    expect(e.admin.state().images).toEqual([]);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(e.admin.state().images.map((i) => i.name)).toEqual(["late"]);
+    // The same requestId now answers with the operation the late insert made.
+    const again = await insert(e, { name: "late", rawDisk: { source: SOURCE } }, requestId);
+    expect(again.status).toBe(200);
+    expect(e.admin.state().images).toHaveLength(1);
+  });
+
+  it("answers 404 notFound for the next N reads of a resource with a notFound fault, as right after a write", async () => {
+    const e = await start();
+    await insert(e, { name: "web", rawDisk: { source: SOURCE } }, randomUUID());
+    e.admin.addFault({ route: "images.get", effect: "notFound", count: 2 });
+    const statuses: number[] = [];
+    let body: unknown;
+    for (let i = 0; i < 3; i++) {
+      const res = await computeCall(e, "GET", "global/images/web");
+      statuses.push(res.status);
+      body ??= await res.json();
+    }
+    expect(statuses).toEqual([404, 404, 200]);
+    expect(body).toMatchObject({
+      error: {
+        code: 404,
+        errors: [
+          {
+            reason: "notFound",
+            message: "The resource 'projects/p-123456/global/images/web' was not found",
+          },
+        ],
+      },
+    });
+  });
+
   it("repeats rate-based faults exactly under the same seed", async () => {
     const pattern = async (seed: number) => {
       const e = await start({

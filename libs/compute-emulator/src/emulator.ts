@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { constants as zlibConstants, gunzipSync } from "node:zlib";
 import type { AddressInfo } from "node:net";
 import { handleAdmin } from "./admin-api";
-import { ComputeFault } from "./compute-error";
+import { ComputeFault, notFound } from "./compute-error";
 import { Faults } from "./faults";
 import { readBody, resetConnection, sendFault, sendJson } from "./http-io";
 import { checkRequestId, parseInsertBody } from "./insert-body";
@@ -133,6 +133,7 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
       resetConnection(res);
       return;
     }
+    if (decision.before === "notFound") throw notFound(resourceOf(route));
     if (decision.before !== undefined) throw decision.before;
 
     const result = await perform(route, url, body, decision.waitEarly, res);
@@ -318,6 +319,7 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
             resetConnection(res);
             return;
           }
+          if (decision.before === "notFound") throw notFound(url.pathname);
           if (decision.before !== undefined) throw decision.before;
           await handleStorage(req, res, url, storage, baseUrl);
           return;
@@ -389,4 +391,10 @@ function unauthenticated(reason: string, message: string): ComputeFault {
     location: "Authorization",
     locationType: "header",
   });
+}
+
+/** The resource a Compute call names, as Compute's 404 message gives it. */
+function resourceOf(route: ComputeRoute): string {
+  const collection = route.method.startsWith("images.") ? "images" : "operations";
+  return `projects/${route.project}/global/${collection}${route.name === undefined ? "" : `/${route.name}`}`;
 }

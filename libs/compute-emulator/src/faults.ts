@@ -5,7 +5,8 @@ import { checkFaultRule, type FaultRule } from "./options";
 /** What the active faults decide for one call. */
 export interface FaultDecision {
   readonly latencyMs: number;
-  readonly before?: ComputeFault | "reset";
+  /** `notFound`: answer 404 for the resource the call names, as if it were not visible yet. */
+  readonly before?: ComputeFault | "reset" | "notFound";
   readonly after?: ComputeFault | "reset";
   readonly waitEarly: boolean;
 }
@@ -65,7 +66,7 @@ export class Faults {
     const spared =
       key !== undefined && (this.streaks.get(key) ?? 0) >= (this.maxFailureStreak ?? 0);
     let latencyMs = 0;
-    let before: ComputeFault | "reset" | undefined;
+    let before: ComputeFault | "reset" | "notFound" | undefined;
     let after: ComputeFault | "reset" | undefined;
     let waitEarly = false;
     for (const active of this.rules) {
@@ -74,11 +75,13 @@ export class Faults {
       // A phase already decided leaves later error/reset rules of that phase untouched, so
       // their counts are spent only on calls they actually fail.
       const phase = rule.phase === "after" ? after : before;
-      const fails = rule.effect === "error" || rule.effect === "reset";
+      const fails =
+        rule.effect === "error" || rule.effect === "reset" || rule.effect === "notFound";
       if (fails && (phase !== undefined || spared)) continue;
       if (!this.fires(active)) continue;
       if (rule.effect === "latency") latencyMs += rule.latencyMs ?? 0;
       else if (rule.effect === "waitEarly") waitEarly = true;
+      else if (rule.effect === "notFound") before ??= "notFound";
       else {
         const outcome =
           rule.effect === "reset"

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { notFound } from "./compute-error";
 import { sendFault, sendJson, sendText, resetConnection } from "./http-io";
 import type { Faults } from "./faults";
 import type { ResolvedEmulatorOptions } from "./options";
@@ -51,7 +52,12 @@ export function handleMetadata(
         return;
       }
       if (decision.before !== undefined) {
-        sendFault(res, decision.before);
+        sendFault(
+          res,
+          decision.before === "notFound"
+            ? notFound(`service account token ${SA}`)
+            : decision.before,
+        );
         return;
       }
       sendJson(res, 200, tokens.issue(Date.now()), FLAVOR);

@@ -74,11 +74,14 @@ export interface FaultRule {
    */
   readonly route: string;
   /**
-   * `error`: answer with `status` in Compute's error shape. `latency`: delay by `latencyMs`.
-   * `reset`: destroy the connection without an answer. `waitEarly`: make `wait` answer at once,
-   * before DONE, as Compute's best-effort wait may.
+   * `error`: answer with `status` in Compute's error shape. `latency`: delay by `latencyMs`; the
+   * call takes effect after the delay even if its client has given up, so an insert slower than
+   * the client's timeout lands afterwards. `reset`: destroy the connection without an answer.
+   * `waitEarly`: make `wait` answer at once, before DONE, as Compute's best-effort wait may.
+   * `notFound`: answer 404 `notFound` for the image or operation the call names, as Compute may
+   * right after a write (with `count`: the next N reads of it).
    */
-  readonly effect: "error" | "latency" | "reset" | "waitEarly";
+  readonly effect: "error" | "latency" | "reset" | "waitEarly" | "notFound";
   /** For `error`: 429, 403 (reason rateLimitExceeded unless `reason` says otherwise), 500, 503, or any other. */
   readonly status?: number;
   /** For `error`: the `errors[].reason`. Default: Compute's reason for `status`. */
@@ -219,7 +222,7 @@ function nonNegative(name: string, value: number): number {
   return value;
 }
 
-const EFFECTS = new Set(["error", "latency", "reset", "waitEarly"]);
+const EFFECTS = new Set(["error", "latency", "reset", "waitEarly", "notFound"]);
 
 /** Checks a fault rule from JSON or env; throws a RangeError saying what to fix. */
 export function checkFaultRule(value: unknown): FaultRule {
@@ -229,7 +232,9 @@ export function checkFaultRule(value: unknown): FaultRule {
   if (typeof rule["route"] !== "string" || rule["route"] === "")
     throw new RangeError('fault rule needs "route", e.g. "images.insert" or "*"');
   if (typeof rule["effect"] !== "string" || !EFFECTS.has(rule["effect"])) {
-    throw new RangeError('fault rule needs "effect": "error", "latency", "reset" or "waitEarly"');
+    throw new RangeError(
+      'fault rule needs "effect": "error", "latency", "reset", "waitEarly" or "notFound"',
+    );
   }
   if (
     rule["effect"] === "error" &&
