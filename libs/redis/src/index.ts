@@ -22,3 +22,4 @@ export {
   redisTargetFromEnv,
   type RedisTarget,
 } from "./redis-url";
+export { writeRefusal, type WriteRefusal } from "./write-refusal";

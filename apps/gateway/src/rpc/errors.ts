@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { PreconditionFailureSchema } from "@imagesvc/proto";
+import type { WriteRefusal } from "@imagesvc/redis";
 
 /**
  * The ImageService's errors at the RPC edge, built in one place so that every RPC says the same
@@ -79,5 +80,23 @@ export function rawDiskRefused(
         },
       },
     ],
+  );
+}
+
+const REFUSALS: Record<WriteRefusal, string> = {
+  OOM: "is out of memory (Redis refused the write: maxmemory reached under noeviction)",
+  READONLY: "is read-only (Redis answered as a replica: a failover may be in progress)",
+  MISCONF: "refuses writes (Redis cannot save to disk: MISCONF)",
+};
+
+/**
+ * Redis refused a write: retryable, and the cause named for the caller and the operator. A retry
+ * with the same request_id is safe: it answers with the operation if one was recorded, and
+ * finishes queueing it if the refusal came in between.
+ */
+export function storageRefused(refusal: WriteRefusal): ConnectError {
+  return new ConnectError(
+    `the service's storage ${REFUSALS[refusal]}; retry shortly with the same request_id`,
+    Code.Unavailable,
   );
 }
