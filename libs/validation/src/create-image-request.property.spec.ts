@@ -25,7 +25,9 @@ const bucket = fc
   .filter((b) => !b.startsWith("goog") && !/g[o0]{2}gle/.test(b));
 const objectName = fc
   .stringMatching(/^[A-Za-z0-9._ -][A-Za-z0-9/._ -]{0,100}$/)
-  .filter((o) => o !== "." && o !== "..");
+  // Refused as a URL parser would move them, perhaps into another bucket: "." and ".." segments,
+  // and a trailing space (which it drops; %20 is the URL of one).
+  .filter((o) => o.split("/").every((s) => s !== "." && s !== "..") && !o.endsWith(" "));
 const uuid = fc.uuid().filter((u) => u !== "00000000-0000-0000-0000-000000000000");
 
 type SourceKind = "raw" | "disk" | "image" | "snapshot";

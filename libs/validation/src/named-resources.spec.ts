@@ -39,12 +39,33 @@ describe("namedResources", () => {
       { kind: "project", field: "image.source_snapshot", project: "web-prod" },
     ],
     [
+      "a license's project",
+      { licenses: ["projects/debian-cloud/global/licenses/debian-12-bookworm"] },
+      { kind: "project", field: "image.licenses[0]", project: "debian-cloud" },
+    ],
+    [
       "a raw disk's bucket",
       { rawDisk: { source: "https://storage.googleapis.com/prod-images/a/b.tar.gz" } },
       { kind: "bucket", field: "image.raw_disk.source", bucket: "prod-images" },
     ],
   ])("finds %s", (_, image, expected) => {
     expect(namedResources(request(image))).toEqual([expected]);
+  });
+
+  it("finds each license's project, as a path or a full URL, at its own index", () => {
+    const found = namedResources(
+      request({
+        sourceImage: "global/images/base",
+        licenses: [
+          "projects/web-staging/global/licenses/internal",
+          "https://compute.googleapis.com/compute/v1/projects/vendor-licenses/global/licenses/appliance",
+        ],
+      }),
+    );
+    expect(found.slice(1)).toEqual([
+      { kind: "project", field: "image.licenses[0]", project: "web-staging" },
+      { kind: "project", field: "image.licenses[1]", project: "vendor-licenses" },
+    ]);
   });
 
   it("finds a KMS key's project and its service account's, or says the account's project is unknown", () => {

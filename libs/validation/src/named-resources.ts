@@ -2,14 +2,15 @@ import type { CreateImageRequest } from "@imagesvc/proto";
 
 /**
  * Something a CreateImage request makes the service touch with its own credentials: a project
- * (a source disk, image or snapshot, a KMS key, a service account) or a Cloud Storage bucket.
+ * (a source disk, image or snapshot, a license, a KMS key, a service account) or a Cloud Storage
+ * bucket. A license counts: it can carry billing and entitlements into the image.
  * The gateway authorizes each one for the caller, not only the target project: otherwise the
  * service is a confused deputy that copies another team's disk into a project the caller can boot.
  */
 export type NamedResource =
   | {
       readonly kind: "project";
-      /** The request field, e.g. `image.source_disk`. */
+      /** The request field, e.g. `image.source_disk` or `image.licenses[0]`. */
       readonly field: string;
       readonly project: string;
     }
@@ -40,6 +41,9 @@ export function namedResources(request: CreateImageRequest): NamedResource[] {
   reference("image.source_disk", image.sourceDisk);
   reference("image.source_image", image.sourceImage);
   reference("image.source_snapshot", image.sourceSnapshot);
+  image.licenses.forEach((license, i) => {
+    reference(`image.licenses[${i}]`, license);
+  });
   const source = image.rawDisk?.source ?? "";
   if (source.startsWith(STORAGE_URL)) {
     const bucket = source.slice(STORAGE_URL.length).split("/")[0] ?? "";
