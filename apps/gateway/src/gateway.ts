@@ -15,7 +15,7 @@ import {
   reflectionV1alpha,
   type Operation,
 } from "@imagesvc/proto";
-import { createImageQueue } from "@imagesvc/queue";
+import { createImageQueue, createWebhookQueue } from "@imagesvc/queue";
 import type { SecretBox } from "@imagesvc/secrets";
 import type { Metrics } from "@imagesvc/telemetry";
 import {
@@ -85,8 +85,8 @@ export interface GatewayOptions {
   /** Who may do what; required unless `auth` is `none` (then everyone may do everything). */
   readonly policy?: Policy;
   /**
-   * Projects whose images anyone may name as `source_image` without a `use` grant. Default:
-   * Google's public image projects (DEFAULT_PUBLIC_IMAGE_PROJECTS).
+   * Projects whose images (`source_image`) and licenses (`licenses`) anyone may name without a
+   * `use` grant. Default: Google's public image projects (DEFAULT_PUBLIC_IMAGE_PROJECTS).
    */
   readonly publicImageProjects?: readonly string[];
   /** Seals customer-supplied keys before they reach Redis (SECRETS_KEY_FILE). Default: none, and such requests are refused. */
@@ -95,6 +95,8 @@ export interface GatewayOptions {
   readonly rateLimit?: RateLimit;
   /** Open `grpc.health.v1.Health/Watch` streams on this gateway, from anyone. Default: 100. */
   readonly maxHealthWatches?: number;
+  /** Open reflection streams (v1 and v1alpha) on this gateway, from all callers. Default: 100. */
+  readonly maxReflectionStreams?: number;
   /** Connection bounds: header and idle timeouts, in ms (see ListenOptions). Defaults: 10000, 120000. */
   readonly headerTimeoutMs?: number;
   readonly idleTimeoutMs?: number;
@@ -117,6 +119,9 @@ export interface GatewayOptions {
   readonly consoleDir?: string;
   /** Which webhook URLs CreateImage accepts. Default: none (any notification is refused). */
   readonly webhookPolicy?: WebhookPolicy;
+  /** Attempts and first retry delay of a webhook delivery a cancel queues, as the workers' (see libs/queue). Defaults: 10 and 2000 ms. */
+  readonly webhookAttempts?: number;
+  readonly webhookBackoffMs?: number;
   /** Test-only fault hook between writing a record and queueing its job. */
   readonly afterRecord?: (operation: Operation) => Promise<void>;
 }
@@ -171,6 +176,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     streamDrain,
     () => healthWatches.acquire("grpc.health.v1.Health/Watch"),
   );
+  const reflectionStreams = new StreamLimiter(options.maxReflectionStreams ?? 100);
   const reflection = createReflection(
     // Every service it lists, reflection's own included: `buf curl --list-methods` and grpcurl
     // ask for the file of each.
@@ -186,6 +192,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       reflectionV1.ServerReflection.typeName,
       reflectionV1alpha.ServerReflection.typeName,
     ],
+    () => reflectionStreams.acquire("grpc.reflection ServerReflectionInfo"),
   );
   const store = createOperationStore({
     redis: commands,
@@ -218,6 +225,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ...(options.retentionMs !== undefined && { retentionMs: options.retentionMs }),
     ...(options.jobStartDelayMs !== undefined && { startDelayMs: options.jobStartDelayMs }),
   });
+  // Deliveries of a cancel's DONE webhook; the workers send them (they hold the signing secret).
+  const webhooks = createWebhookQueue({
+    connection: commands,
+    prefix,
+    ...(options.retentionMs !== undefined && { retentionMs: options.retentionMs }),
+    ...(options.webhookAttempts !== undefined && { attempts: options.webhookAttempts }),
+    ...(options.webhookBackoffMs !== undefined && { backoffMs: options.webhookBackoffMs }),
+  });
   const auth = options.auth ?? { mode: "none", user: options.defaultUser };
   const authenticator = createAuthenticator(auth);
   const policy = options.policy ?? (auth.mode === "none" ? Policy.allowAll() : undefined);
@@ -227,6 +242,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     store,
     bus,
     queue,
+    webhooks,
     log: options.log,
     policy,
     publicImageProjects: new Set(options.publicImageProjects ?? DEFAULT_PUBLIC_IMAGE_PROJECTS),
@@ -331,7 +347,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await new Promise((r) => setTimeout(r, 50));
       // GOAWAY; calls in flight (a CreateImage between its record and its job) finish first.
       await listening.close(options.drainGraceMs ?? 5000);
-      await queue.close();
+      await Promise.all([queue.close(), webhooks.close()]);
       bus.close();
       await Promise.allSettled([commands.quit(), subscriber.close()]);
     },

@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { AuthConfig } from "./auth/authenticator";
+import { resolveGoogleAccounts } from "./auth/google-accounts";
 import { Policy } from "./auth/policy";
 import { startGateway } from "./gateway";
 
@@ -33,6 +34,15 @@ runApp({
       );
     }
     const auth = authConfig();
+    const policy =
+      auth.mode === "none"
+        ? undefined
+        : Policy.load(
+            env.required(
+              "AUTH_POLICY_FILE",
+              "the JSON file granting principals actions in projects (see SECURITY.md)",
+            ),
+          );
     const secretsKeyFile = env.optionalString("SECRETS_KEY_FILE");
     const gateway = await startGateway({
       port: env.int("PORT", 8080, { min: 0, max: 65535 }),
@@ -56,20 +66,14 @@ runApp({
       jobStartDelayMs: env.int("JOB_START_DELAY_MS", 0, { min: 0 }),
       defaultUser: env.string("DEFAULT_USER", "anonymous"),
       auth,
-      ...(auth.mode !== "none" && {
-        policy: Policy.load(
-          env.required(
-            "AUTH_POLICY_FILE",
-            "the JSON file granting principals actions in projects (see SECURITY.md)",
-          ),
-        ),
-      }),
+      ...(policy !== undefined && { policy }),
       rateLimit: {
         perMinute: env.int("RATE_LIMIT_CREATE_PER_MINUTE", 60, { min: 1 }),
         burst: env.int("RATE_LIMIT_CREATE_BURST", 20, { min: 1 }),
       },
       maxStreamsPerPrincipal: env.int("MAX_STREAMS_PER_PRINCIPAL", 100, { min: 1 }),
       maxHealthWatches: env.int("MAX_HEALTH_WATCHES", 100, { min: 1 }),
+      maxReflectionStreams: env.int("MAX_REFLECTION_STREAMS", 100, { min: 1 }),
       headerTimeoutMs: env.int("HEADER_TIMEOUT_MS", 10_000, { min: 100 }),
       idleTimeoutMs: env.int("IDLE_TIMEOUT_MS", 120_000, { min: 100 }),
       // Calls in flight get half of the shutdown bound to finish; the rest is for closing.
@@ -80,6 +84,9 @@ runApp({
         allowedHosts: env.list("WEBHOOK_ALLOWED_HOSTS"),
         allowLocalHttp: env.bool("WEBHOOK_ALLOW_LOCAL_HTTP", false),
       },
+      // A cancel queues its DONE webhook with the workers' delivery options.
+      webhookAttempts: env.int("WEBHOOK_ATTEMPTS", 10, { min: 1 }),
+      webhookBackoffMs: env.int("WEBHOOK_BACKOFF_MS", 2000, { min: 0 }),
       log,
       metrics: createMetrics("gateway"),
     });
@@ -87,6 +94,13 @@ runApp({
       log.warn(
         { user: auth.user },
         "AUTH_MODE=none: EVERY CALLER IS TRUSTED AS THE SAME USER AND MAY ACT IN EVERY PROJECT. For local use only; never deploy it.",
+      );
+    }
+    const everyone = policy?.everyoneGrants() ?? [];
+    if (auth.mode === "google" && auth.accounts === "any" && everyone.length > 0) {
+      log.warn(
+        { grants: everyone },
+        'AUTH_GOOGLE_ALLOW_ANY_ACCOUNT=true AND THE POLICY GRANTS PRINCIPAL "*": ANY GOOGLE ACCOUNT IN THE WORLD HAS THESE GRANTS. Set AUTH_GOOGLE_DOMAINS to your hosted domains, or grant named principals only.',
       );
     }
     process.on("SIGHUP", () => {
@@ -154,6 +168,10 @@ function authConfig(): AuthConfig {
         mode,
         audience: env.required("AUTH_AUDIENCE", "the audience Google ID tokens must be issued for"),
         ...(certsUrl !== undefined && { certsUrl }),
+        accounts: resolveGoogleAccounts(
+          env.list("AUTH_GOOGLE_DOMAINS"),
+          env.bool("AUTH_GOOGLE_ALLOW_ANY_ACCOUNT", false),
+        ),
       };
     }
     default:

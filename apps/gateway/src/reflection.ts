@@ -11,7 +11,16 @@ type Request = reflectionV1.ServerReflectionRequest | reflectionV1alpha.ServerRe
  * descriptors protoc-gen-es compiled in: the files of the served services and everything they
  * import.
  */
-export function createReflection(files: readonly DescFile[], services: readonly string[]) {
+export function createReflection(
+  files: readonly DescFile[],
+  services: readonly string[],
+  /**
+   * Takes a place for one stream (RESOURCE_EXHAUSTED when none is left) and returns its release.
+   * A reflection stream is bidirectional and may stay open as long as its caller likes, so open
+   * ones are capped for the whole gateway, as health's Watch streams are.
+   */
+  acquireStream: () => () => void,
+) {
   const registry = createRegistry(...files);
   const encoded = new Map<DescFile, Uint8Array>();
   const bytes = (file: DescFile) => {
@@ -87,8 +96,13 @@ export function createReflection(files: readonly DescFile[], services: readonly 
   };
 
   async function* serverReflectionInfo(requests: AsyncIterable<Request>) {
-    for await (const req of requests) {
-      yield { validHost: req.host, originalRequest: req, messageResponse: answer(req) };
+    const release = acquireStream();
+    try {
+      for await (const req of requests) {
+        yield { validHost: req.host, originalRequest: req, messageResponse: answer(req) };
+      }
+    } finally {
+      release();
     }
   }
 

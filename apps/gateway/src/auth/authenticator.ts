@@ -1,6 +1,7 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
-import { healthV1, reflectionV1, reflectionV1alpha } from "@imagesvc/proto";
+import { healthV1 } from "@imagesvc/proto";
 import { OAuth2Client, type TokenPayload } from "google-auth-library";
+import { hostedDomainRefusal, type GoogleAccounts } from "./google-accounts";
 import { PRINCIPAL } from "./principal";
 import { TokenTable } from "./token-table";
 
@@ -14,14 +15,16 @@ export type AuthConfig =
       readonly audience: string;
       /** Where Google's signing certificates (PEM) are fetched from; tests serve their own. */
       readonly certsUrl?: string;
+      /** Whose tokens are accepted: hosted domains, or any Google account (`resolveGoogleAccounts`). */
+      readonly accounts: GoogleAccounts;
     };
 
-/** Services anyone may call: probes and tools must work without credentials. */
-const OPEN = new Set([
-  healthV1.Health.typeName,
-  reflectionV1.ServerReflection.typeName,
-  reflectionV1alpha.ServerReflection.typeName,
-]);
+/**
+ * Services anyone may call: probes must work without credentials, and health tells only
+ * liveness. Reflection is not among them: it lists the whole API, so it needs a credential like
+ * every other call where authentication is on.
+ */
+const OPEN = new Set([healthV1.Health.typeName]);
 
 export interface Authenticator {
   /** Runs before a request body is read: rejects the unauthenticated cheaply, names the rest. */
@@ -31,6 +34,14 @@ export interface Authenticator {
 }
 
 export function createAuthenticator(config: AuthConfig): Authenticator {
+  if (
+    config.mode === "google" &&
+    config.accounts !== "any" &&
+    config.accounts.hostedDomains.length === 0
+  )
+    throw new Error(
+      'AUTH_MODE=google needs hosted domains or accounts: "any" (resolveGoogleAccounts)',
+    );
   let tokens = config.mode === "tokens" ? TokenTable.load(config.tokensFile) : undefined;
   const google =
     config.mode === "google"
@@ -68,6 +79,8 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
         );
       if (payload.email_verified !== true)
         throw unauthenticated(`the ID token's email ${payload.email} is not verified by Google`);
+      const refusal = hostedDomainRefusal(config.accounts, payload.email, payload.hd);
+      if (refusal !== undefined) throw unauthenticated(refusal);
       return payload.email;
     }
     throw unauthenticated("unsupported authentication mode");

@@ -4,7 +4,9 @@ import type { Policy } from "./policy";
 
 /**
  * Google's public image projects (Compute's "Public images" list): anyone may use their images,
- * so `source_image` in them needs no grant. AUTH_PUBLIC_IMAGE_PROJECTS replaces the list.
+ * and attach the OS licenses they publish (`projects/debian-cloud/global/licenses/...`,
+ * `windows-cloud`'s, `ubuntu-os-cloud`'s), so `source_image` and `licenses` in them need no
+ * grant. AUTH_PUBLIC_IMAGE_PROJECTS replaces the list.
  */
 export const DEFAULT_PUBLIC_IMAGE_PROJECTS: readonly string[] = [
   "almalinux-cloud",
@@ -31,12 +33,17 @@ export const DEFAULT_PUBLIC_IMAGE_PROJECTS: readonly string[] = [
   "windows-sql-cloud",
 ];
 
+/** Fields whose resource anyone may name when it is in a public image project. */
+const isPublicField = (field: string) =>
+  field === "image.source_image" || field.startsWith("image.licenses[");
+
 /**
  * Why `caller` may not use what `request` names, one sentence per refused field; empty when it
  * may. Besides `create` on the target project, each other project the request names needs `use`
- * (public image projects excepted, for `source_image`), each raw-disk bucket must be listed by a
- * grant of `create` on the target project, and a service account whose project its email does
- * not tell needs `use` on every project ("*").
+ * (public image projects excepted, for `source_image` and `licenses`: a license can carry
+ * billing and entitlements, so only Google's public OS licenses come free), each raw-disk bucket
+ * must be listed by a grant of `create` on the target project, and a service account whose
+ * project its email does not tell needs `use` on every project ("*").
  */
 export function refusedResources(
   policy: Policy,
@@ -49,8 +56,7 @@ export function refusedResources(
     switch (named.kind) {
       case "project":
         if (named.project === request.project) continue;
-        if (named.field === "image.source_image" && publicImageProjects.has(named.project))
-          continue;
+        if (isPublicField(named.field) && publicImageProjects.has(named.project)) continue;
         if (!policy.allows(caller, named.project, "use"))
           refused.push(
             `${named.field} names project ${named.project}, where ${caller} has no "use" grant`,

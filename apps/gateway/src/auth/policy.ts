@@ -6,8 +6,9 @@ import { readFileSync } from "node:fs";
  * - `read`: Get, List, Watch and Wait on the project's operations;
  * - `cancel`: CancelOperation;
  * - `use`: name the project's resources in a request for another project: a source disk, image
- *   or snapshot, a KMS key, a service account. The service reads them with its own credentials,
- *   so without this grant a caller could copy another team's disk into its own project.
+ *   or snapshot, a license, a KMS key, a service account. The service reads them with its own
+ *   credentials, so without this grant a caller could copy another team's disk into its own
+ *   project, or attach another team's license.
  */
 export type Action = "create" | "read" | "cancel" | "use";
 const ACTIONS: readonly Action[] = ["create", "read", "cancel", "use"];
@@ -78,6 +79,17 @@ export class Policy {
 
   private grantsOf(principal: string): Grant[] {
     return [...(this.grants.get(principal) ?? []), ...(this.grants.get("*") ?? [])];
+  }
+
+  /**
+   * What the policy grants principal `"*"`, everyone who authenticates: with AUTH_MODE=google and
+   * any Google account allowed, that is the whole internet, so the gateway warns of it at start.
+   */
+  everyoneGrants(): { projects: string[]; actions: Action[] }[] {
+    return (this.grants.get("*") ?? []).map((g) => ({
+      projects: [...g.projects],
+      actions: [...g.actions],
+    }));
   }
 
   allows(principal: string, project: string, action: Action): boolean {

@@ -120,15 +120,24 @@ describe("bearer tokens and the policy", () => {
     );
   });
 
-  it("leaves reflection open: buf curl lists the services with no credentials", async () => {
-    const { stdout } = await promisify(execFile)(BUF, [
-      "curl",
-      "--protocol",
-      "grpc",
-      "--http2-prior-knowledge",
-      "--list-services",
-      stack.gateway.url,
-    ]);
+  it("asks reflection for a token too: buf curl lists the services only with one", async () => {
+    const list = (...headers: string[]) =>
+      promisify(execFile)(BUF, [
+        "curl",
+        "--protocol",
+        "grpc",
+        "--http2-prior-knowledge",
+        ...headers,
+        "--list-services",
+        stack.gateway.url,
+      ]);
+    const refused = await list().catch((e: unknown) => e);
+    // buf curl's words for UNAUTHENTICATED are those of its own registry's login.
+    expect(refused).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/^Failure: you are not authenticated/) as string,
+    });
+    const { stdout } = await list("--reflect-header", `authorization: Bearer ${DEV}`);
     expect(stdout).toContain("computeimages.v1.ImageService");
   });
 
@@ -219,13 +228,20 @@ describe("Google-signed ID tokens", () => {
       done();
     },
   });
-  const idToken = (claims: Record<string, unknown>, key?: KeyObject) => google.idToken(claims, key);
+  /** A token of the gateway's hosted domain, example.com, unless `claims` say otherwise. */
+  const idToken = (claims: Record<string, unknown>, key?: KeyObject) =>
+    google.idToken({ hd: "example.com", ...claims }, key);
 
   beforeAll(async () => {
     google = await startGoogleIdTokens();
     stack = await startStack({
       gateway: {
-        auth: { mode: "google", audience: google.audience, certsUrl: google.certsUrl },
+        auth: {
+          mode: "google",
+          audience: google.audience,
+          certsUrl: google.certsUrl,
+          accounts: { hostedDomains: ["example.com"] },
+        },
         policy: Policy.load(policyFile),
         log: createLogger("gateway", "debug", logSink),
       },
@@ -236,7 +252,7 @@ describe("Google-signed ID tokens", () => {
     google.close();
   });
 
-  it("accepts a valid token and acts as its email, and never logs a token", async () => {
+  it("accepts a valid token of the hosted domain and acts as its email, and never logs a token", async () => {
     const token = idToken({});
     const op = await clientAs(stack, token).createImage(imageRequest("by-alice"));
     expect(op.user).toBe("alice@example.com");
@@ -276,6 +292,16 @@ describe("Google-signed ID tokens", () => {
   it.each([
     ["whose email Google has not verified", { email_verified: false }, /is not verified by Google/],
     [
+      "of another hosted domain",
+      { email: "eve@evil.example", hd: "evil.example" },
+      /eve@evil\.example belongs to the hosted domain evil\.example; this gateway accepts accounts of example\.com only/,
+    ],
+    [
+      "of no hosted domain (a consumer account)",
+      { email: "eve@gmail.com", hd: undefined },
+      /eve@gmail\.com belongs to no hosted domain .*accepts accounts of example\.com only/,
+    ],
+    [
       "without an email",
       { email: undefined, email_verified: undefined },
       /carries no email; mint it with the email claim/,
@@ -286,6 +312,62 @@ describe("Google-signed ID tokens", () => {
       .catch((e: unknown) => e);
     expect(code(error)).toBe("Unauthenticated");
     expect((error as ConnectError).rawMessage).toMatch(message);
+  });
+});
+
+describe("AUTH_MODE=google's accounts, at start", () => {
+  const WARNING = 'AUTH_GOOGLE_ALLOW_ANY_ACCOUNT=true AND THE POLICY GRANTS PRINCIPAL "*"';
+  const everyonePolicy = writeJson("everyone-policy.json", {
+    grants: [{ principal: "*", projects: ["my-project"], actions: ["read"] }],
+  });
+  const start = (env: Record<string, string>) =>
+    spawnApp({
+      main: fileURLToPath(new URL("../../../../dist/apps/gateway/main.js", import.meta.url)),
+      env: {
+        PORT: "0",
+        HOST: "127.0.0.1",
+        REDIS_URL: process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379",
+        REDIS_PREFIX: `google-start-${randomBytes(4).toString("hex")}`,
+        PREFLIGHT: "off",
+        AUTH_MODE: "google",
+        AUTH_AUDIENCE: "https://images.internal.example",
+        AUTH_POLICY_FILE: everyonePolicy,
+        ...env,
+      },
+      ready: "gateway listening",
+      timeoutMs: 10_000,
+    });
+  const warned = (lines: Record<string, unknown>[]) =>
+    lines.some((l) => String(l["msg"]).startsWith(WARNING));
+
+  it("refuses to start with neither AUTH_GOOGLE_DOMAINS nor AUTH_GOOGLE_ALLOW_ANY_ACCOUNT, saying why", async () => {
+    const failed = await start({}).catch((e: unknown) => e);
+    expect(String(failed)).toMatch(/exited with 1/);
+    expect(String(failed)).toMatch(
+      /AUTH_GOOGLE_DOMAINS: is required with AUTH_MODE=google unless AUTH_GOOGLE_ALLOW_ANY_ACCOUNT=true\. Any Google account in the world can mint an ID token for AUTH_AUDIENCE/,
+    );
+  });
+
+  it("warns loudly at start when any Google account may call and the policy grants principal * something", async () => {
+    const gateway = await start({ AUTH_GOOGLE_ALLOW_ANY_ACCOUNT: "true" });
+    try {
+      const line = gateway.lines.find((l) => String(l["msg"]).startsWith(WARNING));
+      expect(line).toMatchObject({
+        level: 40,
+        grants: [{ projects: ["my-project"], actions: ["read"] }],
+      });
+    } finally {
+      await gateway.stop();
+    }
+  });
+
+  it("does not warn when only accounts of hosted domains may call", async () => {
+    const gateway = await start({ AUTH_GOOGLE_DOMAINS: "example.com" });
+    try {
+      expect(warned(gateway.lines)).toBe(false);
+    } finally {
+      await gateway.stop();
+    }
   });
 });
 

@@ -63,6 +63,7 @@ const disk = (project: string) => `projects/${project}/zones/us-central1-a/disks
 const kms = (project: string) =>
   `projects/${project}/locations/global/keyRings/ring/cryptoKeys/key`;
 const PUBLIC = "projects/debian-cloud/global/images/family/debian-12";
+const license = (project: string, name: string) => `projects/${project}/global/licenses/${name}`;
 
 /** [case, image fields, undefined when granted, else what the refusal must name]. */
 const TABLE: [string, ImageInit, RegExp | undefined][] = [
@@ -108,6 +109,41 @@ const TABLE: [string, ImageInit, RegExp | undefined][] = [
     "source_snapshot in another project",
     { sourceSnapshot: "projects/web-prod/global/snapshots/s" },
     /image\.source_snapshot names project web-prod/,
+  ],
+  [
+    "licenses of a public image project",
+    {
+      sourceImage: PUBLIC,
+      licenses: [
+        license("debian-cloud", "debian-12-bookworm"),
+        `https://compute.googleapis.com/compute/v1/${license("windows-cloud", "windows-server-2022-dc")}`,
+      ],
+    },
+    undefined,
+  ],
+  [
+    "licenses in the target and a used project",
+    {
+      sourceImage: PUBLIC,
+      licenses: [license("web-staging", "internal"), license("golden-images", "appliance")],
+    },
+    undefined,
+  ],
+  [
+    "a license in another project",
+    {
+      sourceImage: PUBLIC,
+      licenses: [license("debian-cloud", "debian-12-bookworm"), license("web-prod", "paid")],
+    },
+    /image\.licenses\[1\] names project web-prod/,
+  ],
+  [
+    "a license as a URL in another project",
+    {
+      sourceImage: PUBLIC,
+      licenses: [`https://compute.googleapis.com/compute/v1/${license("web-prod", "paid")}`],
+    },
+    /image\.licenses\[0\] names project web-prod/,
   ],
   [
     "kms_key_name in a used project",
@@ -186,7 +222,8 @@ describe.each<["tokens" | "google"]>([["tokens"], ["google"]])("in %s mode", (mo
     const auth: AuthConfig =
       mode === "tokens"
         ? { mode: "tokens", tokensFile }
-        : { mode: "google", audience: google.audience, certsUrl: google.certsUrl };
+        : // Any account: this table is about grants; hosted domains are auth.int.spec.ts's.
+          { mode: "google", audience: google.audience, certsUrl: google.certsUrl, accounts: "any" };
     stack = await startStack({ gateway: { auth, policy: Policy.load(policyFile) } });
   });
   afterAll(async () => {

@@ -2,7 +2,7 @@ import type { OperationBus, OperationStore } from "@imagesvc/operations";
 import type { RawDiskPreflight } from "@imagesvc/preflight";
 import type { WebhookPolicy } from "@imagesvc/validation";
 import type { Operation } from "@imagesvc/proto";
-import type { ImageQueue } from "@imagesvc/queue";
+import type { ImageQueue, WebhookQueue } from "@imagesvc/queue";
 import type { SecretBox } from "@imagesvc/secrets";
 import type { Logger } from "pino";
 import type { StreamLimiter } from "../auth/limits";
@@ -14,6 +14,11 @@ export interface ImageServiceDeps {
   readonly store: OperationStore;
   readonly bus: OperationBus;
   readonly queue: ImageQueue;
+  /**
+   * Where a cancel queues the DONE delivery its request asked for (the worker queues every other
+   * one). Without it, the cancelled operation's job is kept, and the worker that runs it queues it.
+   */
+  readonly webhooks?: WebhookQueue;
   readonly log: Logger;
   /** Who may do what in which project. */
   readonly policy: Policy;
@@ -22,7 +27,7 @@ export interface ImageServiceDeps {
    * customer-supplied key is refused (FAILED_PRECONDITION).
    */
   readonly secrets?: SecretBox;
-  /** Projects whose images anyone may use as `source_image` (Google's public images). */
+  /** Projects whose images and licenses anyone may name (Google's public images and OS licenses). */
   readonly publicImageProjects: ReadonlySet<string>;
   /** CreateImage's per-principal rate limit; throws RESOURCE_EXHAUSTED. Default: none. */
   readonly rateLimit?: (principal: string) => Promise<void>;
