@@ -132,6 +132,37 @@ describe("webhooks", () => {
     }
   });
 
+  it("delivers a cancelled operation's DONE, signed, once per id, though its job never runs", async () => {
+    receiver = new Receiver();
+    url = await receiver.listen();
+    // No worker runs yet: the operation is cancelled while its job is queued.
+    const op = await create("hooked-cancelled");
+    const cancelled = await stack.client.cancelOperation({
+      project: "my-project",
+      operation: op.name,
+    });
+    expect(cancelled.error?.errors[0]?.code).toBe("CANCELLED");
+    // A retried cancel (its answer lost, say) answers the same and queues nothing new.
+    await stack.client.cancelOperation({ project: "my-project", operation: op.name });
+    const worker = await stack.startWorker(WORKER_ENV);
+    try {
+      await until(() => receiver.attempts.length >= 1, "the DONE delivery");
+      await new Promise((r) => setTimeout(r, 500)); // nothing more comes
+      expect(receiver.attempts).toEqual([
+        {
+          id: `${op.name}:DONE`,
+          type: "operation.done",
+          status: "DONE",
+          name: op.name,
+          verified: true,
+        },
+      ]);
+      expect(stack.emulator.admin.state().insertCalls[op.clientOperationId]).toBeUndefined();
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it("retries on 500 and on a dropped connection, with the same webhook-id", async () => {
     receiver = new Receiver();
     url = await receiver.listen();

@@ -1,7 +1,9 @@
+import { toJson, type JsonObject } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { abortable } from "@imagesvc/operations";
 import { loadSubject, lifecyclePolicy, OperationGoneError, step } from "@imagesvc/lifecycle";
-import type { CancelOperationRequest, Operation } from "@imagesvc/proto";
+import { OperationSchema, type CancelOperationRequest, type Operation } from "@imagesvc/proto";
+import { deliveryFor, parseCreateImageJob } from "@imagesvc/queue";
 import { authorize, checkRead } from "./access";
 import type { ImageServiceDeps } from "./deps";
 import { notCancellable, notFound } from "./errors";
@@ -37,11 +39,40 @@ export function cancelOperation(deps: ImageServiceDeps) {
       throw e;
     }
     if (taken.decision.refused !== undefined) throw notCancellable(taken.decision.refused);
-    // The job, if still queued, can go; if a worker holds it, it sees DONE and skips.
-    await deps.queue.remove(req.operation).catch((e: unknown) => {
-      deps.log.warn({ err: e, operation: req.operation }, "could not remove a cancelled job");
-    });
+    const { operation } = taken.subject;
+    // The DONE webhook the request asked for is queued before the job goes. If this gateway dies
+    // in between, the job is still there, and the worker that runs it sees DONE and queues the
+    // same delivery (same id): at least once either way. A retried cancel queues it again.
+    if (await announced(deps, taken.subject.job, operation)) {
+      // The job, if still queued, can go; if a worker holds it, it sees DONE and skips.
+      await deps.queue.remove(req.operation).catch((e: unknown) => {
+        deps.log.warn({ err: e, operation: req.operation }, "could not remove a cancelled job");
+      });
+    }
     deps.log.info({ operation: req.operation, project: req.project }, "operation cancelled");
-    return taken.subject.operation;
+    return operation;
   };
+}
+
+/**
+ * Queues the DONE delivery of a cancelled operation, if its request asked for one. True when
+ * nothing is left for the job to announce; false when only the job can (this gateway has no
+ * webhook queue, or cannot read the stored job), so the job must stay for a worker to run.
+ */
+async function announced(deps: ImageServiceDeps, storedJob: string, operation: Operation) {
+  let job;
+  try {
+    job = parseCreateImageJob(JSON.parse(storedJob));
+  } catch (e) {
+    deps.log.warn(
+      { err: e, operation: operation.name },
+      "cannot read the cancelled operation's job; keeping it for a worker to announce",
+    );
+    return false;
+  }
+  const delivery = deliveryFor(job, "DONE", toJson(OperationSchema, operation) as JsonObject);
+  if (delivery === undefined) return true;
+  if (deps.webhooks === undefined) return false;
+  await deps.webhooks.ensure(delivery);
+  return true;
 }
