@@ -2,72 +2,18 @@
 // against the built gateway and worker as processes, with the emulator's operations lasting
 // 45 minutes of Compute time (2.7 s at a time scale of 1000) and everything else scaled alike.
 // On the code before the lifecycle state machine, each of these ended with a false status.
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import type { EmulatorOptions } from "@imagesvc/compute-emulator";
-import { ImageService, Operation_Status, type Operation } from "@imagesvc/proto";
-import type { SpawnedApp } from "@imagesvc/testing";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { Operation_Status, type Operation } from "@imagesvc/proto";
 import { describe, expect, it } from "vitest";
-import { drain, imageRequest, startStack, type Stack } from "../e2e/stack.test-helper";
-
-/** Compute's time, compressed 1000 times: a 45-minute import takes 2.7 s here. */
-const COMPUTE_TIME: EmulatorOptions = {
-  timeScale: 1000,
-  operationDurationMs: 45 * 60_000,
-  waitCapMs: 120_000,
-  requestIdTtlMs: 60 * 60_000,
-  operationRetentionMs: 24 * 3600_000,
-};
-
-interface Truth {
-  readonly stack: Stack;
-  readonly client: Client<typeof ImageService>;
-  startWorker(env?: Record<string, string>): Promise<SpawnedApp>;
-  close(): Promise<void>;
-}
-
-async function start(emulator: EmulatorOptions = {}): Promise<Truth> {
-  const stack = await startStack({ emulator: { ...COMPUTE_TIME, ...emulator } });
-  const gateway = await stack.spawnGateway();
-  const client = createClient(
-    ImageService,
-    createConnectTransport({ baseUrl: gateway.url, httpVersion: "2" }),
-  );
-  return {
-    stack,
-    client,
-    // The worker's own timing, compressed like Compute's: waits of 120 ms, polls of 10 ms.
-    startWorker: (env = {}) =>
-      stack.startWorker({
-        WAIT_MIN_INTERVAL_MS: "1",
-        IMAGE_POLL_MS: "10",
-        JOB_LOCK_MS: "1000",
-        ...env,
-      }),
-    async close() {
-      await gateway.app.stop();
-      await stack.close();
-    },
-  };
-}
-
-/** Every version a watcher sees until DONE. */
-const watch = (t: Truth, op: Operation) =>
-  drain(t.client.watchOperation({ project: "my-project", operation: op.name }));
-
-/** Waits until `check` holds, polling; fails the test after `ms`. */
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 20_000) {
-  for (const deadline = Date.now() + ms; !(await check());) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** DONE without an error: what callers take for "the image exists". */
-function expectSucceeded(op: Operation | undefined) {
-  expect(op?.status).toBe(Operation_Status.DONE);
-  expect(op?.error, JSON.stringify(op?.error)).toBeUndefined();
-}
+import { imageRequest } from "../e2e/stack.test-helper";
+import {
+  expectSucceeded,
+  imageOf,
+  startTruth as start,
+  until,
+  watch,
+  type Truth,
+} from "./truth.test-helper";
 
 /** Creates an image, waits until Compute has it RUNNING, then kills the worker with SIGKILL. */
 async function runningThenKilled(t: Truth, name: string): Promise<Operation> {
@@ -82,9 +28,6 @@ async function runningThenKilled(t: Truth, name: string): Promise<Operation> {
   await worker.stop("SIGKILL");
   return op;
 }
-
-const imageOf = (t: Truth, name: string) =>
-  t.stack.emulator.admin.state().images.filter((i) => i.name === name);
 
 describe("the lifecycle tells the truth on real time scales", () => {
   it("1. follows a live import through a burst of 25 wait errors and a spent insert window, and reports DONE when Compute does", async () => {
