@@ -73,7 +73,7 @@ export function startSweeper(options: SweeperOptions): Sweeper {
           let cursor = "";
           do {
             if (stopped()) return { requeued, swept: true };
-            const page = await store.olderThan(project, status, before, {
+            const page = await store.namesCreatedBefore(project, status, before, {
               limit: pageSize,
               cursor,
             });

@@ -5,8 +5,7 @@ import { Operation_Status } from "@imagesvc/proto";
  * record, its request-id entry and its project's indexes live in one Redis Cluster slot and one
  * Lua script may touch them all.
  *
- * - `P:{project}:op:NAME`      hash: v (version), s (status), p (progress), op (Operation JSON
- *                              without version), rh (request fingerprint), rq (job payload JSON), ct
+ * - `P:{project}:op:NAME`      hash: the operation record, its fields in `RECORD_FIELDS` below
  * - `P:{project}:rid:ID`       string: the operation name a request id maps to
  * - `P:{project}:ops`          sorted set, every operation; `P:{project}:ops:STATUS` one per status
  * - `P:project-activity`       sorted set: project → when it last had an operation created (ms);
@@ -14,9 +13,15 @@ import { Operation_Status } from "@imagesvc/proto";
  *
  * The index members are `INVERTED_TIME:NAME` with score 0, so ZRANGE BYLEX lists newest first and
  * a member is an exact, stable page cursor. Every write that adds to an index also trims from it
- * the members created before the retention, and the index expires with its last write. Updates are published on a channel named like the
- * record key: one channel per operation, so a gateway receives only what its watchers want. A
- * message is `<publish time in ms> <Operation JSON>`.
+ * the members created before the retention, and the index expires with its last write. Updates
+ * are published on a channel named like the record key: one channel per operation, so a gateway
+ * receives only what its watchers want. A message is `<publish time in ms> <Operation JSON>`.
+ *
+ * The writes are the Lua scripts in `lua/`: `create-operation.lua` (the record, the request id,
+ * the indexes) and `write-operation.lua` (a lifecycle step and/or a version, moved between the
+ * status indexes and published). Each header lists its KEYS, ARGV and reply; TypeScript passes
+ * them by name through `lua/scripts.generated.ts`, which tools/lua/generate.mjs makes from those
+ * headers.
  */
 export function operationKeys(prefix: string, project: string, name: string) {
   const base = `${prefix}:{${project}}`;
@@ -28,6 +33,52 @@ export function operationKeys(prefix: string, project: string, name: string) {
   };
 }
 
+/**
+ * The fields of an operation record (the hash at `P:{project}:op:NAME`), by what they hold. The
+ * names are short because every record carries them, and they are part of the stored format:
+ * processes of two releases read each other's records during a rolling upgrade, so a name never
+ * changes meaning. TypeScript reads and writes them through this map only; the Lua scripts spell
+ * them out, and each script's header says which it reads and writes.
+ */
+export const RECORD_FIELDS = {
+  /**
+   * `v`: the operation's version, 1 at create and one more for each step forward. Redis owns it:
+   * only the scripts write it, and the stored Operation JSON carries version 0.
+   */
+  version: "v",
+  /**
+   * `s`: the status as its `Operation_Status` number (1 PENDING, 2 RUNNING, 3 DONE), so that
+   * write-operation.lua can refuse a step back. Written with each version.
+   */
+  status: "s",
+  /** `p`: the progress, 0-100, never decreasing. Written with each version. */
+  progress: "p",
+  /** `op`: the Operation as JSON, with version 0 (see `v`). Written with each version. */
+  operation: "op",
+  /**
+   * `rh`: the request fingerprint, a digest of the CreateImage request that a repeat of its
+   * request id must match. Written once, by create-operation.lua.
+   */
+  fingerprint: "rh",
+  /**
+   * `rq`: the job payload JSON, so the sweeper can queue a lost job again; it may carry a sealed
+   * key. Written by create-operation.lua, deleted by write-operation.lua at DONE.
+   */
+  job: "rq",
+  /** `ct`: when the operation was created, ms since the epoch. Written once, by create-operation.lua. */
+  createdMs: "ct",
+  /**
+   * `ls`: the lifecycle's sequence number, 0 at create and one more for each committed step;
+   * `commit` is a compare-and-set on it. Written by both scripts.
+   */
+  lifecycleSeq: "ls",
+  /**
+   * `lc`: the lifecycle state, as its owner libs/lifecycle encodes it (absent on records written
+   * before lifecycles existed). Written by both scripts.
+   */
+  lifecycle: "lc",
+} as const;
+
 export const requestIdKey = (prefix: string, project: string, requestId: string) =>
   `${prefix}:{${project}}:rid:${requestId.toLowerCase()}`;
 /** A sorted set, not the set `P:projects` of earlier versions, which grew forever (delete it). */
@@ -37,6 +88,10 @@ export const projectsKey = (prefix: string) => `${prefix}:project-activity`;
 const MAX_MS = 9_999_999_999_999;
 export const indexMember = (createdMs: number, name: string) =>
   `${String(MAX_MS - createdMs).padStart(13, "0")}:${name}`;
-/** ZREMRANGEBYLEX bound that removes every member created before `cutoffMs`. */
-export const olderThan = (cutoffMs: number) => `(${String(MAX_MS - cutoffMs).padStart(13, "0")};`;
+/**
+ * The exclusive lex bound after which an index's members were created before `cutoffMs`: from it
+ * to `+` (ZREMRANGEBYLEX, ZREVRANGEBYLEX) are exactly the operations older than the cutoff.
+ */
+export const indexBoundBefore = (cutoffMs: number) =>
+  `(${String(MAX_MS - cutoffMs).padStart(13, "0")};`;
 export const nameOfMember = (member: string) => member.slice(member.indexOf(":") + 1);

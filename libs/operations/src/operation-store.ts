@@ -3,14 +3,15 @@ import { UNKNOWN_FIELDS_IGNORED } from "./json-options";
 import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
 import { publishCommand, type PubSubMode, type RedisClient } from "@imagesvc/redis";
 import {
+  indexBoundBefore,
   indexMember,
   nameOfMember,
-  olderThan,
   operationKeys,
   projectsKey,
+  RECORD_FIELDS,
   requestIdKey,
 } from "./keys";
-import { CREATE, WRITE } from "./scripts";
+import { defineOperationScripts } from "./scripts";
 
 export interface OperationStoreOptions {
   /** Commands go here; the store never blocks or subscribes on it. */
@@ -102,19 +103,19 @@ export interface OperationStore {
   ): Promise<{ items: Operation[]; nextPageToken: string }>;
   /**
    * Writes `operation` as the next version and publishes it, if it is a step forward (see
-   * WRITE in scripts.ts). Returns the new version, or undefined when nothing was written.
+   * lua/write-operation.lua). Returns the new version, or undefined when nothing was written.
    */
   update(operation: Operation): Promise<number | undefined>;
   /**
    * Commits a lifecycle step (compare-and-set on its sequence number) together with the
-   * operation version it produces, atomically; see WRITE in scripts.ts.
+   * operation version it produces, atomically; see lua/write-operation.lua.
    */
   commit(step: Commit): Promise<CommitResult>;
   /**
    * Names of a project's operations in `status` created before `beforeMs`, oldest first, one page
    * at a time: start with cursor "", go on with the cursor each page returns until it is "".
    */
-  olderThan(
+  namesCreatedBefore(
     project: string,
     status: Operation_Status,
     beforeMs: number,
@@ -141,12 +142,7 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
   // When this process last marked each project active (the sweeper walks the active ones): a busy
   // gateway then pays the ZADD once a minute per project, not once per CreateImage. Bounded.
   const markedAt = new Map<string, number>();
-  redis.defineCommand("imagesvcCreateOperation", { numberOfKeys: 4, lua: CREATE });
-  redis.defineCommand("imagesvcWriteOperation", { numberOfKeys: 4, lua: WRITE });
-  const run = redis as unknown as {
-    imagesvcCreateOperation(...args: (string | number)[]): Promise<[number, string]>;
-    imagesvcWriteOperation(...args: (string | number)[]): Promise<[number, number, number]>;
-  };
+  const scripts = defineOperationScripts(redis);
 
   /** The JSON stored and published: the operation without its version, which Redis owns. */
   const body = (op: Operation) => toJsonString(OperationSchema, { ...op, version: 0 });
@@ -167,7 +163,7 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
   };
   const createdMs = (op: Operation) => Date.parse(op.insertTime);
 
-  /** Runs WRITE; see scripts.ts for its arguments and answer. */
+  /** Runs write-operation.lua; see its header for the arguments and the answer. */
   const write = (
     expectedSeq: string,
     lifecycle: string,
@@ -177,21 +173,26 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
     const project = operation?.project ?? address?.project ?? "";
     const name = operation?.name ?? address?.name ?? "";
     const keys = operationKeys(prefix, project, name);
-    return run.imagesvcWriteOperation(
-      keys.record,
-      keys.byStatus(Operation_Status.PENDING),
-      keys.byStatus(Operation_Status.RUNNING),
-      keys.byStatus(Operation_Status.DONE),
-      expectedSeq,
-      lifecycle,
-      operation === undefined ? "" : operation.status,
-      operation?.progress ?? 0,
-      operation === undefined ? "" : body(operation),
-      retentionMs,
-      keys.channel,
-      operation === undefined ? "" : indexMember(createdMs(operation), operation.name),
-      publish,
-      olderThan(Date.now() - retentionMs),
+    return scripts.writeOperation(
+      {
+        recordKey: keys.record,
+        pendingIndexKey: keys.byStatus(Operation_Status.PENDING),
+        runningIndexKey: keys.byStatus(Operation_Status.RUNNING),
+        doneIndexKey: keys.byStatus(Operation_Status.DONE),
+      },
+      {
+        expectedSeq,
+        lifecycle,
+        status: operation === undefined ? "" : operation.status,
+        progress: operation?.progress ?? 0,
+        operation: operation === undefined ? "" : body(operation),
+        retentionMs,
+        channel: keys.channel,
+        indexMember:
+          operation === undefined ? "" : indexMember(createdMs(operation), operation.name),
+        publishCommand: publish,
+        expiredMembersFrom: indexBoundBefore(Date.now() - retentionMs),
+      },
     );
   };
 
@@ -214,20 +215,24 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
         if (markedAt.size >= 10_000) markedAt.clear();
         markedAt.set(operation.project, now);
       }
-      const [created, name] = await run.imagesvcCreateOperation(
-        requestIdKey(prefix, operation.project, requestId),
-        keys.record,
-        keys.all,
-        keys.byStatus(Operation_Status.PENDING),
-        operation.name,
-        fingerprint,
-        body(operation),
-        job,
-        ct,
-        indexMember(ct, operation.name),
-        retentionMs,
-        olderThan(Date.now() - retentionMs),
-        lifecycle,
+      const [created, name] = await scripts.createOperation(
+        {
+          requestIdKey: requestIdKey(prefix, operation.project, requestId),
+          recordKey: keys.record,
+          allIndexKey: keys.all,
+          pendingIndexKey: keys.byStatus(Operation_Status.PENDING),
+        },
+        {
+          name: operation.name,
+          fingerprint,
+          operation: body(operation),
+          job,
+          createdMs: ct,
+          indexMember: indexMember(ct, operation.name),
+          retentionMs,
+          expiredMembersFrom: indexBoundBefore(Date.now() - retentionMs),
+          lifecycle,
+        },
       );
       if (created === 1) {
         const stored = clone(OperationSchema, operation);
@@ -236,9 +241,9 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
       }
       const existing = await redis.hmget(
         operationKeys(prefix, operation.project, name).record,
-        "op",
-        "v",
-        "rh",
+        RECORD_FIELDS.operation,
+        RECORD_FIELDS.version,
+        RECORD_FIELDS.fingerprint,
       );
       const [json, version, rh] = existing;
       if (json == null) {
@@ -257,8 +262,8 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
     async get(project, name) {
       const [json, version] = await redis.hmget(
         operationKeys(prefix, project, name).record,
-        "op",
-        "v",
+        RECORD_FIELDS.operation,
+        RECORD_FIELDS.version,
       );
       return json == null ? undefined : parse(json, version ?? undefined);
     },
@@ -266,12 +271,12 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
     async getStored(project, name) {
       const [json, version, rq, ct, lc, ls] = await redis.hmget(
         operationKeys(prefix, project, name).record,
-        "op",
-        "v",
-        "rq",
-        "ct",
-        "lc",
-        "ls",
+        RECORD_FIELDS.operation,
+        RECORD_FIELDS.version,
+        RECORD_FIELDS.job,
+        RECORD_FIELDS.createdMs,
+        RECORD_FIELDS.lifecycle,
+        RECORD_FIELDS.lifecycleSeq,
       );
       if (json == null) return undefined;
       return {
@@ -312,7 +317,11 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
         scanned += page.length;
         const pipeline = redis.pipeline();
         for (const member of page)
-          pipeline.hmget(operationKeys(prefix, project, nameOfMember(member)).record, "op", "v");
+          pipeline.hmget(
+            operationKeys(prefix, project, nameOfMember(member)).record,
+            RECORD_FIELDS.operation,
+            RECORD_FIELDS.version,
+          );
         const gone: string[] = [];
         for (const [i, [error, value]] of ((await pipeline.exec()) ?? []).entries()) {
           if (error) throw error;
@@ -348,7 +357,7 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
       return { status: "committed", seq, version: version > 0 ? version : undefined };
     },
 
-    async olderThan(project, status, beforeMs, { limit, cursor = "" }) {
+    async namesCreatedBefore(project, status, beforeMs, { limit, cursor = "" }) {
       const index = operationKeys(prefix, project, "").byStatus(status);
       // Oldest first: the end of the index. Members older than beforeMs sort after its bound; a
       // cursor is the last member of the previous page, exclusive.
@@ -356,7 +365,7 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
       const members = await redis.zrevrangebylex(
         index,
         top,
-        olderThan(beforeMs),
+        indexBoundBefore(beforeMs),
         "LIMIT",
         0,
         limit,

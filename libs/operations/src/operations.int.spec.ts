@@ -20,6 +20,7 @@ import {
   type OperationBusOptions,
   type OperationStore,
 } from "./index";
+import { RECORD_FIELDS } from "./keys";
 
 let redis: TestRedis;
 let store: OperationStore;
@@ -279,7 +280,7 @@ describe("OperationStore", () => {
     let cursor = "";
     let pages = 0;
     do {
-      const page = await store.olderThan(
+      const page = await store.namesCreatedBefore(
         "my-project",
         Operation_Status.PENDING,
         Date.now() - 30_000,
@@ -447,11 +448,14 @@ describe("OperationBus", () => {
     const { op } = await createOp();
     // A newer release added a field (and an enum value) to Operation, and wrote the record.
     const key = operationKeys(redis.prefix.slice(0, -1), "my-project", op.name).record;
-    const stored = JSON.parse((await redis.client.hget(key, "op")) ?? "{}") as Record<
-      string,
-      unknown
-    >;
-    await redis.client.hset(key, "op", JSON.stringify({ ...stored, fieldFromTheFuture: { a: 1 } }));
+    const stored = JSON.parse(
+      (await redis.client.hget(key, RECORD_FIELDS.operation)) ?? "{}",
+    ) as Record<string, unknown>;
+    await redis.client.hset(
+      key,
+      RECORD_FIELDS.operation,
+      JSON.stringify({ ...stored, fieldFromTheFuture: { a: 1 } }),
+    );
     expect((await store.get("my-project", op.name))?.name).toBe(op.name);
 
     const run = collect(bus.watch("my-project", op.name, new AbortController().signal));

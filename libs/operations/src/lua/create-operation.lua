@@ -1,0 +1,55 @@
+--[[
+  Creates an operation unless its project already used the request id: sets the request id,
+  writes the record (version 1, PENDING, lifecycle sequence 0) and adds the operation to the
+  index of all operations and to the PENDING index, trimming from both the members created
+  before the retention. Everything expires `retentionMs` after this write.
+
+    Input:
+      KEYS[1]   requestIdKey        P:{project}:rid:ID, the name a request id maps to
+      KEYS[2]   recordKey           P:{project}:op:NAME, the operation record
+      KEYS[3]   allIndexKey         P:{project}:ops
+      KEYS[4]   pendingIndexKey     P:{project}:ops:PENDING
+
+      ARGV[1]   name                the operation's name
+      ARGV[2]   fingerprint         a digest of the request, compared when the request id repeats
+      ARGV[3]   operation           the Operation JSON, without its version
+      ARGV[4]   job                 the job payload JSON, to queue the job again if it is lost
+      ARGV[5]   createdMs           when the operation was created, ms since the epoch
+      ARGV[6]   indexMember         the operation's index member, INVERTED_MS:NAME
+      ARGV[7]   retentionMs         how long the keys live after this write, ms
+      ARGV[8]   expiredMembersFrom  lex bound: the members past the retention sort from here on
+      ARGV[9]   lifecycle           the lifecycle state, as libs/lifecycle encodes it
+
+    Record fields (RECORD_FIELDS in keys.ts): writes all of them, v s p op rh rq ct ls lc.
+
+    Output:
+      {1, name}           created
+      {0, existing name}  the request id was taken; nothing was written
+]]
+local requestIdKey = KEYS[1]
+local recordKey = KEYS[2]
+local allIndexKey = KEYS[3]
+local pendingIndexKey = KEYS[4]
+
+local name = ARGV[1]
+local fingerprint = ARGV[2]
+local operation = ARGV[3]
+local job = ARGV[4]
+local createdMs = ARGV[5]
+local indexMember = ARGV[6]
+local retentionMs = ARGV[7]
+local expiredMembersFrom = ARGV[8]
+local lifecycle = ARGV[9]
+
+local existing = redis.call('GET', requestIdKey)
+if existing then return {0, existing} end
+redis.call('SET', requestIdKey, name, 'PX', retentionMs)
+redis.call('HSET', recordKey, 'v', 1, 's', 1, 'p', 0, 'op', operation, 'rh', fingerprint,
+  'rq', job, 'ct', createdMs, 'ls', 0, 'lc', lifecycle)
+redis.call('PEXPIRE', recordKey, retentionMs)
+for _, indexKey in ipairs({allIndexKey, pendingIndexKey}) do
+  redis.call('ZADD', indexKey, 0, indexMember)
+  redis.call('ZREMRANGEBYLEX', indexKey, expiredMembersFrom, '+')
+  redis.call('PEXPIRE', indexKey, retentionMs)
+end
+return {1, name}

@@ -1,0 +1,104 @@
+--[[
+  Writes a lifecycle step and/or a new version of an operation, and publishes the version.
+
+  The lifecycle part is a compare-and-set: with an expected sequence number, nothing is written
+  unless the record's lifecycle is still at that number. That makes "dispatch an insert" and
+  "cancel" atomic against each other: whichever commits first wins, the other sees a conflict and
+  decides again on what it now reads.
+
+  The version part is written if and only if it is a real step forward: DONE is final, status
+  never goes back, progress never decreases, and an identical state makes no new version. Two
+  writers racing on one operation therefore cannot make a watcher see anything but strictly
+  increasing versions. A version that changes the status moves the operation between the status
+  indexes, trimming from the one it enters the members created before the retention. At DONE the
+  stored job payload (`rq`, which may carry a sealed key) is dropped: nothing will run the job
+  again.
+
+    Input:
+      KEYS[1]   recordKey           P:{project}:op:NAME, the operation record
+      KEYS[2]   pendingIndexKey     P:{project}:ops:PENDING
+      KEYS[3]   runningIndexKey     P:{project}:ops:RUNNING
+      KEYS[4]   doneIndexKey        P:{project}:ops:DONE
+
+      ARGV[1]   expectedSeq         the lifecycle sequence the step was decided on; '' for none
+      ARGV[2]   lifecycle           the new lifecycle state, '' to leave it unchanged
+      ARGV[3]   status              1 PENDING, 2 RUNNING, 3 DONE; '' to write no version
+      ARGV[4]   progress            the version's progress, 0-100
+      ARGV[5]   operation           the version's Operation JSON, without its version
+      ARGV[6]   retentionMs         how long the keys live after this write, ms
+      ARGV[7]   channel             where the version is published, named like the record key
+      ARGV[8]   indexMember         the operation's index member, INVERTED_MS:NAME
+      ARGV[9]   publishCommand      PUBLISH, or SPUBLISH on a cluster (same slot as the record)
+      ARGV[10]  expiredMembersFrom  lex bound: the members past the retention sort from here on
+
+    Record fields (RECORD_FIELDS in keys.ts): reads v s p op ls; writes ls lc for a lifecycle
+    step and v s p op for a version; deletes rq at DONE.
+
+    Publishes:
+      `<Redis time in ms> <Operation JSON with its version>` on the channel, so subscribers can
+      measure publish → deliver latency.
+
+    Output:
+      {-1, 0, 0}              there is no such record
+      {0, seq, 0}             lifecycle conflict: the record's sequence number is seq
+      {1, seq, version or 0}  written: the lifecycle sequence number, and the new version or 0
+                              when no version was written
+]]
+local recordKey = KEYS[1]
+local pendingIndexKey = KEYS[2]
+local runningIndexKey = KEYS[3]
+local doneIndexKey = KEYS[4]
+
+local expectedSeq = ARGV[1]
+local lifecycle = ARGV[2]
+local status = ARGV[3]
+local progress = ARGV[4]
+local operation = ARGV[5]
+local retentionMs = ARGV[6]
+local channel = ARGV[7]
+local indexMember = ARGV[8]
+local publishCommand = ARGV[9]
+local expiredMembersFrom = ARGV[10]
+
+-- The status indexes by status number.
+local indexKeyOfStatus = {pendingIndexKey, runningIndexKey, doneIndexKey}
+
+local current = redis.call('HMGET', recordKey, 'v', 's', 'p', 'op', 'ls')
+if not current[1] then return {-1, 0, 0} end
+local seq = tonumber(current[5] or '0')
+if expectedSeq ~= '' and seq ~= tonumber(expectedSeq) then return {0, seq, 0} end
+local fields = {}
+if lifecycle ~= '' then
+  seq = seq + 1
+  fields = {'ls', seq, 'lc', lifecycle}
+end
+local version, oldStatus, newStatus = 0, tonumber(current[2]), 0
+if status ~= '' then
+  local oldProgress = tonumber(current[3])
+  local newProgress = tonumber(progress)
+  newStatus = tonumber(status)
+  if not (oldStatus == 3 or newStatus < oldStatus or newProgress < oldProgress
+      or current[4] == operation) then
+    version = tonumber(current[1]) + 1
+    for _, x in ipairs({'v', version, 's', newStatus, 'p', newProgress, 'op', operation}) do
+      fields[#fields + 1] = x
+    end
+  end
+end
+if #fields == 0 then return {1, seq, 0} end
+-- One HSET and one PEXPIRE for the lifecycle step and the version together.
+redis.call('HSET', recordKey, unpack(fields))
+redis.call('PEXPIRE', recordKey, retentionMs)
+if version == 0 then return {1, seq, 0} end
+if newStatus == 3 then redis.call('HDEL', recordKey, 'rq') end
+if newStatus ~= oldStatus then
+  redis.call('ZREM', indexKeyOfStatus[oldStatus], indexMember)
+  redis.call('ZADD', indexKeyOfStatus[newStatus], 0, indexMember)
+  redis.call('ZREMRANGEBYLEX', indexKeyOfStatus[newStatus], expiredMembersFrom, '+')
+  redis.call('PEXPIRE', indexKeyOfStatus[newStatus], retentionMs)
+end
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call(publishCommand, channel,
+  ms .. ' {"version":' .. version .. ',' .. string.sub(operation, 2))
+return {1, seq, version}
