@@ -5,7 +5,6 @@ import {
   type ConnectRouter,
   type HandlerContext,
 } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createOperationBus, createOperationStore, type OperationBus } from "@imagesvc/operations";
 import {
   file_computeimages_v1_image_service,
@@ -41,8 +40,12 @@ import { consoleFiles } from "./console-files";
 import { createImageService } from "./image-service";
 import type { RawDiskPreflight } from "@imagesvc/preflight";
 import type { WebhookPolicy } from "@imagesvc/validation";
-import { createGrpcPath } from "./grpc/grpc-path";
-import { listen, type ListenOptions } from "./listen";
+import {
+  createConnectHandler,
+  createGrpcPath,
+  listen,
+  type ListenOptions,
+} from "@imagesvc/serving";
 import { createReflection } from "./reflection";
 import { rpcMetricsInterceptor } from "./rpc-metrics";
 
@@ -276,7 +279,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     requestGate,
     readMaxBytes,
   });
-  const handler = connectNodeAdapter({
+  const handler = createConnectHandler({
     routes: (router: ConnectRouter) => {
       router.service(ImageService, service);
       router.service(healthV1.Health, health.service);
