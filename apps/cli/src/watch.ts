@@ -1,6 +1,7 @@
 import type { Client } from "@connectrpc/connect";
 import { Operation_Status, type ImageService, type Operation } from "@imagesvc/proto";
 import { isTransient } from "./exit-codes";
+import { backoffDelay, sleep } from "@imagesvc/runtime";
 
 export interface WatchOptions {
   /** Called with each new version. */
@@ -38,7 +39,7 @@ export async function watchToDone(
       if (!isTransient(e) || failures >= (options.maxReconnects ?? 8)) throw e;
       failures += 1;
       options.onReconnect?.(failures, e);
-      await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** failures)));
+      await sleep(backoffDelay(failures, { initialMs: 200, maxMs: 5000 }));
     }
   }
 }

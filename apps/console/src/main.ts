@@ -12,9 +12,12 @@ import {
   type CreateImageRequest,
   type Operation,
 } from "@imagesvc/proto";
+import { backoffDelay, sleep } from "@imagesvc/runtime";
 import { validateCreateImageRequest } from "@imagesvc/validation";
 
 const TOKEN_KEY = "imagesvc-token";
+/** Reconnects and retries back off from 250 ms to 4 s, jittered, so many tabs do not retry in step. */
+const RECONNECT = { initialMs: 250, maxMs: 4000 };
 /** An element of index.html, by id; the page is static, so a missing one is a bug. */
 function $(id: string): HTMLElement {
   const element = document.getElementById(id);
@@ -140,13 +143,13 @@ function update(row: Row, op: Operation): void {
 async function watch(row: Row, mine: number): Promise<void> {
   if (row.watching) return;
   row.watching = true;
-  let delay = 250;
+  let failures = 0;
   try {
     while (mine === generation && row.last.status !== Operation_Status.DONE) {
       try {
         for await (const op of client.watchOperation({ project, operation: row.last.name })) {
           update(row, op);
-          delay = 250;
+          failures = 0;
           setStreamStatus("");
         }
       } catch (e) {
@@ -158,8 +161,7 @@ async function watch(row: Row, mine: number): Promise<void> {
         setStreamStatus(
           `Connection lost (${error.code === Code.Unavailable ? "unavailable" : error.rawMessage}); reconnecting…`,
         );
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 4000);
+        await sleep(backoffDelay(failures++, RECONNECT));
       }
     }
   } finally {
@@ -193,7 +195,7 @@ async function list(): Promise<void> {
       const error = ConnectError.from(e);
       setStreamStatus(`Could not list operations: ${error.rawMessage}`);
       if (error.code !== Code.Unavailable || mine !== generation) return;
-      await new Promise((r) => setTimeout(r, Math.min(4000, 250 * 2 ** attempt)));
+      await sleep(backoffDelay(attempt, RECONNECT));
     }
   }
 }

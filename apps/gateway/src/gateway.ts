@@ -12,26 +12,26 @@ import {
   ImageService,
   reflectionV1,
   reflectionV1alpha,
-  type Operation,
 } from "@imagesvc/proto";
 import { createImageQueue, createWebhookQueue } from "@imagesvc/queue";
 import type { SecretBox } from "@imagesvc/secrets";
 import type { Metrics } from "@imagesvc/telemetry";
+import { sharedSettings, type ResolvedSettings } from "@imagesvc/config";
 import {
+  agreeDeploymentSettings,
+  agreePubSubMode,
   createRedisClient,
   createSubscriber,
-  agreePubSubMode,
+  deploymentSettingsKey,
   pubSubModeKey,
-  parseRedisUrl,
   readyOrTimeout,
-  type PubSubSetting,
-  type RedisTarget,
+  redisTarget,
   type Subscriber,
 } from "@imagesvc/redis";
 import type { Logger } from "pino";
 import { errorInterceptor } from "./error-interceptor";
 import { createAuthenticator, type AuthConfig } from "./auth/authenticator";
-import { createRateLimiter, StreamLimiter, type RateLimit } from "./auth/limits";
+import { createRateLimiter, StreamLimiter } from "./auth/limits";
 import { DEFAULT_PUBLIC_IMAGE_PROJECTS } from "./auth/named-resources";
 import { Policy } from "./auth/policy";
 import { StreamDrain } from "./drain";
@@ -39,7 +39,6 @@ import { createHealth } from "./health";
 import { consoleFiles } from "./console-files";
 import { createImageService } from "./image-service";
 import type { RawDiskPreflight } from "@imagesvc/preflight";
-import type { WebhookPolicy } from "@imagesvc/validation";
 import {
   createConnectHandler,
   createGrpcPath,
@@ -50,83 +49,37 @@ import { createReflection } from "./reflection";
 import { rpcMetricsInterceptor } from "./rpc-metrics";
 
 export interface GatewayOptions {
-  /** TCP port; 0 picks a free one. */
-  readonly port: number;
-  /** Interface. Default: "0.0.0.0". */
-  readonly host?: string;
+  /**
+   * The gateway's settings, resolved once by libs/config (`resolveSettings("gateway", env)`):
+   * port, Redis, prefix, retention, job and webhook retry policies, limits, timeouts. The
+   * defaults live in that one table; this code has none of its own.
+   */
+  readonly settings: ResolvedSettings<"gateway">;
+  /**
+   * How the deployment's shared settings are held to the other processes' (libs/redis's
+   * agreeDeploymentSettings): who this process is, for the record. Absent: not checked (tests
+   * that start several gateways with different settings on purpose).
+   */
+  readonly deploymentSettings?: { readonly by: string };
   readonly tls?: ListenOptions["tls"];
-  /** Redis: a target, or a URL (`redis://`, `rediss://`, `redis+cluster://host:port,...`). */
-  readonly redis: RedisTarget | string;
-  /**
-   * How updates travel: classic, sharded, or auto (sharded on a cluster whose masters all run
-   * Redis 7+). Every process of a deployment uses the mode recorded by the first (see
-   * `agreePubSubMode`). Default: auto.
-   */
-  readonly pubsub?: PubSubSetting;
-  /** Deployment prefix for Redis keys; gateways and workers must agree. Default: "imagesvc". */
-  readonly prefix?: string;
-  /** How long operation records are kept, in ms. Default: 7 days. */
-  readonly retentionMs?: number;
-  /** How long to wait for Redis before listening anyway (health: NOT_SERVING), in ms. Default: 5000. */
-  readonly redisConnectWaitMs?: number;
-  /** Timeout of each Redis command, in ms. Default: 5000. */
-  readonly redisCommandTimeoutMs?: number;
-  /**
-   * Retry policy stamped on each job when it is queued (BullMQ keeps it with the job): attempts,
-   * and the first retry delay in ms. Defaults: 10 and 1000.
-   */
-  readonly jobAttempts?: number;
-  readonly jobBackoffMs?: number;
-  /** How long a new job waits before a worker may take it (a window to cancel in). Default: 0. */
-  readonly jobStartDelayMs?: number;
-  /** The largest request message accepted, in bytes. Default: 1 MiB. */
-  readonly readMaxBytes?: number;
-  /** The `user` of operations when `auth` is `none`. */
-  readonly defaultUser: string;
-  /** How callers authenticate. Default: `none` (local use only), every caller is `defaultUser`. */
+  /** How callers authenticate. Default: `none` (local use only), every caller is DEFAULT_USER. */
   readonly auth?: AuthConfig;
   /** Who may do what; required unless `auth` is `none` (then everyone may do everything). */
   readonly policy?: Policy;
-  /**
-   * Projects whose images (`source_image`) and licenses (`licenses`) anyone may name without a
-   * `use` grant. Default: Google's public image projects (DEFAULT_PUBLIC_IMAGE_PROJECTS).
-   */
-  readonly publicImageProjects?: readonly string[];
-  /** Seals customer-supplied keys before they reach Redis (SECRETS_KEY_FILE). Default: none, and such requests are refused. */
+  /** Seals customer-supplied keys before they reach Redis (SECRETS_KEY_FILE). Without it, such requests are refused. */
   readonly secrets?: SecretBox;
-  /** CreateImage's per-principal rate limit, shared by replicas through Redis. Default: 60/min, bursts of 20. */
-  readonly rateLimit?: RateLimit;
-  /** Open `grpc.health.v1.Health/Watch` streams on this gateway, from anyone. Default: 100. */
-  readonly maxHealthWatches?: number;
-  /** Open reflection streams (v1 and v1alpha) on this gateway, from all callers. Default: 100. */
-  readonly maxReflectionStreams?: number;
-  /** Connection bounds: header and idle timeouts, in ms (see ListenOptions). Defaults: 10000, 120000. */
-  readonly headerTimeoutMs?: number;
-  readonly idleTimeoutMs?: number;
-  /**
-   * On close, how long calls in flight may take to finish after GOAWAY before their connections
-   * are cut, in ms. Default: 5000.
-   */
-  readonly drainGraceMs?: number;
-  /** Open Watch/Wait streams per principal on this gateway. Default: 100. */
-  readonly maxStreamsPerPrincipal?: number;
+  /** How long to wait for Redis before listening anyway (health: NOT_SERVING), in ms. Default: 5000. */
+  readonly redisConnectWaitMs?: number;
   readonly log: Logger;
   /** Where RPC, stream and delivery metrics go; served on /metrics. */
   readonly metrics: Metrics;
   /**
-   * The pre-flight of raw disk sources (`createRawDiskPreflight` of libs/preflight). Default:
-   * none, and Compute checks archives itself; main.ts turns it on unless PREFLIGHT=off.
+   * The pre-flight of raw disk sources (`createRawDiskPreflight` of libs/preflight). Without it,
+   * Compute checks archives itself; main.ts turns it on unless PREFLIGHT=off.
    */
   readonly rawDiskPreflight?: RawDiskPreflight;
   /** The operations console's built files (dist/apps/console), served under /console/. Default: none. */
   readonly consoleDir?: string;
-  /** Which webhook URLs CreateImage accepts. Default: none (any notification is refused). */
-  readonly webhookPolicy?: WebhookPolicy;
-  /** Attempts and first retry delay of a webhook delivery a cancel queues, as the workers' (see libs/queue). Defaults: 10 and 2000 ms. */
-  readonly webhookAttempts?: number;
-  readonly webhookBackoffMs?: number;
-  /** Test-only fault hook between writing a record and queueing its job. */
-  readonly afterRecord?: (operation: Operation) => Promise<void>;
 }
 
 export interface Gateway {
@@ -146,17 +99,18 @@ export interface Gateway {
 
 /** The gateway: Connect, gRPC and gRPC-Web on one port, backed by Redis. */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
-  const prefix = options.prefix ?? "imagesvc";
-  const target = typeof options.redis === "string" ? parseRedisUrl(options.redis) : options.redis;
+  const s = options.settings;
+  const prefix = s.REDIS_PREFIX;
+  const target = redisTarget(s);
   const redisConnectWaitMs = options.redisConnectWaitMs ?? 5000;
   const commands = createRedisClient(target, {
     maxRetriesPerRequest: 1,
     autoPipelining: true,
-    commandTimeoutMs: options.redisCommandTimeoutMs ?? 5000,
+    commandTimeoutMs: s.REDIS_COMMAND_TIMEOUT_MS,
   });
   // A cluster must answer before the gateway knows how its updates travel.
   if (target.kind === "cluster") await readyOrTimeout([commands], redisConnectWaitMs);
-  const pubsub = await agreePubSubMode(commands, options.pubsub ?? "auto", pubSubModeKey(prefix));
+  const pubsub = await agreePubSubMode(commands, s.REDIS_PUBSUB, pubSubModeKey(prefix));
   const subscriber = createSubscriber(target, pubsub);
   for (const [name, client] of [
     ["commands", commands],
@@ -172,14 +126,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   }
   const streamDrain = new StreamDrain();
-  const healthWatches = new StreamLimiter(options.maxHealthWatches ?? 100);
+  const healthWatches = new StreamLimiter(s.MAX_HEALTH_WATCHES);
   const health = createHealth(
     [ImageService.typeName, healthV1.Health.typeName],
     () => commands.status === "ready" && subscriber.client.status === "ready",
     streamDrain,
     () => healthWatches.acquire("grpc.health.v1.Health/Watch"),
   );
-  const reflectionStreams = new StreamLimiter(options.maxReflectionStreams ?? 100);
+  const reflectionStreams = new StreamLimiter(s.MAX_REFLECTION_STREAMS);
   const reflection = createReflection(
     // Every service it lists, reflection's own included: `buf curl --list-methods` and grpcurl
     // ask for the file of each.
@@ -201,7 +155,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     redis: commands,
     pubsub,
     prefix,
-    ...(options.retentionMs !== undefined && { retentionMs: options.retentionMs }),
+    retentionMs: s.RECORD_RETENTION_MS,
   });
   const bus = createOperationBus({
     subscriber,
@@ -223,20 +177,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     onError: (e) => {
       options.log.warn({ err: e }, "queue connection error");
     },
-    ...(options.jobAttempts !== undefined && { attempts: options.jobAttempts }),
-    ...(options.jobBackoffMs !== undefined && { backoffMs: options.jobBackoffMs }),
-    ...(options.retentionMs !== undefined && { retentionMs: options.retentionMs }),
-    ...(options.jobStartDelayMs !== undefined && { startDelayMs: options.jobStartDelayMs }),
+    attempts: s.JOB_ATTEMPTS,
+    backoffMs: s.JOB_BACKOFF_MS,
+    retentionMs: s.RECORD_RETENTION_MS,
+    startDelayMs: s.JOB_START_DELAY_MS,
   });
   // Deliveries of a cancel's DONE webhook; the workers send them (they hold the signing secret).
   const webhooks = createWebhookQueue({
     connection: commands,
     prefix,
-    ...(options.retentionMs !== undefined && { retentionMs: options.retentionMs }),
-    ...(options.webhookAttempts !== undefined && { attempts: options.webhookAttempts }),
-    ...(options.webhookBackoffMs !== undefined && { backoffMs: options.webhookBackoffMs }),
+    retentionMs: s.RECORD_RETENTION_MS,
+    attempts: s.WEBHOOK_ATTEMPTS,
+    backoffMs: s.WEBHOOK_BACKOFF_MS,
   });
-  const auth = options.auth ?? { mode: "none", user: options.defaultUser };
+  const auth = options.auth ?? { mode: "none", user: s.DEFAULT_USER };
   const authenticator = createAuthenticator(auth);
   const policy = options.policy ?? (auth.mode === "none" ? Policy.allowAll() : undefined);
   if (policy === undefined)
@@ -248,17 +202,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     webhooks,
     log: options.log,
     policy,
-    publicImageProjects: new Set(options.publicImageProjects ?? DEFAULT_PUBLIC_IMAGE_PROJECTS),
-    ...(options.secrets && { secrets: options.secrets }),
-    rateLimit: createRateLimiter(
-      commands,
-      prefix,
-      options.rateLimit ?? { perMinute: 60, burst: 20 },
+    publicImageProjects: new Set(
+      s.AUTH_PUBLIC_IMAGE_PROJECTS.length > 0
+        ? s.AUTH_PUBLIC_IMAGE_PROJECTS
+        : DEFAULT_PUBLIC_IMAGE_PROJECTS,
     ),
-    streams: new StreamLimiter(options.maxStreamsPerPrincipal ?? 100),
+    ...(options.secrets && { secrets: options.secrets }),
+    rateLimit: createRateLimiter(commands, prefix, {
+      perMinute: s.RATE_LIMIT_CREATE_PER_MINUTE,
+      burst: s.RATE_LIMIT_CREATE_BURST,
+    }),
+    streams: new StreamLimiter(s.MAX_STREAMS_PER_PRINCIPAL),
     drain: streamDrain,
-    ...(options.afterRecord && { afterRecord: options.afterRecord }),
-    webhookPolicy: options.webhookPolicy ?? { allowedHosts: [], allowLocalHttp: false },
+    webhookPolicy: {
+      allowedHosts: s.WEBHOOK_ALLOWED_HOSTS,
+      allowLocalHttp: s.WEBHOOK_ALLOW_LOCAL_HTTP,
+    },
     ...(options.rawDiskPreflight && {
       rawDiskPreflight: counted(options.rawDiskPreflight, options.metrics),
     }),
@@ -267,7 +226,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const serveConsole =
     options.consoleDir === undefined ? undefined : consoleFiles(options.consoleDir);
   const interceptors = [rpcMetricsInterceptor(options.metrics), errorInterceptor(options.log)];
-  const readMaxBytes = options.readMaxBytes ?? 1 << 20;
+  const readMaxBytes = s.READ_MAX_BYTES;
   const requestGate = (ctx: HandlerContext) => authenticator.gate(ctx);
   // gRPC's unary and server-streaming calls take the lean path; everything else, connect-node.
   const grpcPath = createGrpcPath({
@@ -321,12 +280,30 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // Listen once Redis answers, so a fresh gateway is SERVING from its first request. If Redis is
   // down, listen anyway after a while: health reports NOT_SERVING until it comes back.
   await readyOrTimeout([commands, subscriber.client], redisConnectWaitMs);
+  // Keep records and retry jobs as every other process of the deployment does. Checked once
+  // Redis answers: at start, or when it first comes back.
+  if (options.deploymentSettings !== undefined) {
+    const agree = () =>
+      agreeDeploymentSettings(commands, deploymentSettingsKey(prefix), {
+        values: sharedSettings(s),
+        mode: s.DEPLOYMENT_SETTINGS,
+        by: options.deploymentSettings?.by ?? "gateway",
+      });
+    if (commands.status === "ready") await agree();
+    else
+      commands.once("ready", () => {
+        agree().catch((e: unknown) => {
+          options.log.fatal({ err: e }, e instanceof Error ? e.message : String(e));
+          health.drain();
+        });
+      });
+  }
   const listening = await listen(handler, {
-    port: options.port,
-    host: options.host ?? "0.0.0.0",
+    port: s.PORT,
+    host: s.HOST,
     ...(options.tls && { tls: options.tls }),
-    ...(options.headerTimeoutMs !== undefined && { headerTimeoutMs: options.headerTimeoutMs }),
-    ...(options.idleTimeoutMs !== undefined && { idleTimeoutMs: options.idleTimeoutMs }),
+    headerTimeoutMs: s.HEADER_TIMEOUT_MS,
+    idleTimeoutMs: s.IDLE_TIMEOUT_MS,
     takeStream: grpcPath,
   });
 
@@ -349,7 +326,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // Let the handlers see the abort and write their final frames before connections go.
       await new Promise((r) => setTimeout(r, 50));
       // GOAWAY; calls in flight (a CreateImage between its record and its job) finish first.
-      await listening.close(options.drainGraceMs ?? 5000);
+      // Calls in flight get half of the shutdown bound to finish; the rest is for closing.
+      await listening.close(Math.floor(s.SHUTDOWN_TIMEOUT_MS / 2));
       await Promise.all([queue.close(), webhooks.close()]);
       bus.close();
       await Promise.allSettled([commands.quit(), subscriber.close()]);

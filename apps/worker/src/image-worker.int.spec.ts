@@ -1,10 +1,10 @@
 import { create, toJson } from "@bufbuild/protobuf";
 import { createComputeClient } from "@imagesvc/compute";
 import { startComputeEmulator, type ComputeEmulator } from "@imagesvc/compute-emulator";
-import { ACCEPTED, encodeLifecycle, lifecyclePolicy, loadSubject, step } from "@imagesvc/lifecycle";
+import { ACCEPTED, decideCancel, encodeLifecycle, loadSubject, step } from "@imagesvc/lifecycle";
 import { createOperationStore, operationKeys, type OperationStore } from "@imagesvc/operations";
 import { ImageSchema, Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
-import { createImageQueue, type CreateImageJob, type ImageQueue } from "@imagesvc/queue";
+import { createImageQueue, jobPointer, type ImageQueue, type StoredRequest } from "@imagesvc/queue";
 import { useTestRedis, type TestRedis } from "@imagesvc/testing";
 import { OAuth2Client } from "google-auth-library";
 import { Redis } from "ioredis";
@@ -13,6 +13,12 @@ import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createImageWorker, type ImageWorker, type ImageWorkerOptions } from "./image-worker";
 
+/** COMPUTE_TIMEOUT_MS and COMPUTE_WAIT_TIMEOUT_MS, as the deployment's defaults. */
+const TIMEOUTS = { timeoutMs: 30_000, waitTimeoutMs: 150_000 };
+
+const DAY = 24 * 3600_000;
+/** The job a gateway queues for a stored request: a pointer to its operation. */
+const pointerOf = (job: StoredRequest) => jobPointer(job.project, job.operation);
 const PROJECT = "my-project";
 let emulator: ComputeEmulator;
 let redis: TestRedis;
@@ -36,8 +42,8 @@ beforeEach(async () => {
   redis = await useTestRedis();
   prefix = redis.prefix.slice(0, -1);
   connection = new Redis(redis.url, { maxRetriesPerRequest: null });
-  store = createOperationStore({ redis: connection, prefix });
-  queue = createImageQueue({ connection, prefix, attempts: 4, backoffMs: 20 });
+  store = createOperationStore({ redis: connection, prefix, pubsub: "classic", retentionMs: DAY });
+  queue = createImageQueue({ connection, prefix, attempts: 4, backoffMs: 20, retentionMs: DAY });
 });
 afterEach(async () => {
   for (const w of workers.splice(0)) await w.close(2000);
@@ -55,15 +61,25 @@ function startWorker(overrides: Partial<ImageWorkerOptions> = {}): ImageWorker {
   const worker = createImageWorker({
     connection,
     store,
-    compute: createComputeClient({ endpoint: emulator.url, auth }),
+    compute: createComputeClient({
+      ...TIMEOUTS,
+      endpoint: emulator.url,
+      auth,
+    }),
     log: pino({ level: "silent" }),
     prefix,
+    concurrency: 50,
+    lockDurationMs: 30_000,
+    maxStalledCount: 5,
     attempts: 4,
     backoffMs: 20,
+    retentionMs: DAY,
+    insertWindowMs: 30 * 60_000,
     retryBackoff: { initialMs: 5, maxMs: 20 },
     minWaitIntervalMs: 0,
     imagePollMs: 50,
     sweepIntervalMs: 60_000,
+    sweepGraceMs: 60_000,
     // Unanswered inserts are settled within a second, 404s count after 100 ms.
     requestIdMemoryMs: 1000,
     settleMs: 500,
@@ -78,11 +94,11 @@ function startWorker(overrides: Partial<ImageWorkerOptions> = {}): ImageWorker {
 async function accept(
   imageName = `web-${randomBytes(3).toString("hex")}`,
   object = "web.tar.gz",
-): Promise<CreateImageJob> {
+): Promise<StoredRequest> {
   const now = Date.now();
   const name = `operation-${now}-${randomBytes(16).toString("hex")}`;
   const requestId = randomUUID();
-  const job: CreateImageJob = {
+  const job: StoredRequest = {
     v: 1,
     project: PROJECT,
     operation: name,
@@ -110,14 +126,15 @@ async function accept(
     }),
     requestId,
     fingerprint: "fp",
-    job: JSON.stringify(job),
+    request: JSON.stringify(job),
+    notification: "",
     lifecycle: encodeLifecycle(ACCEPTED),
   });
   return job;
 }
 
 /** Every version published for an operation, until DONE. */
-async function published(job: CreateImageJob, run: () => Promise<unknown>): Promise<Operation[]> {
+async function published(job: StoredRequest, run: () => Promise<unknown>): Promise<Operation[]> {
   const subscriber = new Redis(redis.url);
   const seen: Operation[] = [];
   const done = new Promise<void>((resolve) => {
@@ -134,7 +151,7 @@ async function published(job: CreateImageJob, run: () => Promise<unknown>): Prom
   return seen;
 }
 
-async function doneOperation(job: CreateImageJob, timeoutMs = 10_000): Promise<Operation> {
+async function doneOperation(job: StoredRequest, timeoutMs = 10_000): Promise<Operation> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const op = await store.get(job.project, job.operation);
@@ -151,7 +168,7 @@ describe("the image worker", () => {
   it("inserts, follows to DONE and publishes each change as a new version", async () => {
     startWorker();
     const job = await accept("web");
-    const versions = await published(job, () => queue.add(job));
+    const versions = await published(job, () => queue.add(pointerOf(job)));
     const statuses = versions.map((v) => (v as unknown as { status: string }).status);
     expect(statuses.at(-1)).toBeDefined();
     const final = await doneOperation(job);
@@ -175,7 +192,7 @@ describe("the image worker", () => {
     emulator.admin.addFault({ route: "images.insert", effect: "error", status: 503, count: 1 });
     emulator.admin.addFault({ route: "images.insert", effect: "error", status: 429, count: 1 });
     const job = await accept();
-    await queue.add(job);
+    await queue.add(pointerOf(job));
     const final = await doneOperation(job);
     expect(final.error).toBeUndefined();
     expect(emulator.admin.state().insertCalls[job.requestId]).toBe(3);
@@ -186,7 +203,7 @@ describe("the image worker", () => {
     startWorker();
     emulator.admin.addFault({ route: "images.insert", effect: "reset", phase: "after", count: 1 });
     const job = await accept();
-    await queue.add(job);
+    await queue.add(pointerOf(job));
     expect((await doneOperation(job)).error).toBeUndefined();
     expect(emulator.admin.state().images).toHaveLength(1);
     expect(emulator.admin.state().insertCalls[job.requestId]).toBe(2);
@@ -195,10 +212,10 @@ describe("the image worker", () => {
   it("ends DONE with Compute's error on a final error, without retrying", async () => {
     startWorker();
     const first = await accept("taken");
-    await queue.add(first);
+    await queue.add(pointerOf(first));
     await doneOperation(first);
     const second = await accept("taken");
-    await queue.add(second);
+    await queue.add(pointerOf(second));
     const final = await doneOperation(second);
     expect(final.httpErrorStatusCode).toBe(409);
     expect(final.httpErrorMessage).toBe("CONFLICT");
@@ -209,7 +226,7 @@ describe("the image worker", () => {
   it("ends DONE with the asynchronous error when the operation fails in Compute", async () => {
     startWorker();
     const job = await accept("web", "missing.tar.gz");
-    await queue.add(job);
+    await queue.add(pointerOf(job));
     const final = await doneOperation(job);
     expect(final).toMatchObject({ httpErrorStatusCode: 404, httpErrorMessage: "NOT FOUND" });
     expect(final.error?.errors[0]?.code).toBe("RESOURCE_NOT_FOUND");
@@ -219,7 +236,7 @@ describe("the image worker", () => {
     startWorker({ insertWindowMs: 300, requestIdMemoryMs: 300, settleMs: 300 });
     emulator.admin.addFault({ route: "images.insert", effect: "error", status: 503 });
     const job = await accept();
-    await queue.add(job);
+    await queue.add(pointerOf(job));
     const final = await doneOperation(job);
     expect(final.httpErrorStatusCode).toBe(503);
     expect(final.error?.errors[0]?.message).toMatch(
@@ -237,14 +254,10 @@ describe("the image worker", () => {
     const job = await accept();
     const subject = await loadSubject(store, PROJECT, job.operation);
     if (subject === undefined) throw new Error("no record");
-    const cancelled = await step(
-      store,
-      subject,
-      { type: "cancel", by: "alice", now: Date.now() },
-      lifecyclePolicy(),
-    );
+    const now = Date.now();
+    const cancelled = await step(store, subject, (s) => decideCancel(s, "alice", now));
     expect(cancelled.subject.lifecycle).toEqual({ phase: "done", outcome: "cancelled" });
-    await queue.add(job);
+    await queue.add(pointerOf(job));
     for (let i = 0; i < 100 && (await queue.info(job.operation)).status !== "finished"; i++)
       await new Promise((r) => setTimeout(r, 20));
     expect(await queue.info(job.operation)).toMatchObject({ status: "finished" });
@@ -263,7 +276,7 @@ describe("the image worker", () => {
     emulator.admin.configure({ operationDurationMs: 3000, waitCapMs: 60_000 });
     const first = startWorker();
     const job = await accept();
-    await queue.add(job);
+    await queue.add(pointerOf(job));
     for (
       let i = 0;
       i < 100 && emulator.admin.state().calls["globalOperations.wait"] === undefined;

@@ -1,10 +1,5 @@
-import {
-  backoffDelay,
-  linkedSignal,
-  type BackoffOptions,
-  type ComputeClient,
-} from "@imagesvc/compute";
-import { lifecyclePolicy } from "@imagesvc/lifecycle";
+import type { ComputeClient } from "@imagesvc/compute";
+import { backoffDelay, linkedSignal, type BackoffOptions } from "@imagesvc/runtime";
 import type { OperationStore } from "@imagesvc/operations";
 import type { SecretBox } from "@imagesvc/secrets";
 import {
@@ -27,39 +22,39 @@ export interface ImageWorkerOptions {
   readonly store: OperationStore;
   readonly compute: ComputeClient;
   readonly log: Logger;
-  /** Deployment prefix. Default: "imagesvc". */
-  readonly prefix?: string;
-  /** Jobs in flight at once; they mostly wait on Compute. Default: 50. */
-  readonly concurrency?: number;
-  /** A job whose worker stops renewing its lock this long is re-run elsewhere, in ms. Default: 30000. */
-  readonly lockDurationMs?: number;
-  /** Times a job may stall (its worker died) before it fails. Default: 5. */
-  readonly maxStalledCount?: number;
-  /** Attempts per job and first retry delay (see libs/queue). Defaults: 10 and 1000 ms. */
-  readonly attempts?: number;
-  readonly backoffMs?: number;
-  /** The records' retention, in ms; finished jobs are kept no longer. Default: 7 days. */
-  readonly retentionMs?: number;
+  /** The deployment's prefix (REDIS_PREFIX). */
+  readonly prefix: string;
+  /** Jobs in flight at once; they mostly wait on Compute (WORKER_CONCURRENCY). */
+  readonly concurrency: number;
+  /** A job whose worker stops renewing its lock this long is re-run elsewhere, in ms (JOB_LOCK_MS). */
+  readonly lockDurationMs: number;
+  /** Times a job may stall (its worker died) before it fails (JOB_MAX_STALLED). */
+  readonly maxStalledCount: number;
+  /** Attempts per job and first retry delay, see libs/queue (JOB_ATTEMPTS, JOB_BACKOFF_MS). */
+  readonly attempts: number;
+  readonly backoffMs: number;
+  /** The records' retention, in ms; finished jobs are kept no longer (RECORD_RETENTION_MS). */
+  readonly retentionMs: number;
   /**
-   * Inserts are retried this long after the first was dispatched, in ms. It bounds only getting
-   * an insert accepted; an accepted one is followed to its end. Default: 30 minutes.
+   * Inserts are retried this long after the first was dispatched, in ms (JOB_MAX_RETRY_MS). It
+   * bounds only getting an insert accepted; an accepted one is followed to its end.
    */
-  readonly insertWindowMs?: number;
-  /** How long Compute remembers a requestId, for settling unanswered inserts, in ms. Default: 60 minutes. */
-  readonly requestIdMemoryMs?: number;
-  /** How long after an unanswered insert its image must be visible if it took effect, in ms. Default: 5 minutes. */
-  readonly settleMs?: number;
-  /** How long 404s must persist before they count, in ms. Default: 60000. */
-  readonly notFoundGraceMs?: number;
-  /** Sweeper period and grace, in ms. Defaults: 30000 and 60000. */
-  readonly sweepIntervalMs?: number;
-  readonly sweepGraceMs?: number;
-  /** Backoff between retries of any Compute call. Default: 500 ms doubling to 30 s, jittered. */
-  readonly retryBackoff?: BackoffOptions;
-  /** A `wait` that answers sooner without DONE is followed by a pause for the rest, in ms. Default: 1000. */
-  readonly minWaitIntervalMs?: number;
-  /** How often the image is polled once its Compute operation is gone, in ms. Default: 10000. */
-  readonly imagePollMs?: number;
+  readonly insertWindowMs: number;
+  /** How long Compute remembers a requestId, for settling unanswered inserts, in ms (REQUEST_ID_MEMORY_MS). */
+  readonly requestIdMemoryMs: number;
+  /** How long after an unanswered insert its image must be visible if it took effect, in ms (INSERT_SETTLE_MS). */
+  readonly settleMs: number;
+  /** How long 404s must persist before they count, in ms (NOT_FOUND_GRACE_MS). */
+  readonly notFoundGraceMs: number;
+  /** Sweeper period and grace, in ms (SWEEP_INTERVAL_MS, SWEEP_GRACE_MS). */
+  readonly sweepIntervalMs: number;
+  readonly sweepGraceMs: number;
+  /** Backoff between retries of any Compute call (WAIT_RETRY_INITIAL_MS, WAIT_RETRY_MAX_MS). */
+  readonly retryBackoff: Required<Pick<BackoffOptions, "initialMs" | "maxMs">>;
+  /** A `wait` that answers sooner without DONE is followed by a pause for the rest, in ms (WAIT_MIN_INTERVAL_MS). */
+  readonly minWaitIntervalMs: number;
+  /** How often the image is polled once its Compute operation is gone, in ms (IMAGE_POLL_MS). */
+  readonly imagePollMs: number;
   /** Told how each job attempt ended, for metrics. */
   readonly onOutcome?: (outcome: JobOutcome) => void;
   /** Told of each record the sweeper cannot read and skips, for a metric. */
@@ -83,17 +78,17 @@ export interface ImageWorker {
 }
 
 export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
-  const prefix = options.prefix ?? "imagesvc";
-  const lockDuration = options.lockDurationMs ?? 30_000;
+  const { prefix } = options;
+  const lockDuration = options.lockDurationMs;
   const queue = createImageQueue({
     connection: options.connection,
     prefix,
     onError: (e) => {
       options.log.warn({ err: e }, "queue connection error");
     },
-    ...(options.attempts !== undefined && { attempts: options.attempts }),
-    ...(options.backoffMs !== undefined && { backoffMs: options.backoffMs }),
-    ...(options.retentionMs !== undefined && { retentionMs: options.retentionMs }),
+    attempts: options.attempts,
+    backoffMs: options.backoffMs,
+    retentionMs: options.retentionMs,
   });
   const stopping = new AbortController();
   const processor = createJobProcessor({
@@ -101,7 +96,7 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
     store: options.store,
     compute: options.compute,
     log: options.log,
-    policy: lifecyclePolicy({
+    policy: {
       insertWindowMs: options.insertWindowMs,
       requestIdMemoryMs: options.requestIdMemoryMs,
       settleMs: options.settleMs,
@@ -109,7 +104,7 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
       retryDelay: (n) => backoffDelay(n, options.retryBackoff),
       minWaitIntervalMs: options.minWaitIntervalMs,
       imagePollMs: options.imagePollMs,
-    }),
+    },
     ...(options.onOutcome && { onOutcome: options.onOutcome }),
     ...(options.secrets && { secrets: options.secrets }),
     ...(options.webhooks && { webhooks: options.webhooks }),
@@ -140,10 +135,10 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
   const worker = new Worker(QUEUE_NAME, watched, {
     connection: options.connection,
     prefix: queuePrefix(prefix),
-    concurrency: options.concurrency ?? 50,
+    concurrency: options.concurrency,
     lockDuration,
     stalledInterval: Math.max(1000, Math.floor(lockDuration / 2)),
-    maxStalledCount: options.maxStalledCount ?? 5,
+    maxStalledCount: options.maxStalledCount,
   });
   worker.on("error", (e) => {
     options.log.error({ err: e }, "worker error");
@@ -160,8 +155,8 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
     redis: options.connection,
     prefix,
     log: options.log,
-    intervalMs: options.sweepIntervalMs ?? 30_000,
-    graceMs: options.sweepGraceMs ?? 60_000,
+    intervalMs: options.sweepIntervalMs,
+    graceMs: options.sweepGraceMs,
     ...(options.onUnreadable && { onUnreadable: options.onUnreadable }),
   });
 

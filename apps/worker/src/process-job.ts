@@ -1,6 +1,8 @@
 import { toJson, type JsonObject } from "@bufbuild/protobuf";
-import { ComputeApiError, linkedSignal, sleep, type ComputeClient } from "@imagesvc/compute";
+import { ComputeApiError, type ComputeClient } from "@imagesvc/compute";
+import { linkedSignal, sleep } from "@imagesvc/runtime";
 import {
+  decide,
   loadSubject,
   OperationGoneError,
   step,
@@ -16,9 +18,14 @@ import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/pro
 import {
   deliveryFor,
   InvalidJobError,
-  parseCreateImageJob,
-  scrubbedJob,
-  type CreateImageJob,
+  parseJobData,
+  parseNotification,
+  parseStoredRequest,
+  requestOf,
+  scrubbedRequest,
+  type ImageRequest,
+  type JobData,
+  type Notification,
   type WebhookQueue,
 } from "@imagesvc/queue";
 import type { SecretBox } from "@imagesvc/secrets";
@@ -33,15 +40,15 @@ export interface ProcessJobDeps {
   readonly log: Logger;
   /** The lifecycle's timing rules: insert window, retry backoff, wait interval, image polling. */
   readonly policy: LifecyclePolicy;
-  /** Opens the secrets a version 2 job carries (SECRETS_KEY_FILE). Default: none, and such jobs fail for a worker that has it. */
+  /** Opens the customer-supplied keys requests carry sealed (SECRETS_KEY_FILE). Without it, such operations fail this worker's attempt and wait for one that has it. */
   readonly secrets?: SecretBox;
   /** Aborted when this worker shuts down: every job in flight, and any taken after, is handed back. */
   readonly stopping: AbortSignal;
   /** Told how each job attempt ended, for metrics. */
   readonly onOutcome?: (outcome: JobOutcome) => void;
   /**
-   * Where the webhook deliveries of version 3 jobs go (WEBHOOK_SECRET_FILE). Without it, such
-   * jobs fail for this worker and the sweeper queues them again for one that has it.
+   * Where webhook deliveries go (WEBHOOK_SECRET_FILE). Without it, an operation that asks for one
+   * fails this worker's attempt, and the sweeper queues it again for one that has it.
    */
   readonly webhooks?: WebhookQueue;
 }
@@ -74,65 +81,84 @@ export function createJobProcessor(deps: ProcessJobDeps) {
       throw new DelayedError();
     };
     if (deps.stopping.aborted) await handBack();
-    let data: CreateImageJob;
+    let data: JobData;
     try {
-      data = parseCreateImageJob(job.data);
+      data = parseJobData(job.data);
     } catch (e) {
-      // A payload this worker cannot read (a newer version during a rollout): fail the job, leave
-      // the operation; the sweeper queues it again for a worker that can.
+      // A payload this worker cannot read (a newer release's, during a rollout): fail the job,
+      // leave the operation; the sweeper queues it again for a worker that can.
       if (e instanceof InvalidJobError) throw new UnrecoverableError(e.message);
       throw e;
     }
-    const { project, operation: name, requestId } = data;
-    if (data.v === 3 && deps.webhooks === undefined) {
+    const { project, operation: name } = data;
+    const loaded = await loadSubject(deps.store, project, name);
+    if (loaded === undefined) {
+      deps.log.warn(
+        { operation: name, project },
+        "the operation record is gone (expired?); nothing to do",
+      );
+      deps.onOutcome?.("skipped");
+      return;
+    }
+    // The record is the one source of truth: the request it stores (gone once DONE) and its
+    // webhook. An unreadable one fails the job; the sweeper retries it with a worker that reads it.
+    let request: ImageRequest | undefined;
+    let notify: Notification | undefined;
+    try {
+      request = loaded.request === "" ? undefined : parseStoredRequest(loaded.request);
+      notify = parseNotification(loaded.notification) ?? request?.notify ?? legacyNotify(data);
+    } catch (e) {
+      if (e instanceof InvalidJobError) throw new UnrecoverableError(e.message);
+      throw e;
+    }
+    if (notify !== undefined && deps.webhooks === undefined) {
       deps.log.error(
         { operation: name, project },
-        "a job asks for a webhook and this worker has no WEBHOOK_SECRET_FILE to sign it with",
+        "the operation asks for a webhook and this worker has no WEBHOOK_SECRET_FILE to sign it with",
       );
       throw new UnrecoverableError("this worker has no WEBHOOK_SECRET_FILE to sign webhooks with");
     }
-    if ((data.v === 2 || (data.v === 3 && data.keySealed)) && deps.secrets === undefined) {
+    if (request?.keySealed === true && deps.secrets === undefined) {
       // Nothing dispatched: the job fails, and the sweeper queues it again for a worker that can.
       deps.log.error(
         { operation: name, project },
-        "a job carries a sealed encryption key and this worker has no SECRETS_KEY_FILE",
+        "the request carries a sealed encryption key and this worker has no SECRETS_KEY_FILE",
       );
-      throw new UnrecoverableError("this worker has no SECRETS_KEY_FILE to open the job's key");
+      throw new UnrecoverableError("this worker has no SECRETS_KEY_FILE to open the request's key");
     }
     // Continue the trace the gateway started; every Compute call of this job carries it.
-    const trace = startStep("create-image job", data.traceparent, SpanKind.CONSUMER);
+    const trace = startStep("create-image job", request?.traceparent, SpanKind.CONSUMER);
     const log = deps.log.child({
       operation: name,
-      requestId,
+      requestId: loaded.requestId,
       traceId: trace.traceId,
       project,
       attempt: job.attemptsMade + 1,
     });
-    // Aborted by BullMQ (the job was cancelled) or by this worker's shutdown.
+    // Aborted by BullMQ (the job was cancelled, its lock lost) or by this worker's shutdown.
     const linked = bullSignal === undefined ? undefined : linkedSignal([bullSignal, deps.stopping]);
     const signal = linked?.signal ?? deps.stopping;
-    const calls = computeCalls(
-      deps.compute,
-      data,
-      deps.secrets,
-      { traceparent: trace.traceparent },
-      signal,
-    );
+    const calls =
+      request === undefined
+        ? undefined
+        : computeCalls(
+            deps.compute,
+            request,
+            deps.secrets,
+            { traceparent: trace.traceparent },
+            signal,
+          );
 
     try {
-      let subject = await loadSubject(deps.store, project, name);
-      if (subject === undefined) {
-        log.warn("the operation record is gone (expired?); nothing to do");
-        deps.onOutcome?.("skipped");
-        return;
-      }
+      let subject: LoadedSubject = loaded;
       let event: LifecycleEvent = { type: "run", now: Date.now() };
-      const announce = announcer(data, deps.webhooks);
+      const announce = announcer(name, notify, deps.webhooks);
       for (;;) {
         // A worker that lost the job's lock (see watchLocks) commits nothing more for it.
         signal.throwIfAborted();
         const before = subject.lifecycle.phase;
-        const taken = await step(deps.store, subject, event, deps.policy);
+        const next = event;
+        const taken = await step(deps.store, subject, (s) => decide(s, next, deps.policy));
         subject = taken.subject;
         // Each status the subscriber asked for, once reached, has its delivery queued before the
         // job goes on (or ends): a crash in between re-runs the job, which queues it then.
@@ -144,12 +170,21 @@ export function createJobProcessor(deps: ProcessJobDeps) {
             "lifecycle step",
           );
         if (effect.kind === "none") {
-          // DONE: the job keeps no secret for the day BullMQ keeps finished jobs.
-          if (subject.lifecycle.phase === "done" && data.v !== 1)
-            await job.updateData(scrubbedJob(data));
+          // DONE: a previous release's job payload keeps no secret for the day BullMQ keeps it.
+          if (
+            subject.lifecycle.phase === "done" &&
+            data.legacy !== undefined &&
+            data.legacy.v !== 1
+          )
+            await job.updateData(scrubbedRequest(data.legacy));
           report(deps, log, subject, event);
           return;
         }
+        // An effect needs the request; a record without one is DONE (decide asks for nothing then).
+        if (calls === undefined)
+          throw new InvalidJobError(
+            `operation ${name} is not DONE and its record holds no request`,
+          );
         await sleep(effect.delayMs, signal);
         event = await calls.perform(effect, subject);
       }
@@ -207,13 +242,13 @@ function report(
 /** The Compute calls behind each effect, each answer turned into the lifecycle's next event. */
 function computeCalls(
   compute: ComputeClient,
-  data: CreateImageJob,
+  request: ImageRequest,
   secrets: SecretBox | undefined,
   headers: Readonly<Record<string, string>>,
   signal: AbortSignal,
 ) {
-  const { project, requestId } = data;
-  const imageName = typeof data.image["name"] === "string" ? data.image["name"] : "";
+  const { project, requestId } = request;
+  const imageName = typeof request.image["name"] === "string" ? request.image["name"] : "";
   const options = { signal, headers };
   /** Compute's refusals and failures are events; anything else is thrown. */
   const failure = (e: unknown): ComputeApiError => {
@@ -225,14 +260,14 @@ function computeCalls(
       switch (effect.kind) {
         case "insert": {
           // Every image carries its request id as a label: the second proof that it is ours.
-          // The job's image is Compute's JSON already (the gateway wrote it with toJson), so it
+          // The stored image is Compute's JSON already (the gateway wrote it with toJson), so it
           // goes to Compute as it is: no conversion to a message and back per insert.
-          const image = withOwnershipLabel(withSecrets(data, secrets), requestId) as JsonObject;
+          const image = withOwnershipLabel(withSecrets(request, secrets), requestId) as JsonObject;
           try {
             const operation = await compute.insertImage(project, image, {
               ...options,
               requestId,
-              forceCreate: data.forceCreate,
+              forceCreate: request.forceCreate,
             });
             return { type: "inserted", operation, now: Date.now() } as const;
           } catch (e) {
@@ -274,41 +309,50 @@ function computeCalls(
 }
 
 /**
- * The image to insert, with the sealed key opened for this call only. A scrubbed job (its
+ * The image to insert, with the sealed key opened for this call only. A scrubbed request (its
  * operation is DONE) has no key left: inserting it would make an unencrypted image, so it throws.
  */
 function withSecrets(
-  data: CreateImageJob,
+  request: ImageRequest,
   secrets: SecretBox | undefined,
 ): Record<string, unknown> {
-  if (data.v === 1 || (data.v === 3 && !data.keySealed)) return data.image;
-  const sealed = data.sealed.rawKey;
+  if (!request.keySealed) return request.image;
+  const sealed = request.sealedKey;
   if (sealed === undefined || secrets === undefined)
     throw new Error(
-      "the job's encryption key is gone (scrubbed) or cannot be opened; not inserting",
+      "the request's encryption key is gone (scrubbed) or cannot be opened; not inserting",
     );
-  const key = (data.image["imageEncryptionKey"] ?? {}) as Record<string, unknown>;
-  return { ...data.image, imageEncryptionKey: { ...key, rawKey: secrets.open(sealed) } };
+  const key = (request.image["imageEncryptionKey"] ?? {}) as Record<string, unknown>;
+  return { ...request.image, imageEncryptionKey: { ...key, rawKey: secrets.open(sealed) } };
 }
 
 const STATUS_ORDER = { RUNNING: Operation_Status.RUNNING, DONE: Operation_Status.DONE } as const;
 
 /**
- * Queues the webhook delivery of each status the job's subscriber asked for, once the operation
- * has reached it: id `<operation>:<status>`, so every run of the job queues the same delivery and
- * the queue keeps one. A status reached before this run (a re-run after a crash) is announced
- * with the operation as it is now.
+ * Queues the webhook delivery of each status the request asked for, once the operation has
+ * reached it: id `<operation>:<status>`, so every run of the job queues the same delivery and the
+ * queue keeps one. A status reached before this run (a re-run after a crash) is announced with
+ * the operation as it is now.
  */
-function announcer(data: CreateImageJob, webhooks: WebhookQueue | undefined) {
+function announcer(
+  name: string,
+  notify: Notification | undefined,
+  webhooks: WebhookQueue | undefined,
+) {
   const done = new Set<string>();
   return async (operation: Operation) => {
-    if (data.v !== 3 || webhooks === undefined) return;
-    for (const status of data.notify.on) {
+    if (notify === undefined || webhooks === undefined) return;
+    for (const status of notify.on) {
       if (done.has(status) || operation.status < STATUS_ORDER[status]) continue;
       const json = toJson(OperationSchema, operation) as Record<string, unknown>;
-      const delivery = deliveryFor(data, status, json);
+      const delivery = deliveryFor(notify, status, { name, json });
       if (delivery !== undefined) await webhooks.ensure(delivery);
       done.add(status);
     }
   };
+}
+
+/** The webhook a previous release's job payload carried, for a record that holds none. */
+function legacyNotify(data: JobData): Notification | undefined {
+  return data.legacy === undefined ? undefined : requestOf(data.legacy).notify;
 }

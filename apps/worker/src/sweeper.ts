@@ -1,6 +1,6 @@
 import { operationKeys, UnreadableRecordError, type OperationStore } from "@imagesvc/operations";
 import { Operation_Status } from "@imagesvc/proto";
-import { InvalidJobError, parseCreateImageJob, type ImageQueue } from "@imagesvc/queue";
+import { jobPointer, type ImageQueue } from "@imagesvc/queue";
 import type { RedisClient } from "@imagesvc/redis";
 import type { Logger } from "pino";
 import { randomUUID } from "node:crypto";
@@ -101,16 +101,10 @@ export function startSweeper(options: SweeperOptions): Sweeper {
   }
 
   async function requeue(project: string, name: string, why: string): Promise<boolean> {
-    const stored = await store.getStored(project, name);
-    if (stored === undefined || stored.operation.status === Operation_Status.DONE) return false;
-    if (stored.job === "") {
-      log.error(
-        { operation: name, project },
-        "an operation without a stored job cannot be queued again",
-      );
-      return false;
-    }
-    await queue.requeue(parseStoredJob(stored.job));
+    // Read the record (not only the index) to skip one that finished since the page was read.
+    const operation = await store.get(project, name);
+    if (operation === undefined || operation.status === Operation_Status.DONE) return false;
+    await queue.requeue(jobPointer(project, name));
     log.warn({ operation: name, project, job: why }, "its job will not run; queued it again");
     return true;
   }
@@ -153,20 +147,7 @@ export function startSweeper(options: SweeperOptions): Sweeper {
   };
 }
 
-/** The job stored in a record, or InvalidJobError when it is not one this release knows. */
-function parseStoredJob(json: string) {
-  let data: unknown;
-  try {
-    data = JSON.parse(json);
-  } catch (e) {
-    throw new InvalidJobError(
-      `the stored job is not JSON (${e instanceof Error ? e.message : String(e)})`,
-    );
-  }
-  return parseCreateImageJob(data);
-}
-
 /** What a record that cannot be read throws (as opposed to Redis failing). */
 function isUnreadable(e: unknown): e is Error {
-  return e instanceof UnreadableRecordError || e instanceof InvalidJobError;
+  return e instanceof UnreadableRecordError;
 }

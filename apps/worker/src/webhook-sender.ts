@@ -18,13 +18,15 @@ export interface WebhookSenderOptions {
   readonly secret: string;
   readonly policy: WebhookPolicy;
   readonly log: Logger;
-  /** Per attempt: connect, send, and read the answer's head. Default: 10000 ms. */
-  readonly timeoutMs?: number;
+  /** Per attempt: connect, send, and read the answer's head, in ms (WEBHOOK_TIMEOUT_MS). */
+  readonly timeoutMs: number;
   /** How much of an answer is read before it is dropped. Default: 64 KiB. */
   readonly maxResponseBytes?: number;
-  readonly attempts?: number;
-  readonly backoffMs?: number;
-  readonly retentionMs?: number;
+  /** Attempts and first retry delay of a delivery (WEBHOOK_ATTEMPTS, WEBHOOK_BACKOFF_MS). */
+  readonly attempts: number;
+  readonly backoffMs: number;
+  /** Finished deliveries are kept this long (RECORD_RETENTION_MS). */
+  readonly retentionMs: number;
   readonly concurrency?: number;
   /** Told how each attempt ended, for metrics: delivered, retried, failed (retries ran out), refused. */
   readonly onOutcome?: (outcome: "delivered" | "retried" | "failed" | "refused") => void;
@@ -45,14 +47,14 @@ export interface WebhookSender {
  */
 export function startWebhookSender(options: WebhookSenderOptions): WebhookSender {
   const signer = new Webhook(options.secret);
-  const timeoutMs = options.timeoutMs ?? 10_000;
+  const { timeoutMs } = options;
   const cap = options.maxResponseBytes ?? 64 * 1024;
   const queue = createWebhookQueue({
     connection: options.connection,
     prefix: options.prefix,
-    ...(options.attempts !== undefined && { attempts: options.attempts }),
-    ...(options.backoffMs !== undefined && { backoffMs: options.backoffMs }),
-    ...(options.retentionMs !== undefined && { retentionMs: options.retentionMs }),
+    attempts: options.attempts,
+    backoffMs: options.backoffMs,
+    retentionMs: options.retentionMs,
   });
   const deliver = async (job: Job<WebhookDelivery>) => {
     const d = job.data;

@@ -5,8 +5,8 @@ let used = 0;
 
 /**
  * `n` random bytes from a pool refilled 4 KiB at a time, as Node's randomUUID draws its own: one
- * system call per few hundred ids, where `randomBytes(n)` made one per id (9% of the emulator's
- * CPU per insert). The bytes are as random; each is handed out once.
+ * system call per few hundred ids, where `randomBytes(n)` made one per id, a cost that showed in
+ * the emulator's CPU per insert. The bytes are as random; each is handed out once.
  */
 function random(n: number): Buffer {
   if (used + n > pool.length) {

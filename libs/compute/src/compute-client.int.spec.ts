@@ -13,6 +13,9 @@ import {
   type ComputeClient,
 } from "./index";
 
+/** COMPUTE_TIMEOUT_MS and COMPUTE_WAIT_TIMEOUT_MS, as the deployment's defaults. */
+const TIMEOUTS = { timeoutMs: 30_000, waitTimeoutMs: 150_000 };
+
 const PROJECT = "my-project";
 const TOKEN = "test-static-token";
 const image = (name: string, object = "images/web.tar.gz") =>
@@ -39,6 +42,7 @@ beforeAll(async () => {
     waitCapMs: 60,
   });
   client = createComputeClient({
+    ...TIMEOUTS,
     endpoint: emulator.url,
     auth: staticAuth(),
     onCall: (c) => calls.push(c),
@@ -210,6 +214,7 @@ describe("createComputeClient against the emulator", () => {
     try {
       const { port } = server.address() as AddressInfo;
       const limited = createComputeClient({
+        ...TIMEOUTS,
         endpoint: `http://127.0.0.1:${String(port)}`,
         auth: staticAuth(),
       });
@@ -232,7 +237,12 @@ describe("createComputeClient against the emulator", () => {
   });
 
   it("times out a call that takes too long", async () => {
-    const slow = createComputeClient({ endpoint: emulator.url, auth: staticAuth(), timeoutMs: 50 });
+    const slow = createComputeClient({
+      ...TIMEOUTS,
+      endpoint: emulator.url,
+      auth: staticAuth(),
+      timeoutMs: 50,
+    });
     emulator.admin.addFault({ route: "images.get", effect: "latency", latencyMs: 1000, count: 1 });
     const error = await slow.getImage(PROJECT, "web").catch((e: unknown) => e);
     expect(error).toMatchObject({ httpStatus: 0, reason: "timeout", retryable: true });
@@ -398,7 +408,12 @@ describe("createComputeClient against the emulator", () => {
       refreshed += 1;
       return Promise.resolve({ access_token: TOKEN, expiry_date: Date.now() + 3_600_000 });
     };
-    const c = createComputeClient({ endpoint: emulator.url, auth, onCall: (r) => calls.push(r) });
+    const c = createComputeClient({
+      ...TIMEOUTS,
+      endpoint: emulator.url,
+      auth,
+      onCall: (r) => calls.push(r),
+    });
     await expect(c.getOperation(PROJECT, "operation-x")).rejects.toMatchObject({ httpStatus: 404 });
     expect(refreshed).toBe(1);
   });
@@ -407,7 +422,11 @@ describe("createComputeClient against the emulator", () => {
     const auth = staticAuth("bad-1");
     auth.refreshHandler = () =>
       Promise.resolve({ access_token: "bad-2", expiry_date: Date.now() + 3_600_000 });
-    const c = createComputeClient({ endpoint: emulator.url, auth });
+    const c = createComputeClient({
+      ...TIMEOUTS,
+      endpoint: emulator.url,
+      auth,
+    });
     await expect(c.getOperation(PROJECT, "operation-x")).rejects.toMatchObject({
       httpStatus: 401,
       reason: "authError",
@@ -425,6 +444,7 @@ describe("credentials from the metadata server", () => {
     process.env["GCE_METADATA_HOST"] = emulator.metadataHost;
     process.env["METADATA_SERVER_DETECTION"] = "assume-present";
     const c = createComputeClient({
+      ...TIMEOUTS,
       endpoint: emulator.url,
       auth: new GoogleAuth({ scopes: ["https://www.googleapis.com/auth/compute"] }),
     });

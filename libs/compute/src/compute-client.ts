@@ -4,7 +4,7 @@ import { GoogleAuth, type AuthClient } from "google-auth-library";
 import { request } from "undici";
 import { ComputeApiError } from "./compute-api-error";
 import { followOperation, type FollowOptions } from "./follow-operation";
-import { linkedSignal } from "./linked-signal";
+import { linkedSignal } from "@imagesvc/runtime";
 
 /** The OAuth scope Compute calls need. */
 export const COMPUTE_SCOPE = "https://www.googleapis.com/auth/compute";
@@ -24,18 +24,18 @@ export interface ComputeCallRecord {
 }
 
 export interface ComputeClientOptions {
-  /** Compute's base URL. Default: "https://compute.googleapis.com". */
-  readonly endpoint?: string;
+  /** Compute's base URL (COMPUTE_ENDPOINT, or https://compute.googleapis.com). */
+  readonly endpoint: string;
   /**
    * Credentials. Default: `new GoogleAuth({ scopes: [COMPUTE_SCOPE] })`, i.e. Application Default
    * Credentials: `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's file, or the metadata server
    * (`GCE_METADATA_HOST` points it elsewhere, e.g. at the emulator).
    */
   readonly auth?: ComputeAuth;
-  /** Timeout of each call but `wait`, in ms. Default: 30000. */
-  readonly timeoutMs?: number;
-  /** Timeout of a `wait` call, in ms; above Compute's 2-minute wait. Default: 150000. */
-  readonly waitTimeoutMs?: number;
+  /** Timeout of each call but `wait`, in ms (COMPUTE_TIMEOUT_MS). */
+  readonly timeoutMs: number;
+  /** Timeout of a `wait` call, in ms, above Compute's 2-minute wait (COMPUTE_WAIT_TIMEOUT_MS). */
+  readonly waitTimeoutMs: number;
   /** Told of every call's outcome (metrics, logs). Default: nothing. */
   readonly onCall?: (call: ComputeCallRecord) => void;
   /** Extra request headers on every call (e.g. `traceparent`). Default: none. */
@@ -84,11 +84,10 @@ export interface ComputeClient {
  * credentials and retries once; every other retry is the caller's decision, guided by
  * `error.retryable`.
  */
-export function createComputeClient(options: ComputeClientOptions = {}): ComputeClient {
-  const endpoint = (options.endpoint ?? "https://compute.googleapis.com").replace(/\/$/, "");
+export function createComputeClient(options: ComputeClientOptions): ComputeClient {
+  const endpoint = options.endpoint.replace(/\/$/, "");
   const auth = options.auth ?? new GoogleAuth({ scopes: [COMPUTE_SCOPE] });
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const waitTimeoutMs = options.waitTimeoutMs ?? 150_000;
+  const { timeoutMs, waitTimeoutMs } = options;
 
   const authClient = async (): Promise<AuthClient> =>
     auth instanceof GoogleAuth ? await auth.getClient() : auth;

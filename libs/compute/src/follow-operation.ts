@@ -1,6 +1,6 @@
 import { equals } from "@bufbuild/protobuf";
 import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
-import { backoffDelay, sleep, type BackoffOptions } from "./backoff";
+import { backoffDelay, sleep, type BackoffOptions } from "@imagesvc/runtime";
 import { ComputeApiError } from "./compute-api-error";
 import type { ComputeClient } from "./compute-client";
 

@@ -19,5 +19,3 @@ export {
   type ComputeErrorItem,
 } from "./compute-api-error";
 export { followOperation, type FollowOptions } from "./follow-operation";
-export { backoffDelay, sleep, type BackoffOptions } from "./backoff";
-export { linkedSignal, type LinkedSignal } from "./linked-signal";

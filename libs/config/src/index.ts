@@ -1,2 +1,11 @@
-/** Reading configuration from environment variables, with errors that name the variable and the fix. */
+/**
+ * Settings: one declarative table of every variable every app reads (settings.ts), resolved once
+ * per app at start with its cross-setting rules (resolveSettings), and the README's table made
+ * from it. Errors name the variable and the fix.
+ */
 export { envReader, ConfigError, type Env, type EnvReader } from "./env-reader";
+export { resolveSettings } from "./resolve-settings";
+export type { ResolvedSettings } from "./resolved-settings";
+export type { AppName, Setting } from "./setting";
+export { SETTINGS, SHARED_SETTINGS, sharedSettings, type SettingName } from "./settings";
+export { settingsTable, TABLE_END, TABLE_START } from "./settings-table";

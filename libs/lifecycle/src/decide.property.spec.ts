@@ -12,7 +12,7 @@ import { decide, type Effect, type Subject } from "./decide";
 import type { CallFailure, LifecycleEvent } from "./events";
 import { ACCEPTED, type Lifecycle } from "./lifecycle";
 import { OWNERSHIP_LABEL } from "./ownership";
-import { lifecyclePolicy } from "./policy";
+import { testPolicy } from "./policy.test-helper";
 
 const RID = "5b1c7a7e-0f7e-4a8e-9a65-3f1f7d6f0c11";
 const WAIT_CAP = 120_000;
@@ -272,7 +272,7 @@ const RANK = { accepted: 0, dispatched: 1, following: 2, done: 3 } as const;
 const CAP = 30_000;
 const retryDelay = (n: number) => Math.min(CAP, 500 * 2 ** n);
 /** The settle period covers the longest landing lag plus the longest visibility lag. */
-const policy = lifecyclePolicy({
+const policy = testPolicy({
   insertWindowMs: 30 * MINUTE,
   requestIdMemoryMs: 60 * MINUTE,
   settleMs: 5 * MINUTE,

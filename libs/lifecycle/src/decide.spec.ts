@@ -4,12 +4,12 @@ import { describe, expect, it } from "vitest";
 import { decide, type Subject } from "./decide";
 import type { CallFailure, LifecycleEvent } from "./events";
 import type { Lifecycle } from "./lifecycle";
-import { lifecyclePolicy } from "./policy";
+import { testPolicy } from "./policy.test-helper";
 
 const T0 = 1_800_000_000_000;
 const RID = "7d444840-9dc0-11d1-b245-5ffdce74fad2";
 /** Window 60 s, requestId memory 120 s, settle 30 s, not-found grace 10 s; backoff 100 ms doubling. */
-const policy = lifecyclePolicy({
+const policy = testPolicy({
   insertWindowMs: 60_000,
   requestIdMemoryMs: 120_000,
   settleMs: 30_000,

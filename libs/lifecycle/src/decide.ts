@@ -1,7 +1,7 @@
 import { dateOf, finish, NONE, refuse, type Decision, type Subject } from "./decision";
-import { fromDispatched } from "./dispatched";
+import { fromDispatched, refuseDispatched } from "./dispatched";
 import type { LifecycleEvent } from "./events";
-import { fromFollowing } from "./following";
+import { fromFollowing, refuseFollowing } from "./following";
 import { failedOperation } from "./operation-versions";
 import type { LifecyclePolicy } from "./policy";
 
@@ -24,20 +24,39 @@ export type { Decision, Effect, Subject } from "./decision";
  * - DONE is final.
  */
 export function decide(subject: Subject, event: LifecycleEvent, policy: LifecyclePolicy): Decision {
+  if (event.type === "cancel") return decideCancel(subject, event.by, event.now);
   const { lifecycle } = subject;
   switch (lifecycle.phase) {
     case "done":
-      // Cancel is idempotent: a cancelled operation cancelled again (a retry after a lost
-      // answer) is answered with itself; any other DONE operation cannot be.
-      return event.type === "cancel" && lifecycle.outcome !== "cancelled"
-        ? refuse(subject, `operation ${subject.operation.name} is already DONE`)
-        : { lifecycle, effect: NONE };
+      return { lifecycle, effect: NONE };
     case "accepted":
       return fromAccepted(subject, event);
     case "dispatched":
       return fromDispatched(subject, lifecycle, event, policy);
     case "following":
       return fromFollowing(subject, lifecycle, event, policy);
+  }
+}
+
+/**
+ * A caller's cancel, decided without any timing policy (the gateway has none): it succeeds only
+ * while no insert was dispatched, and a cancelled operation cancelled again answers with itself.
+ */
+export function decideCancel(subject: Subject, by: string, now: number): Decision {
+  const { lifecycle } = subject;
+  switch (lifecycle.phase) {
+    case "accepted":
+      return fromAccepted(subject, { type: "cancel", by, now });
+    case "done":
+      // Cancel is idempotent: a cancelled operation cancelled again (a retry after a lost
+      // answer) is answered with itself; any other DONE operation cannot be.
+      return lifecycle.outcome === "cancelled"
+        ? { lifecycle, effect: NONE }
+        : refuse(subject, `operation ${subject.operation.name} is already DONE`);
+    case "dispatched":
+      return refuseDispatched(subject, lifecycle.attempts);
+    case "following":
+      return refuseFollowing(subject, lifecycle.computeOperation);
   }
 }
 

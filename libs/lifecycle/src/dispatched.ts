@@ -50,12 +50,7 @@ export function fromDispatched(
 
   switch (event.type) {
     case "cancel":
-      return refuse(
-        subject,
-        `operation ${subject.operation.name} cannot be cancelled: an insert was sent to Compute ` +
-          `(attempt ${state.attempts}), and Compute cannot cancel an image insert; ` +
-          "it will be followed to DONE",
-      );
+      return refuseDispatched(subject, state.attempts);
     case "run":
       // A re-run: the last dispatched insert may or may not have reached Compute, and a worker
       // that lost its lock may still be sending it.
@@ -217,4 +212,14 @@ function rejected(
             message: `gave up after ${state.attempts} attempts over ${formatDuration(at - state.firstMs)}; last error: ${last.message}${settled}`,
           };
   return finish("rejected", failedOperation(subject.operation, failure, dateOf(at)));
+}
+
+/** A cancel once an insert was dispatched: Compute may have it, and cannot cancel it. */
+export function refuseDispatched(subject: Subject, attempts: number): Decision {
+  return refuse(
+    subject,
+    `operation ${subject.operation.name} cannot be cancelled: an insert was sent to Compute ` +
+      `(attempt ${attempts}), and Compute cannot cancel an image insert; ` +
+      "it will be followed to DONE",
+  );
 }

@@ -73,12 +73,7 @@ export function fromFollowing(
 
   switch (event.type) {
     case "cancel":
-      return refuse(
-        subject,
-        `operation ${subject.operation.name} cannot be cancelled: Compute accepted the insert ` +
-          `(operation ${state.computeOperation || "unknown"}) and cannot cancel it; ` +
-          "it will be followed to DONE",
-      );
+      return refuseFollowing(subject, state.computeOperation);
     case "run":
       // A re-run resumes by reference: it never inserts again.
       return { lifecycle: state, effect: resume };
@@ -228,4 +223,14 @@ function gone(subject: Subject, message: string, at: number): Decision {
 
 function sameVisible(a: Operation, b: Operation): boolean {
   return a.status === b.status && a.statusMessage === b.statusMessage && a.targetId === b.targetId;
+}
+
+/** A cancel once Compute accepted the insert: it cannot be cancelled, only followed. */
+export function refuseFollowing(subject: Subject, computeOperation: string): Decision {
+  return refuse(
+    subject,
+    `operation ${subject.operation.name} cannot be cancelled: Compute accepted the insert ` +
+      `(operation ${computeOperation || "unknown"}) and cannot cancel it; ` +
+      "it will be followed to DONE",
+  );
 }

@@ -3,7 +3,7 @@
  * an operation between CreateImage and DONE, the versions of the operation it writes, and the
  * atomic step that applies it in Redis. The gateway and the worker are drivers of it.
  */
-export { decide, type Decision, type Effect, type Subject } from "./decide";
+export { decide, decideCancel, type Decision, type Effect, type Subject } from "./decide";
 export type { CallFailure, ImageSeen, LifecycleEvent } from "./events";
 export {
   ACCEPTED,
@@ -20,6 +20,7 @@ export {
 export {
   loadSubject,
   step,
+  type Decider,
   OperationGoneError,
   type LoadedSubject,
   type Step,
@@ -33,4 +34,4 @@ export {
   type Failure,
 } from "./operation-versions";
 export { isOurs, OWNERSHIP_LABEL, withOwnershipLabel } from "./ownership";
-export { LIFECYCLE_DEFAULTS, lifecyclePolicy, type LifecyclePolicy } from "./policy";
+export type { LifecyclePolicy } from "./policy";

@@ -1,15 +1,15 @@
 import type { OperationStore } from "@imagesvc/operations";
 import { Operation_Status } from "@imagesvc/proto";
-import { decide, type Decision, type Subject } from "./decide";
-import type { LifecycleEvent } from "./events";
+import type { Decision, Subject } from "./decide";
 import { decodeLifecycle, encodeLifecycle } from "./lifecycle";
-import type { LifecyclePolicy } from "./policy";
 
 /** An operation's lifecycle as loaded from the store, with the sequence number to commit against. */
 export interface LoadedSubject extends Subject {
   readonly seq: number;
-  /** The stored job payload (JSON), for re-queueing. */
-  readonly job: string;
+  /** The stored request (libs/queue's StoredRequest JSON); "" once the operation is DONE. */
+  readonly request: string;
+  /** The request's webhook (libs/queue's Notification JSON); "" when it asked for none. */
+  readonly notification: string;
 }
 
 /** The result of one step: the decision, and the subject as it now stands in the store. */
@@ -37,7 +37,8 @@ export async function loadSubject(
     requestId: operation.clientOperationId,
     imageName: operation.targetLink.slice(operation.targetLink.lastIndexOf("/") + 1),
     seq: stored.seq,
-    job: stored.job,
+    request: stored.request,
+    notification: stored.notification,
   };
 }
 
@@ -46,21 +47,23 @@ export class OperationGoneError extends Error {
   override readonly name = "OperationGoneError";
 }
 
+/** How one step decides: the lifecycle's `decide` on an event, bound to its policy. */
+export type Decider = (subject: Subject) => Decision;
+
 /**
- * Takes one step: decide on `event` from the stored state and commit the result atomically. When
- * another process moved the lifecycle on in between (the commit's compare-and-set failed), it
- * loads again and decides again on what is now there, so a cancel and a dispatch racing each
- * other cannot both win.
+ * Takes one step: decide on the stored state and commit the result atomically. When another
+ * process moved the lifecycle on in between (the commit's compare-and-set failed), it loads again
+ * and decides again on what is now there, so a cancel and a dispatch racing each other cannot
+ * both win.
  */
 export async function step(
   store: OperationStore,
   from: LoadedSubject,
-  event: LifecycleEvent,
-  policy: LifecyclePolicy,
+  decider: Decider,
 ): Promise<Step> {
   let subject = from;
   for (;;) {
-    const decision = decide(subject, event, policy);
+    const decision = decider(subject);
     const unchanged =
       decision.operation === undefined &&
       encodeLifecycle(decision.lifecycle) === encodeLifecycle(subject.lifecycle);

@@ -61,10 +61,17 @@ export const RECORD_FIELDS = {
    */
   fingerprint: "rh",
   /**
-   * `rq`: the job payload JSON, so the sweeper can queue a lost job again; it may carry a sealed
-   * key. Written by create-operation.lua, deleted by write-operation.lua at DONE.
+   * `rq`: the request as stored (libs/queue's StoredRequest JSON): what a worker runs the operation
+   * from. It may carry a sealed key. Written by create-operation.lua, deleted by
+   * write-operation.lua at DONE.
    */
-  job: "rq",
+  request: "rq",
+  /**
+   * `nt`: the request's webhook (libs/queue's Notification JSON), absent when it asked for none.
+   * Kept past DONE (it holds no secret), so whoever ends an operation can still announce it.
+   * Written once, by create-operation.lua.
+   */
+  notification: "nt",
   /** `ct`: when the operation was created, ms since the epoch. Written once, by create-operation.lua. */
   createdMs: "ct",
   /**

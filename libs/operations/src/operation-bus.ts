@@ -5,6 +5,7 @@ import type { Subscriber } from "@imagesvc/redis";
 import { operationKeys } from "./keys";
 import type { OperationStore } from "./operation-store";
 import { WatcherQueue } from "./watcher-queue";
+import { backoffDelay } from "@imagesvc/runtime";
 
 export interface OperationBusOptions {
   /**
@@ -14,8 +15,8 @@ export interface OperationBusOptions {
   readonly subscriber: Subscriber;
   /** Snapshots are read from here. */
   readonly store: OperationStore;
-  /** Must match the store's. Default: "imagesvc". */
-  readonly prefix?: string;
+  /** The deployment's prefix (REDIS_PREFIX), the store's. */
+  readonly prefix: string;
   /** Versions kept for a watcher that does not read; older ones are dropped. Default: 16. */
   readonly queueLimit?: number;
   /**
@@ -80,7 +81,7 @@ export interface OperationBus {
  */
 export function createOperationBus(options: OperationBusOptions): OperationBus {
   const { subscriber, store } = options;
-  const prefix = options.prefix ?? "imagesvc";
+  const { prefix } = options;
   const channels = new Map<string, Channel>();
 
   const deliver = (channel: Channel, operation: Operation) => {
@@ -192,7 +193,8 @@ export function createOperationBus(options: OperationBusOptions): OperationBus {
         return;
       } catch (e) {
         options.onError?.(e);
-        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)).unref());
+        const delay = backoffDelay(attempt, { initialMs: 100, maxMs: 5000 });
+        await new Promise((r) => setTimeout(r, delay).unref());
       }
     }
   }

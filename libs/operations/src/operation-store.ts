@@ -16,12 +16,12 @@ import { defineOperationScripts } from "./scripts";
 export interface OperationStoreOptions {
   /** Commands go here; the store never blocks or subscribes on it. */
   readonly redis: RedisClient;
-  /** How updates are published; subscribers must use the same mode. Default: classic. */
-  readonly pubsub?: PubSubMode;
-  /** Key prefix, shared by every process of one deployment. Default: "imagesvc". */
-  readonly prefix?: string;
-  /** How long records, request ids and index entries are kept after their last change, in ms. Default: 7 days. */
-  readonly retentionMs?: number;
+  /** How updates are published; subscribers must use the same mode (the deployment's, agreed in Redis). */
+  readonly pubsub: PubSubMode;
+  /** Key prefix, shared by every process of one deployment (REDIS_PREFIX). */
+  readonly prefix: string;
+  /** How long records, request ids and index entries are kept after their last change, in ms (RECORD_RETENTION_MS). */
+  readonly retentionMs: number;
 }
 
 /** What `create` stores besides the operation: the request, to detect a reused id and to re-run. */
@@ -30,8 +30,10 @@ export interface CreateInput {
   readonly requestId: string;
   /** A digest of the request's content; a repeat of the request id must carry the same one. */
   readonly fingerprint: string;
-  /** The job payload, as JSON, so a lost job can be queued again. */
-  readonly job: string;
+  /** The request as stored (libs/queue's StoredRequest, JSON): what a worker runs it from. */
+  readonly request: string;
+  /** The request's webhook (libs/queue's Notification, JSON), or "" for none. */
+  readonly notification: string;
   /** The operation's lifecycle state, as its owner (libs/lifecycle) encodes it; sequence 0. */
   readonly lifecycle: string;
 }
@@ -42,7 +44,10 @@ export type CreateResult =
 
 export interface StoredOperation {
   readonly operation: Operation;
-  readonly job: string;
+  /** The stored request JSON; "" once the operation is DONE (it may have held a sealed key). */
+  readonly request: string;
+  /** The request's webhook JSON; "" when it asked for none. */
+  readonly notification: string;
   readonly createdMs: number;
   /** The lifecycle state as stored, or undefined for a record written before lifecycles existed. */
   readonly lifecycle: string | undefined;
@@ -94,7 +99,7 @@ export interface OperationStore {
   get(project: string, name: string): Promise<Operation | undefined>;
   /** The operation a project's request id created, if it is still remembered. */
   forRequest(project: string, requestId: string): Promise<Operation | undefined>;
-  /** The latest version with the stored job payload, for the sweeper. */
+  /** The latest version with its stored request, lifecycle and webhook: what a step starts from. */
   getStored(project: string, name: string): Promise<StoredOperation | undefined>;
   /** A project's operations, newest first, one page at a time. */
   list(
@@ -136,9 +141,8 @@ export class UnreadableRecordError extends Error {
 /** The versioned, monotonic operation records, their indexes and their retention. */
 export function createOperationStore(options: OperationStoreOptions): OperationStore {
   const { redis } = options;
-  const prefix = options.prefix ?? "imagesvc";
-  const retentionMs = options.retentionMs ?? 7 * 24 * 3600 * 1000;
-  const publish = publishCommand(options.pubsub ?? "classic");
+  const { prefix, retentionMs } = options;
+  const publish = publishCommand(options.pubsub);
   // When this process last marked each project active (the sweeper walks the active ones): a busy
   // gateway then pays the ZADD once a minute per project, not once per CreateImage. Bounded.
   const markedAt = new Map<string, number>();
@@ -202,7 +206,7 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
       return name === null ? undefined : store.get(project, name);
     },
     async create(input) {
-      const { operation, requestId, fingerprint, job, lifecycle } = input;
+      const { operation, requestId, fingerprint, request, notification, lifecycle } = input;
       const keys = operationKeys(prefix, operation.project, operation.name);
       const ct = createdMs(operation);
       const now = Date.now();
@@ -226,7 +230,8 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
           name: operation.name,
           fingerprint,
           operation: body(operation),
-          job,
+          request,
+          notification,
           createdMs: ct,
           indexMember: indexMember(ct, operation.name),
           retentionMs,
@@ -269,19 +274,21 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
     },
 
     async getStored(project, name) {
-      const [json, version, rq, ct, lc, ls] = await redis.hmget(
+      const [json, version, rq, ct, lc, ls, nt] = await redis.hmget(
         operationKeys(prefix, project, name).record,
         RECORD_FIELDS.operation,
         RECORD_FIELDS.version,
-        RECORD_FIELDS.job,
+        RECORD_FIELDS.request,
         RECORD_FIELDS.createdMs,
         RECORD_FIELDS.lifecycle,
         RECORD_FIELDS.lifecycleSeq,
+        RECORD_FIELDS.notification,
       );
       if (json == null) return undefined;
       return {
         operation: parse(json, version ?? undefined),
-        job: rq ?? "",
+        request: rq ?? "",
+        notification: nt ?? "",
         createdMs: Number(ct),
         lifecycle: lc ?? undefined,
         seq: Number(ls ?? 0),

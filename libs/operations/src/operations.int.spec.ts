@@ -22,13 +22,19 @@ import {
 } from "./index";
 import { RECORD_FIELDS } from "./keys";
 
+const DAY = 24 * 3600_000;
 let redis: TestRedis;
 let store: OperationStore;
 const closers: (() => unknown)[] = [];
 
 beforeEach(async () => {
   redis = await useTestRedis();
-  store = createOperationStore({ redis: redis.client, prefix: redis.prefix.slice(0, -1) });
+  store = createOperationStore({
+    redis: redis.client,
+    prefix: redis.prefix.slice(0, -1),
+    pubsub: "classic",
+    retentionMs: DAY,
+  });
 });
 afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
@@ -50,7 +56,8 @@ async function createOp(op = pending(), requestId = randomUUID()) {
     operation: op,
     requestId,
     fingerprint: "fp",
-    job: "{}",
+    request: "{}",
+    notification: "",
     lifecycle: "accepted",
   });
   return { op: result.operation, requestId, result };
@@ -85,7 +92,8 @@ async function createAndWatch(into: OperationStore, bus: OperationBus) {
     operation: op,
     requestId: randomUUID(),
     fingerprint: "fp",
-    job: "{}",
+    request: "{}",
+    notification: "",
     lifecycle: "accepted",
   });
   const seen: Operation[] = [];
@@ -112,7 +120,8 @@ describe("OperationStore", () => {
       operation: pending(),
       requestId,
       fingerprint: "other",
-      job: "{}",
+      request: "{}",
+      notification: "",
       lifecycle: "accepted",
     });
     expect(again).toMatchObject({ created: false, fingerprint: "fp" });
@@ -126,7 +135,8 @@ describe("OperationStore", () => {
       operation: pending("project-b"),
       requestId,
       fingerprint: "fp",
-      job: "{}",
+      request: "{}",
+      notification: "",
       lifecycle: "accepted",
     });
     expect(other.created).toBe(true);
@@ -222,6 +232,7 @@ describe("OperationStore", () => {
     const short = createOperationStore({
       redis: redis.client,
       prefix: redis.prefix.slice(0, -1),
+      pubsub: "classic",
       retentionMs: 500,
     });
     const op = pending();
@@ -229,7 +240,8 @@ describe("OperationStore", () => {
       operation: op,
       requestId: randomUUID(),
       fingerprint: "fp",
-      job: "{}",
+      request: "{}",
+      notification: "",
       lifecycle: "accepted",
     });
     expect(await short.get("my-project", op.name)).toBeDefined();
@@ -242,6 +254,7 @@ describe("OperationStore", () => {
     const short = createOperationStore({
       redis: redis.client,
       prefix: redis.prefix.slice(0, -1),
+      pubsub: "classic",
       retentionMs: 500,
     });
     const done = async () => {
@@ -250,7 +263,8 @@ describe("OperationStore", () => {
         operation: op,
         requestId: randomUUID(),
         fingerprint: "fp",
-        job: "{}",
+        request: "{}",
+        notification: "",
         lifecycle: "accepted",
       });
       await short.update(next(created.operation, { status: Operation_Status.DONE, progress: 100 }));
@@ -516,7 +530,12 @@ describe("OperationBus", () => {
       });
       // The test stops Redis on purpose; connection errors are expected and need a listener.
       for (const client of [command, subscriber]) client.on("error", () => undefined);
-      const privateStore = createOperationStore({ redis: command, prefix: "r" });
+      const privateStore = createOperationStore({
+        redis: command,
+        prefix: "r",
+        pubsub: "classic",
+        retentionMs: DAY,
+      });
       const bus = createOperationBus({
         subscriber: subscriberOf(subscriber, "classic"),
         store: privateStore,
@@ -548,7 +567,12 @@ describe("OperationBus", () => {
       command.disconnect();
       subscriber.disconnect();
     });
-    const realStore = createOperationStore({ redis: command, prefix: redis.prefix.slice(0, -1) });
+    const realStore = createOperationStore({
+      redis: command,
+      prefix: redis.prefix.slice(0, -1),
+      pubsub: "classic",
+      retentionMs: DAY,
+    });
     // The re-reads after the reconnect fail three times (a Redis timeout, say), then succeed.
     let failures = 0;
     let failNext = 0;
@@ -598,6 +622,7 @@ describe("OperationBus", () => {
       redis: redis.client,
       prefix: redis.prefix.slice(0, -1),
       pubsub: "sharded",
+      retentionMs: DAY,
     });
     const { op } = await createOp();
     const seen: Operation[] = [];
@@ -615,6 +640,7 @@ describe("OperationBus", () => {
     const short = createOperationStore({
       redis: redis.client,
       prefix: redis.prefix.slice(0, -1),
+      pubsub: "classic",
       retentionMs: 300,
     });
     const bus = newBus({ store: short, resyncIntervalMs: 100 });

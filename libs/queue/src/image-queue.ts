@@ -1,6 +1,6 @@
 import { Queue, type JobsOptions } from "bullmq";
 import type { RedisClient } from "@imagesvc/redis";
-import type { CreateImageJob } from "./create-image-job";
+import type { JobPointer } from "./job-pointer";
 
 /** The one queue of this service. */
 export const QUEUE_NAME = "create-image";
@@ -14,27 +14,27 @@ export const JOB_NAME = "create-image";
 export const queuePrefix = (prefix: string) => `{${prefix}:queue}`;
 
 export interface JobOptionsInput {
-  /** Attempts per job, the first included. Default: 10. */
-  readonly attempts?: number;
-  /** First retry delay in ms; doubles each attempt, with ±50% jitter. Default: 1000. */
-  readonly backoffMs?: number;
+  /** Attempts per job, the first included (JOB_ATTEMPTS). */
+  readonly attempts: number;
+  /** First retry delay in ms; doubles each attempt, with ±50% jitter (JOB_BACKOFF_MS). */
+  readonly backoffMs: number;
   /**
-   * The records' retention, in ms: finished jobs are not kept longer than the operations they
-   * served. Default: 7 days.
+   * The records' retention, in ms (RECORD_RETENTION_MS): finished jobs are not kept longer than
+   * the operations they served.
    */
-  readonly retentionMs?: number;
+  readonly retentionMs: number;
 }
 
 /**
- * Default job options. Completed jobs are kept a day and failed ones a week, never longer than
- * the records (the operation record is the source of truth; jobs are only the work), both capped
- * in number.
+ * The jobs' options. Completed jobs are kept a day and failed ones a week, never longer than the
+ * records (the operation record is the source of truth; jobs are only the work), both capped in
+ * number.
  */
-export function defaultJobOptions(input: JobOptionsInput = {}): JobsOptions {
-  const retentionS = Math.ceil((input.retentionMs ?? 7 * 24 * 3600_000) / 1000);
+export function jobOptions(input: JobOptionsInput): JobsOptions {
+  const retentionS = Math.ceil(input.retentionMs / 1000);
   return {
-    attempts: input.attempts ?? 10,
-    backoff: { type: "exponential", delay: input.backoffMs ?? 1000, jitter: 0.5 },
+    attempts: input.attempts,
+    backoff: { type: "exponential", delay: input.backoffMs, jitter: 0.5 },
     removeOnComplete: { age: Math.min(24 * 3600, retentionS), count: 100_000 },
     removeOnFail: { age: Math.min(7 * 24 * 3600, retentionS), count: 100_000 },
   };
@@ -42,8 +42,8 @@ export function defaultJobOptions(input: JobOptionsInput = {}): JobsOptions {
 
 export interface ImageQueueOptions extends JobOptionsInput {
   readonly connection: RedisClient;
-  /** Deployment prefix. Default: "imagesvc". */
-  readonly prefix?: string;
+  /** The deployment's prefix (REDIS_PREFIX). */
+  readonly prefix: string;
   /** Told of the queue's connection errors (BullMQ prints them otherwise). Default: nothing. */
   readonly onError?: (error: Error) => void;
   /**
@@ -75,10 +75,10 @@ export interface JobInfo {
  */
 export interface ImageQueue {
   /**
-   * Queues the job under its operation name. BullMQ ignores an add whose id exists, so adding the
-   * same operation twice runs it once.
+   * Queues the operation's job under its name. BullMQ ignores an add whose id exists, so adding
+   * the same operation twice runs it once.
    */
-  add(job: CreateImageJob): Promise<void>;
+  add(job: JobPointer): Promise<void>;
   /**
    * Removes a job that no worker holds. Best effort: false when a worker holds it or it is gone;
    * nothing depends on it (a cancelled operation's job skips itself).
@@ -88,7 +88,7 @@ export interface ImageQueue {
    * Queues a job again whose previous run finished without finishing its operation, or that was
    * lost. Removes the finished job first, since BullMQ ignores an add for a known id.
    */
-  requeue(job: CreateImageJob): Promise<void>;
+  requeue(job: JobPointer): Promise<void>;
   /** Each job's status, in one round trip: one O(1) hash read per job, whatever the queue's size. */
   statuses(operations: readonly string[]): Promise<JobStatus[]>;
   /** One job, for tests and diagnostics. */
@@ -104,13 +104,13 @@ export function createImageQueue(options: ImageQueueOptions): ImageQueue {
   const { connection } = options;
   const queue = new Queue(QUEUE_NAME, {
     connection,
-    prefix: queuePrefix(options.prefix ?? "imagesvc"),
-    defaultJobOptions: defaultJobOptions(options),
+    prefix: queuePrefix(options.prefix),
+    defaultJobOptions: jobOptions(options),
   });
   queue.on("error", (e) => {
     options.onError?.(e);
   });
-  const add = async (job: CreateImageJob) => {
+  const add = async (job: JobPointer) => {
     await queue.add(JOB_NAME, job, {
       jobId: job.operation,
       ...(options.startDelayMs !== undefined &&

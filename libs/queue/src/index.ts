@@ -1,7 +1,10 @@
-/** The BullMQ queue between gateway and worker: its name, hash-tagged prefix, payload and options. */
+/**
+ * The BullMQ queues between gateway and worker: their names, hash-tagged prefix, payloads (a job
+ * points at its operation; the record stores the request) and options.
+ */
 export {
   createImageQueue,
-  defaultJobOptions,
+  jobOptions,
   queuePrefix,
   QUEUE_NAME,
   JOB_NAME,
@@ -12,14 +15,23 @@ export {
   type JobOptionsInput,
 } from "./image-queue";
 export {
-  parseCreateImageJob,
-  scrubbedJob,
+  checkStoredRequest,
   InvalidJobError,
-  type CreateImageJob,
-  type CreateImageJobV1,
-  type CreateImageJobV2,
-  type CreateImageJobV3,
-} from "./create-image-job";
+  parseNotification,
+  parseStoredRequest,
+  requestOf,
+  scrubbedRequest,
+  storedRequest,
+  type AnnouncedStatus,
+  type ImageRequest,
+  type NewRequest,
+  type Notification,
+  type StoredRequest,
+  type StoredRequestV1,
+  type StoredRequestV2,
+  type StoredRequestV3,
+} from "./stored-request";
+export { jobPointer, parseJobData, type JobData, type JobPointer } from "./job-pointer";
 export {
   createWebhookQueue,
   deliveryFor,

@@ -1,6 +1,6 @@
 import { Queue } from "bullmq";
 import type { RedisClient } from "@imagesvc/redis";
-import type { CreateImageJob } from "./create-image-job";
+import type { AnnouncedStatus, Notification } from "./stored-request";
 import { queuePrefix } from "./image-queue";
 
 /** The queue of webhook deliveries, beside the image queue under the same prefix. */
@@ -20,13 +20,14 @@ export interface WebhookDelivery {
 
 export interface WebhookQueueOptions {
   readonly connection: RedisClient;
-  readonly prefix?: string;
-  /** Attempts per delivery. Default: 10 (about 20 minutes of backoff from 2 s). */
-  readonly attempts?: number;
-  /** The first retry's delay; doubles, with jitter. Default: 2000 ms. */
-  readonly backoffMs?: number;
-  /** Finished deliveries are kept this long, so a re-run never sends one twice. Default: 7 days. */
-  readonly retentionMs?: number;
+  /** The deployment's prefix (REDIS_PREFIX). */
+  readonly prefix: string;
+  /** Attempts per delivery (WEBHOOK_ATTEMPTS; 10 is about 20 minutes of backoff from 2 s). */
+  readonly attempts: number;
+  /** The first retry's delay; doubles, with jitter (WEBHOOK_BACKOFF_MS). */
+  readonly backoffMs: number;
+  /** Finished deliveries are kept this long, so a re-run never sends one twice (RECORD_RETENTION_MS). */
+  readonly retentionMs: number;
 }
 
 export interface WebhookQueue {
@@ -42,13 +43,13 @@ export interface WebhookQueue {
 export const deliveryJobId = (id: string) => id.replaceAll(":", ".");
 
 export function createWebhookQueue(options: WebhookQueueOptions): WebhookQueue {
-  const retentionS = Math.ceil((options.retentionMs ?? 7 * 24 * 3600_000) / 1000);
+  const retentionS = Math.ceil(options.retentionMs / 1000);
   const queue = new Queue<WebhookDelivery>(WEBHOOK_QUEUE, {
     connection: options.connection,
-    prefix: queuePrefix(options.prefix ?? "imagesvc"),
+    prefix: queuePrefix(options.prefix),
     defaultJobOptions: {
-      attempts: options.attempts ?? 10,
-      backoff: { type: "exponential", delay: options.backoffMs ?? 2000, jitter: 0.5 },
+      attempts: options.attempts,
+      backoff: { type: "exponential", delay: options.backoffMs, jitter: 0.5 },
       removeOnComplete: { age: retentionS },
       removeOnFail: { age: retentionS },
     },
@@ -68,16 +69,16 @@ export function createWebhookQueue(options: WebhookQueueOptions): WebhookQueue {
  * one `webhook-id` per status.
  */
 export function deliveryFor(
-  job: CreateImageJob,
-  status: "RUNNING" | "DONE",
-  operation: Record<string, unknown>,
+  notify: Notification | undefined,
+  status: AnnouncedStatus,
+  operation: { readonly name: string; readonly json: Record<string, unknown> },
 ): WebhookDelivery | undefined {
-  if (job.v !== 3 || !job.notify.on.includes(status)) return undefined;
+  if (notify === undefined || !notify.on.includes(status)) return undefined;
   return {
     v: 1,
-    id: `${job.operation}:${status}`,
-    url: job.notify.url,
+    id: `${operation.name}:${status}`,
+    url: notify.url,
     type: `operation.${status.toLowerCase()}`,
-    operation,
+    operation: operation.json,
   };
 }

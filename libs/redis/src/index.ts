@@ -9,17 +9,16 @@ export {
   createSubscriber,
   detectPubSubMode,
   pubSubModeKey,
-  pubSubSettingFromEnv,
   type PubSubSetting,
   publishCommand,
   subscriberOf,
   type PubSubMode,
   type Subscriber,
 } from "./pubsub";
-export {
-  describeRedisTarget,
-  parseRedisUrl,
-  redisTargetFromEnv,
-  type RedisTarget,
-} from "./redis-url";
+export { describeRedisTarget, parseRedisUrl, redisTarget, type RedisTarget } from "./redis-url";
 export { writeRefusal, type WriteRefusal } from "./write-refusal";
+export {
+  agreeDeploymentSettings,
+  deploymentSettingsKey,
+  type AgreeOptions,
+} from "./deployment-settings";

@@ -2,7 +2,7 @@ import { startRedisCluster, useTestRedis, type RedisCluster } from "@imagesvc/te
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisClient } from "./client";
-import { agreePubSubMode, pubSubModeKey, pubSubSettingFromEnv } from "./pubsub";
+import { agreePubSubMode, pubSubModeKey } from "./pubsub";
 import { parseRedisUrl } from "./redis-url";
 
 describe("agreePubSubMode on one Redis", () => {
@@ -52,15 +52,5 @@ describe("agreePubSubMode on a cluster", () => {
     } finally {
       for (const c of clients) c.disconnect();
     }
-  });
-});
-
-describe("pubSubSettingFromEnv", () => {
-  it("reads auto by default, the two modes, and names the variable for anything else", () => {
-    expect(pubSubSettingFromEnv(undefined)).toBe("auto");
-    expect(pubSubSettingFromEnv(" Sharded ")).toBe("sharded");
-    expect(() => pubSubSettingFromEnv("fast")).toThrow(
-      /REDIS_PUBSUB: "fast" is not a pub\/sub mode/,
-    );
   });
 });

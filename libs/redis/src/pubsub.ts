@@ -75,16 +75,6 @@ export async function agreePubSubMode(
   return recorded;
 }
 
-/** Reads REDIS_PUBSUB: classic, sharded or auto (the default). */
-export function pubSubSettingFromEnv(value: string | undefined): PubSubSetting {
-  const setting = (value ?? "").trim().toLowerCase() || "auto";
-  if (setting === "auto" || setting === "classic" || setting === "sharded") return setting;
-  throw new ConfigError(
-    "REDIS_PUBSUB",
-    `${JSON.stringify(value)} is not a pub/sub mode; use auto (the default), classic or sharded`,
-  );
-}
-
 /** The key under which a deployment records its pub/sub mode. */
 export const pubSubModeKey = (prefix: string) => `${prefix}:pubsub-mode`;
 

@@ -1,6 +1,6 @@
 import { ConfigError } from "@imagesvc/config";
 import { describe, expect, it } from "vitest";
-import { describeRedisTarget, parseRedisUrl, redisTargetFromEnv } from "./redis-url";
+import { describeRedisTarget, parseRedisUrl, redisTarget } from "./redis-url";
 
 describe("parseRedisUrl", () => {
   it.each(["redis://127.0.0.1:6379", "rediss://user:pw@cache.internal:6380/2"])(
@@ -45,15 +45,18 @@ describe("parseRedisUrl", () => {
   });
 });
 
-describe("redisTargetFromEnv", () => {
+describe("redisTarget", () => {
   it("defaults to the local Redis", () => {
-    expect(redisTargetFromEnv({})).toEqual({ kind: "single", url: "redis://127.0.0.1:6379" });
+    expect(redisTarget({ REDIS_URL: "redis://127.0.0.1:6379", REDIS_CLUSTER_NODES: [] })).toEqual({
+      kind: "single",
+      url: "redis://127.0.0.1:6379",
+    });
   });
 
   it("prefers REDIS_CLUSTER_NODES, taking credentials from a cluster REDIS_URL", () => {
     expect(
-      redisTargetFromEnv({
-        REDIS_CLUSTER_NODES: "a:1, b:2",
+      redisTarget({
+        REDIS_CLUSTER_NODES: ["a:1", "b:2"],
         REDIS_URL: "rediss+cluster://:pw@a:1",
       }),
     ).toEqual({
@@ -68,9 +71,9 @@ describe("redisTargetFromEnv", () => {
   });
 
   it("refuses REDIS_CLUSTER_NODES beside a single-server REDIS_URL", () => {
-    expect(() =>
-      redisTargetFromEnv({ REDIS_CLUSTER_NODES: "a:1", REDIS_URL: "redis://b:2" }),
-    ).toThrow(/REDIS_CLUSTER_NODES: is set together with a single-server REDIS_URL/);
+    expect(() => redisTarget({ REDIS_CLUSTER_NODES: ["a:1"], REDIS_URL: "redis://b:2" })).toThrow(
+      /REDIS_CLUSTER_NODES: is set together with a single-server REDIS_URL/,
+    );
   });
 });
 

@@ -1,4 +1,4 @@
-import { ConfigError, type Env } from "@imagesvc/config";
+import { ConfigError } from "@imagesvc/config";
 
 /** Where Redis is: one server, or the seed nodes of a Redis Cluster. */
 export type RedisTarget =
@@ -78,15 +78,17 @@ export function parseNodes(list: string, variable: string) {
 }
 
 /**
- * The Redis of a process's environment: `REDIS_CLUSTER_NODES` (seed nodes of a Redis Cluster,
- * `host:port,...`; credentials and TLS come from a `redis+cluster://` REDIS_URL, if any) or
- * `REDIS_URL` (default redis://127.0.0.1:6379).
+ * The Redis a process uses, from its settings (libs/config): `REDIS_CLUSTER_NODES` (seed nodes
+ * of a Redis Cluster, `host:port`; credentials and TLS come from a `redis+cluster://` REDIS_URL,
+ * if any) or else `REDIS_URL`.
  */
-export function redisTargetFromEnv(env: Env): RedisTarget {
-  const nodes = env["REDIS_CLUSTER_NODES"]?.trim();
-  const url = env["REDIS_URL"]?.trim();
-  if (nodes !== undefined && nodes !== "") {
-    const fromUrl = url === undefined || url === "" ? undefined : parseRedisUrl(url);
+export function redisTarget(settings: {
+  readonly REDIS_URL: string;
+  readonly REDIS_CLUSTER_NODES: readonly string[];
+}): RedisTarget {
+  const url = settings.REDIS_URL;
+  if (settings.REDIS_CLUSTER_NODES.length > 0) {
+    const fromUrl = url === DEFAULT_REDIS_URL ? undefined : parseRedisUrl(url);
     if (fromUrl?.kind === "single") {
       throw new ConfigError(
         "REDIS_CLUSTER_NODES",
@@ -95,14 +97,17 @@ export function redisTargetFromEnv(env: Env): RedisTarget {
     }
     return {
       kind: "cluster",
-      nodes: parseNodes(nodes, "REDIS_CLUSTER_NODES"),
+      nodes: parseNodes(settings.REDIS_CLUSTER_NODES.join(","), "REDIS_CLUSTER_NODES"),
       tls: fromUrl?.tls ?? false,
       ...(fromUrl?.username !== undefined && { username: fromUrl.username }),
       ...(fromUrl?.password !== undefined && { password: fromUrl.password }),
     };
   }
-  return parseRedisUrl(url === undefined || url === "" ? "redis://127.0.0.1:6379" : url);
+  return parseRedisUrl(url);
 }
+
+/** REDIS_URL's default (libs/config): beside REDIS_CLUSTER_NODES it means "not set". */
+const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
 
 /** The target, fit for logs: passwords are replaced. */
 export function describeRedisTarget(target: RedisTarget): string {

@@ -51,3 +51,17 @@ export function runApp(options: RunAppOptions): void {
     },
   );
 }
+
+/**
+ * Resolves an app's settings before anything starts: a bad or contradictory value (libs/config's
+ * ConfigError) is logged as the process's one fatal line, naming the variable and the fix, and
+ * the process exits 1, as a failure to start does under `runApp`.
+ */
+export function settingsOrExit<T>(resolve: () => T, log: Logger): T {
+  try {
+    return resolve();
+  } catch (e) {
+    log.fatal({ err: e }, e instanceof Error ? e.message : String(e));
+    process.exit(1);
+  }
+}

@@ -14,3 +14,4 @@ export { freePort } from "./free-port";
 export { spawnApp, type SpawnAppOptions, type SpawnedApp } from "./spawn-app";
 export { startRedisCluster, type RedisCluster, type RedisClusterOptions } from "./redis-cluster";
 export { startNpmStart, type NpmStartStack } from "./npm-start";
+export { testSettings } from "./test-settings";

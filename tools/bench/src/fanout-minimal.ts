@@ -64,7 +64,7 @@ if (serverKind !== "connect" && serverKind !== "grpc-js" && serverKind !== "raw"
 const redisUrl = process.argv[3] ?? "redis://127.0.0.1:6379";
 const prefix = `fanout-minimal-${randomUUID().slice(0, 8)}`;
 const redis = new Redis(redisUrl);
-const store = createOperationStore({ redis, prefix, retentionMs: 600_000 });
+const store = createOperationStore({ redis, prefix, pubsub: "classic", retentionMs: 600_000 });
 const bus = createOperationBus({
   subscriber: subscriberOf(new Redis(redisUrl), "classic"),
   store,
@@ -83,7 +83,8 @@ for (let i = 0; i < OPS; i++) {
     operation,
     requestId: randomUUID(),
     fingerprint: "f",
-    job: "{}",
+    request: "{}",
+    notification: "",
     lifecycle: encodeLifecycle(ACCEPTED),
   });
   ops.push(created.operation);

@@ -27,7 +27,12 @@ export interface PublisherResult {
 const now = () => performance.timeOrigin + performance.now();
 const job = workerData as PublisherJob;
 const redis = new Redis(job.redisUrl);
-const store = createOperationStore({ redis, prefix: job.prefix, retentionMs: 600_000 });
+const store = createOperationStore({
+  redis,
+  prefix: job.prefix,
+  pubsub: "classic",
+  retentionMs: 600_000,
+});
 const ops = job.ops.map((json) => fromJsonString(OperationSchema, json));
 const published: number[][] = ops.map(() => []);
 const lag = monitorEventLoopDelay({ resolution: 5 });

@@ -12,6 +12,7 @@ import { createLogger, createMetrics } from "@imagesvc/telemetry";
 import { execFile } from "node:child_process";
 import { Writable } from "node:stream";
 import { promisify } from "node:util";
+import { testSettings } from "@imagesvc/testing";
 import { pino } from "pino";
 import { Policy } from "../auth/policy";
 import { startGateway } from "../gateway";
@@ -375,8 +376,11 @@ describe("limits", () => {
   it("rate-limits CreateImage per principal across gateway replicas, with RetryInfo", async () => {
     const a = await startStack({
       gateway: {
-        rateLimit: { perMinute: 6, burst: 3 },
-        defaultUser: `limited-${randomBytes(4).toString("hex")}`,
+        settings: {
+          RATE_LIMIT_CREATE_PER_MINUTE: 6,
+          RATE_LIMIT_CREATE_BURST: 3,
+          DEFAULT_USER: `limited-${randomBytes(4).toString("hex")}`,
+        },
       },
     });
     try {
@@ -396,15 +400,24 @@ describe("limits", () => {
   it("shares the budget between two gateways on one Redis", async () => {
     const user = `shared-${randomBytes(4).toString("hex")}`;
     const a = await startStack({
-      gateway: { rateLimit: { perMinute: 6, burst: 2 }, defaultUser: user },
+      gateway: {
+        settings: {
+          RATE_LIMIT_CREATE_PER_MINUTE: 6,
+          RATE_LIMIT_CREATE_BURST: 2,
+          DEFAULT_USER: user,
+        },
+      },
     });
     const bGateway = await startGateway({
-      port: 0,
-      host: "127.0.0.1",
-      redis: a.redis.url,
-      prefix: a.prefix,
-      defaultUser: user,
-      rateLimit: { perMinute: 6, burst: 2 },
+      settings: testSettings("gateway", {
+        PORT: 0,
+        HOST: "127.0.0.1",
+        REDIS_URL: a.redis.url,
+        REDIS_PREFIX: a.prefix,
+        DEFAULT_USER: user,
+        RATE_LIMIT_CREATE_PER_MINUTE: 6,
+        RATE_LIMIT_CREATE_BURST: 2,
+      }),
       log: pino({ level: "silent" }),
       metrics: createMetrics("b"),
     });
@@ -430,7 +443,7 @@ describe("limits", () => {
   it("caps open streams per principal", async () => {
     const stack = await startStack({
       emulator: { operationDurationMs: 60_000 },
-      gateway: { maxStreamsPerPrincipal: 2 },
+      gateway: { settings: { MAX_STREAMS_PER_PRINCIPAL: 2 } },
     });
     try {
       const op = await stack.client.createImage(imageRequest("streams"));

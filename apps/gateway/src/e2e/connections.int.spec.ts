@@ -8,6 +8,7 @@ import { connect as connectHttp2 } from "node:http2";
 import { connect as connectTcp } from "node:net";
 import { pino } from "pino";
 import { createMetrics } from "@imagesvc/telemetry";
+import { testSettings } from "@imagesvc/testing";
 import { describe, expect, it } from "vitest";
 import { startGateway } from "../gateway";
 import { imageRequest, startStack } from "./stack.test-helper";
@@ -26,7 +27,7 @@ async function closedWithin(socket: { once(e: "close", l: () => void): unknown }
 
 describe("connection bounds", () => {
   it("closes a connection that sends nothing, and an HTTP/1.1 request whose header never ends", async () => {
-    const stack = await startStack({ gateway: { headerTimeoutMs: 300 } });
+    const stack = await startStack({ gateway: { settings: { HEADER_TIMEOUT_MS: 300 } } });
     try {
       const { port } = stack.gateway;
       const silent = connectTcp(port, "127.0.0.1");
@@ -48,7 +49,7 @@ describe("connection bounds", () => {
   });
 
   it("closes an HTTP/2 connection with no stream after the idle bound, and keeps one with a quiet stream open", async () => {
-    const stack = await startStack({ gateway: { idleTimeoutMs: 300 } });
+    const stack = await startStack({ gateway: { settings: { IDLE_TIMEOUT_MS: 300 } } });
     try {
       const idle = connectHttp2(stack.gateway.url);
       idle.on("error", () => undefined);
@@ -78,7 +79,7 @@ describe("connection bounds", () => {
   });
 
   it("caps grpc.health.v1 Watch streams like other streams", async () => {
-    const stack = await startStack({ gateway: { maxHealthWatches: 2 } });
+    const stack = await startStack({ gateway: { settings: { MAX_HEALTH_WATCHES: 2 } } });
     try {
       const health = createClient(healthV1.Health, stack.transport("connect"));
       const controllers = [new AbortController(), new AbortController()];
@@ -110,18 +111,22 @@ describe("drain", () => {
     const inFlight = new Promise<void>((r) => {
       reached = r;
     });
-    // A gateway whose CreateImage pauses between the record and the job, as a slow call would.
+    // A gateway whose CreateImage pauses in its raw disk pre-flight, as a slow Cloud Storage
+    // would make it: the call is in flight when the drain begins.
     const draining = await startGateway({
-      port: 0,
-      host: "127.0.0.1",
-      redis: stack.redis.url,
-      prefix: stack.prefix,
-      defaultUser: "tester@example.com",
+      settings: testSettings("gateway", {
+        PORT: 0,
+        HOST: "127.0.0.1",
+        REDIS_URL: stack.redis.url,
+        REDIS_PREFIX: stack.prefix,
+        DEFAULT_USER: "tester@example.com",
+      }),
       log: pino({ level: "silent" }),
       metrics: createMetrics("gateway-drain-test"),
-      afterRecord: async () => {
+      rawDiskPreflight: async () => {
         reached();
         await held;
+        return { ok: "unchecked" as const, reason: "held by the test" };
       },
     });
     try {

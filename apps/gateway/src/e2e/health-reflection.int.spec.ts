@@ -184,7 +184,7 @@ describe("server reflection with authentication on", () => {
 
 describe("reflection streams", () => {
   it("caps open streams per gateway, v1 and v1alpha together: one more is RESOURCE_EXHAUSTED until one ends", async () => {
-    const stack = await startStack({ gateway: { maxReflectionStreams: 2 } });
+    const stack = await startStack({ gateway: { settings: { MAX_REFLECTION_STREAMS: 2 } } });
     const transport = createGrpcTransport({ baseUrl: stack.gateway.url });
     const held = [new AbortController(), new AbortController()];
     const later = new AbortController();
@@ -242,7 +242,7 @@ describe("health", () => {
 
   it("reports NOT_SERVING while Redis is unreachable, and SERVING again after", async () => {
     const redis = await startRedisServer();
-    const stack = await startStack({ gateway: { redis: redis.url } });
+    const stack = await startStack({ gateway: { settings: { REDIS_URL: redis.url } } });
     const health = createClient(healthV1.Health, stack.transport("connect"));
     const statusBecomes = async (want: healthV1.HealthCheckResponse_ServingStatus) => {
       for (let i = 0; i < 100; i++) {

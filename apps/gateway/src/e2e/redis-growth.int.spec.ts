@@ -44,7 +44,7 @@ describe("Redis growth", () => {
     async () => {
       const stack = await startStack({
         emulator: { operationDurationMs: 0 },
-        gateway: { retentionMs: RETENTION_MS },
+        gateway: { settings: { RECORD_RETENTION_MS: RETENTION_MS } },
       });
       try {
         await stack.startWorker({ RECORD_RETENTION_MS: String(RETENTION_MS) });

@@ -4,7 +4,7 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ImageService, Operation_Status } from "@imagesvc/proto";
 import { createMetrics } from "@imagesvc/telemetry";
-import type { SpawnedApp } from "@imagesvc/testing";
+import { testSettings, type SpawnedApp } from "@imagesvc/testing";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { startGateway } from "../gateway";
@@ -14,12 +14,15 @@ describe("scale-out on one Redis", () => {
   it("serves watchers on gateway A from jobs created on gateway B and spread over three workers", async () => {
     const stack = await startStack({ emulator: { operationDurationMs: 1500, waitCapMs: 200 } });
     const gatewayB = await startGateway({
-      port: 0,
-      host: "127.0.0.1",
-      redis: stack.redis.url,
-      prefix: stack.prefix,
-      defaultUser: "tester@example.com",
-      rateLimit: { perMinute: 1_000_000, burst: 1_000_000 },
+      settings: testSettings("gateway", {
+        PORT: 0,
+        HOST: "127.0.0.1",
+        REDIS_URL: stack.redis.url,
+        REDIS_PREFIX: stack.prefix,
+        DEFAULT_USER: "tester@example.com",
+        RATE_LIMIT_CREATE_PER_MINUTE: 1_000_000,
+        RATE_LIMIT_CREATE_BURST: 1_000_000,
+      }),
       log: pino({ level: "silent" }),
       metrics: createMetrics("gateway-b"),
     });

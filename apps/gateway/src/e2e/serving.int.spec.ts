@@ -35,7 +35,7 @@ describe("serving", () => {
   });
 
   it("refuses a message over readMaxBytes with RESOURCE_EXHAUSTED", async () => {
-    const stack = await startStack({ gateway: { readMaxBytes: 64 * 1024 } });
+    const stack = await startStack({ gateway: { settings: { READ_MAX_BYTES: 64 * 1024 } } });
     try {
       const before = await stack.keys();
       const request = imageRequest("big");

@@ -7,11 +7,17 @@ import {
   type ComputeEmulator,
   type EmulatorOptions,
 } from "@imagesvc/compute-emulator";
-import { ImageService, type Operation } from "@imagesvc/proto";
+import type { ResolvedSettings } from "@imagesvc/config";
+import { create } from "@bufbuild/protobuf";
+import { ACCEPTED, encodeLifecycle } from "@imagesvc/lifecycle";
+import { createOperationStore } from "@imagesvc/operations";
+import { ImageService, Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
+import { storedRequest } from "@imagesvc/queue";
 import { createRedisClient, parseRedisUrl, type RedisClient } from "@imagesvc/redis";
 import {
   freePort,
   spawnApp,
+  testSettings,
   useTestRedis,
   type RedisCluster,
   type SpawnedApp,
@@ -20,11 +26,12 @@ import { Storage } from "@google-cloud/storage";
 import { diskSectors, tarHeader } from "@imagesvc/preflight/testing";
 import { Cluster } from "ioredis";
 import { gzipSync } from "node:zlib";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { createMetrics } from "@imagesvc/telemetry";
 import { pino } from "pino";
 import { startGateway, type Gateway, type GatewayOptions } from "../gateway";
+import { newOperationName } from "../operation-name";
 
 const WORKER_MAIN = fileURLToPath(new URL("../../../../dist/apps/worker/main.js", import.meta.url));
 const GATEWAY_MAIN = fileURLToPath(
@@ -62,7 +69,10 @@ export interface Stack {
 
 export interface StackOptions {
   readonly emulator?: EmulatorOptions;
-  readonly gateway?: Partial<GatewayOptions>;
+  /** The in-process gateway's options, and its settings (by variable name) over the stack's. */
+  readonly gateway?: Partial<Omit<GatewayOptions, "settings">> & {
+    readonly settings?: Partial<ResolvedSettings<"gateway">>;
+  };
   /** Run on this Redis Cluster (the caller starts and closes it) instead of the shared Redis. */
   readonly cluster?: RedisCluster;
 }
@@ -81,18 +91,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     single?.client ?? createRedisClient(parseRedisUrl(url), { maxRetriesPerRequest: 1 });
   const masters = () => (client instanceof Cluster ? client.nodes("master") : [client]);
   const gateway = await startGateway({
-    port: 0,
-    host: "127.0.0.1",
-    redis: url,
-    prefix,
-    defaultUser: "tester@example.com",
-    jobBackoffMs: 50,
-    // Tests create many images as one user; the limit itself is tested with its own settings.
-    rateLimit: { perMinute: 1_000_000, burst: 1_000_000 },
-    maxStreamsPerPrincipal: 1_000_000,
     log: pino({ level: "silent" }),
     metrics: createMetrics("gateway-test"),
     ...options.gateway,
+    settings: testSettings("gateway", {
+      PORT: 0,
+      HOST: "127.0.0.1",
+      REDIS_URL: url,
+      REDIS_PREFIX: prefix,
+      DEFAULT_USER: "tester@example.com",
+      JOB_BACKOFF_MS: 50,
+      // Tests create many images as one user; the limit itself is tested with its own settings.
+      RATE_LIMIT_CREATE_PER_MINUTE: 1_000_000,
+      RATE_LIMIT_CREATE_BURST: 1_000_000,
+      MAX_STREAMS_PER_PRINCIPAL: 1_000_000,
+      ...options.gateway?.settings,
+    }),
   });
   const workers: SpawnedApp[] = [];
   const transport = (kind: "connect" | "grpc-web", httpVersion: "1.1" | "2" = "2") =>
@@ -147,6 +161,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           REDIS_URL: url,
           REDIS_PREFIX: prefix,
           AUTH_MODE: "none",
+          // The deployment's shared settings, as the stack's workers have them.
+          JOB_BACKOFF_MS: "50",
           // The raw disk pre-flight reads the emulator's Cloud Storage with its tokens.
           STORAGE_ENDPOINT: emulator.url,
           GCE_METADATA_HOST: emulator.metadataHost,
@@ -242,3 +258,49 @@ export async function uploadObject(
 /** A raw disk archive (gzip, GNU tar, 1 GiB, an MBR) whose one member is named `member`. */
 export const archiveOf = (member: string) =>
   gzipSync(Buffer.concat([tarHeader(member, 1024 ** 3), diskSectors("mbr")]));
+
+/**
+ * What a gateway leaves behind when it dies between writing an operation's record and queueing
+ * its job: the record (PENDING, `accepted`, with its stored request), and no job. Written with
+ * the store the gateway uses; only the sweeper can get such an operation going.
+ */
+export async function recordWithoutJob(stack: Stack, imageName: string): Promise<string> {
+  const store = createOperationStore({
+    redis: stack.redis.client,
+    prefix: stack.prefix,
+    pubsub: "classic",
+    retentionMs: 24 * 3600_000,
+  });
+  const now = new Date();
+  const name = newOperationName(now);
+  const requestId = randomUUID();
+  const request = imageRequest(imageName);
+  await store.create({
+    operation: create(OperationSchema, {
+      kind: "compute#operation",
+      name,
+      project: request.project,
+      operationType: "insert",
+      status: Operation_Status.PENDING,
+      clientOperationId: requestId,
+      targetLink: `https://compute.googleapis.com/compute/v1/projects/${request.project}/global/images/${imageName}`,
+      user: "tester@example.com",
+      insertTime: now.toISOString(),
+    }),
+    requestId,
+    fingerprint: "the gateway died",
+    request: JSON.stringify(
+      storedRequest({
+        project: request.project,
+        operation: name,
+        requestId,
+        image: request.image,
+        forceCreate: false,
+        acceptedMs: now.getTime(),
+      }),
+    ),
+    notification: "",
+    lifecycle: encodeLifecycle(ACCEPTED),
+  });
+  return name;
+}

@@ -87,7 +87,9 @@ const WORKER_ENV = {
 beforeAll(async () => {
   stack = await startStack({
     emulator: { operationDurationMs: 1500 },
-    gateway: { webhookPolicy: { allowedHosts: ["hooks.example.com"], allowLocalHttp: true } },
+    gateway: {
+      settings: { WEBHOOK_ALLOWED_HOSTS: ["hooks.example.com"], WEBHOOK_ALLOW_LOCAL_HTTP: true },
+    },
   });
 });
 afterAll(async () => {
@@ -207,7 +209,12 @@ describe("webhooks", () => {
     receiver = new Receiver();
     url = await receiver.listen();
     receiver.plan = () => 500;
-    const worker = await stack.startWorker({ ...WORKER_ENV, WEBHOOK_ATTEMPTS: "2" });
+    // Fewer attempts than the deployment's: this worker's become the deployment's (a rollout).
+    const worker = await stack.startWorker({
+      ...WORKER_ENV,
+      WEBHOOK_ATTEMPTS: "2",
+      DEPLOYMENT_SETTINGS: "replace",
+    });
     try {
       const op = await create("hooked-5");
       await until(

@@ -106,7 +106,13 @@ describe("fuzzing the running gateway", () => {
         }),
       );
     }
-    const queue = createImageQueue({ connection: stack.redis.client, prefix: stack.prefix });
+    const queue = createImageQueue({
+      connection: stack.redis.client,
+      prefix: stack.prefix,
+      attempts: 10,
+      backoffMs: 1000,
+      retentionMs: 24 * 3600_000,
+    });
     const counts = await queue.counts();
     await queue.close();
     const jobs = Object.values(counts).reduce((a, b) => a + b, 0);

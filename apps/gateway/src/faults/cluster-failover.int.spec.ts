@@ -41,7 +41,7 @@ describe.each<["sharded" | "classic"]>([["sharded"], ["classic"]])(
         const stack = await startStack({
           cluster,
           emulator: { operationDurationMs: 4000, waitCapMs: 60_000 },
-          gateway: { pubsub: mode },
+          gateway: { settings: { REDIS_PUBSUB: mode } },
         });
         try {
           await stack.startWorker({ JOB_LOCK_MS: "2000", REDIS_PUBSUB: mode });

@@ -120,7 +120,7 @@ async function runOnce(redis: RedisServer, seed: number, violations: string[]): 
       maxFailureStreak: 5,
       staticTokens: ["history"],
     },
-    gateway: { redis: redis.url, redisCommandTimeoutMs: 2000 },
+    gateway: { settings: { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: 2000 } },
   });
   const env = {
     REDIS_URL: redis.url,

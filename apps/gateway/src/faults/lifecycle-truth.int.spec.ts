@@ -34,7 +34,11 @@ describe("the lifecycle tells the truth on real time scales", () => {
     const t = await start();
     try {
       // The insert window is long gone by the time the wait errors arrive: it must not matter.
-      await t.startWorker({ JOB_MAX_RETRY_MS: "100", WAIT_RETRY_MAX_MS: "20" });
+      await t.startWorker({
+        JOB_MAX_RETRY_MS: "100",
+        WAIT_RETRY_INITIAL_MS: "10",
+        WAIT_RETRY_MAX_MS: "20",
+      });
       const op = await t.client.createImage(imageRequest("burst"));
       const versions = watch(t, op);
       await until(

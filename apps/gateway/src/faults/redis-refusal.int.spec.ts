@@ -35,7 +35,7 @@ const request = (i: number, requestId: string) => ({
 describe("Redis refusing writes", () => {
   it("answers a burst that fills Redis with UNAVAILABLE naming memory, and every refused request id succeeds later with one image", async () => {
     server = await startRedisServer();
-    stack = await startStack({ gateway: { redis: server.url } });
+    stack = await startStack({ gateway: { settings: { REDIS_URL: server.url } } });
     const gateway = await stack.spawnGateway({
       REDIS_URL: server.url,
       RATE_LIMIT_CREATE_PER_MINUTE: "1000000",

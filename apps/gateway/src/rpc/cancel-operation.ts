@@ -1,15 +1,23 @@
 import { toJson, type JsonObject } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { abortable } from "@imagesvc/operations";
-import { loadSubject, lifecyclePolicy, OperationGoneError, step } from "@imagesvc/lifecycle";
+import {
+  decideCancel,
+  loadSubject,
+  OperationGoneError,
+  step,
+  type LoadedSubject,
+} from "@imagesvc/lifecycle";
 import { OperationSchema, type CancelOperationRequest, type Operation } from "@imagesvc/proto";
-import { deliveryFor, parseCreateImageJob } from "@imagesvc/queue";
+import {
+  deliveryFor,
+  parseNotification,
+  parseStoredRequest,
+  type Notification,
+} from "@imagesvc/queue";
 import { authorize, checkRead } from "./access";
 import type { ImageServiceDeps } from "./deps";
 import { notCancellable, notFound } from "./errors";
-
-/** Cancel takes no timing decisions; the lifecycle's defaults are never read on this path. */
-const POLICY = lifecyclePolicy();
 
 /**
  * CancelOperation: succeeds only while no insert has been dispatched (the lifecycle's `accepted`
@@ -28,12 +36,8 @@ export function cancelOperation(deps: ImageServiceDeps) {
     if (subject === undefined) throw notFound(req.project, req.operation);
     let taken;
     try {
-      taken = await step(
-        deps.store,
-        subject,
-        { type: "cancel", by: caller, now: Date.now() },
-        POLICY,
-      );
+      const now = Date.now();
+      taken = await step(deps.store, subject, (s) => decideCancel(s, caller, now));
     } catch (e) {
       if (e instanceof OperationGoneError) throw notFound(req.project, req.operation);
       throw e;
@@ -43,7 +47,7 @@ export function cancelOperation(deps: ImageServiceDeps) {
     // The DONE webhook the request asked for is queued before the job goes. If this gateway dies
     // in between, the job is still there, and the worker that runs it sees DONE and queues the
     // same delivery (same id): at least once either way. A retried cancel queues it again.
-    if (await announced(deps, taken.subject.job, operation)) {
+    if (await announced(deps, taken.subject, operation)) {
       // The job, if still queued, can go; if a worker holds it, it sees DONE and skips.
       await deps.queue.remove(req.operation).catch((e: unknown) => {
         deps.log.warn({ err: e, operation: req.operation }, "could not remove a cancelled job");
@@ -57,20 +61,24 @@ export function cancelOperation(deps: ImageServiceDeps) {
 /**
  * Queues the DONE delivery of a cancelled operation, if its request asked for one. True when
  * nothing is left for the job to announce; false when only the job can (this gateway has no
- * webhook queue, or cannot read the stored job), so the job must stay for a worker to run.
+ * webhook queue, or cannot read what the record says of the webhook), so the job must stay for
+ * a worker to run.
  */
-async function announced(deps: ImageServiceDeps, storedJob: string, operation: Operation) {
-  let job;
+async function announced(deps: ImageServiceDeps, subject: LoadedSubject, operation: Operation) {
+  let notify: Notification | undefined;
   try {
-    job = parseCreateImageJob(JSON.parse(storedJob));
+    notify =
+      parseNotification(subject.notification) ??
+      (subject.request === "" ? undefined : parseStoredRequest(subject.request).notify);
   } catch (e) {
     deps.log.warn(
       { err: e, operation: operation.name },
-      "cannot read the cancelled operation's job; keeping it for a worker to announce",
+      "cannot read the cancelled operation's webhook; keeping its job for a worker to announce",
     );
     return false;
   }
-  const delivery = deliveryFor(job, "DONE", toJson(OperationSchema, operation) as JsonObject);
+  const json = toJson(OperationSchema, operation) as JsonObject;
+  const delivery = deliveryFor(notify, "DONE", { name: operation.name, json });
   if (delivery === undefined) return true;
   if (deps.webhooks === undefined) return false;
   await deps.webhooks.ensure(delivery);

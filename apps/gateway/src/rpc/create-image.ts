@@ -8,7 +8,7 @@ import {
   OperationSchema,
   type Operation,
 } from "@imagesvc/proto";
-import type { CreateImageJob } from "@imagesvc/queue";
+import { jobPointer, storedRequest } from "@imagesvc/queue";
 import { SpanKind, startStep } from "@imagesvc/telemetry";
 import {
   invalidArgument,
@@ -76,54 +76,51 @@ export function createImage(deps: ImageServiceDeps) {
         creationTimestamp: now.toISOString(),
         warnings,
       });
+      // The request as the record keeps it, built once (the customer's key is sealed once): the
+      // key never reaches Redis in clear, and the image stored is the one without it.
       const imageJson = toJson(ImageSchema, image) as JsonObject;
-      const jobFor = (op: Operation): CreateImageJob => {
-        const base = {
-          project: req.project,
-          operation: op.name,
-          requestId,
-          forceCreate: req.forceCreate,
-          traceparent: step.traceparent,
-          acceptedMs: Date.parse(op.insertTime),
-        };
-        // The customer's key never reaches Redis in clear: sealed in the job (version 2, or 3),
-        // out of the image (the record keeps only the job, and that only until DONE).
-        const sealing = rawKey !== "" && secrets !== undefined;
-        const { rawKey: _clear, ...key } = (imageJson["imageEncryptionKey"] ?? {}) as JsonObject;
-        const image = sealing ? { ...imageJson, imageEncryptionKey: key } : imageJson;
-        const sealed = sealing ? { rawKey: secrets.seal(rawKey) } : {};
-        // A webhook makes it version 3: a worker that cannot send it refuses the job.
-        if (hook !== undefined) {
-          const on = hook.on.length === 0 ? [Operation_Status.DONE] : hook.on;
-          const notify = {
-            url: hook.url,
-            on: on.map((s) =>
-              s === Operation_Status.RUNNING ? ("RUNNING" as const) : ("DONE" as const),
-            ),
-          };
-          return { v: 3, ...base, image, sealed, keySealed: sealing, notify };
-        }
-        return sealing ? { v: 2, ...base, image, sealed } : { v: 1, ...base, image };
-      };
+      const sealing = rawKey !== "" && secrets !== undefined;
+      const { rawKey: _clear, ...key } = (imageJson["imageEncryptionKey"] ?? {}) as JsonObject;
+      const notify =
+        hook === undefined
+          ? undefined
+          : {
+              url: hook.url,
+              on: (hook.on.length === 0 ? [Operation_Status.DONE] : hook.on).map((st) =>
+                st === Operation_Status.RUNNING ? ("RUNNING" as const) : ("DONE" as const),
+              ),
+            };
+      const request = storedRequest({
+        project: req.project,
+        operation: operation.name,
+        requestId,
+        image: sealing ? { ...imageJson, imageEncryptionKey: key } : imageJson,
+        forceCreate: req.forceCreate,
+        traceparent: step.traceparent,
+        acceptedMs: now.getTime(),
+        ...(sealing && { sealedKey: secrets.seal(rawKey) }),
+        ...(notify !== undefined && { notify }),
+      });
 
       const result = await store.create({
         operation,
         requestId,
         fingerprint,
-        job: JSON.stringify(jobFor(operation)),
+        request: JSON.stringify(request),
+        notification: notify === undefined ? "" : JSON.stringify(notify),
         lifecycle: encodeLifecycle(ACCEPTED),
       });
       if (!result.created) {
         if (result.fingerprint !== fingerprint)
           throw requestIdReused(requestId, result.operation.name);
         // Same request again: answer with the existing operation. If its job was lost (the
-        // gateway died before queueing it), this heals it; otherwise BullMQ ignores the known id.
+        // gateway died before queueing it, or Redis refused the write), this heals it; otherwise
+        // BullMQ ignores the known id.
         if (result.operation.status === Operation_Status.PENDING)
-          await queue.add(jobFor(result.operation));
+          await queue.add(jobPointer(req.project, result.operation.name));
         return result.operation;
       }
-      await deps.afterRecord?.(result.operation);
-      await queue.add(jobFor(result.operation));
+      await queue.add(jobPointer(req.project, result.operation.name));
       deps.log.info(
         {
           operation: operation.name,

@@ -1,7 +1,6 @@
 import type { OperationBus, OperationStore } from "@imagesvc/operations";
 import type { RawDiskPreflight } from "@imagesvc/preflight";
 import type { WebhookPolicy } from "@imagesvc/validation";
-import type { Operation } from "@imagesvc/proto";
 import type { ImageQueue, WebhookQueue } from "@imagesvc/queue";
 import type { SecretBox } from "@imagesvc/secrets";
 import type { Logger } from "pino";
@@ -42,6 +41,4 @@ export interface ImageServiceDeps {
   readonly rawDiskPreflight?: RawDiskPreflight;
   /** Which webhook URLs CreateImage accepts (WEBHOOK_ALLOWED_HOSTS, WEBHOOK_ALLOW_LOCAL_HTTP). */
   readonly webhookPolicy: WebhookPolicy;
-  /** Test-only fault hook, run between writing the record and queueing the job. */
-  readonly afterRecord?: (operation: Operation) => Promise<void>;
 }

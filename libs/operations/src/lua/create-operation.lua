@@ -13,14 +13,16 @@
       ARGV[1]   name                the operation's name
       ARGV[2]   fingerprint         a digest of the request, compared when the request id repeats
       ARGV[3]   operation           the Operation JSON, without its version
-      ARGV[4]   job                 the job payload JSON, to queue the job again if it is lost
+      ARGV[4]   request             the request JSON, as stored (libs/queue's StoredRequest)
       ARGV[5]   createdMs           when the operation was created, ms since the epoch
       ARGV[6]   indexMember         the operation's index member, INVERTED_MS:NAME
       ARGV[7]   retentionMs         how long the keys live after this write, ms
       ARGV[8]   expiredMembersFrom  lex bound: the members past the retention sort from here on
       ARGV[9]   lifecycle           the lifecycle state, as libs/lifecycle encodes it
+      ARGV[10]  notification        the request's webhook JSON, '' for none
 
-    Record fields (RECORD_FIELDS in keys.ts): writes all of them, v s p op rh rq ct ls lc.
+    Record fields (RECORD_FIELDS in keys.ts): writes all of them, v s p op rh rq ct ls lc, and
+    nt when the request asked for a webhook.
 
     Output:
       {1, name}           created
@@ -34,18 +36,24 @@ local pendingIndexKey = KEYS[4]
 local name = ARGV[1]
 local fingerprint = ARGV[2]
 local operation = ARGV[3]
-local job = ARGV[4]
+local request = ARGV[4]
 local createdMs = ARGV[5]
 local indexMember = ARGV[6]
 local retentionMs = ARGV[7]
 local expiredMembersFrom = ARGV[8]
 local lifecycle = ARGV[9]
+local notification = ARGV[10]
 
 local existing = redis.call('GET', requestIdKey)
 if existing then return {0, existing} end
 redis.call('SET', requestIdKey, name, 'PX', retentionMs)
-redis.call('HSET', recordKey, 'v', 1, 's', 1, 'p', 0, 'op', operation, 'rh', fingerprint,
-  'rq', job, 'ct', createdMs, 'ls', 0, 'lc', lifecycle)
+local fields = {'v', 1, 's', 1, 'p', 0, 'op', operation, 'rh', fingerprint, 'rq', request,
+  'ct', createdMs, 'ls', 0, 'lc', lifecycle}
+if notification ~= '' then
+  fields[#fields + 1] = 'nt'
+  fields[#fields + 1] = notification
+end
+redis.call('HSET', recordKey, unpack(fields))
 redis.call('PEXPIRE', recordKey, retentionMs)
 for _, indexKey in ipairs({allIndexKey, pendingIndexKey}) do
   redis.call('ZADD', indexKey, 0, indexMember)

@@ -69,7 +69,12 @@ export async function fanOut(gateway: AppProcess, redis: Redis) {
   const gatewayMainCpuBefore = gateway.mainThreadCpuSeconds();
 
   // Updates through the worker's own write path: store.update, the UPDATE script and its PUBLISH.
-  const store = createOperationStore({ redis, prefix: PREFIX });
+  const store = createOperationStore({
+    redis,
+    prefix: PREFIX,
+    pubsub: "classic",
+    retentionMs: 24 * 3600_000,
+  });
   const published: number[][] = ops.map(() => []);
   const before = await redisSnapshot(redis);
   const steps = Array.from({ length: SETTINGS.fanoutUpdatesPerOp }, (_, s) => s + 1);

@@ -9,12 +9,18 @@ import type { AppProcess } from "../processes";
 import { createRequest, now, PREFIX, PROJECT, SETTINGS } from "../settings";
 import { median, quantile, round } from "../stats";
 
+/** COMPUTE_TIMEOUT_MS and COMPUTE_WAIT_TIMEOUT_MS, as the deployment's defaults. */
+const TIMEOUTS = { timeoutMs: 30_000, waitTimeoutMs: 150_000 };
+
 export async function overheadRun(gateway: AppProcess, emulator: AppProcess, redis: Redis) {
   const client = createClient(ImageService, createGrpcTransport({ baseUrl: gateway.url }));
   // The worker's own Compute client, with tokens from the emulator's metadata server.
   process.env["GCE_METADATA_HOST"] = emulator.url.replace("http://", "");
   process.env["METADATA_SERVER_DETECTION"] = "assume-present";
-  const compute = createComputeClient({ endpoint: emulator.url });
+  const compute = createComputeClient({
+    ...TIMEOUTS,
+    endpoint: emulator.url,
+  });
   const image = (name: string) =>
     create(ImageSchema, {
       name,

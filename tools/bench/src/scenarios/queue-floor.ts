@@ -1,6 +1,12 @@
 // BullMQ alone, as the service configures it, with a worker that does nothing: what the queue
 // costs per image before the service does anything (scenario 3 reports it beside its own figures).
-import { createImageQueue, queuePrefix, QUEUE_NAME, type CreateImageJob } from "@imagesvc/queue";
+import {
+  createImageQueue,
+  jobPointer,
+  queuePrefix,
+  QUEUE_NAME,
+  type JobPointer,
+} from "@imagesvc/queue";
 import { Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { commandsBetween, redisSnapshot } from "../redis-stats";
@@ -13,27 +19,23 @@ const PREFIX = "bench-queue-floor";
  * Adds `SETTINGS.endToEndImages` jobs through libs/queue (the gateway's add: its job options,
  * its job id) 64 at a time, then takes them with a BullMQ Worker of the service's settings
  * (concurrency 50, 30 s locks) whose processor returns at once. Both run in this process, one
- * after the other, so each one's CPU is read alone; the jobs are the size of the service's.
+ * after the other, so each one's CPU is read alone; the jobs are the service's (pointers).
  */
 export async function queueFloor(redisUrl: string) {
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const queue = createImageQueue({ connection, prefix: PREFIX });
-  const jobs = (n: number, tag: string): CreateImageJob[] =>
-    Array.from({ length: n }, (_, i) => ({
-      v: 1,
-      project: "bench-project",
-      operation: `operation-${tag}-${String(i)}`,
-      requestId: crypto.randomUUID(),
-      forceCreate: false,
-      acceptedMs: Date.now(),
-      traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-      image: {
-        name: `${tag}-${String(i)}`,
-        rawDisk: { source: "https://storage.googleapis.com/bench-bucket/images/web.tar.gz" },
-        labels: { team: "bench" },
-      },
-    }));
-  const addAll = async (batch: CreateImageJob[]) => {
+  // The service's job options (the deployment's defaults).
+  const queue = createImageQueue({
+    connection,
+    prefix: PREFIX,
+    attempts: 10,
+    backoffMs: 1000,
+    retentionMs: 7 * 24 * 3600_000,
+  });
+  const jobs = (n: number, tag: string): JobPointer[] =>
+    Array.from({ length: n }, (_, i) =>
+      jobPointer("bench-project", `operation-${tag}-${String(i)}`),
+    );
+  const addAll = async (batch: JobPointer[]) => {
     let next = 0;
     await Promise.all(
       Array.from({ length: SETTINGS.concurrency }, async () => {

@@ -1,0 +1,198 @@
+/**
+ * The request as an operation's record keeps it (its `rq` field), so that any worker can run the
+ * operation from the record alone: the image to insert, the request id, the sealed key, the
+ * webhook. Versioned: a reader refuses a version it does not know rather than guessing, and the
+ * versions are exactly those earlier releases wrote and read, so old and new processes run each
+ * other's operations during a rollout. `parseStoredRequest` turns every version into the one
+ * shape the worker uses, `ImageRequest`.
+ */
+export interface StoredRequestV1 {
+  readonly v: 1;
+  readonly project: string;
+  /** This service's operation name; also the job id. */
+  readonly operation: string;
+  /** Compute's requestId: the same on every attempt, so Compute creates the image at most once. */
+  readonly requestId: string;
+  /** The Image, as proto JSON (which is Compute's `images.insert` body). */
+  readonly image: Record<string, unknown>;
+  readonly forceCreate: boolean;
+  /** W3C traceparent of the CreateImage call, if any. */
+  readonly traceparent?: string;
+  /** When the gateway accepted the request, ms since epoch. */
+  readonly acceptedMs: number;
+}
+
+/**
+ * Version 2 carries secrets: the image's customer-supplied key, sealed with the service's key
+ * (libs/secrets) and kept out of `image`. A version-1 reader refuses it, so during a rollout an
+ * old worker can never insert the image without its key.
+ */
+export interface StoredRequestV2 extends Omit<StoredRequestV1, "v"> {
+  readonly v: 2;
+  /**
+   * `rawKey`: `image.image_encryption_key.raw_key`, sealed. Absent once the operation is DONE
+   * (scrubbed); a worker must then insert nothing.
+   */
+  readonly sealed: { readonly rawKey?: string };
+}
+
+/** The statuses a webhook announces, in Compute's JSON spelling. */
+export type AnnouncedStatus = "RUNNING" | "DONE";
+
+/** Where a request's webhook goes, and at which statuses. */
+export interface Notification {
+  readonly url: string;
+  readonly on: readonly AnnouncedStatus[];
+}
+
+/**
+ * Version 3 adds a webhook (the request's `notification`). Secrets stay sealed as in version 2
+ * (`sealed` is `{}` without a key). A reader that does not know version 3 refuses it, so no
+ * rollout drops a notification silently.
+ */
+export interface StoredRequestV3 extends Omit<StoredRequestV2, "v"> {
+  readonly v: 3;
+  /** Whether the request had a customer-supplied key (sealed until DONE, then scrubbed). */
+  readonly keySealed: boolean;
+  readonly notify: Notification;
+}
+
+export type StoredRequest = StoredRequestV1 | StoredRequestV2 | StoredRequestV3;
+
+/** A request as the worker runs it, whichever version stored it. */
+export interface ImageRequest {
+  readonly project: string;
+  readonly operation: string;
+  readonly requestId: string;
+  /** Compute's `images.insert` body, without the customer-supplied key (see `sealedKey`). */
+  readonly image: Record<string, unknown>;
+  readonly forceCreate: boolean;
+  readonly traceparent: string | undefined;
+  readonly acceptedMs: number;
+  /**
+   * Whether the request had a customer-supplied key. Then the image must never be inserted
+   * without it: a scrubbed key (`sealedKey` undefined) means nothing may be inserted.
+   */
+  readonly keySealed: boolean;
+  /** The customer-supplied key, sealed (libs/secrets), while the operation is not DONE. */
+  readonly sealedKey: string | undefined;
+  readonly notify: Notification | undefined;
+}
+
+/** What the gateway knows of a new request, for `storedRequest`. */
+export interface NewRequest extends Omit<StoredRequestV1, "v"> {
+  /** The customer-supplied key, already sealed; `image` must not hold it in clear. */
+  readonly sealedKey?: string;
+  readonly notify?: Notification;
+}
+
+/**
+ * The stored form of a new request: the oldest version that holds it, so that the previous
+ * release's workers run it too (a key makes it version 2, a webhook version 3).
+ */
+export function storedRequest(input: NewRequest): StoredRequest {
+  const { sealedKey, notify, ...base } = input;
+  const sealed = sealedKey === undefined ? {} : { rawKey: sealedKey };
+  if (notify !== undefined)
+    return { ...base, v: 3, sealed, keySealed: sealedKey !== undefined, notify };
+  return sealedKey === undefined ? { ...base, v: 1 } : { ...base, v: 2, sealed };
+}
+
+/** The stored request without its secrets: what a job payload keeps once the operation is DONE. */
+export function scrubbedRequest(request: StoredRequest): StoredRequest {
+  return request.v === 1 ? request : { ...request, sealed: {} };
+}
+
+/** Thrown for a request or job this code cannot run; the job should fail for good, not retry. */
+export class InvalidJobError extends Error {
+  override readonly name = "InvalidJobError";
+}
+
+/** Checks a stored request read back from Redis (a record's `rq`, or an old job's payload). */
+export function checkStoredRequest(data: unknown): StoredRequest {
+  if (typeof data !== "object" || data === null)
+    throw new InvalidJobError("the stored request is not an object");
+  const job = data as Record<string, unknown>;
+  if (job["v"] !== 1 && job["v"] !== 2 && job["v"] !== 3)
+    throw new InvalidJobError(
+      `unknown request version ${JSON.stringify(job["v"])}; this release reads versions 1 to 3`,
+    );
+  if (job["v"] === 3) {
+    const notify = job["notify"] as Record<string, unknown> | null | undefined;
+    if (
+      typeof notify !== "object" ||
+      notify === null ||
+      typeof notify["url"] !== "string" ||
+      !Array.isArray(notify["on"]) ||
+      typeof job["keySealed"] !== "boolean"
+    )
+      throw new InvalidJobError("request fields notify and keySealed are missing");
+  }
+  if (job["v"] === 2 || job["v"] === 3) {
+    const sealed = job["sealed"] as Record<string, unknown> | null | undefined;
+    if (
+      typeof sealed !== "object" ||
+      sealed === null ||
+      (sealed["rawKey"] !== undefined && typeof sealed["rawKey"] !== "string")
+    )
+      throw new InvalidJobError("request field sealed is missing");
+  }
+  for (const field of ["project", "operation", "requestId"] as const) {
+    if (typeof job[field] !== "string" || job[field] === "")
+      throw new InvalidJobError(`request field ${field} is missing`);
+  }
+  if (typeof job["image"] !== "object" || job["image"] === null)
+    throw new InvalidJobError("request field image is missing");
+  if (typeof job["acceptedMs"] !== "number")
+    throw new InvalidJobError("request field acceptedMs is missing");
+  return data as StoredRequest;
+}
+
+/** A record's stored request (JSON), in the one shape the worker runs. */
+export function parseStoredRequest(json: string): ImageRequest {
+  let data: unknown;
+  try {
+    data = JSON.parse(json);
+  } catch (e) {
+    throw new InvalidJobError(
+      `the stored request is not JSON (${e instanceof Error ? e.message : String(e)})`,
+    );
+  }
+  return requestOf(checkStoredRequest(data));
+}
+
+/** Every stored version as an ImageRequest: the one place that knows their differences. */
+export function requestOf(stored: StoredRequest): ImageRequest {
+  return {
+    project: stored.project,
+    operation: stored.operation,
+    requestId: stored.requestId,
+    image: stored.image,
+    forceCreate: stored.forceCreate,
+    traceparent: stored.traceparent,
+    acceptedMs: stored.acceptedMs,
+    // Version 2 had no flag: a key was sealed, or has been scrubbed, by definition.
+    keySealed: stored.v === 2 ? true : stored.v === 3 ? stored.keySealed : false,
+    sealedKey: stored.v === 1 ? undefined : stored.sealed.rawKey,
+    notify: stored.v === 3 ? stored.notify : undefined,
+  };
+}
+
+/**
+ * A record's webhook field (`nt`, `{url, on}`), or undefined when it has none.
+ */
+export function parseNotification(json: string): Notification | undefined {
+  if (json === "") return undefined;
+  let data: unknown;
+  try {
+    data = JSON.parse(json);
+  } catch (e) {
+    throw new InvalidJobError(
+      `the stored notification is not JSON (${e instanceof Error ? e.message : String(e)})`,
+    );
+  }
+  const n = data as Partial<Notification> | null;
+  if (typeof n?.url !== "string" || !Array.isArray(n.on))
+    throw new InvalidJobError("the stored notification lacks url and on");
+  return { url: n.url, on: n.on };
+}
