@@ -8,13 +8,34 @@ import tseslint from "typescript-eslint";
 
 /**
  * Who may depend on whom in production code. Dependencies point one way: apps → libs →
- * generated code. Test helpers (`type:testing`) and the Compute emulator (`scope:emulator`) are
- * out of bounds: production code never falls back to the emulator.
+ * generated code, and among libs, down the layers:
+ * - `layer:core`: proto, validation, lifecycle. Pure, browser-safe: they depend on nothing else.
+ * - `layer:platform`: config, runtime, telemetry, secrets. What every process has, Redis-free.
+ * - `layer:state`: redis, operations, queue. The only code that knows Redis keys and BullMQ.
+ * - `layer:compute`: the Compute client, the Cloud Storage pre-flight, the emulator.
+ * - `layer:edge`: serving, the one-port RPC edge.
+ * State, compute and edge sit beside each other on core and platform; none imports another.
+ * Test helpers (`type:testing`) and the Compute emulator (`scope:emulator`) are out of bounds:
+ * production code never falls back to the emulator.
  */
 const productionConstraints = [
   { sourceTag: "type:app", onlyDependOnLibsWithTags: ["type:lib", "type:generated"] },
   { sourceTag: "type:lib", onlyDependOnLibsWithTags: ["type:lib", "type:generated"] },
   { sourceTag: "type:generated", onlyDependOnLibsWithTags: ["type:generated"] },
+  { sourceTag: "layer:core", onlyDependOnLibsWithTags: ["layer:core"] },
+  { sourceTag: "layer:platform", onlyDependOnLibsWithTags: ["layer:platform"] },
+  {
+    sourceTag: "layer:state",
+    onlyDependOnLibsWithTags: ["layer:state", "layer:core", "layer:platform"],
+  },
+  {
+    sourceTag: "layer:compute",
+    onlyDependOnLibsWithTags: ["layer:compute", "layer:core", "layer:platform"],
+  },
+  {
+    sourceTag: "layer:edge",
+    onlyDependOnLibsWithTags: ["layer:edge", "layer:core", "layer:platform"],
+  },
   { sourceTag: "type:testing", onlyDependOnLibsWithTags: ["type:lib", "type:generated"] },
   {
     sourceTag: "type:tool",

@@ -1,8 +1,14 @@
 import { create, toJson } from "@bufbuild/protobuf";
 import { createComputeClient } from "@imagesvc/compute";
 import { startComputeEmulator, type ComputeEmulator } from "@imagesvc/compute-emulator";
-import { ACCEPTED, decideCancel, encodeLifecycle, loadSubject, step } from "@imagesvc/lifecycle";
-import { createOperationStore, operationKeys, type OperationStore } from "@imagesvc/operations";
+import { ACCEPTED, decideCancel, encodeLifecycle } from "@imagesvc/lifecycle";
+import {
+  createOperationStore,
+  loadSubject,
+  operationKeys,
+  step,
+  type OperationStore,
+} from "@imagesvc/operations";
 import { ImageSchema, Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
 import { createImageQueue, jobPointer, type ImageQueue, type StoredRequest } from "@imagesvc/queue";
 import { useTestRedis, type TestRedis } from "@imagesvc/testing";

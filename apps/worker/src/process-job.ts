@@ -3,17 +3,19 @@ import { ComputeApiError, type ComputeClient } from "@imagesvc/compute";
 import { linkedSignal, sleep } from "@imagesvc/runtime";
 import {
   decide,
-  loadSubject,
-  OperationGoneError,
-  step,
   withOwnershipLabel,
   type Effect,
   type LifecycleEvent,
   type LifecyclePolicy,
-  type LoadedSubject,
   type Outcome,
 } from "@imagesvc/lifecycle";
-import type { OperationStore } from "@imagesvc/operations";
+import {
+  loadSubject,
+  OperationGoneError,
+  step,
+  type LoadedSubject,
+  type OperationStore,
+} from "@imagesvc/operations";
 import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
 import {
   deliveryFor,

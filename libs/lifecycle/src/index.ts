@@ -1,7 +1,8 @@
 /**
  * The operation lifecycle: one explicit state machine (`decide`) for everything that happens to
- * an operation between CreateImage and DONE, the versions of the operation it writes, and the
- * atomic step that applies it in Redis. The gateway and the worker are drivers of it.
+ * an operation between CreateImage and DONE, and the versions of the operation it writes. Pure:
+ * the atomic step that applies it in Redis is libs/operations' `step`. The gateway and the worker
+ * are drivers of it.
  */
 export { decide, decideCancel, type Decision, type Effect, type Subject } from "./decide";
 export type { CallFailure, ImageSeen, LifecycleEvent } from "./events";
@@ -17,14 +18,6 @@ export {
   type Lifecycle,
   type Outcome,
 } from "./lifecycle";
-export {
-  loadSubject,
-  step,
-  type Decider,
-  OperationGoneError,
-  type LoadedSubject,
-  type Step,
-} from "./lifecycle-store";
 export {
   applyComputeOperation,
   failedOperation,

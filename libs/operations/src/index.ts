@@ -24,3 +24,11 @@ export {
   type OperationBusOptions,
 } from "./operation-bus";
 export { operationKeys } from "./keys";
+export {
+  loadSubject,
+  step,
+  OperationGoneError,
+  type Decider,
+  type LoadedSubject,
+  type Step,
+} from "./lifecycle-step";

@@ -1,13 +1,13 @@
 import { toJson, type JsonObject } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
-import { abortable } from "@imagesvc/operations";
+import { decideCancel } from "@imagesvc/lifecycle";
 import {
-  decideCancel,
+  abortable,
   loadSubject,
   OperationGoneError,
   step,
   type LoadedSubject,
-} from "@imagesvc/lifecycle";
+} from "@imagesvc/operations";
 import { OperationSchema, type CancelOperationRequest, type Operation } from "@imagesvc/proto";
 import {
   deliveryFor,

@@ -1,7 +1,12 @@
-import type { OperationStore } from "@imagesvc/operations";
+/**
+ * The lifecycle's steps against the store: load an operation's lifecycle, decide with
+ * libs/lifecycle's pure `decide`, and commit the decision atomically (a compare-and-set on the
+ * lifecycle's sequence number, in write-operation.lua). The rules are libs/lifecycle's; this is
+ * where they meet Redis.
+ */
+import { decodeLifecycle, encodeLifecycle, type Decision, type Subject } from "@imagesvc/lifecycle";
 import { Operation_Status } from "@imagesvc/proto";
-import type { Decision, Subject } from "./decide";
-import { decodeLifecycle, encodeLifecycle } from "./lifecycle";
+import type { OperationStore } from "./operation-store";
 
 /** An operation's lifecycle as loaded from the store, with the sequence number to commit against. */
 export interface LoadedSubject extends Subject {
