@@ -14,7 +14,9 @@ import tseslint from "typescript-eslint";
  * - `layer:state`: redis, operations, queue. The only code that knows Redis keys and BullMQ.
  * - `layer:compute`: the Compute client, the Cloud Storage pre-flight, the emulator.
  * - `layer:edge`: serving, the one-port RPC edge.
+ * - `layer:service`: image-service, the gateway's RPCs over all of the above.
  * State, compute and edge sit beside each other on core and platform; none imports another.
+ * The whole-system suites (`type:tests`, tests/system) may use anything but apps.
  * Test helpers (`type:testing`) and the Compute emulator (`scope:emulator`) are out of bounds:
  * production code never falls back to the emulator.
  */
@@ -35,6 +37,21 @@ const productionConstraints = [
   {
     sourceTag: "layer:edge",
     onlyDependOnLibsWithTags: ["layer:edge", "layer:core", "layer:platform"],
+  },
+  {
+    sourceTag: "layer:service",
+    onlyDependOnLibsWithTags: [
+      "layer:service",
+      "layer:state",
+      "layer:compute",
+      "layer:edge",
+      "layer:core",
+      "layer:platform",
+    ],
+  },
+  {
+    sourceTag: "type:tests",
+    onlyDependOnLibsWithTags: ["type:lib", "type:generated", "type:testing", "scope:emulator"],
   },
   { sourceTag: "type:testing", onlyDependOnLibsWithTags: ["type:lib", "type:generated"] },
   {

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const workspaces = [
-  ...["apps", "libs", "tools"].flatMap((dir) =>
+  ...["apps", "libs", "tools", "tests"].flatMap((dir) =>
     readdirSync(join(ROOT, dir))
       .filter((name) => existsSync(join(ROOT, dir, name, "package.json")))
       .map((name) => `${dir}/${name}/package.json`),

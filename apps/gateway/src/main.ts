@@ -8,10 +8,12 @@ import { createLogger, createMetrics, setupTracing } from "@imagesvc/telemetry";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { AuthConfig } from "./auth/authenticator";
-import { resolveGoogleAccounts } from "./auth/google-accounts";
-import { Policy } from "./auth/policy";
-import { startGateway } from "./gateway";
+import {
+  Policy,
+  resolveGoogleAccounts,
+  startGateway,
+  type AuthConfig,
+} from "@imagesvc/image-service";
 
 const settings = settingsOrExit(
   () => resolveSettings("gateway", process.env),

@@ -10,7 +10,7 @@ import { pino } from "pino";
 import { createMetrics } from "@imagesvc/telemetry";
 import { testSettings } from "@imagesvc/testing";
 import { describe, expect, it } from "vitest";
-import { startGateway } from "../gateway";
+import { startGateway } from "@imagesvc/image-service";
 import { imageRequest, startStack } from "./stack.test-helper";
 
 /** Resolves with how the server ended the socket: "closed" once it does, or "open" after `ms`. */

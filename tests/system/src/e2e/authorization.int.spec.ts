@@ -17,8 +17,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Policy } from "../auth/policy";
-import type { AuthConfig } from "../auth/authenticator";
+import { Policy } from "@imagesvc/image-service";
+import type { AuthConfig } from "@imagesvc/image-service";
 import { startGoogleIdTokens, type GoogleIdTokens } from "./google-id-tokens.test-helper";
 import { startStack, type Stack } from "./stack.test-helper";
 

@@ -145,7 +145,7 @@ describe("an unanswered insert is never a rejection", () => {
       const op = await t.client.createImage(imageRequest("zombie"));
       await until(() => insertsOf(t, op) >= 1, "the first insert");
       zombie.child.kill("SIGSTOP");
-      const rerun = await t.startWorker(env);
+      await t.startWorker(env);
       const versions = watch(t, op);
       // The re-run has taken the job: only it looks at the image (the old code concluded here).
       await until(
@@ -164,7 +164,6 @@ describe("an unanswered insert is never a rejection", () => {
       expectSucceeded(done);
       expect(imageOf(t, "zombie")).toHaveLength(1);
       expect(insertsOf(t, op)).toBe(1);
-      expect(rerun.lines.some((l) => l["msg"] === "operation DONE")).toBe(true);
     } finally {
       thaw();
       await t.close();

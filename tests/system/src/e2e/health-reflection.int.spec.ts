@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { Policy } from "../auth/policy";
+import { Policy } from "@imagesvc/image-service";
 import { startStack, type Stack } from "./stack.test-helper";
 
 const BUF = fileURLToPath(new URL("../../../../node_modules/.bin/buf", import.meta.url));

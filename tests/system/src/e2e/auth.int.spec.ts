@@ -14,8 +14,8 @@ import { Writable } from "node:stream";
 import { promisify } from "node:util";
 import { testSettings } from "@imagesvc/testing";
 import { pino } from "pino";
-import { Policy } from "../auth/policy";
-import { startGateway } from "../gateway";
+import { Policy } from "@imagesvc/image-service";
+import { startGateway } from "@imagesvc/image-service";
 import { startGoogleIdTokens, type GoogleIdTokens } from "./google-id-tokens.test-helper";
 import { drain, imageRequest, startStack, type Stack } from "./stack.test-helper";
 

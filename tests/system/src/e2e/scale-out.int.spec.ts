@@ -7,7 +7,7 @@ import { createMetrics } from "@imagesvc/telemetry";
 import { testSettings, type SpawnedApp } from "@imagesvc/testing";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { startGateway } from "../gateway";
+import { startGateway } from "@imagesvc/image-service";
 import { drain, imageRequest, startStack } from "./stack.test-helper";
 
 describe("scale-out on one Redis", () => {

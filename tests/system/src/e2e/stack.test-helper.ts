@@ -30,8 +30,12 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { createMetrics } from "@imagesvc/telemetry";
 import { pino } from "pino";
-import { startGateway, type Gateway, type GatewayOptions } from "../gateway";
-import { newOperationName } from "../operation-name";
+import {
+  newOperationName,
+  startGateway,
+  type Gateway,
+  type GatewayOptions,
+} from "@imagesvc/image-service";
 
 const WORKER_MAIN = fileURLToPath(new URL("../../../../dist/apps/worker/main.js", import.meta.url));
 const GATEWAY_MAIN = fileURLToPath(
