@@ -1,6 +1,6 @@
 import { Operation_Status, type Operation } from "@imagesvc/proto";
-import { SingleBar } from "cli-progress";
 import { ndjson, statusLine } from "./output";
+import { progressBar, type DisplayMode } from "./progress-bar";
 
 /** Shows the states of an operation as they arrive. */
 export interface Progress {
@@ -15,7 +15,7 @@ export interface Progress {
  * change. With --json: NDJSON of the Operation messages.
  */
 export function createProgress(
-  mode: "tty" | "lines" | "json",
+  mode: DisplayMode,
   out: NodeJS.WriteStream = process.stdout,
 ): Progress {
   if (mode === "json") {
@@ -28,12 +28,10 @@ export function createProgress(
       stop: () => undefined,
     };
   }
-  const bar = new SingleBar({
-    format: "{bar} {percentage}% | {status} | {duration_formatted} | {operation}",
-    hideCursor: true,
-    clearOnComplete: false,
-    stream: out,
-  });
+  const bar = progressBar(
+    "{bar} {percentage}% | {status} | {duration_formatted} | {operation}",
+    out,
+  );
   let started = false;
   return {
     update(op) {

@@ -1,4 +1,4 @@
-import type { Metrics } from "@imagesvc/telemetry";
+import { probeHandler, type Metrics } from "@imagesvc/telemetry";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -16,28 +16,11 @@ export interface AdminServerOptions {
 export async function startAdminServer(
   options: AdminServerOptions,
 ): Promise<{ url: string; close(): Promise<void> }> {
+  const probes = probeHandler(options);
   const server = createServer((req, res) => {
-    const reply = (status: number, body: string, type = "text/plain; charset=utf-8") => {
-      res.writeHead(status, { "content-type": type });
-      res.end(body);
-    };
-    const path = (req.url ?? "").split("?")[0];
-    if (path === "/healthz") reply(200, "ok\n");
-    else if (path === "/readyz")
-      reply(options.ready() ? 200 : 503, options.ready() ? "ready\n" : "not ready\n");
-    else if (path === "/metrics") {
-      options
-        .beforeScrape()
-        .then(() => options.metrics.registry.metrics())
-        .then(
-          (text) => {
-            reply(200, text, options.metrics.registry.contentType);
-          },
-          () => {
-            reply(503, "metrics unavailable: Redis does not answer\n");
-          },
-        );
-    } else reply(404, "not found\n");
+    if (probes(res, (req.url ?? "").split("?")[0] ?? "")) return;
+    res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
+    res.end("not found\n");
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

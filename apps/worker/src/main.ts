@@ -11,6 +11,7 @@ import {
   describeRedisTarget,
   pubSubModeKey,
   redisTarget,
+  watchConnections,
   type RedisClient,
 } from "@imagesvc/redis";
 import { runApp, settingsOrExit } from "@imagesvc/runtime";
@@ -48,14 +49,14 @@ runApp({
       autoPipelining: true,
       commandTimeoutMs: s.REDIS_COMMAND_TIMEOUT_MS,
     });
-    for (const [name, client] of [
-      ["bullmq", bullConnection],
-      ["commands", commands],
-    ] as const) {
-      client.on("error", (e) => {
-        log.warn({ err: e, connection: name }, "redis connection error");
-      });
-    }
+    watchConnections(
+      { bullmq: bullConnection, commands },
+      {
+        onError: (name, e) => {
+          log.warn({ err: e, connection: name }, "redis connection error");
+        },
+      },
+    );
 
     // Publish the way gateways subscribe: the deployment's one recorded mode.
     const pubsub = await agreePubSubMode(commands, s.REDIS_PUBSUB, pubSubModeKey(prefix));

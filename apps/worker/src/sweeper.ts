@@ -1,9 +1,13 @@
-import { operationKeys, UnreadableRecordError, type OperationStore } from "@imagesvc/operations";
+import {
+  createSweeperLock,
+  operationKeys,
+  UnreadableRecordError,
+  type OperationStore,
+} from "@imagesvc/operations";
 import { Operation_Status } from "@imagesvc/proto";
 import { jobPointer, type ImageQueue } from "@imagesvc/queue";
 import type { RedisClient } from "@imagesvc/redis";
 import type { Logger } from "pino";
-import { randomUUID } from "node:crypto";
 
 export interface SweeperOptions {
   readonly store: OperationStore;
@@ -35,11 +39,6 @@ export interface Sweeper {
   stop(): void;
 }
 
-/** Deletes the lock only if this sweeper still holds it. */
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-/** Extends the lock only if this sweeper still holds it. */
-const EXTEND = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
-
 /**
  * Keeps docs/design.md's invariant 3 on the queue's side: every operation that is not DONE has a
  * job that will run. It walks every PENDING and RUNNING operation older than the grace period, a
@@ -55,16 +54,15 @@ const EXTEND = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call(
 export function startSweeper(options: SweeperOptions): Sweeper {
   const { store, queue, log, redis } = options;
   const pageSize = options.pageSize ?? 500;
-  const lockKey = `${options.prefix}:sweeper-lock`;
+  const lock = createSweeperLock(redis, options.prefix);
   const lockMs = Math.max(30_000, options.intervalMs * 2);
   const stopping = new AbortController();
   /** A function, not a variable, so that checks between awaits read the current value. */
   const stopped = () => stopping.signal.aborted;
 
   async function sweepOnce(): Promise<SweepResult> {
-    const token = randomUUID();
-    if ((await redis.set(lockKey, token, "PX", lockMs, "NX")) !== "OK")
-      return { requeued: 0, swept: false };
+    const token = await lock.acquire(lockMs);
+    if (token === undefined) return { requeued: 0, swept: false };
     let requeued = 0;
     try {
       const before = Date.now() - options.graceMs;
@@ -90,13 +88,13 @@ export function startSweeper(options: SweeperOptions): Sweeper {
               }
             }
             cursor = page.cursor;
-            await redis.eval(EXTEND, 1, lockKey, token, lockMs);
+            await lock.extend(token, lockMs);
           } while (cursor !== "");
         }
       }
       return { requeued, swept: true };
     } finally {
-      if (!stopped()) await redis.eval(RELEASE, 1, lockKey, token);
+      if (!stopped()) await lock.release(token);
     }
   }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, envReader } from "./env-reader";
+import { envReader } from "./env-reader";
+import { ConfigError } from "./errors";
 
 describe("envReader", () => {
   it("returns defaults for unset and empty variables", () => {

@@ -1,16 +1,7 @@
+import { ConfigError } from "./errors";
+
 /** The environment as `process.env` gives it; only `apps/<app>/src/main.ts` passes the real one. */
 export type Env = Readonly<Record<string, string | undefined>>;
-
-/** A bad environment variable: the message names it, says what is wrong and what would be valid. */
-export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(`${variable}: ${message}`);
-    this.name = "ConfigError";
-  }
-}
 
 /**
  * Typed readers over an environment. Each one returns the default when the variable is unset or

@@ -3,7 +3,8 @@
  * per app at start with its cross-setting rules (resolveSettings), and the README's table made
  * from it. Errors name the variable and the fix.
  */
-export { envReader, ConfigError, type Env, type EnvReader } from "./env-reader";
+export { envReader, type Env, type EnvReader } from "./env-reader";
+export { ConfigError } from "./errors";
 export { resolveSettings } from "./resolve-settings";
 export type { ResolvedSettings } from "./resolved-settings";
 export type { AppName, Setting } from "./setting";

@@ -1,4 +1,5 @@
-import { ConfigError, type Env } from "./env-reader";
+import { type Env } from "./env-reader";
+import { ConfigError } from "./errors";
 import type { ResolvedSettings } from "./resolved-settings";
 import { RULES } from "./rules";
 import { defaultFor, type AppName, type Setting } from "./setting";

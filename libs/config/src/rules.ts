@@ -1,4 +1,4 @@
-import { ConfigError } from "./env-reader";
+import { ConfigError } from "./errors";
 import type { ResolvedSettings } from "./resolved-settings";
 import type { AppName } from "./setting";
 

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, expectTypeOf, it } from "vitest";
-import { ConfigError } from "./env-reader";
+import { ConfigError } from "./errors";
 import { resolveSettings } from "./resolve-settings";
 import { defaultFor, type AppName, type Setting } from "./setting";
 import { SETTINGS } from "./settings";

@@ -1,7 +1,7 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import { writeRefusal } from "@imagesvc/redis";
-import { storageRefused } from "./rpc/errors";
+import { RedisUnavailableError, writeRefusal } from "@imagesvc/redis";
+import { storageRefused, storageUnavailable } from "./rpc/errors";
 import { withStreamHooks } from "./stream-hooks";
 
 /**
@@ -19,12 +19,9 @@ export function errorInterceptor(log: Logger): Interceptor {
         log.warn({ err: e, rpc: req.method.name, refusal }, "redis refused a write");
         return storageRefused(refusal);
       }
-      if (isRedisUnavailable(e)) {
+      if (e instanceof RedisUnavailableError) {
         log.warn({ err: e, rpc: req.method.name }, "redis unavailable");
-        return new ConnectError(
-          "the service's storage is unavailable; retry shortly",
-          Code.Unavailable,
-        );
+        return storageUnavailable();
       }
       log.error({ err: e, rpc: req.method.name }, "unexpected error");
       return new ConnectError("internal error", Code.Internal);
@@ -37,13 +34,4 @@ export function errorInterceptor(log: Logger): Interceptor {
       throw edge(e);
     }
   };
-}
-
-const UNAVAILABLE =
-  /Connection is closed|Command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Stream isn't writeable|max retries per request|ENOTFOUND/i;
-
-/** The errors ioredis raises when Redis cannot be reached or does not answer. */
-export function isRedisUnavailable(e: unknown): boolean {
-  if (!(e instanceof Error)) return false;
-  return e.name === "MaxRetriesPerRequestError" || UNAVAILABLE.test(e.message);
 }

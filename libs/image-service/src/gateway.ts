@@ -15,7 +15,7 @@ import {
 } from "@imagesvc/proto";
 import { createImageQueue, createWebhookQueue } from "@imagesvc/queue";
 import type { SecretBox } from "@imagesvc/secrets";
-import type { Metrics } from "@imagesvc/telemetry";
+import { probeHandler, type Metrics } from "@imagesvc/telemetry";
 import { sharedSettings, type ResolvedSettings } from "@imagesvc/config";
 import {
   agreeDeploymentSettings,
@@ -26,6 +26,7 @@ import {
   pubSubModeKey,
   readyOrTimeout,
   redisTarget,
+  watchConnections,
   type Subscriber,
 } from "@imagesvc/redis";
 import type { Logger } from "pino";
@@ -112,19 +113,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   if (target.kind === "cluster") await readyOrTimeout([commands], redisConnectWaitMs);
   const pubsub = await agreePubSubMode(commands, s.REDIS_PUBSUB, pubSubModeKey(prefix));
   const subscriber = createSubscriber(target, pubsub);
-  for (const [name, client] of [
-    ["commands", commands],
-    ["subscriber", subscriber.client],
-  ] as const) {
-    client.on("error", (e) => {
-      options.log.warn({ err: e, connection: name }, "redis connection error");
-    });
-    for (const event of ["ready", "close", "end", "reconnecting"]) {
-      client.on(event, () => {
+  watchConnections(
+    { commands, subscriber: subscriber.client },
+    {
+      onError: (name, e) => {
+        options.log.warn({ err: e, connection: name }, "redis connection error");
+      },
+      onChange: () => {
         health.refresh();
-      });
-    }
-  }
+      },
+    },
+  );
   const streamDrain = new StreamDrain();
   const healthWatches = new StreamLimiter(s.MAX_HEALTH_WATCHES);
   const health = createHealth(
@@ -238,6 +237,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     requestGate,
     readMaxBytes,
   });
+  const probes = probeHandler({
+    metrics: options.metrics,
+    ready: () => health.serving(),
+    beforeScrape: () => {
+      options.metrics.watchStreams.set(bus.stats().watchers);
+    },
+  });
   const handler = createConnectHandler({
     routes: (router: ConnectRouter) => {
       router.service(ImageService, service);
@@ -249,26 +255,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     fallback: (req, res) => {
       const path = (req.url ?? "").split("?")[0] ?? "";
       if (serveConsole?.(req, res, path) === true) return;
-      const reply = (status: number, body: string) => {
-        res.writeHead(status, { "content-type": "text/plain; charset=utf-8" });
-        res.end(body);
-      };
-      if (path === "/metrics") {
-        options.metrics.watchStreams.set(bus.stats().watchers);
-        options.metrics.registry.metrics().then(
-          (text) => {
-            res.writeHead(200, { "content-type": options.metrics.registry.contentType });
-            res.end(text);
-          },
-          (e: unknown) => {
-            options.log.error({ err: e }, "metrics failed");
-            reply(500, "metrics failed\n");
-          },
-        );
-      } else if (path === "/healthz") reply(200, "ok\n");
-      else if (path === "/readyz")
-        reply(health.serving() ? 200 : 503, health.serving() ? "ready\n" : "not ready\n");
-      else reply(404, "not found\n");
+      if (probes(res, path)) return;
+      res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
+      res.end("not found\n");
     },
     interceptors,
     readMaxBytes,

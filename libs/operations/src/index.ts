@@ -5,7 +5,6 @@
  */
 export {
   createOperationStore,
-  UnreadableRecordError,
   type OperationStore,
   type OperationStoreOptions,
   type CreateInput,
@@ -19,16 +18,11 @@ export {
 export {
   createOperationBus,
   abortable,
-  OperationNotFoundError,
   type OperationBus,
   type OperationBusOptions,
 } from "./operation-bus";
 export { operationKeys } from "./keys";
-export {
-  loadSubject,
-  step,
-  OperationGoneError,
-  type Decider,
-  type LoadedSubject,
-  type Step,
-} from "./lifecycle-step";
+export { loadSubject, step, type Decider, type LoadedSubject, type Step } from "./lifecycle-step";
+export { createTokenBucket, type TokenBucket, type TokenBucketOptions } from "./token-bucket";
+export { createSweeperLock, type SweeperLock } from "./sweeper-lock";
+export { OperationGoneError, OperationNotFoundError, UnreadableRecordError } from "./errors";

@@ -10,6 +10,10 @@ import { Operation_Status } from "@imagesvc/proto";
  * - `P:{project}:ops`          sorted set, every operation; `P:{project}:ops:STATUS` one per status
  * - `P:project-activity`       sorted set: project → when it last had an operation created (ms);
  *                              the sweeper walks the projects active within the retention
+ * - `P:{ratelimit:PRINCIPAL}`  hash: CreateImage's token bucket of a principal (take-token.lua)
+ * - `P:sweeper-lock`           string: the token of the worker sweeping now (its own lock scripts)
+ * - `P:pubsub-mode`, `P:settings`: the deployment's recorded pub/sub mode and shared settings
+ *                              (libs/redis); `{P:queue}:…`: BullMQ's keys (libs/queue)
  *
  * The index members are `INVERTED_TIME:NAME` with score 0, so ZRANGE BYLEX lists newest first and
  * a member is an exact, stable page cursor. Every write that adds to an index also trims from it
@@ -102,3 +106,7 @@ export const indexMember = (createdMs: number, name: string) =>
 export const indexBoundBefore = (cutoffMs: number) =>
   `(${String(MAX_MS - cutoffMs).padStart(13, "0")};`;
 export const nameOfMember = (member: string) => member.slice(member.indexOf(":") + 1);
+
+export const rateLimitKey = (prefix: string, principal: string) =>
+  `${prefix}:{ratelimit:${principal}}`;
+export const sweeperLockKey = (prefix: string) => `${prefix}:sweeper-lock`;

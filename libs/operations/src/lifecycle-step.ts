@@ -4,6 +4,7 @@
  * lifecycle's sequence number, in write-operation.lua). The rules are libs/lifecycle's; this is
  * where they meet Redis.
  */
+import { OperationGoneError } from "./errors";
 import { decodeLifecycle, encodeLifecycle, type Decision, type Subject } from "@imagesvc/lifecycle";
 import { Operation_Status } from "@imagesvc/proto";
 import type { OperationStore } from "./operation-store";
@@ -45,11 +46,6 @@ export async function loadSubject(
     request: stored.request,
     notification: stored.notification,
   };
-}
-
-/** Thrown when an operation's record is gone while a step was being taken. */
-export class OperationGoneError extends Error {
-  override readonly name = "OperationGoneError";
 }
 
 /** How one step decides: the lifecycle's `decide` on an event, bound to its policy. */

@@ -1,3 +1,4 @@
+import { OperationNotFoundError } from "./errors";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { UNKNOWN_FIELDS_IGNORED } from "./json-options";
 import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
@@ -5,6 +6,7 @@ import type { Subscriber } from "@imagesvc/redis";
 import { operationKeys } from "./keys";
 import type { OperationStore } from "./operation-store";
 import { WatcherQueue } from "./watcher-queue";
+import { redisError } from "@imagesvc/redis";
 import { backoffDelay } from "@imagesvc/runtime";
 
 export interface OperationBusOptions {
@@ -40,10 +42,6 @@ export interface OperationBusOptions {
    * so this bounds how long a watcher can wait on a lost update. Default: 30000.
    */
   readonly resyncIntervalMs?: number;
-}
-
-export class OperationNotFoundError extends Error {
-  override readonly name = "OperationNotFoundError";
 }
 
 interface Channel {
@@ -203,7 +201,9 @@ export function createOperationBus(options: OperationBusOptions): OperationBus {
     const key = operationKeys(prefix, project, name).channel;
     let channel = channels.get(key);
     if (channel === undefined) {
-      const subscribed = subscriber.subscribe(key);
+      const subscribed = subscriber.subscribe(key).catch((e: unknown) => {
+        throw redisError(e);
+      });
       subscribed.catch(() => undefined); // the watcher awaiting it sees the error
       channel = { project, name, watchers: new Set(), subscribed, nextRead: undefined };
       channels.set(key, channel);

@@ -1,7 +1,13 @@
+import { UnreadableRecordError } from "./errors";
 import { clone, fromJson, toJsonString, type JsonValue } from "@bufbuild/protobuf";
 import { UNKNOWN_FIELDS_IGNORED } from "./json-options";
 import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
-import { publishCommand, type PubSubMode, type RedisClient } from "@imagesvc/redis";
+import {
+  guardRedisCalls,
+  publishCommand,
+  type PubSubMode,
+  type RedisClient,
+} from "@imagesvc/redis";
 import {
   indexBoundBefore,
   indexMember,
@@ -128,14 +134,6 @@ export interface OperationStore {
   ): Promise<NamePage>;
   /** Every project that has had an operation created within the retention period. */
   projects(): Promise<string[]>;
-}
-
-/**
- * A record this release cannot read: corrupt, or written in a shape it does not know. Its readers
- * skip it (the sweeper) or fail the one call that met it; it never stops work on other records.
- */
-export class UnreadableRecordError extends Error {
-  override readonly name = "UnreadableRecordError";
 }
 
 /** The versioned, monotonic operation records, their indexes and their retention. */
@@ -391,5 +389,6 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
       return redis.zrangebyscore(projectsKey(prefix), cutoff, "+inf");
     },
   };
-  return store;
+  // Every failure of Redis to answer reaches callers as a RedisUnavailableError.
+  return guardRedisCalls(store);
 }

@@ -4,6 +4,15 @@ import {
   createOperationArgs,
   createOperationKeys,
   createOperationScript,
+  extendLockArgs,
+  extendLockKeys,
+  extendLockScript,
+  releaseLockArgs,
+  releaseLockKeys,
+  releaseLockScript,
+  takeTokenArgs,
+  takeTokenKeys,
+  takeTokenScript,
   writeOperationArgs,
   writeOperationKeys,
   writeOperationScript,
@@ -16,6 +25,9 @@ const luaDir = new URL("./lua/", import.meta.url);
 const scripts: [LuaScript, (keys: never) => unknown[], (args: never) => unknown[]][] = [
   [createOperationScript, createOperationKeys, createOperationArgs],
   [writeOperationScript, writeOperationKeys, writeOperationArgs],
+  [takeTokenScript, takeTokenKeys, takeTokenArgs],
+  [extendLockScript, extendLockKeys, extendLockArgs],
+  [releaseLockScript, releaseLockKeys, releaseLockArgs],
 ];
 
 /** The names a script's locals give KEYS or ARGV (`local recordKey = KEYS[1]`), by position. */

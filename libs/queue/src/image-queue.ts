@@ -1,5 +1,5 @@
 import { Queue, type JobsOptions } from "bullmq";
-import type { RedisClient } from "@imagesvc/redis";
+import { guardRedisCalls, type RedisClient } from "@imagesvc/redis";
 import type { JobPointer } from "./job-pointer";
 
 /** The one queue of this service. */
@@ -119,7 +119,7 @@ export function createImageQueue(options: ImageQueueOptions): ImageQueue {
   };
   const statusOf = (timestamp: string | null, finishedOn: string | null): JobStatus =>
     timestamp === null ? "missing" : finishedOn === null ? "live" : "finished";
-  return {
+  return guardRedisCalls({
     add,
     async remove(operation) {
       return (await queue.remove(operation)) === 1;
@@ -161,5 +161,5 @@ export function createImageQueue(options: ImageQueueOptions): ImageQueue {
       queue.getJobCounts("waiting", "active", "delayed", "completed", "failed", "prioritized"),
     obliterate: () => queue.obliterate({ force: true }),
     close: () => queue.close(),
-  };
+  });
 }

@@ -16,7 +16,6 @@ export {
 } from "./image-queue";
 export {
   checkStoredRequest,
-  InvalidJobError,
   parseNotification,
   parseStoredRequest,
   requestOf,
@@ -41,3 +40,4 @@ export {
   type WebhookQueue,
   type WebhookQueueOptions,
 } from "./webhook-queue";
+export { InvalidJobError } from "./errors";

@@ -1,4 +1,5 @@
-import { checkStoredRequest, InvalidJobError, type StoredRequest } from "./stored-request";
+import { InvalidJobError } from "./errors";
+import { checkStoredRequest, type StoredRequest } from "./stored-request";
 
 /**
  * A CreateImage job's payload: which operation to run, nothing more. The operation's record is

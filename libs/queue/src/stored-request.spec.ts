@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { jobOptions, queuePrefix } from "./image-queue";
+import { InvalidJobError } from "./errors";
 import { jobPointer, parseJobData } from "./job-pointer";
 import {
   checkStoredRequest,
-  InvalidJobError,
   parseNotification,
   parseStoredRequest,
   requestOf,

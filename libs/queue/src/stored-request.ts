@@ -1,3 +1,5 @@
+import { InvalidJobError } from "./errors";
+
 /**
  * The request as an operation's record keeps it (its `rq` field), so that any worker can run the
  * operation from the record alone: the image to insert, the request id, the sealed key, the
@@ -101,11 +103,6 @@ export function storedRequest(input: NewRequest): StoredRequest {
 /** The stored request without its secrets: what a job payload keeps once the operation is DONE. */
 export function scrubbedRequest(request: StoredRequest): StoredRequest {
   return request.v === 1 ? request : { ...request, sealed: {} };
-}
-
-/** Thrown for a request or job this code cannot run; the job should fail for good, not retry. */
-export class InvalidJobError extends Error {
-  override readonly name = "InvalidJobError";
 }
 
 /** Checks a stored request read back from Redis (a record's `rq`, or an old job's payload). */

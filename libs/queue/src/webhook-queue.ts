@@ -1,5 +1,5 @@
 import { Queue } from "bullmq";
-import type { RedisClient } from "@imagesvc/redis";
+import { guardRedisCalls, type RedisClient } from "@imagesvc/redis";
 import type { AnnouncedStatus, Notification } from "./stored-request";
 import { queuePrefix } from "./image-queue";
 
@@ -54,12 +54,12 @@ export function createWebhookQueue(options: WebhookQueueOptions): WebhookQueue {
       removeOnFail: { age: retentionS },
     },
   });
-  return {
+  return guardRedisCalls<WebhookQueue>({
     async ensure(delivery) {
       await queue.add(delivery.type, delivery, { jobId: deliveryJobId(delivery.id) });
     },
     close: () => queue.close(),
-  };
+  });
 }
 
 /**

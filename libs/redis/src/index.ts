@@ -16,9 +16,17 @@ export {
   type Subscriber,
 } from "./pubsub";
 export { describeRedisTarget, parseRedisUrl, redisTarget, type RedisTarget } from "./redis-url";
-export { writeRefusal, type WriteRefusal } from "./write-refusal";
 export {
   agreeDeploymentSettings,
   deploymentSettingsKey,
   type AgreeOptions,
 } from "./deployment-settings";
+export { watchConnections, type WatchConnectionsOptions } from "./watch-connections";
+export {
+  guardRedisCalls,
+  isTransportFailure,
+  redisError,
+  RedisUnavailableError,
+  writeRefusal,
+  type WriteRefusal,
+} from "./errors";

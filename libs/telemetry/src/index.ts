@@ -2,3 +2,4 @@
 export { createMetrics, type Metrics } from "./metrics";
 export { createLogger, REDACTED_PATHS } from "./logger";
 export { setupTracing, startStep, SpanKind, type TraceExporter, type TracedStep } from "./tracing";
+export { probeHandler, type ProbeOptions, type ProbeResponse } from "./probes";

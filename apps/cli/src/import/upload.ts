@@ -1,5 +1,5 @@
 import type { Storage } from "@google-cloud/storage";
-import { SingleBar } from "cli-progress";
+import { progressBar, type DisplayMode } from "../progress-bar";
 import { statSync } from "node:fs";
 
 /** Resumable uploads go in chunks of this many bytes; each chunk the server holds is kept. */
@@ -54,7 +54,7 @@ export async function uploadArchive(
 
 /** Upload progress: bytes, rate and ETA on a TTY; a line per 10% off one; nothing with --json. */
 export function uploadProgress(
-  mode: "tty" | "lines" | "json",
+  mode: DisplayMode,
   archive: string,
 ): { update(bytes: number): void; stop(): void } {
   const total = statSync(archive).size;
@@ -71,12 +71,11 @@ export function uploadProgress(
       stop: () => undefined,
     };
   }
-  const bar = new SingleBar({
-    format: "upload {bar} {percentage}% | {done} / {total_size} | {rate} | ETA {eta_formatted}",
-    hideCursor: true,
-    stream: process.stderr,
-    etaBuffer: 20,
-  });
+  const bar = progressBar(
+    "upload {bar} {percentage}% | {done} / {total_size} | {rate} | ETA {eta_formatted}",
+    process.stderr,
+    { etaBuffer: 20 },
+  );
   const started = Date.now();
   let first: number | undefined;
   bar.start(total, 0, { done: size(0), total_size: size(total), rate: "-" });

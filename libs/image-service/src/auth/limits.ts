@@ -1,27 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { RetryInfoSchema } from "@imagesvc/proto";
+import { createTokenBucket } from "@imagesvc/operations";
 import type { RedisClient } from "@imagesvc/redis";
-
-/**
- * A token bucket per principal, in Redis so every gateway replica draws from the same one. Uses
- * Redis' clock, so replicas need not agree on time.
- * KEYS: the bucket. ARGV: capacity, refill per ms, ttl ms.
- * Returns 0 when a token was taken, else the ms until one is available.
- */
-const TAKE = `
-local cap, rate, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(b[1]) or cap
-local ts = tonumber(b[2]) or now
-tokens = math.min(cap, tokens + math.max(0, now - ts) * rate)
-local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / rate) end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
-redis.call('PEXPIRE', KEYS[1], ttl)
-return wait
-`;
 
 export interface RateLimit {
   /** Sustained CreateImage calls per minute per principal. */
@@ -32,14 +12,9 @@ export interface RateLimit {
 
 /** CreateImage's per-principal rate limit: throws RESOURCE_EXHAUSTED with RetryInfo when over it. */
 export function createRateLimiter(redis: RedisClient, prefix: string, limit: RateLimit) {
-  redis.defineCommand("imagesvcTakeToken", { numberOfKeys: 1, lua: TAKE });
-  const take = (
-    redis as unknown as { imagesvcTakeToken(key: string, ...args: number[]): Promise<number> }
-  ).imagesvcTakeToken.bind(redis);
-  const perMs = limit.perMinute / 60_000;
-  const ttl = Math.ceil(limit.burst / perMs) + 1000;
+  const bucket = createTokenBucket({ redis, prefix, ...limit });
   return async (principal: string): Promise<void> => {
-    const waitMs = await take(`${prefix}:{ratelimit:${principal}}`, limit.burst, perMs, ttl);
+    const waitMs = await bucket.take(principal);
     if (waitMs <= 0) return;
     throw new ConnectError(
       `rate limit: ${principal} may create ${limit.perMinute} images a minute (bursts of ${limit.burst}); retry in ${Math.ceil(waitMs / 1000)} s`,

@@ -100,3 +100,8 @@ export function storageRefused(refusal: WriteRefusal): ConnectError {
     Code.Unavailable,
   );
 }
+
+/** Redis did not answer (down, restarting, or too slow): retryable. */
+export function storageUnavailable(): ConnectError {
+  return new ConnectError("the service's storage is unavailable; retry shortly", Code.Unavailable);
+}

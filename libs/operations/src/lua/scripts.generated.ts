@@ -144,6 +144,180 @@ export function createOperationArgs(args: CreateOperationArgs): (string | number
   ];
 }
 
+/** extend-lock.lua: Extends a lock only if this holder still holds it. */
+export const extendLockScript: LuaScript = {
+  file: "extend-lock.lua",
+  numberOfKeys: 1,
+  lua: `--[[
+  Extends a lock only if this holder still holds it.
+
+    Input:
+      KEYS[1]   lockKey  the lock: a string holding its holder's token
+
+      ARGV[1]   token    this holder's token
+      ARGV[2]   ttlMs    the lock's new lifetime, ms
+
+    Output:
+      1  extended
+      0  not this holder's lock (any more)
+]]
+local lockKey = KEYS[1]
+
+local token = ARGV[1]
+local ttlMs = ARGV[2]
+
+if redis.call('GET', lockKey) == token then return redis.call('PEXPIRE', lockKey, ttlMs) end
+return 0
+`,
+};
+
+/** The KEYS of extend-lock.lua, by name. */
+export interface ExtendLockKeys {
+  /** the lock: a string holding its holder's token */
+  readonly lockKey: string;
+}
+
+/** The KEYS of extend-lock.lua, in the order its header lists them. */
+export function extendLockKeys(keys: ExtendLockKeys): string[] {
+  return [keys.lockKey];
+}
+
+/** The ARGV of extend-lock.lua, by name. */
+export interface ExtendLockArgs {
+  /** this holder's token */
+  readonly token: string | number;
+  /** the lock's new lifetime, ms */
+  readonly ttlMs: string | number;
+}
+
+/** The ARGV of extend-lock.lua, in the order its header lists them. */
+export function extendLockArgs(args: ExtendLockArgs): (string | number)[] {
+  return [args.token, args.ttlMs];
+}
+
+/**
+ * release-lock.lua: Releases a lock only if this holder still holds it: a holder whose lock expired
+ * and was taken by another must not release the other's.
+ */
+export const releaseLockScript: LuaScript = {
+  file: "release-lock.lua",
+  numberOfKeys: 1,
+  lua: `--[[
+  Releases a lock only if this holder still holds it: a holder whose lock expired and was taken
+  by another must not release the other's.
+
+    Input:
+      KEYS[1]   lockKey  the lock: a string holding its holder's token
+
+      ARGV[1]   token    this holder's token
+
+    Output:
+      1  released
+      0  not this holder's lock (any more)
+]]
+local lockKey = KEYS[1]
+
+local token = ARGV[1]
+
+if redis.call('GET', lockKey) == token then return redis.call('DEL', lockKey) end
+return 0
+`,
+};
+
+/** The KEYS of release-lock.lua, by name. */
+export interface ReleaseLockKeys {
+  /** the lock: a string holding its holder's token */
+  readonly lockKey: string;
+}
+
+/** The KEYS of release-lock.lua, in the order its header lists them. */
+export function releaseLockKeys(keys: ReleaseLockKeys): string[] {
+  return [keys.lockKey];
+}
+
+/** The ARGV of release-lock.lua, by name. */
+export interface ReleaseLockArgs {
+  /** this holder's token */
+  readonly token: string | number;
+}
+
+/** The ARGV of release-lock.lua, in the order its header lists them. */
+export function releaseLockArgs(args: ReleaseLockArgs): (string | number)[] {
+  return [args.token];
+}
+
+/**
+ * take-token.lua: Takes one token from a principal's bucket, refilled continuously at `refillPerMs`
+ * up to `capacity`, on Redis's own clock so that every gateway replica draws from the same bucket
+ * and none needs to agree on time.
+ */
+export const takeTokenScript: LuaScript = {
+  file: "take-token.lua",
+  numberOfKeys: 1,
+  lua: `--[[
+  Takes one token from a principal's bucket, refilled continuously at \`refillPerMs\` up to
+  \`capacity\`, on Redis's own clock so that every gateway replica draws from the same bucket and
+  none needs to agree on time.
+
+    Input:
+      KEYS[1]   bucketKey    P:{ratelimit:PRINCIPAL}, the bucket: hash of tokens and ts
+
+      ARGV[1]   capacity     the most tokens the bucket holds (the burst)
+      ARGV[2]   refillPerMs  tokens added per ms
+      ARGV[3]   ttlMs        how long an untouched bucket lives: long enough to refill whole
+
+    Output:
+      0       a token was taken
+      n > 0   none: the ms until one is available
+]]
+local bucketKey = KEYS[1]
+
+local capacity = ARGV[1]
+local refillPerMs = ARGV[2]
+local ttlMs = ARGV[3]
+capacity = tonumber(capacity)
+refillPerMs = tonumber(refillPerMs)
+
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local bucket = redis.call('HMGET', bucketKey, 'tokens', 'ts')
+local tokens = tonumber(bucket[1]) or capacity
+local ts = tonumber(bucket[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - ts) * refillPerMs)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / refillPerMs) end
+redis.call('HSET', bucketKey, 'tokens', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', bucketKey, ttlMs)
+return wait
+`,
+};
+
+/** The KEYS of take-token.lua, by name. */
+export interface TakeTokenKeys {
+  /** P:{ratelimit:PRINCIPAL}, the bucket: hash of tokens and ts */
+  readonly bucketKey: string;
+}
+
+/** The KEYS of take-token.lua, in the order its header lists them. */
+export function takeTokenKeys(keys: TakeTokenKeys): string[] {
+  return [keys.bucketKey];
+}
+
+/** The ARGV of take-token.lua, by name. */
+export interface TakeTokenArgs {
+  /** the most tokens the bucket holds (the burst) */
+  readonly capacity: string | number;
+  /** tokens added per ms */
+  readonly refillPerMs: string | number;
+  /** how long an untouched bucket lives: long enough to refill whole */
+  readonly ttlMs: string | number;
+}
+
+/** The ARGV of take-token.lua, in the order its header lists them. */
+export function takeTokenArgs(args: TakeTokenArgs): (string | number)[] {
+  return [args.capacity, args.refillPerMs, args.ttlMs];
+}
+
 /**
  * write-operation.lua: Writes a lifecycle step and/or a new version of an operation, and publishes
  * the version.

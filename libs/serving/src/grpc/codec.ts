@@ -1,6 +1,6 @@
 import { promisify } from "node:util";
 import { gunzip, gzip } from "node:zlib";
-import { fromBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Envelope } from "./envelope-reader";
 
@@ -74,4 +74,22 @@ function frame(bytes: Uint8Array, flags: number): Buffer {
   out.writeUInt32BE(bytes.length, 1);
   out.set(bytes, 5);
   return out;
+}
+
+/**
+ * Each response message's bytes, by message object: one update is fanned out as one object to
+ * every stream watching it, so it is encoded once for all of them, not once per watcher. Held
+ * weakly, so an update's bytes go with the update. A message must not change once sent (none of
+ * this service's do: the bus hands out fresh ones).
+ */
+const encoded = new WeakMap<object, Uint8Array>();
+
+/** The binary form of a response message, encoded once however many streams send it. */
+export function messageBytes(schema: DescMessage, message: MessageShape<DescMessage>): Uint8Array {
+  let bytes = encoded.get(message);
+  if (bytes === undefined) {
+    bytes = toBinary(schema, message);
+    encoded.set(message, bytes);
+  }
+  return bytes;
 }

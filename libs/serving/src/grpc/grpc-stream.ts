@@ -1,10 +1,10 @@
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from "node:http2";
-import { create, toBinary, type DescMessage } from "@bufbuild/protobuf";
+import { create, type DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 // Private entry point of connect, outside its semver: @connectrpc/* is pinned exactly, and
 // src/connect-pin.spec.ts says what to re-check before moving the pin (README, "Dependencies").
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { encodeMessage } from "./codec";
+import { encodeMessage, messageBytes } from "./codec";
 import { EnvelopeReader, type Envelope } from "./envelope-reader";
 
 /** Why a call's signal aborts when its client resets the stream, or the connection goes. */
@@ -128,7 +128,7 @@ export class GrpcStream {
         // The client went while the next message was being made.
         if (this.gone) break;
         const message = create(schema, next.value as never);
-        let written = this.send(toBinary(schema, message));
+        let written = this.send(messageBytes(schema, message));
         if (typeof written !== "boolean") written = await written;
         if (!written) await this.whenWritable();
       }

@@ -1,6 +1,6 @@
 import { ReplyError } from "ioredis";
 import { describe, expect, it } from "vitest";
-import { writeRefusal } from "./write-refusal";
+import { writeRefusal } from "./errors";
 
 const RedisReplyError = ReplyError as new (message: string) => Error;
 const reply = (message: string, extra: Record<string, unknown> = {}): Error =>

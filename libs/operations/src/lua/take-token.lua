@@ -1,0 +1,35 @@
+--[[
+  Takes one token from a principal's bucket, refilled continuously at `refillPerMs` up to
+  `capacity`, on Redis's own clock so that every gateway replica draws from the same bucket and
+  none needs to agree on time.
+
+    Input:
+      KEYS[1]   bucketKey    P:{ratelimit:PRINCIPAL}, the bucket: hash of tokens and ts
+
+      ARGV[1]   capacity     the most tokens the bucket holds (the burst)
+      ARGV[2]   refillPerMs  tokens added per ms
+      ARGV[3]   ttlMs        how long an untouched bucket lives: long enough to refill whole
+
+    Output:
+      0       a token was taken
+      n > 0   none: the ms until one is available
+]]
+local bucketKey = KEYS[1]
+
+local capacity = ARGV[1]
+local refillPerMs = ARGV[2]
+local ttlMs = ARGV[3]
+capacity = tonumber(capacity)
+refillPerMs = tonumber(refillPerMs)
+
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local bucket = redis.call('HMGET', bucketKey, 'tokens', 'ts')
+local tokens = tonumber(bucket[1]) or capacity
+local ts = tonumber(bucket[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - ts) * refillPerMs)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / refillPerMs) end
+redis.call('HSET', bucketKey, 'tokens', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', bucketKey, ttlMs)
+return wait
