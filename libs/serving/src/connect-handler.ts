@@ -12,7 +12,13 @@ import {
   universalResponseToNodeResponse,
   type ConnectNodeAdapterOptions,
 } from "@connectrpc/connect-node";
-import { deadlineInterceptor, rememberDeadline, untilDeadline } from "./deadline";
+import {
+  deadlineInterceptor,
+  deadlineOf,
+  rememberDeadline,
+  untilContextDeadline,
+  untilDeadline,
+} from "./deadline";
 import type { NodeHandler } from "./node-handler";
 
 /** connect-node's own options: routes, interceptors, gate, limits, fallback. */
@@ -45,9 +51,9 @@ export function createConnectHandler(options: ConnectHandlerOptions): NodeHandle
     acceptCompression: options.acceptCompression ?? [compressionGzip, compressionBrotli],
     interceptors: [...(options.interceptors ?? []), deadlineInterceptor],
     // The one place connect shows the HandlerContext before the body is read.
-    requestGate: async (ctx) => {
+    requestGate: (ctx) => {
       rememberDeadline(ctx);
-      if (gate !== undefined) await untilDeadline(ctx.values, Promise.resolve(gate(ctx)));
+      return gate === undefined ? undefined : untilContextDeadline(ctx, gate(ctx));
     },
   });
   options.routes(router);
@@ -63,7 +69,7 @@ export function createConnectHandler(options: ConnectHandlerOptions): NodeHandle
     }
     const values = options.contextValues?.(req) ?? createContextValues();
     const universal = universalRequestFromNodeRequest(req, res, undefined, values);
-    const body = bodyUntilDeadline(universal.body as AsyncIterable<Uint8Array>, values);
+    const body = new BodyUntilDeadline(universal.body as AsyncIterable<Uint8Array>, values);
     const http1 = !("stream" in req);
     handler({ ...universal, body })
       .then((answer) => {
@@ -86,33 +92,32 @@ export function createConnectHandler(options: ConnectHandlerOptions): NodeHandle
 
 /**
  * The request body, each read cut short by the call's deadline; `abandoned` once one was. The
- * deadline is looked up at each read: the gate records it (rememberDeadline), and the gate runs
- * before the body is read.
+ * deadline is looked up when the body is first read: the gate records it (rememberDeadline),
+ * and the gate runs before the body is read. A call without a deadline reads the body itself.
+ * A class, not an object literal: it is made for every call.
  */
-function bodyUntilDeadline(
-  body: AsyncIterable<Uint8Array>,
-  values: ContextValues,
-): AsyncIterable<Uint8Array> & { readonly abandoned: boolean } {
-  let abandoned = false;
-  return {
-    get abandoned() {
-      return abandoned;
-    },
-    [Symbol.asyncIterator]() {
-      const it = body[Symbol.asyncIterator]();
-      return {
-        next: () =>
-          untilDeadline(values, it.next()).catch((e: unknown) => {
-            abandoned = true;
-            throw e;
-          }),
-        return: (value?: unknown) =>
-          it.return === undefined
-            ? Promise.resolve({ done: true as const, value: undefined })
-            : it.return(value),
-      };
-    },
-  };
+class BodyUntilDeadline implements AsyncIterable<Uint8Array> {
+  abandoned = false;
+  constructor(
+    private readonly body: AsyncIterable<Uint8Array>,
+    private readonly values: ContextValues,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    const it = this.body[Symbol.asyncIterator]();
+    if (deadlineOf(this.values) === undefined) return it;
+    return {
+      next: () =>
+        untilDeadline(this.values, it.next()).catch((e: unknown) => {
+          this.abandoned = true;
+          throw e;
+        }),
+      return: (value?: unknown) =>
+        it.return === undefined
+          ? Promise.resolve({ done: true as const, value: undefined })
+          : it.return(value),
+    };
+  }
 }
 
 /** connect-node's default fallback: 404 with no body. */

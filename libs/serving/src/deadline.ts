@@ -5,20 +5,19 @@ import {
   type ContextValues,
   type HandlerContext,
   type Interceptor,
+  type StreamRequest,
+  type StreamResponse,
+  type UnaryRequest,
+  type UnaryResponse,
 } from "@connectrpc/connect";
 
 /**
  * A call's deadline as its HandlerContext knows it (`grpc-timeout`, or `connect-timeout-ms`).
  * connect gives the request gate the HandlerContext but gives interceptors only the request's
- * context values, so the deadline is put there (`rememberDeadline`) for the pieces that come
+ * context values, so the context is put there (`rememberDeadline`) for the pieces that come
  * later: the deadline interceptor and connect-node's body reader (connect-handler.ts).
  */
-interface Deadline {
-  /** The context's signal: aborts at the deadline (with DEADLINE_EXCEEDED) or when the call ends. */
-  readonly signal: AbortSignal;
-  /** Milliseconds left, zero or less once passed; undefined when the call has no deadline. */
-  readonly timeoutMs: () => number | undefined;
-}
+type Deadline = Pick<HandlerContext, "signal" | "timeoutMs">;
 
 const deadlineKey = createContextKey<Deadline | undefined>(undefined, {
   description: "@imagesvc/serving: the call's deadline",
@@ -26,11 +25,11 @@ const deadlineKey = createContextKey<Deadline | undefined>(undefined, {
 
 /** Makes the call's deadline known to the deadline interceptor and the body reader. */
 export function rememberDeadline(ctx: HandlerContext): void {
-  ctx.values.set(deadlineKey, { signal: ctx.signal, timeoutMs: () => ctx.timeoutMs() });
+  ctx.values.set(deadlineKey, ctx);
 }
 
-/** The call's deadline, or undefined when it has none. */
-function deadlineOf(values: ContextValues): Deadline | undefined {
+/** The call's deadline, or undefined when it has none (or it is not known yet). */
+export function deadlineOf(values: ContextValues): Deadline | undefined {
   const deadline = values.get(deadlineKey);
   return deadline?.timeoutMs() === undefined ? undefined : deadline;
 }
@@ -74,6 +73,15 @@ export function untilDeadline<T>(values: ContextValues, work: Promise<T>): Promi
 }
 
 /**
+ * `work`, cut short by the deadline of the call whose context this is, if it has one; `work`
+ * itself (not even wrapped in a promise) when it has none, so that a call without a deadline
+ * pays nothing for the check.
+ */
+export function untilContextDeadline<T>(ctx: HandlerContext, work: T | Promise<T>): T | Promise<T> {
+  return ctx.timeoutMs() === undefined ? work : untilAborted(ctx.signal, Promise.resolve(work));
+}
+
+/**
  * Answers DEADLINE_EXCEEDED, never OK, when the implementation finishes after the call's
  * deadline. connect aborts the context's signal at the deadline, but then sends whatever the
  * implementation returns, however late; a client that still waits would take that late answer
@@ -85,17 +93,24 @@ export function untilDeadline<T>(values: ContextValues, work: Promise<T>): Promi
  * Both serving paths add it as their innermost interceptor, so the interceptors around it (the
  * metrics, the error edge) see the code the client gets.
  */
-export const deadlineInterceptor: Interceptor = (next) => async (req) => {
-  const res = await next(req);
+export const deadlineInterceptor: Interceptor = (next) => (req) => {
   const deadline = deadlineOf(req.contextValues);
-  if (deadline === undefined) return res;
+  return deadline === undefined ? next(req) : answerByDeadline(next, req, deadline);
+};
+
+async function answerByDeadline(
+  next: (req: UnaryRequest | StreamRequest) => Promise<UnaryResponse | StreamResponse>,
+  req: UnaryRequest | StreamRequest,
+  deadline: Deadline,
+): Promise<UnaryResponse | StreamResponse> {
+  const res = await next(req);
   if (!res.stream) {
     const error = exceeded(deadline);
     if (error !== undefined) throw error;
     return res;
   }
   return { ...res, message: endAtDeadline(res.message, deadline) };
-};
+}
 
 /** The messages, ending with DEADLINE_EXCEEDED instead of any message or end after `deadline`. */
 function endAtDeadline<T>(messages: AsyncIterable<T>, deadline: Deadline): AsyncIterable<T> {

@@ -2,7 +2,14 @@
 // scripted behaviour of a method and any chunking of the request body, both answer the same
 // headers, messages and status; for any bytes at all, the gRPC path answers with a status and
 // stays up.
-import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from "node:http2";
+import {
+  connect,
+  constants,
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from "node:http2";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
@@ -149,6 +156,8 @@ const counting = () => (next: (req: never) => Promise<unknown>) => async (req: n
 
 let lean: Listening;
 let plain: Listening;
+/** The server's side of every stream the lean path was offered, last one last. */
+const taken: ServerHttp2Stream[] = [];
 const sessions: ClientHttp2Session[] = [];
 
 beforeAll(async () => {
@@ -165,7 +174,14 @@ beforeAll(async () => {
     requestGate: gate,
     readMaxBytes: READ_MAX,
   });
-  lean = await listen(handler, { port: 0, host: "127.0.0.1", takeStream: take });
+  lean = await listen(handler, {
+    port: 0,
+    host: "127.0.0.1",
+    takeStream: (stream, headers) => {
+      taken.push(stream);
+      return take(stream, headers);
+    },
+  });
   plain = await listen(handler, { port: 0, host: "127.0.0.1" });
 });
 
@@ -410,6 +426,32 @@ describe("the gRPC path", () => {
     await new Promise((resolve) => req.once("data", resolve));
     req.close(constants.NGHTTP2_CANCEL);
     await expect.poll(() => ended.includes("cancelled-watch")).toBe(true);
+  });
+
+  it("lets go of a call whose client resets it or goes while its body is awaited, with or without a deadline", async () => {
+    const deadlines = [{}, { "grpc-timeout": "100S" }];
+    const goes = [
+      (req: ClientHttp2Stream) => req.close(constants.NGHTTP2_CANCEL),
+      (_req: ClientHttp2Stream, a: ClientHttp2Session) => a.destroy(),
+    ];
+    for (const extra of deadlines)
+      for (const go of goes) {
+        const a = session(lean.url);
+        const count = taken.length;
+        const req = a.request({
+          ":method": "POST",
+          ":path": "/grpc.health.v1.Health/Check",
+          "content-type": "application/grpc",
+          ...extra,
+        });
+        req.on("error", () => undefined);
+        await expect.poll(() => taken.length).toBe(count + 1);
+        const server = taken.at(-1);
+        // The gate has passed and the request is being read.
+        await expect.poll(() => server?.listenerCount("data")).toBe(1);
+        go(req, a);
+        await expect.poll(() => server?.listenerCount("data")).toBe(0);
+      }
   });
 
   it("answers any bytes and any header values with a status, and stays up", async () => {

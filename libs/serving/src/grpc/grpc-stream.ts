@@ -45,11 +45,16 @@ export class GrpcStream {
     const reader = new EnvelopeReader(maxBytes);
     const messages: Envelope[] = [];
     const signal = this.context.signal;
+    // Only the deadline needs the signal: when the client resets the stream or its connection
+    // goes, Node ends the stream's readable side, so "end" comes (grpc-path.spec.ts shows it).
+    // A call without a deadline adds no listener to its signal: an EventTarget listener costs
+    // a cheap call more than the rest of its wait.
+    const watchSignal = this.context.timeoutMs() !== undefined;
     return new Promise((resolve, reject) => {
       const stop = () => {
         this.stream.off("data", onData);
         this.stream.off("end", onEnd);
-        signal.removeEventListener("abort", onAbort);
+        if (watchSignal) signal.removeEventListener("abort", onAbort);
       };
       const fail = (e: ConnectError) => {
         stop();
@@ -94,7 +99,7 @@ export class GrpcStream {
       }
       this.stream.on("data", onData);
       this.stream.once("end", onEnd);
-      signal.addEventListener("abort", onAbort, { once: true });
+      if (watchSignal) signal.addEventListener("abort", onAbort, { once: true });
     });
   }
 
