@@ -12,6 +12,7 @@ const log = createLogger("compute-emulator", settings.LOG_LEVEL);
 
 runApp({
   log,
+  shutdownTimeoutMs: settings.SHUTDOWN_TIMEOUT_MS,
   async start() {
     const s = settings;
     const faults = s.EMULATOR_FAULTS;

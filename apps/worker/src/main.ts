@@ -1,7 +1,12 @@
 // The worker process: takes CreateImage jobs from Redis and drives them through Compute.
 // Configured only through the environment; see the root README for every variable.
 import { createComputeClient } from "@imagesvc/compute";
-import { ConfigError, resolveSettings, sharedSettings } from "@imagesvc/config";
+import {
+  ConfigError,
+  GOOGLE_COMPUTE_ENDPOINT,
+  resolveSettings,
+  sharedSettings,
+} from "@imagesvc/config";
 import { createOperationStore } from "@imagesvc/operations";
 import {
   agreeDeploymentSettings,
@@ -38,7 +43,7 @@ runApp({
       exporter: s.OTEL_TRACES_EXPORTER,
       otlpEndpoint: s.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
     });
-    const endpoint = s.COMPUTE_ENDPOINT ?? "https://compute.googleapis.com";
+    const endpoint = s.COMPUTE_ENDPOINT ?? GOOGLE_COMPUTE_ENDPOINT;
     const redis = redisTarget(s);
     const prefix = s.REDIS_PREFIX;
 

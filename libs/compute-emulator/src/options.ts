@@ -1,8 +1,14 @@
-/** How the emulator behaves. Every field has a default; see `resolveEmulatorOptions`. */
+import { resolveSettings } from "@imagesvc/config";
+
+/**
+ * How the emulator behaves. Every field has a default: the compute-emulator app's setting of
+ * the same meaning with nothing set (libs/config's table, `EMULATOR_SEED` for `seed`, …), except
+ * `port`, which picks a free one here. See `resolveEmulatorOptions`.
+ */
 export interface EmulatorOptions {
   /** TCP port; 0 picks a free one. Default: 0. */
   readonly port?: number;
-  /** Interface to listen on. Default: "127.0.0.1". */
+  /** Interface to listen on. */
   readonly host?: string;
   /**
    * The URL its links (targetLink, selfLink, upload sessions) start with: how clients reach it,
@@ -12,40 +18,40 @@ export interface EmulatorOptions {
   readonly baseUrl?: string;
   /**
    * How long an insert takes from PENDING to DONE, in ms. The first tenth is PENDING, the rest
-   * RUNNING with rising progress. 0 makes operations DONE at once (benchmarks). Default: 3000.
+   * RUNNING with rising progress. 0 makes operations DONE at once (benchmarks).
    */
   readonly operationDurationMs?: number;
-  /** The longest `globalOperations.wait` blocks before answering, in ms. Compute's is about 2 minutes. Default: 120000. */
+  /** The longest `globalOperations.wait` blocks before answering, in ms. Compute's is about 2 minutes. */
   readonly waitCapMs?: number;
-  /** How long a requestId is remembered, in ms. Compute documents no figure; other Google APIs say at least 60 minutes. Default: 3600000. */
+  /** How long a requestId is remembered, in ms. Compute documents no figure; other Google APIs say at least 60 minutes. */
   readonly requestIdTtlMs?: number;
   /**
    * How long Compute keeps a finished operation, in ms: after it, `get` and `wait` answer 404 and
-   * `list` leaves it out (the image stays). Compute documents no figure. Default: 86400000 (a day).
+   * `list` leaves it out (the image stays). Compute documents no figure.
    */
   readonly operationRetentionMs?: number;
   /**
    * Compresses time: every duration above (operation, wait cap, requestId TTL, retention) is in
    * Compute's time and runs `timeScale` times faster. With 1000, a 45-minute import takes 2.7 s,
-   * a 2-minute wait 120 ms and an hour's requestId memory 3.6 s, all in proportion. Default: 1.
+   * a 2-minute wait 120 ms and an hour's requestId memory 3.6 s, all in proportion.
    */
   readonly timeScale?: number;
   /**
    * A regular expression tested against the object path (`BUCKET/OBJECT`) of `rawDisk.source`. A
    * match is an object the emulator treats as missing: the insert is accepted, then the operation
-   * ends DONE with a 404 error and the image FAILED, as Compute reports it. Default: `(^|/)missing[^/]*$`.
+   * ends DONE with a 404 error and the image FAILED, as Compute reports it.
    */
   readonly missingObjectPattern?: string;
   /**
    * What an object that was never uploaded to the emulator's Cloud Storage is. `valid`: a small
    * valid image archive (a sparse 10 GiB `disk.raw` with an MBR), unless it matches
    * `missingObjectPattern`, so clients that never upload keep working. `missing`: 404, as
-   * Cloud Storage says. Uploaded objects are always what was uploaded. Default: "valid".
+   * Cloud Storage says. Uploaded objects are always what was uploaded.
    */
   readonly unknownObjects?: "valid" | "missing";
-  /** Seed for the random choices of rate-based faults, so a run can be repeated. Default: 1. */
+  /** Seed for the random choices of rate-based faults, so a run can be repeated. */
   readonly seed?: number;
-  /** Faults active from the start, as the admin API takes them. Default: none. */
+  /** Faults active from the start, as the admin API takes them. */
   readonly faults?: readonly FaultRule[];
   /**
    * The most calls in a row that faults may fail (error or reset) for one target: one requestId
@@ -53,13 +59,13 @@ export interface EmulatorOptions {
    * Default: no limit.
    */
   readonly maxFailureStreak?: number;
-  /** Bearer tokens accepted besides those the metadata server issues. Default: none. */
+  /** Bearer tokens accepted besides those the metadata server issues. */
   readonly staticTokens?: readonly string[];
   /** Lifetime of metadata-issued tokens, in seconds. Default: 3599, as on GCE. */
   readonly tokenTtlSeconds?: number;
-  /** The service account the metadata server speaks for; it is the `user` of operations. Default: "emulator@emulator-project.iam.gserviceaccount.com". */
+  /** The service account the metadata server speaks for; it is the `user` of operations. */
   readonly serviceAccountEmail?: string;
-  /** What the metadata server reports as the project id. Default: "emulator-project". */
+  /** What the metadata server reports as the project id. */
   readonly projectId?: string;
 }
 
@@ -131,27 +137,29 @@ export interface EmulatorConfigPatch {
   readonly missingObjectPattern?: string;
 }
 
+/** The compute-emulator app's settings with nothing set: the emulator's defaults. */
+const DEFAULTS = resolveSettings("compute-emulator", {});
+
 /** Fills in defaults and rejects nonsense once, at start. */
 export function resolveEmulatorOptions(options: EmulatorOptions = {}): ResolvedEmulatorOptions {
   const resolved: ResolvedEmulatorOptions = {
     port: options.port ?? 0,
-    host: options.host ?? "127.0.0.1",
+    host: options.host ?? DEFAULTS.HOST,
     baseUrl: options.baseUrl?.replace(/\/+$/, ""),
-    operationDurationMs: 3000,
-    waitCapMs: 120_000,
-    requestIdTtlMs: 3_600_000,
-    operationRetentionMs: 86_400_000,
-    timeScale: 1,
-    missingObject: /(^|\/)missing[^/]*$/,
-    unknownObjects: options.unknownObjects ?? "valid",
-    seed: options.seed ?? 1,
+    operationDurationMs: DEFAULTS.EMULATOR_OPERATION_DURATION_MS,
+    waitCapMs: DEFAULTS.EMULATOR_WAIT_CAP_MS,
+    requestIdTtlMs: DEFAULTS.EMULATOR_REQUEST_ID_TTL_MS,
+    operationRetentionMs: DEFAULTS.EMULATOR_OPERATION_RETENTION_MS,
+    timeScale: DEFAULTS.EMULATOR_TIME_SCALE,
+    missingObject: toRegExp(DEFAULTS.EMULATOR_MISSING_OBJECT_PATTERN),
+    unknownObjects: options.unknownObjects ?? DEFAULTS.EMULATOR_UNKNOWN_OBJECTS,
+    seed: options.seed ?? DEFAULTS.EMULATOR_SEED,
     faults: (options.faults ?? []).map(checkFaultRule),
     maxFailureStreak: streakLimit(options.maxFailureStreak),
-    staticTokens: options.staticTokens ?? [],
+    staticTokens: options.staticTokens ?? DEFAULTS.EMULATOR_STATIC_TOKENS,
     tokenTtlSeconds: nonNegative("tokenTtlSeconds", options.tokenTtlSeconds ?? 3599),
-    serviceAccountEmail:
-      options.serviceAccountEmail ?? "emulator@emulator-project.iam.gserviceaccount.com",
-    projectId: options.projectId ?? "emulator-project",
+    serviceAccountEmail: options.serviceAccountEmail ?? DEFAULTS.EMULATOR_SERVICE_ACCOUNT,
+    projectId: options.projectId ?? DEFAULTS.EMULATOR_PROJECT_ID,
   };
   applyConfigPatch(resolved, options);
   if (resolved.baseUrl !== undefined && !/^https?:\/\/[^/\s]+$/.test(resolved.baseUrl)) {

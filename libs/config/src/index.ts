@@ -8,5 +8,11 @@ export { ConfigError } from "./errors";
 export { resolveSettings } from "./resolve-settings";
 export type { ResolvedSettings } from "./resolved-settings";
 export type { AppName, Setting } from "./setting";
-export { SETTINGS, SHARED_SETTINGS, sharedSettings, type SettingName } from "./settings";
+export {
+  GOOGLE_COMPUTE_ENDPOINT,
+  SETTINGS,
+  SHARED_SETTINGS,
+  sharedSettings,
+  type SettingName,
+} from "./settings";
 export { settingsTable, TABLE_END, TABLE_START } from "./settings-table";

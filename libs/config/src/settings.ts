@@ -1,6 +1,9 @@
 import type { Setting } from "./setting";
 
 const DAY = 24 * 3600_000;
+
+/** Compute's own API: where the worker goes when COMPUTE_ENDPOINT is unset. */
+export const GOOGLE_COMPUTE_ENDPOINT = "https://compute.googleapis.com";
 const MINUTE = 60_000;
 
 /**
@@ -28,8 +31,8 @@ export const SETTINGS = {
   },
   SHUTDOWN_TIMEOUT_MS: {
     type: "int",
-    apps: ["gateway", "worker"],
-    default: { gateway: 10_000, worker: 25_000 },
+    apps: ["gateway", "worker", "compute-emulator"],
+    default: { gateway: 10_000, worker: 25_000, "compute-emulator": 10_000 },
     min: 0,
     doc: "drain bound on SIGTERM",
   },
@@ -318,7 +321,7 @@ export const SETTINGS = {
   COMPUTE_ENDPOINT: {
     type: "url",
     apps: ["worker"],
-    shown: "https://compute.googleapis.com",
+    shown: GOOGLE_COMPUTE_ENDPOINT,
     doc: "Compute's base URL; required unless Google credentials are configured",
   },
   GOOGLE_APPLICATION_CREDENTIALS: {

@@ -55,8 +55,8 @@ export type SourceVerdict = PreflightResult | { readonly ok: "unchecked"; readon
 export type RawDiskPreflight = (source: string, uefiCompatible: boolean) => Promise<SourceVerdict>;
 
 export interface PreflightOptions {
-  /** The whole pre-flight's bound (metadata and the ranged read). Default 5000 ms. */
-  readonly timeoutMs?: number;
+  /** The whole pre-flight's bound (metadata and the ranged read), in ms (PREFLIGHT_TIMEOUT_MS). */
+  readonly timeoutMs: number;
 }
 
 /**
@@ -67,9 +67,9 @@ export interface PreflightOptions {
  */
 export function createRawDiskPreflight(
   storage: Storage,
-  options: PreflightOptions = {},
+  options: PreflightOptions,
 ): RawDiskPreflight {
-  const timeoutMs = options.timeoutMs ?? 5000;
+  const { timeoutMs } = options;
   return async (source, uefiCompatible) => {
     const where = parseSource(source);
     if (where === undefined) return { ok: "unchecked", reason: `${source} is not an object URL` };

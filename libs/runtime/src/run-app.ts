@@ -7,8 +7,8 @@ export interface RunAppOptions {
    * came), e.g. for readiness.
    */
   readonly start: (lifecycle: { readonly stopping: () => boolean }) => Promise<() => Promise<void>>;
-  /** The longest a drain may take before the process exits anyway, in ms. Default: 10000. */
-  readonly shutdownTimeoutMs?: number;
+  /** The longest a drain may take before the process exits anyway, in ms (SHUTDOWN_TIMEOUT_MS). */
+  readonly shutdownTimeoutMs: number;
 }
 
 /**
@@ -25,9 +25,9 @@ export function runApp(options: RunAppOptions): void {
     stopping = true;
     log.info({ signal }, "stopping: draining");
     setTimeout(() => {
-      log.warn({ timeoutMs: options.shutdownTimeoutMs ?? 10_000 }, "drain timed out");
+      log.warn({ timeoutMs: options.shutdownTimeoutMs }, "drain timed out");
       process.exit(1);
-    }, options.shutdownTimeoutMs ?? 10_000).unref();
+    }, options.shutdownTimeoutMs).unref();
     (drain ?? (() => Promise.resolve()))().then(
       () => {
         log.info("stopped");

@@ -12,6 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnectHandler } from "./connect-handler";
 import { listen, type Listening } from "./listen";
 
+/** The connection bounds of these servers: long enough never to bite. */
+const BOUNDS = { headerTimeoutMs: 10_000, idleTimeoutMs: 120_000 };
+
 const { HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } = healthV1;
 
 /** What a call does, read from the request's `service` field. */
@@ -51,8 +54,8 @@ beforeAll(async () => {
       router.service(healthV1.Health, scripted),
     readMaxBytes: 1024,
   };
-  ours = await listen(createConnectHandler(options), { port: 0, host: "127.0.0.1" });
-  theirs = await listen(connectNodeAdapter(options), { port: 0, host: "127.0.0.1" });
+  ours = await listen(createConnectHandler(options), { port: 0, host: "127.0.0.1", ...BOUNDS });
+  theirs = await listen(connectNodeAdapter(options), { port: 0, host: "127.0.0.1", ...BOUNDS });
 });
 
 afterAll(async () => {

@@ -16,6 +16,9 @@ import { createConnectHandler } from "./connect-handler";
 import { createGrpcPath } from "./grpc/grpc-path";
 import { listen, type Listening } from "./listen";
 
+/** The connection bounds of these servers: long enough never to bite. */
+const BOUNDS = { headerTimeoutMs: 10_000, idleTimeoutMs: 120_000 };
+
 const { HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } = healthV1;
 
 /** The deadline every call here asks for, in ms. */
@@ -61,8 +64,8 @@ beforeAll(async () => {
     requestGate: gate,
     readMaxBytes: 1 << 20,
   });
-  lean = await listen(handler, { port: 0, host: "127.0.0.1", takeStream: grpcPath });
-  plain = await listen(handler, { port: 0, host: "127.0.0.1" });
+  lean = await listen(handler, { port: 0, host: "127.0.0.1", ...BOUNDS, takeStream: grpcPath });
+  plain = await listen(handler, { port: 0, host: "127.0.0.1", ...BOUNDS });
 });
 
 afterAll(async () => {

@@ -8,6 +8,9 @@ import { describe, expect, it } from "vitest";
 import { listen } from "./listen";
 import type { NodeHandler } from "./node-handler";
 
+/** The connection bounds of these servers: long enough never to bite. */
+const BOUNDS = { headerTimeoutMs: 10_000, idleTimeoutMs: 120_000 };
+
 /** Answers with the HTTP version the request came in, after `?wait=ms` if asked. */
 const versionOf: NodeHandler = (req, res) => {
   const wait = Number(new URL(req.url ?? "/", "http://x").searchParams.get("wait") ?? 0);
@@ -50,7 +53,7 @@ function getHttp1(url: string): Promise<string> {
 
 describe("listen", () => {
   it("serves HTTP/2 and HTTP/1.1 on one port, told apart by each connection's first bytes", async () => {
-    const listening = await listen(versionOf, { port: 0, host: "127.0.0.1" });
+    const listening = await listen(versionOf, { port: 0, host: "127.0.0.1", ...BOUNDS });
     try {
       expect((await getHttp2(listening.url)).body).toBe("2.0");
       expect(await getHttp1(listening.url)).toBe("1.1");
@@ -63,6 +66,7 @@ describe("listen", () => {
     const listening = await listen(versionOf, {
       port: 0,
       host: "127.0.0.1",
+      ...BOUNDS,
       headerTimeoutMs: 200,
     });
     try {
@@ -83,7 +87,7 @@ describe("listen", () => {
   });
 
   it("drains: sends GOAWAY and lets an HTTP/2 request in flight finish", async () => {
-    const listening = await listen(versionOf, { port: 0, host: "127.0.0.1" });
+    const listening = await listen(versionOf, { port: 0, host: "127.0.0.1", ...BOUNDS });
     const inFlight = getHttp2(listening.url, "/?wait=300");
     await new Promise((r) => setTimeout(r, 100));
     await listening.close(4000);

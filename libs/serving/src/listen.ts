@@ -15,15 +15,15 @@ export interface ListenOptions {
   readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer };
   /**
    * A connection must have sent its first bytes (and, over HTTP/1.1, a request's whole header)
-   * within this long, or it is closed: slow-header clients cannot hold sockets. Default: 10000.
+   * within this long, or it is closed: slow-header clients cannot hold sockets (HEADER_TIMEOUT_MS).
    */
-  readonly headerTimeoutMs?: number;
+  readonly headerTimeoutMs: number;
   /**
    * An HTTP/2 connection with no open stream for this long is closed with GOAWAY, and an idle
    * HTTP/1.1 keep-alive connection likewise. A connection with a stream open (a Watch waiting on
-   * an hour-long import) is never idle. Default: 120000.
+   * an hour-long import) is never idle (IDLE_TIMEOUT_MS).
    */
-  readonly idleTimeoutMs?: number;
+  readonly idleTimeoutMs: number;
   /**
    * Offered each new HTTP/2 stream first (the gRPC path, `createGrpcPath`); a stream it declines
    * goes to `handler` through Node's compatibility API. Default: every stream goes to `handler`.
@@ -51,8 +51,7 @@ export interface Listening {
  * (http2-streams.ts); HTTP/1.1 goes to Node's HTTP/1.1 server (http1-server.ts).
  */
 export async function listen(handler: NodeHandler, options: ListenOptions): Promise<Listening> {
-  const headerTimeoutMs = options.headerTimeoutMs ?? 10_000;
-  const idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
+  const { headerTimeoutMs, idleTimeoutMs } = options;
   const sockets = new Set<Socket>();
   const h2 = createHttp2Side({ handler, takeStream: options.takeStream, idleTimeoutMs });
   const h1 = createHttp1Side(handler, { headerTimeoutMs, idleTimeoutMs });

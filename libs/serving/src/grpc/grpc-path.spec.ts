@@ -27,6 +27,9 @@ import { listen, type Listening } from "../listen";
 import { EnvelopeReader } from "./envelope-reader";
 import { createGrpcPath } from "./grpc-path";
 
+/** The connection bounds of these servers: long enough never to bite. */
+const BOUNDS = { headerTimeoutMs: 10_000, idleTimeoutMs: 120_000 };
+
 const { HealthCheckRequestSchema, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } =
   healthV1;
 
@@ -177,12 +180,13 @@ beforeAll(async () => {
   lean = await listen(handler, {
     port: 0,
     host: "127.0.0.1",
+    ...BOUNDS,
     takeStream: (stream, headers) => {
       taken.push(stream);
       return take(stream, headers);
     },
   });
-  plain = await listen(handler, { port: 0, host: "127.0.0.1" });
+  plain = await listen(handler, { port: 0, host: "127.0.0.1", ...BOUNDS });
 });
 
 afterAll(async () => {
@@ -431,8 +435,12 @@ describe("the gRPC path", () => {
   it("lets go of a call whose client resets it or goes while its body is awaited, with or without a deadline", async () => {
     const deadlines = [{}, { "grpc-timeout": "100S" }];
     const goes = [
-      (req: ClientHttp2Stream) => req.close(constants.NGHTTP2_CANCEL),
-      (_req: ClientHttp2Stream, a: ClientHttp2Session) => a.destroy(),
+      (req: ClientHttp2Stream) => {
+        req.close(constants.NGHTTP2_CANCEL);
+      },
+      (_req: ClientHttp2Stream, a: ClientHttp2Session) => {
+        a.destroy();
+      },
     ];
     for (const extra of deadlines)
       for (const go of goes) {
