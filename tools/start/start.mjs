@@ -63,23 +63,10 @@ async function redisUrl() {
   }
   const port = await freePort();
   tempDir = mkdtempSync(join(tmpdir(), "imagesvc-redis-"));
-  run(
-    "redis",
-    "redis-server",
-    [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--dir",
-      tempDir,
-    ],
-    {},
-  );
+  // Local only, nothing kept: no snapshots, no append-only file, files in a directory of its own.
+  const config = { port, bind: "127.0.0.1", save: "", appendonly: "no", dir: tempDir };
+  const args = Object.entries(config).flatMap(([name, value]) => [`--${name}`, String(value)]);
+  run("redis", "redis-server", args, {});
   for (let i = 0; i < 100 && !(await answersPing("127.0.0.1", port)); i++)
     await new Promise((r) => setTimeout(r, 50));
   log(`started redis-server on 127.0.0.1:${port} (data in ${tempDir}, removed on exit)`);

@@ -1,14 +1,10 @@
 // The Compute emulator as a process: configured only through the environment (see README.md).
 import { checkFaultRule, startComputeEmulator } from "@imagesvc/compute-emulator";
-import { ConfigError, resolveSettings } from "@imagesvc/config";
-import { runApp, settingsOrExit } from "@imagesvc/runtime";
-import { createLogger } from "@imagesvc/telemetry";
+import { ConfigError } from "@imagesvc/config";
+import { runApp } from "@imagesvc/runtime";
+import { appStartup } from "@imagesvc/runtime/app";
 
-const settings = settingsOrExit(
-  () => resolveSettings("compute-emulator", process.env),
-  createLogger("compute-emulator", "info"),
-);
-const log = createLogger("compute-emulator", settings.LOG_LEVEL);
+const { settings, log } = appStartup("compute-emulator");
 
 runApp({
   log,

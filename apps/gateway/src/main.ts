@@ -1,10 +1,11 @@
 // The gateway process: ImageService over Connect, gRPC and gRPC-Web on one port.
 // Configured only through the environment; see the root README for every variable.
-import { ConfigError, resolveSettings } from "@imagesvc/config";
+import { ConfigError } from "@imagesvc/config";
 import { createRawDiskPreflight, createStorage, type RawDiskPreflight } from "@imagesvc/preflight";
-import { runApp, settingsOrExit } from "@imagesvc/runtime";
+import { runApp } from "@imagesvc/runtime";
+import { appStartup } from "@imagesvc/runtime/app";
 import { loadSecretBox } from "@imagesvc/secrets";
-import { createLogger, createMetrics, setupTracing } from "@imagesvc/telemetry";
+import { createMetrics, setupTracing } from "@imagesvc/telemetry";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,11 +16,7 @@ import {
   type AuthConfig,
 } from "@imagesvc/image-service";
 
-const settings = settingsOrExit(
-  () => resolveSettings("gateway", process.env),
-  createLogger("gateway", "info"),
-);
-const log = createLogger("gateway", settings.LOG_LEVEL);
+const { settings, log } = appStartup("gateway");
 
 runApp({
   log,

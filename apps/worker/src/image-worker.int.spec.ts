@@ -1,31 +1,22 @@
-import { create, toJson } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { createComputeClient } from "@imagesvc/compute";
 import { startComputeEmulator, type ComputeEmulator } from "@imagesvc/compute-emulator";
-import { ACCEPTED, decideCancel, encodeLifecycle } from "@imagesvc/lifecycle";
-import {
-  createOperationStore,
-  loadSubject,
-  operationKeys,
-  step,
-  type OperationStore,
-} from "@imagesvc/operations";
-import { ImageSchema, Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
-import { createImageQueue, jobPointer, type ImageQueue, type StoredRequest } from "@imagesvc/queue";
-import { useTestRedis, type TestRedis } from "@imagesvc/testing";
+import { decideCancel } from "@imagesvc/lifecycle";
+import { loadSubject, operationKeys, step, type OperationStore } from "@imagesvc/operations";
+import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
+import { type ImageQueue, type StoredRequest } from "@imagesvc/queue";
+import { type TestRedis } from "@imagesvc/testing";
 import { OAuth2Client } from "google-auth-library";
 import { Redis } from "ioredis";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { pino } from "pino";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createImageWorker, type ImageWorker, type ImageWorkerOptions } from "./image-worker";
+import { acceptOperation, DAY, pointerOf, PROJECT, useWorkerRedis } from "./redis.test-helper";
 
 /** COMPUTE_TIMEOUT_MS and COMPUTE_WAIT_TIMEOUT_MS, as the deployment's defaults. */
 const TIMEOUTS = { timeoutMs: 30_000, waitTimeoutMs: 150_000 };
 
-const DAY = 24 * 3600_000;
-/** The job a gateway queues for a stored request: a pointer to its operation. */
-const pointerOf = (job: StoredRequest) => jobPointer(job.project, job.operation);
-const PROJECT = "my-project";
 let emulator: ComputeEmulator;
 let redis: TestRedis;
 let connection: Redis;
@@ -44,22 +35,12 @@ beforeAll(async () => {
 afterAll(async () => {
   await emulator.close();
 });
-beforeEach(async () => {
-  redis = await useTestRedis();
-  prefix = redis.prefix.slice(0, -1);
-  connection = new Redis(redis.url, { maxRetriesPerRequest: null });
-  store = createOperationStore({ redis: connection, prefix, pubsub: "classic", retentionMs: DAY });
-  queue = createImageQueue({ connection, prefix, attempts: 4, backoffMs: 20, retentionMs: DAY });
-});
-afterEach(async () => {
+const shared = useWorkerRedis({ attempts: 4, backoffMs: 20 }, async () => {
   for (const w of workers.splice(0)) await w.close(2000);
-  await queue.obliterate();
-  await queue.close();
-  connection.disconnect();
   emulator.admin.reset();
   emulator.admin.configure({ operationDurationMs: 300, waitCapMs: 80 });
-  await redis.cleanup();
 });
+beforeEach(() => ({ redis, connection, store, queue, prefix } = shared));
 
 function startWorker(overrides: Partial<ImageWorkerOptions> = {}): ImageWorker {
   const auth = new OAuth2Client();
@@ -97,46 +78,21 @@ function startWorker(overrides: Partial<ImageWorkerOptions> = {}): ImageWorker {
 }
 
 /** Records a PENDING operation as the gateway does, and returns its job. */
-async function accept(
+function accept(
   imageName = `web-${randomBytes(3).toString("hex")}`,
   object = "web.tar.gz",
 ): Promise<StoredRequest> {
-  const now = Date.now();
-  const name = `operation-${now}-${randomBytes(16).toString("hex")}`;
-  const requestId = randomUUID();
-  const job: StoredRequest = {
-    v: 1,
-    project: PROJECT,
-    operation: name,
-    requestId,
-    image: toJson(
-      ImageSchema,
-      create(ImageSchema, {
-        name: imageName,
-        rawDisk: { source: `https://storage.googleapis.com/b-1/${object}` },
-      }),
-    ) as Record<string, unknown>,
-    forceCreate: false,
-    acceptedMs: now,
-  };
-  await store.create({
-    operation: create(OperationSchema, {
-      kind: "compute#operation",
-      project: PROJECT,
-      name,
-      status: Operation_Status.PENDING,
-      clientOperationId: requestId,
-      insertTime: new Date(now).toISOString(),
-      targetLink: `https://compute.googleapis.com/compute/v1/projects/${PROJECT}/global/images/${imageName}`,
-      user: "alice",
-    }),
-    requestId,
-    fingerprint: "fp",
-    request: JSON.stringify(job),
-    notification: "",
-    lifecycle: encodeLifecycle(ACCEPTED),
-  });
-  return job;
+  return acceptOperation(
+    store,
+    { name: imageName, rawDisk: { source: `https://storage.googleapis.com/b-1/${object}` } },
+    {
+      operation: {
+        kind: "compute#operation",
+        targetLink: `https://compute.googleapis.com/compute/v1/projects/${PROJECT}/global/images/${imageName}`,
+        user: "alice",
+      },
+    },
+  );
 }
 
 /** Every version published for an operation, until DONE. */

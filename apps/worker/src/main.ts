@@ -1,12 +1,7 @@
 // The worker process: takes CreateImage jobs from Redis and drives them through Compute.
 // Configured only through the environment; see the root README for every variable.
 import { createComputeClient } from "@imagesvc/compute";
-import {
-  ConfigError,
-  GOOGLE_COMPUTE_ENDPOINT,
-  resolveSettings,
-  sharedSettings,
-} from "@imagesvc/config";
+import { ConfigError, GOOGLE_COMPUTE_ENDPOINT, sharedSettings } from "@imagesvc/config";
 import { createOperationStore } from "@imagesvc/operations";
 import {
   agreeDeploymentSettings,
@@ -19,19 +14,16 @@ import {
   watchConnections,
   type RedisClient,
 } from "@imagesvc/redis";
-import { runApp, settingsOrExit } from "@imagesvc/runtime";
+import { runApp } from "@imagesvc/runtime";
+import { appStartup } from "@imagesvc/runtime/app";
 import { loadSecretBox } from "@imagesvc/secrets";
-import { createLogger, createMetrics, setupTracing } from "@imagesvc/telemetry";
+import { createMetrics, setupTracing } from "@imagesvc/telemetry";
 import { readFileSync } from "node:fs";
 import { startAdminServer } from "./admin-server";
 import { startWebhookSender, type WebhookSender } from "./webhook-sender";
 import { createImageWorker } from "./image-worker";
 
-const settings = settingsOrExit(
-  () => resolveSettings("worker", process.env),
-  createLogger("worker", "info"),
-);
-const log = createLogger("worker", settings.LOG_LEVEL);
+const { settings, log } = appStartup("worker");
 
 runApp({
   log,

@@ -1,40 +1,21 @@
-import { create, toJson } from "@bufbuild/protobuf";
-import { ACCEPTED, encodeLifecycle } from "@imagesvc/lifecycle";
 import { createOperationStore, operationKeys, type OperationStore } from "@imagesvc/operations";
-import { ImageSchema, Operation_Status, OperationSchema } from "@imagesvc/proto";
-import { createImageQueue, jobPointer, type ImageQueue, type StoredRequest } from "@imagesvc/queue";
-import { startRedisServer, useTestRedis, type TestRedis } from "@imagesvc/testing";
+import { type ImageQueue, type StoredRequest } from "@imagesvc/queue";
+import { startRedisServer } from "@imagesvc/testing";
 import { Redis } from "ioredis";
-import { randomBytes, randomUUID } from "node:crypto";
 import { pino, type Logger } from "pino";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { startSweeper, type Sweeper } from "./sweeper";
+import { acceptOperation, DAY, pointerOf, PROJECT, useWorkerRedis } from "./redis.test-helper";
 
-const DAY = 24 * 3600_000;
-/** The job a gateway queues for a stored request: a pointer to its operation. */
-const pointerOf = (job: StoredRequest) => jobPointer(job.project, job.operation);
-const PROJECT = "my-project";
-let redis: TestRedis;
 let connection: Redis;
 let store: OperationStore;
 let queue: ImageQueue;
 let prefix: string;
 const sweepers: Sweeper[] = [];
-
-beforeEach(async () => {
-  redis = await useTestRedis();
-  prefix = redis.prefix.slice(0, -1);
-  connection = new Redis(redis.url, { maxRetriesPerRequest: null });
-  store = createOperationStore({ redis: connection, prefix, pubsub: "classic", retentionMs: DAY });
-  queue = createImageQueue({ connection, prefix, attempts: 10, backoffMs: 1000, retentionMs: DAY });
-});
-afterEach(async () => {
+const shared = useWorkerRedis({ attempts: 10, backoffMs: 1000 }, () => {
   for (const s of sweepers.splice(0)) s.stop();
-  await queue.obliterate();
-  await queue.close();
-  connection.disconnect();
-  await redis.cleanup();
 });
+beforeEach(() => ({ connection, store, queue, prefix } = shared));
 
 function sweeper(
   overrides: { pageSize?: number; log?: Logger; onUnreadable?: () => void } = {},
@@ -54,35 +35,8 @@ function sweeper(
 }
 
 /** Records a PENDING operation created `ageMs` ago, as the gateway does; returns its job. */
-async function accept(ageMs: number): Promise<StoredRequest> {
-  const at = Date.now() - ageMs;
-  const name = `operation-${at}-${randomBytes(16).toString("hex")}`;
-  const requestId = randomUUID();
-  const job: StoredRequest = {
-    v: 1,
-    project: PROJECT,
-    operation: name,
-    requestId,
-    image: toJson(ImageSchema, create(ImageSchema, { name: "web" })) as Record<string, unknown>,
-    forceCreate: false,
-    acceptedMs: at,
-  };
-  await store.create({
-    operation: create(OperationSchema, {
-      project: PROJECT,
-      name,
-      status: Operation_Status.PENDING,
-      clientOperationId: requestId,
-      insertTime: new Date(at).toISOString(),
-    }),
-    requestId,
-    fingerprint: "fp",
-    request: JSON.stringify(job),
-    notification: "",
-    lifecycle: encodeLifecycle(ACCEPTED),
-  });
-  return job;
-}
+const accept = (ageMs: number): Promise<StoredRequest> =>
+  acceptOperation(store, { name: "web" }, { acceptedMs: Date.now() - ageMs });
 
 describe("the sweeper", () => {
   it("walks every page to the end: a backlog of 1,200 live jobs does not hide a lost one behind it", async () => {

@@ -1,21 +1,7 @@
 import { resolveSettings } from "@imagesvc/config";
 
-/**
- * How the emulator behaves. Every field has a default: the compute-emulator app's setting of
- * the same meaning with nothing set (libs/config's table, `EMULATOR_SEED` for `seed`, …), except
- * `port`, which picks a free one here. See `resolveEmulatorOptions`.
- */
-export interface EmulatorOptions {
-  /** TCP port; 0 picks a free one. Default: 0. */
-  readonly port?: number;
-  /** Interface to listen on. */
-  readonly host?: string;
-  /**
-   * The URL its links (targetLink, selfLink, upload sessions) start with: how clients reach it,
-   * e.g. `http://compute-emulator:8085` in Compose. Default: the address it listens on, with
-   * 127.0.0.1 for an unspecified address (0.0.0.0, ::), which is not one a client can call.
-   */
-  readonly baseUrl?: string;
+/** The knobs that can change while the emulator runs (PATCH /admin/config). */
+export interface EmulatorConfigPatch {
   /**
    * How long an insert takes from PENDING to DONE, in ms. The first tenth is PENDING, the rest
    * RUNNING with rising progress. 0 makes operations DONE at once (benchmarks).
@@ -42,6 +28,24 @@ export interface EmulatorOptions {
    * ends DONE with a 404 error and the image FAILED, as Compute reports it.
    */
   readonly missingObjectPattern?: string;
+}
+
+/**
+ * How the emulator behaves. Every field has a default: the compute-emulator app's setting of
+ * the same meaning with nothing set (libs/config's table, `EMULATOR_SEED` for `seed`, …), except
+ * `port`, which picks a free one here. See `resolveEmulatorOptions`.
+ */
+export interface EmulatorOptions extends EmulatorConfigPatch {
+  /** TCP port; 0 picks a free one. Default: 0. */
+  readonly port?: number;
+  /** Interface to listen on. */
+  readonly host?: string;
+  /**
+   * The URL its links (targetLink, selfLink, upload sessions) start with: how clients reach it,
+   * e.g. `http://compute-emulator:8085` in Compose. Default: the address it listens on, with
+   * 127.0.0.1 for an unspecified address (0.0.0.0, ::), which is not one a client can call.
+   */
+  readonly baseUrl?: string;
   /**
    * What an object that was never uploaded to the emulator's Cloud Storage is. `valid`: a small
    * valid image archive (a sparse 10 GiB `disk.raw` with an MBR), unless it matches
@@ -125,16 +129,6 @@ export interface ResolvedEmulatorOptions {
   readonly tokenTtlSeconds: number;
   readonly serviceAccountEmail: string;
   readonly projectId: string;
-}
-
-/** The knobs that can change while the emulator runs (PATCH /admin/config). */
-export interface EmulatorConfigPatch {
-  readonly operationDurationMs?: number;
-  readonly waitCapMs?: number;
-  readonly requestIdTtlMs?: number;
-  readonly operationRetentionMs?: number;
-  readonly timeScale?: number;
-  readonly missingObjectPattern?: string;
 }
 
 /** The compute-emulator app's settings with nothing set: the emulator's defaults. */

@@ -19,6 +19,7 @@ import {
   type OperationBus,
   type OperationBusOptions,
   type OperationStore,
+  type CreateInput,
 } from "./index";
 import { RECORD_FIELDS } from "./keys";
 
@@ -51,15 +52,20 @@ function pending(project = "my-project", insertMs = Date.now()): Operation {
     insertTime: new Date(insertMs).toISOString(),
   });
 }
-async function createOp(op = pending(), requestId = randomUUID()) {
-  const result = await store.create({
-    operation: op,
-    requestId,
+/** What `create` takes for `operation`, a fresh request id and the rest fixed; `overrides` replace any. */
+function input(operation: Operation, overrides: Partial<CreateInput> = {}): CreateInput {
+  return {
+    operation,
+    requestId: randomUUID(),
     fingerprint: "fp",
     request: "{}",
     notification: "",
     lifecycle: "accepted",
-  });
+    ...overrides,
+  };
+}
+async function createOp(op = pending(), requestId = randomUUID()) {
+  const result = await store.create(input(op, { requestId }));
   return { op: result.operation, requestId, result };
 }
 function next(
@@ -88,14 +94,7 @@ function newBus(options: Partial<Omit<OperationBusOptions, "subscriber">> = {}):
 /** Creates a PENDING operation in `into` and watches it on `bus` until DONE; `seen` fills as it goes. */
 async function createAndWatch(into: OperationStore, bus: OperationBus) {
   const op = pending();
-  await into.create({
-    operation: op,
-    requestId: randomUUID(),
-    fingerprint: "fp",
-    request: "{}",
-    notification: "",
-    lifecycle: "accepted",
-  });
+  await into.create(input(op));
   const seen: Operation[] = [];
   const done = (async () => {
     for await (const o of bus.watch("my-project", op.name, new AbortController().signal))
@@ -116,14 +115,7 @@ describe("OperationStore", () => {
     const { op, requestId, result } = await createOp();
     expect(result.created).toBe(true);
     expect(op.version).toBe(1);
-    const again = await store.create({
-      operation: pending(),
-      requestId,
-      fingerprint: "other",
-      request: "{}",
-      notification: "",
-      lifecycle: "accepted",
-    });
+    const again = await store.create(input(pending(), { requestId, fingerprint: "other" }));
     expect(again).toMatchObject({ created: false, fingerprint: "fp" });
     expect(again.operation.name).toBe(op.name);
     expect((await store.get("my-project", op.name))?.version).toBe(1);
@@ -131,14 +123,7 @@ describe("OperationStore", () => {
 
   it("keeps request ids per project", async () => {
     const { requestId } = await createOp(pending("project-a"));
-    const other = await store.create({
-      operation: pending("project-b"),
-      requestId,
-      fingerprint: "fp",
-      request: "{}",
-      notification: "",
-      lifecycle: "accepted",
-    });
+    const other = await store.create(input(pending("project-b"), { requestId }));
     expect(other.created).toBe(true);
   });
 
@@ -236,14 +221,7 @@ describe("OperationStore", () => {
       retentionMs: 500,
     });
     const op = pending();
-    await short.create({
-      operation: op,
-      requestId: randomUUID(),
-      fingerprint: "fp",
-      request: "{}",
-      notification: "",
-      lifecycle: "accepted",
-    });
+    await short.create(input(op));
     expect(await short.get("my-project", op.name)).toBeDefined();
     await new Promise((r) => setTimeout(r, 700));
     expect(await short.get("my-project", op.name)).toBeUndefined();
@@ -259,14 +237,7 @@ describe("OperationStore", () => {
     });
     const done = async () => {
       const op = pending();
-      const created = await short.create({
-        operation: op,
-        requestId: randomUUID(),
-        fingerprint: "fp",
-        request: "{}",
-        notification: "",
-        lifecycle: "accepted",
-      });
+      const created = await short.create(input(op));
       await short.update(next(created.operation, { status: Operation_Status.DONE, progress: 100 }));
       return created.operation;
     };

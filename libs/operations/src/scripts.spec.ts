@@ -1,34 +1,20 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import {
-  createOperationArgs,
-  createOperationKeys,
-  createOperationScript,
-  extendLockArgs,
-  extendLockKeys,
-  extendLockScript,
-  releaseLockArgs,
-  releaseLockKeys,
-  releaseLockScript,
-  takeTokenArgs,
-  takeTokenKeys,
-  takeTokenScript,
-  writeOperationArgs,
-  writeOperationKeys,
-  writeOperationScript,
-  type LuaScript,
-} from "./lua/scripts.generated";
+import * as generated from "./lua/scripts.generated";
+import type { LuaScript } from "./lua/scripts.generated";
 
 const luaDir = new URL("./lua/", import.meta.url);
 
-/** Each script with its positional KEYS and ARGV builders, which take any values by name. */
-const scripts: [LuaScript, (keys: never) => unknown[], (args: never) => unknown[]][] = [
-  [createOperationScript, createOperationKeys, createOperationArgs],
-  [writeOperationScript, writeOperationKeys, writeOperationArgs],
-  [takeTokenScript, takeTokenKeys, takeTokenArgs],
-  [extendLockScript, extendLockKeys, extendLockArgs],
-  [releaseLockScript, releaseLockKeys, releaseLockArgs],
-];
+type Builder = (named: never) => unknown[];
+/** Each generated script (`fooScript`) with its positional KEYS and ARGV builders (`fooKeys`, `fooArgs`). */
+const scripts = Object.entries(generated as Record<string, unknown>)
+  .filter(([name]) => name.endsWith("Script"))
+  .map(([name, script]) => {
+    const base = name.slice(0, -"Script".length);
+    const builder = (suffix: string) =>
+      (generated as Record<string, unknown>)[base + suffix] as Builder;
+    return [script as LuaScript, builder("Keys"), builder("Args")] as const;
+  });
 
 /** The names a script's locals give KEYS or ARGV (`local recordKey = KEYS[1]`), by position. */
 const locals = (lua: string, kind: "KEYS" | "ARGV") =>

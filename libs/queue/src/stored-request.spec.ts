@@ -1,16 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { jobOptions, queuePrefix } from "./image-queue";
-import { InvalidJobError } from "./errors";
-import { jobPointer, parseJobData } from "./job-pointer";
+// The lib's public face: what the gateway and the worker import.
 import {
   checkStoredRequest,
+  InvalidJobError,
+  jobOptions,
+  jobPointer,
+  parseJobData,
   parseNotification,
   parseStoredRequest,
+  queuePrefix,
   requestOf,
   scrubbedRequest,
   storedRequest,
   type StoredRequest,
-} from "./stored-request";
+} from "./index";
 
 const base = {
   project: "p-123456",

@@ -7,6 +7,7 @@ import { create, toBinary, toJsonString } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { healthV1 } from "@imagesvc/proto";
+import { readHttp2Answer } from "@imagesvc/testing";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnectHandler } from "./connect-handler";
@@ -131,32 +132,19 @@ function pick(h: IncomingHttpHeaders): Record<string, unknown> {
   return out;
 }
 
-function callHttp2(url: string, path: string, p: Protocol, body: Buffer): Promise<Answer> {
+async function callHttp2(url: string, path: string, p: Protocol, body: Buffer): Promise<Answer> {
   const s = connect(url);
   sessions.push(s);
-  return new Promise((resolve, reject) => {
-    const req = s.request({ ":method": "POST", ":path": path, ...p.headers });
-    let headers: IncomingHttpHeaders = {};
-    let trailers: IncomingHttpHeaders = {};
-    const chunks: Buffer[] = [];
-    req.on("response", (h) => {
-      headers = h;
-    });
-    req.on("trailers", (t: IncomingHttpHeaders) => {
-      trailers = t;
-    });
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      resolve({
-        status: headers[":status"],
-        headers: pick(headers),
-        body: Buffer.concat(chunks).toString("base64"),
-        trailers: pick(trailers),
-      });
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
+  const req = s.request({ ":method": "POST", ":path": path, ...p.headers });
+  const answer = readHttp2Answer(req);
+  req.end(body);
+  const { headers, trailers, body: got } = await answer;
+  return {
+    status: headers[":status"],
+    headers: pick(headers),
+    body: got.toString("base64"),
+    trailers: pick(trailers),
+  };
 }
 
 function callHttp1(url: string, path: string, p: Protocol, body: Buffer): Promise<Answer> {

@@ -2,13 +2,14 @@
 // These fail if a Node release changes it: read the comments there before changing the code.
 import { once } from "node:events";
 import { createServer as createHttp1Server } from "node:http";
-import { connect, createServer as createH2cServer, type IncomingHttpHeaders } from "node:http2";
+import { connect, createServer as createH2cServer } from "node:http2";
 import {
   connect as connectTcp,
   createServer as createTcpServer,
   type Server,
   type Socket,
 } from "node:net";
+import { readHttp2Answer } from "@imagesvc/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { compatStreamListener, startConnectionTracking } from "./hand-fed-servers";
 
@@ -97,21 +98,12 @@ describe("compatStreamListener", () => {
     const session = connect(`http://127.0.0.1:${port}`);
     try {
       const req = session.request({ ":method": "POST", ":path": "/echo" });
-      let headers: IncomingHttpHeaders = {};
-      let trailers: IncomingHttpHeaders = {};
-      const chunks: Buffer[] = [];
-      req.on("response", (h) => {
-        headers = h;
-      });
-      req.on("trailers", (t: IncomingHttpHeaders) => {
-        trailers = t;
-      });
-      req.on("data", (c: Buffer) => chunks.push(c));
+      const answer = readHttp2Answer(req);
       req.end("body");
-      await once(req, "end");
+      const { headers, trailers, body } = await answer;
       expect(headers[":status"]).toBe(200);
       expect(headers["content-type"]).toBe("text/plain");
-      expect(Buffer.concat(chunks).toString()).toBe("POST /echo body");
+      expect(body.toString()).toBe("POST /echo body");
       expect(trailers["x-trailer"]).toBe("t");
     } finally {
       session.destroy();

@@ -15,3 +15,4 @@ export { spawnApp, type SpawnAppOptions, type SpawnedApp } from "./spawn-app";
 export { startRedisCluster, type RedisCluster, type RedisClusterOptions } from "./redis-cluster";
 export { startNpmStart, type NpmStartStack } from "./npm-start";
 export { testSettings } from "./test-settings";
+export { readHttp2Answer, type Http2Answer } from "./http2-answer";

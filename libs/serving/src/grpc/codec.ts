@@ -68,7 +68,7 @@ export function encodeMessage(message: Uint8Array, gzipOut: boolean): Buffer | P
 }
 
 /** The 5-byte envelope header (flags, big-endian length) and the bytes, in one buffer. */
-function frame(bytes: Uint8Array, flags: number): Buffer {
+export function frame(bytes: Uint8Array, flags: number): Buffer {
   const out = Buffer.allocUnsafe(5 + bytes.length);
   out[0] = flags;
   out.writeUInt32BE(bytes.length, 1);

@@ -1,15 +1,11 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { frame } from "./codec";
 import { EnvelopeReader } from "./envelope-reader";
 
-function encode(flags: number, data: Uint8Array): Buffer {
-  const out = Buffer.alloc(5 + data.length);
-  out[0] = flags;
-  out.writeUInt32BE(data.length, 1);
-  out.set(data, 5);
-  return out;
-}
+/** An envelope as the codec writes one. */
+const encode = (flags: number, data: Uint8Array): Buffer => frame(data, flags);
 
 describe("EnvelopeReader", () => {
   it("reads the same messages whatever the chunking", () => {

@@ -17,7 +17,7 @@ import { pino } from "pino";
 import { Policy } from "@imagesvc/image-service";
 import { startGateway } from "@imagesvc/image-service";
 import { startGoogleIdTokens, type GoogleIdTokens } from "./google-id-tokens.test-helper";
-import { drain, imageRequest, startStack, type Stack } from "./stack.test-helper";
+import { drain, imageRequest, serviceClient, startStack, type Stack } from "./stack.test-helper";
 
 const BUF = fileURLToPath(new URL("../../../../node_modules/.bin/buf", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "gateway-auth-"));
@@ -66,18 +66,9 @@ const policyFile = writeJson("policy.json", {
 });
 
 function clientAs(stack: Stack, token?: string): Client<typeof ImageService> {
-  return createClient(
-    ImageService,
-    createConnectTransport({
-      baseUrl: stack.gateway.url,
-      httpVersion: "2",
-      interceptors: [
-        (next) => (req) => {
-          if (token !== undefined) req.header.set("authorization", `Bearer ${token}`);
-          return next(req);
-        },
-      ],
-    }),
+  return serviceClient(
+    stack.gateway.url,
+    token === undefined ? {} : { authorization: `Bearer ${token}` },
   );
 }
 const code = (e: unknown) =>
@@ -510,28 +501,19 @@ describe("SIGHUP", () => {
       ready: "gateway listening",
     });
     const as = (token: string) =>
-      createClient(
-        ImageService,
-        createConnectTransport({
-          baseUrl: `http://127.0.0.1:${port}`,
-          httpVersion: "2",
-          interceptors: [
-            (next) => (req) => (req.header.set("authorization", `Bearer ${token}`), next(req)),
-          ],
-        }),
-      );
+      serviceClient(`http://127.0.0.1:${port}`, { authorization: `Bearer ${token}` });
     try {
       const probe = {
         project: "my-project",
         operation: "operation-1-0123456789abcdef0123456789abcdef",
       };
-      expect(
+      const devCode = async () =>
         code(
           await as(DEV)
             .getOperation(probe)
             .catch((e: unknown) => e),
-        ),
-      ).toBe("Unauthenticated");
+        );
+      expect(await devCode()).toBe("Unauthenticated");
       writeFileSync(
         file,
         JSON.stringify({
@@ -541,38 +523,16 @@ describe("SIGHUP", () => {
           ],
         }),
       );
-      gateway.child.kill("SIGHUP");
-      for (
-        let i = 0;
-        i < 100 && !gateway.lines.some((l) => l["msg"] === "reloaded the tokens file");
-        i++
-      )
-        await new Promise((r) => setTimeout(r, 20));
-      expect(
-        code(
-          await as(DEV)
-            .getOperation(probe)
-            .catch((e: unknown) => e),
-        ),
-      ).toBe("NotFound"); // authenticated now
+      /** Sends SIGHUP and waits for the gateway to log `msg`. */
+      const reload = async (msg: string) => {
+        gateway.child.kill("SIGHUP");
+        await expect.poll(() => gateway.lines.some((l) => l["msg"] === msg)).toBe(true);
+      };
+      await reload("reloaded the tokens file");
+      expect(await devCode()).toBe("NotFound"); // authenticated now
       writeFileSync(file, "{ broken");
-      gateway.child.kill("SIGHUP");
-      for (
-        let i = 0;
-        i < 100 &&
-        !gateway.lines.some(
-          (l) => l["msg"] === "the tokens file is not valid; keeping the previous tokens",
-        );
-        i++
-      )
-        await new Promise((r) => setTimeout(r, 20));
-      expect(
-        code(
-          await as(DEV)
-            .getOperation(probe)
-            .catch((e: unknown) => e),
-        ),
-      ).toBe("NotFound");
+      await reload("the tokens file is not valid; keeping the previous tokens");
+      expect(await devCode()).toBe("NotFound");
     } finally {
       await gateway.stop();
     }

@@ -8,7 +8,6 @@ import { connect as connectHttp2 } from "node:http2";
 import { connect as connectTcp } from "node:net";
 import { pino } from "pino";
 import { createMetrics } from "@imagesvc/telemetry";
-import { testSettings } from "@imagesvc/testing";
 import { describe, expect, it } from "vitest";
 import { startGateway } from "@imagesvc/image-service";
 import { imageRequest, startStack } from "./stack.test-helper";
@@ -114,13 +113,7 @@ describe("drain", () => {
     // A gateway whose CreateImage pauses in its raw disk pre-flight, as a slow Cloud Storage
     // would make it: the call is in flight when the drain begins.
     const draining = await startGateway({
-      settings: testSettings("gateway", {
-        PORT: 0,
-        HOST: "127.0.0.1",
-        REDIS_URL: stack.redis.url,
-        REDIS_PREFIX: stack.prefix,
-        DEFAULT_USER: "tester@example.com",
-      }),
+      settings: stack.gatewaySettings(),
       log: pino({ level: "silent" }),
       metrics: createMetrics("gateway-drain-test"),
       rawDiskPreflight: async () => {

@@ -15,6 +15,9 @@ import { Policy } from "@imagesvc/image-service";
 import { startStack, type Stack } from "./stack.test-helper";
 
 const BUF = fileURLToPath(new URL("../../../../node_modules/.bin/buf", import.meta.url));
+/** Runs `buf curl` over gRPC on cleartext HTTP/2 with `args` after. */
+const bufCurl = (...args: string[]) =>
+  promisify(execFile)(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args]);
 const { HealthCheckResponse_ServingStatus: Status } = healthV1;
 
 const dir = mkdtempSync(join(tmpdir(), "gateway-reflection-"));
@@ -87,33 +90,20 @@ describe("server reflection", () => {
   it("lets buf curl call CreateImage over gRPC with no local schema", async () => {
     const stack = await startStack();
     try {
-      const { stdout } = await promisify(execFile)(BUF, [
-        "curl",
-        "--protocol",
-        "grpc",
-        "--http2-prior-knowledge",
+      const { stdout } = await bufCurl(
         "--data",
         JSON.stringify({
           project: "my-project",
           image: { name: "via-reflection", sourceImage: "global/images/base" },
         }),
         `${stack.gateway.url}/computeimages.v1.ImageService/CreateImage`,
-      ]);
+      );
       const op = JSON.parse(stdout) as { status: string; name: string; version: number };
       expect(op).toMatchObject({ status: "PENDING", version: 1 });
       for (const protocol of ["grpc-v1", "grpc-v1alpha"]) {
         // Every listed service resolves, reflection's own too: both listings exit 0.
         const list = (what: "--list-services" | "--list-methods") =>
-          promisify(execFile)(BUF, [
-            "curl",
-            "--protocol",
-            "grpc",
-            "--http2-prior-knowledge",
-            "--reflect-protocol",
-            protocol,
-            what,
-            stack.gateway.url,
-          ]);
+          bufCurl("--reflect-protocol", protocol, what, stack.gateway.url);
         const listed = await list("--list-services");
         expect(listed.stdout.split("\n")).toEqual(
           expect.arrayContaining(["computeimages.v1.ImageService", "grpc.health.v1.Health"]),
@@ -163,16 +153,12 @@ describe("server reflection with authentication on", () => {
   it("lets buf curl list the services with the token as a reflection header", async () => {
     const stack = await startStackWithTokens();
     try {
-      const { stdout } = await promisify(execFile)(BUF, [
-        "curl",
-        "--protocol",
-        "grpc",
-        "--http2-prior-knowledge",
+      const { stdout } = await bufCurl(
         "--reflect-header",
         `authorization: Bearer ${TOKEN}`,
         "--list-services",
         stack.gateway.url,
-      ]);
+      );
       expect(stdout.split("\n")).toEqual(
         expect.arrayContaining(["computeimages.v1.ImageService", "grpc.health.v1.Health"]),
       );

@@ -3,13 +3,11 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { ImageService, Operation_Status } from "@imagesvc/proto";
+import { Operation_Status } from "@imagesvc/proto";
 import { createLogger } from "@imagesvc/telemetry";
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { drain, imageRequest, startStack } from "./stack.test-helper";
+import { drain, imageRequest, serviceClient, startStack } from "./stack.test-helper";
 
 /** The value of the series `name` carrying `labels` (in any order) in Prometheus text, or undefined. */
 function sample(
@@ -111,20 +109,10 @@ describe("traces and logs", () => {
       const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
       const bearer = "do-not-log-this-token";
       const rawKey = Buffer.alloc(32, 9).toString("base64");
-      const client = createClient(
-        ImageService,
-        createConnectTransport({
-          baseUrl: stack.gateway.url,
-          httpVersion: "2",
-          interceptors: [
-            (next) => (req) => {
-              req.header.set("traceparent", `00-${traceId}-00f067aa0ba902b7-01`);
-              req.header.set("authorization", `Bearer ${bearer}`);
-              return next(req);
-            },
-          ],
-        }),
-      );
+      const client = serviceClient(stack.gateway.url, {
+        traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+        authorization: `Bearer ${bearer}`,
+      });
       const op = await client.createImage({
         ...imageRequest("traced"),
         image: { ...imageRequest("traced").image, imageEncryptionKey: { rawKey } },

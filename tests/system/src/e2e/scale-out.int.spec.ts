@@ -4,7 +4,7 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ImageService, Operation_Status } from "@imagesvc/proto";
 import { createMetrics } from "@imagesvc/telemetry";
-import { testSettings, type SpawnedApp } from "@imagesvc/testing";
+import type { SpawnedApp } from "@imagesvc/testing";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { startGateway } from "@imagesvc/image-service";
@@ -14,15 +14,7 @@ describe("scale-out on one Redis", () => {
   it("serves watchers on gateway A from jobs created on gateway B and spread over three workers", async () => {
     const stack = await startStack({ emulator: { operationDurationMs: 1500, waitCapMs: 200 } });
     const gatewayB = await startGateway({
-      settings: testSettings("gateway", {
-        PORT: 0,
-        HOST: "127.0.0.1",
-        REDIS_URL: stack.redis.url,
-        REDIS_PREFIX: stack.prefix,
-        DEFAULT_USER: "tester@example.com",
-        RATE_LIMIT_CREATE_PER_MINUTE: 1_000_000,
-        RATE_LIMIT_CREATE_BURST: 1_000_000,
-      }),
+      settings: stack.gatewaySettings(),
       log: pino({ level: "silent" }),
       metrics: createMetrics("gateway-b"),
     });

@@ -51,6 +51,8 @@ export interface Stack {
   /** A Connect-protocol client over HTTP/2. */
   readonly client: Client<typeof ImageService>;
   transport(kind: "connect" | "grpc-web", httpVersion?: "1.1" | "2"): Transport;
+  /** Settings for another in-process gateway on this stack, as the stack's own; `overrides` on top. */
+  gatewaySettings(overrides?: Partial<ResolvedSettings<"gateway">>): ResolvedSettings<"gateway">;
   /** The worker's built main.js as a child process, pointed at this stack; stopped by close(). */
   startWorker(env?: Record<string, string>, main?: string): Promise<SpawnedApp>;
   /**
@@ -81,6 +83,27 @@ export interface StackOptions {
   readonly cluster?: RedisCluster;
 }
 
+/** An in-process gateway's settings on the stack's Redis and prefix; `overrides` on top. */
+function gatewaySettings(
+  url: string,
+  prefix: string,
+  overrides: Partial<ResolvedSettings<"gateway">> = {},
+): ResolvedSettings<"gateway"> {
+  return testSettings("gateway", {
+    PORT: 0,
+    HOST: "127.0.0.1",
+    REDIS_URL: url,
+    REDIS_PREFIX: prefix,
+    DEFAULT_USER: "tester@example.com",
+    JOB_BACKOFF_MS: 50,
+    // Tests create many images as one user; the limit itself is tested with its own settings.
+    RATE_LIMIT_CREATE_PER_MINUTE: 1_000_000,
+    RATE_LIMIT_CREATE_BURST: 1_000_000,
+    MAX_STREAMS_PER_PRINCIPAL: 1_000_000,
+    ...overrides,
+  });
+}
+
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const emulator = await startComputeEmulator({
     operationDurationMs: 600,
@@ -98,19 +121,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     log: pino({ level: "silent" }),
     metrics: createMetrics("gateway-test"),
     ...options.gateway,
-    settings: testSettings("gateway", {
-      PORT: 0,
-      HOST: "127.0.0.1",
-      REDIS_URL: url,
-      REDIS_PREFIX: prefix,
-      DEFAULT_USER: "tester@example.com",
-      JOB_BACKOFF_MS: 50,
-      // Tests create many images as one user; the limit itself is tested with its own settings.
-      RATE_LIMIT_CREATE_PER_MINUTE: 1_000_000,
-      RATE_LIMIT_CREATE_BURST: 1_000_000,
-      MAX_STREAMS_PER_PRINCIPAL: 1_000_000,
-      ...options.gateway?.settings,
-    }),
+    settings: gatewaySettings(url, prefix, options.gateway?.settings),
   });
   const workers: SpawnedApp[] = [];
   const transport = (kind: "connect" | "grpc-web", httpVersion: "1.1" | "2" = "2") =>
@@ -125,6 +136,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     gateway,
     client: createClient(ImageService, transport("connect")),
     transport,
+    gatewaySettings: (overrides) => gatewaySettings(url, prefix, overrides),
     async startWorker(env = {}, main = WORKER_MAIN) {
       // main.js logs "worker ready" once BullMQ is connected.
       const worker = await spawnApp({
@@ -223,6 +235,26 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     // BullMQ writes its queue's `meta` key on its own schedule after start-up; it is not data.
     return found.filter((k) => !k.endsWith(":meta")).sort();
   }
+}
+
+/** An ImageService client over Connect on HTTP/2 that sends `headers` with every call. */
+export function serviceClient(
+  baseUrl: string,
+  headers: Record<string, string> = {},
+): Client<typeof ImageService> {
+  return createClient(
+    ImageService,
+    createConnectTransport({
+      baseUrl,
+      httpVersion: "2",
+      interceptors: [
+        (next) => (req) => {
+          for (const [name, value] of Object.entries(headers)) req.header.set(name, value);
+          return next(req);
+        },
+      ],
+    }),
+  );
 }
 
 /** Collects a stream until it ends. */

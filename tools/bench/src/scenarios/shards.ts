@@ -7,13 +7,8 @@ import { Operation_Status } from "@imagesvc/proto";
 import { queuePrefix } from "@imagesvc/queue";
 import { startRedisCluster } from "@imagesvc/testing";
 import { Cluster, Redis } from "ioredis";
-import {
-  startEmulator,
-  startGateway,
-  startWorker,
-  type AppProcess,
-  type StartOptions,
-} from "../processes";
+import { startEmulator, startGateway, startWorker } from "../processes";
+import type { AppProcess, StartOptions } from "../processes";
 import { commandsBetween, redisSnapshot } from "../redis-stats";
 import { log, now, PREFIX, SETTINGS } from "../settings";
 import { round } from "../stats";
