@@ -31,6 +31,9 @@ export function pipelineSuite(base: () => StackOptions): void {
     await stack.close();
   });
 
+  /** Watches an operation of my-project to its end; the last state seen. */
+  const finalState = async (operation: string) =>
+    (await drain(stack.client.watchOperation({ project: "my-project", operation }))).at(-1);
   const imagesNamed = (name: string) =>
     stack.emulator.admin.state().images.filter((i) => i.name === name);
 
@@ -235,9 +238,7 @@ export function pipelineSuite(base: () => StackOptions): void {
       const first = await stack.client.createImage(imageRequest(name));
       await drain(stack.client.watchOperation({ project: "my-project", operation: first.name }));
       const second = await stack.client.createImage(imageRequest(name));
-      const done = (
-        await drain(stack.client.watchOperation({ project: "my-project", operation: second.name }))
-      ).at(-1);
+      const done = await finalState(second.name);
       expect(done).toMatchObject({
         status: Operation_Status.DONE,
         httpErrorStatusCode: 409,
@@ -251,9 +252,7 @@ export function pipelineSuite(base: () => StackOptions): void {
       const op = await stack.client.createImage(
         imageRequest(uniqueName("missing"), "missing-disk.tar.gz"),
       );
-      const done = (
-        await drain(stack.client.watchOperation({ project: "my-project", operation: op.name }))
-      ).at(-1);
+      const done = await finalState(op.name);
       expect(done).toMatchObject({
         status: Operation_Status.DONE,
         httpErrorStatusCode: 404,
@@ -272,9 +271,7 @@ export function pipelineSuite(base: () => StackOptions): void {
       }
       const name = uniqueName("flaky");
       const op = await stack.client.createImage(imageRequest(name));
-      const done = (
-        await drain(stack.client.watchOperation({ project: "my-project", operation: op.name }))
-      ).at(-1);
+      const done = await finalState(op.name);
       expect(done?.status).toBe(Operation_Status.DONE);
       expect(done?.error).toBeUndefined();
       expect(imagesNamed(name)).toHaveLength(1);
@@ -301,9 +298,7 @@ export function pipelineSuite(base: () => StackOptions): void {
 
     it("gives a watcher that arrives after DONE the final state, then ends the stream", async () => {
       const op = await stack.client.createImage(imageRequest(uniqueName("late")));
-      const final = (
-        await drain(stack.client.watchOperation({ project: "my-project", operation: op.name }))
-      ).at(-1);
+      const final = await finalState(op.name);
       const late = await drain(
         stack.client.watchOperation({ project: "my-project", operation: op.name }),
       );
