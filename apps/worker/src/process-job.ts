@@ -21,6 +21,7 @@ import {
   deliveryFor,
   InvalidJobError,
   parseJobData,
+  joinSecrets,
   parseNotification,
   parseStoredRequest,
   requestOf,
@@ -311,7 +312,7 @@ function computeCalls(
 }
 
 /**
- * The image to insert, with the sealed key opened for this call only. A scrubbed request (its
+ * The image to insert, with its sealed keys opened for this call only. A scrubbed request (its
  * operation is DONE) has no key left: inserting it would make an unencrypted image, so it throws.
  */
 function withSecrets(
@@ -319,13 +320,15 @@ function withSecrets(
   secrets: SecretBox | undefined,
 ): Record<string, unknown> {
   if (!request.keySealed) return request.image;
-  const sealed = request.sealedKey;
-  if (sealed === undefined || secrets === undefined)
+  const sealed = Object.entries(request.sealed);
+  if (sealed.length === 0 || secrets === undefined)
     throw new Error(
-      "the request's encryption key is gone (scrubbed) or cannot be opened; not inserting",
+      "the request's encryption keys are gone (scrubbed) or cannot be opened; not inserting",
     );
-  const key = (request.image["imageEncryptionKey"] ?? {}) as Record<string, unknown>;
-  return { ...request.image, imageEncryptionKey: { ...key, rawKey: secrets.open(sealed) } };
+  return joinSecrets(
+    request.image,
+    Object.fromEntries(sealed.map(([path, value]) => [path, secrets.open(value)])),
+  );
 }
 
 const STATUS_ORDER = { RUNNING: Operation_Status.RUNNING, DONE: Operation_Status.DONE } as const;

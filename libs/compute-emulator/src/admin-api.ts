@@ -12,6 +12,8 @@ import type { EmulatorAdmin } from "./emulator";
  * - `POST /admin/tokens/revoke`: invalidate every metadata-issued token.
  * - `GET|PATCH /admin/config`: operationDurationMs, waitCapMs, requestIdTtlMs,
  *   operationRetentionMs, timeScale, missingObjectPattern.
+ * - `POST /admin/sources`: `{"source": "projects/P/zones/Z/disks/D", "key": {"rawKey": "..."}}`
+ *   makes that source encrypted with the key, so an insert from it needs the key.
  */
 export async function handleAdmin(
   req: IncomingMessage,
@@ -61,6 +63,16 @@ export async function handleAdmin(
         admin.configure((await json()) as Record<string, never>);
         sendJson(res, 200, admin.config());
         return;
+      case "POST /admin/sources": {
+        const body = (await json()) as { source?: unknown; key?: unknown };
+        if (typeof body.source !== "string" || typeof body.key !== "object" || body.key === null)
+          throw new RangeError(
+            'want {"source": "projects/P/zones/Z/disks/D", "key": {"rawKey" | "rsaEncryptedKey" | "kmsKeyName": "..."}}',
+          );
+        admin.encryptSource(body.source, body.key as Record<string, unknown>);
+        sendJson(res, 200, { source: body.source });
+        return;
+      }
       default:
         sendJson(res, 404, { error: `no admin route ${route}; see the emulator README` });
     }

@@ -5,6 +5,7 @@ import { handleAdmin } from "./admin-api";
 import { ComputeFault, notFound } from "./compute-error";
 import { Faults } from "./faults";
 import { readBody, resetConnection, sendFault, sendJson } from "./http-io";
+import { checkSourceKeys } from "./encryption";
 import { checkRequestId, parseInsertBody } from "./insert-body";
 import { applyFilter, page } from "./listing";
 import { handleMetadata } from "./metadata-server";
@@ -36,6 +37,12 @@ export interface EmulatorAdmin {
   clearFaults(): void;
   revokeTokens(): void;
   configure(patch: EmulatorConfigPatch): void;
+  /**
+   * Makes a source (a disk, image or snapshot, as a URL or `projects/P/...` path) encrypted with
+   * `key` (Compute's CustomerEncryptionKey JSON): an insert from it then needs that key. Images
+   * the emulator created are encrypted with their own `imageEncryptionKey` already.
+   */
+  encryptSource(source: string, key: Record<string, unknown>): void;
   config(): {
     operationDurationMs: number;
     waitCapMs: number;
@@ -91,6 +98,9 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
     },
     configure: (patch) => {
       applyConfigPatch(options, patch);
+    },
+    encryptSource: (source, key) => {
+      store.encryptSource(source, key);
     },
     config: () => ({
       operationDurationMs: options.operationDurationMs,
@@ -213,6 +223,9 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
         const requestId = url.searchParams.get("requestId");
         checkRequestId(requestId);
         const insert = parseInsertBody(body);
+        checkSourceKeys(insert.json, (_field, reference) =>
+          store.sourceEncryption(project, reference),
+        );
         return store.insertImage(
           project,
           insert,

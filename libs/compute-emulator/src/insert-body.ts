@@ -52,6 +52,12 @@ const KEY_FIELDS = new Set([
   "rsaEncryptedKey",
   "sha256",
 ]);
+const SHIELDED_FIELDS = new Set(["dbs", "dbxs", "keks", "pk"]);
+const FILE_FIELDS = new Set(["content", "fileType"]);
+const FILE_TYPES = new Set(["BIN", "UNDEFINED", "X509"]);
+const DEPRECATION_FIELDS = new Set(["deleted", "deprecated", "obsolete", "replacement", "state"]);
+const DEPRECATION_STATES = new Set(["ACTIVE", "DELETED", "DEPRECATED", "OBSOLETE"]);
+const PARAMS_FIELDS = new Set(["resourceManagerTags"]);
 const NAME = /^(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const STORAGE_URL = /^https:\/\/storage\.googleapis\.com\/([^/]+)\/(.+)$/;
@@ -87,8 +93,28 @@ export function parseInsertBody(text: string): InsertBody {
   rejectUnknown(body, IMAGE_FIELDS, "resource");
   const rawDisk = objectField(body, "rawDisk");
   if (rawDisk !== undefined) rejectUnknown(rawDisk, RAW_DISK_FIELDS, "resource.rawDisk");
-  const key = objectField(body, "imageEncryptionKey");
-  if (key !== undefined) rejectUnknown(key, KEY_FIELDS, "resource.imageEncryptionKey");
+  for (const field of [
+    "imageEncryptionKey",
+    "sourceDiskEncryptionKey",
+    "sourceImageEncryptionKey",
+    "sourceSnapshotEncryptionKey",
+  ]) {
+    const key = objectField(body, field);
+    if (key !== undefined) rejectUnknown(key, KEY_FIELDS, `resource.${field}`);
+  }
+  checkShieldedState(objectField(body, "shieldedInstanceInitialState"));
+  const deprecated = objectField(body, "deprecated");
+  if (deprecated !== undefined) {
+    rejectUnknown(deprecated, DEPRECATION_FIELDS, "resource.deprecated");
+    const state = deprecated["state"];
+    if (state !== undefined && (typeof state !== "string" || !DEPRECATION_STATES.has(state)))
+      throw badEnum("resource.deprecated.state", state);
+  }
+  const params = objectField(body, "params");
+  if (params !== undefined) rejectUnknown(params, PARAMS_FIELDS, "resource.params");
+  const sourceType = body["sourceType"];
+  if (sourceType !== undefined && sourceType !== "RAW")
+    throw badEnum("resource.sourceType", sourceType);
 
   const name = body["name"];
   if (typeof name !== "string" || name === "") {
@@ -125,6 +151,48 @@ export function parseInsertBody(text: string): InsertBody {
     );
   }
   return rawDiskObject === undefined ? { name, json: body } : { name, rawDiskObject, json: body };
+}
+
+/** Compute's answer to a JSON value that is not one of an enum's names. */
+function badEnum(at: string, value: unknown): ComputeFault {
+  return invalid(
+    `Invalid JSON payload received. Invalid value at '${at}' (TYPE_ENUM), ${JSON.stringify(value)}`,
+  );
+}
+
+function checkShieldedState(state: Record<string, unknown> | undefined): void {
+  if (state === undefined) return;
+  const at = "resource.shieldedInstanceInitialState";
+  rejectUnknown(state, SHIELDED_FIELDS, at);
+  const file = (value: unknown, path: string) => {
+    if (typeof value !== "object" || value === null || Array.isArray(value))
+      throw invalid(
+        `Invalid JSON payload received. Invalid value at '${path}': expected an object.`,
+      );
+    const f = value as Record<string, unknown>;
+    rejectUnknown(f, FILE_FIELDS, path);
+    if (
+      f["fileType"] !== undefined &&
+      (typeof f["fileType"] !== "string" || !FILE_TYPES.has(f["fileType"]))
+    )
+      throw badEnum(`${path}.fileType`, f["fileType"]);
+    if (typeof f["content"] !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(f["content"]))
+      throw invalid(
+        `Invalid value for field '${path}.content': the content must be base64-encoded bytes.`,
+      );
+  };
+  if (state["pk"] !== undefined) file(state["pk"], `${at}.pk`);
+  for (const list of ["keks", "dbs", "dbxs"]) {
+    const files = state[list];
+    if (files === undefined) continue;
+    if (!Array.isArray(files))
+      throw invalid(
+        `Invalid JSON payload received. Invalid value at '${at}.${list}': expected a list.`,
+      );
+    files.forEach((f, i) => {
+      file(f, `${at}.${list}[${i}]`);
+    });
+  }
 }
 
 function objectField(

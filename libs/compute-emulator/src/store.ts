@@ -1,6 +1,7 @@
 import { STATUS_CODES } from "node:http";
 import { ComputeFault, notFound } from "./compute-error";
 import { newId, newOperationName } from "./ids";
+import { encryptionOf, storedKeys, type SourceEncryption } from "./encryption";
 import type { InsertBody } from "./insert-body";
 import { realMs, type ResolvedEmulatorOptions } from "./options";
 import type { ImportOutcome } from "./raw-disk-archive";
@@ -32,7 +33,10 @@ interface StoredImage {
   readonly project: string;
   readonly name: string;
   readonly id: string;
+  /** As Compute stores it: keys as their sha256, input-only `params` left out. */
   readonly body: Record<string, unknown>;
+  /** What the image is encrypted with, for inserts that use it as a source. */
+  readonly encryption: SourceEncryption | undefined;
   readonly insertedAt: number;
   readonly operation: StoredOperation;
 }
@@ -72,6 +76,8 @@ export class Store {
   >();
   private readonly insertCalls = new Map<string, number>();
   private readonly calls = new Map<string, number>();
+  /** Sources (by `projects/P/...` path) that are encrypted, as tests declared them. */
+  private readonly encryptedSources = new Map<string, SourceEncryption>();
   private traceparents: { method: string; traceparent: string }[] = [];
 
   constructor(
@@ -154,18 +160,22 @@ export class Store {
           : undefined,
     };
     this.operations.set(`${project}/${operation.name}`, operation);
+    const { params: _inputOnly, ...stored } = storedKeys(body.json);
     this.images.set(key, {
       project,
       name: body.name,
       id: imageId,
+      encryption: encryptionOf(
+        body.json["imageEncryptionKey"] as Record<string, unknown> | undefined,
+      ),
       body:
         rawDisk?.ok === true
           ? {
-              ...body.json,
+              ...stored,
               archiveSizeBytes: String(rawDisk.archiveSizeBytes),
               diskSizeGb: String(rawDisk.diskSizeGb),
             }
-          : body.json,
+          : stored,
       insertedAt: now,
       operation,
     });
@@ -175,6 +185,23 @@ export class Store {
         expiresAt: now + realMs(this.options, this.options.requestIdTtlMs),
       });
     return this.operationJson(operation, now);
+  }
+
+  /** Declares `source` encrypted with `key` (admin). */
+  encryptSource(source: string, key: Record<string, unknown>): void {
+    const encryption = encryptionOf(key);
+    if (encryption === undefined)
+      throw new RangeError("the key sets none of rawKey, rsaEncryptedKey and kmsKeyName");
+    this.encryptedSources.set(sourcePath(source, ""), encryption);
+  }
+
+  /** What a source named in an insert into `project` is encrypted with, if the emulator knows. */
+  sourceEncryption(project: string, reference: string): SourceEncryption | undefined {
+    const path = sourcePath(reference, project);
+    const declared = this.encryptedSources.get(path);
+    if (declared !== undefined) return declared;
+    const image = /^projects\/([^/]+)\/global\/images\/([^/]+)$/.exec(path);
+    return image === null ? undefined : this.images.get(`${image[1]}/${image[2]}`)?.encryption;
   }
 
   /** Deletes an image at once and returns a DONE delete operation. */
@@ -261,6 +288,7 @@ export class Store {
     this.requestIds.clear();
     this.insertCalls.clear();
     this.calls.clear();
+    this.encryptedSources.clear();
     this.traceparents = [];
   }
 
@@ -321,4 +349,10 @@ export class Store {
       selfLink: this.link(i.project, "images", i.name),
     };
   }
+}
+
+/** A source reference as `projects/P/...`: its URL prefix dropped, a relative one in `project`. */
+function sourcePath(reference: string, project: string): string {
+  const path = reference.replace(/^https:\/\/[^/]+\/compute\/(?:v1|beta|alpha)\//, "");
+  return path.startsWith("projects/") ? path : `projects/${project}/${path}`;
 }

@@ -20,3 +20,4 @@ export * as healthV1 from "./gen/grpc/health/v1/health_pb";
 /** gRPC server reflection, v1 and the older v1alpha that some tools still ask for. */
 export * as reflectionV1 from "./gen/grpc/reflection/v1/reflection_pb";
 export * as reflectionV1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb";
+export { OUTPUT_ONLY } from "./image-fields";

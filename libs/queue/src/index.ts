@@ -29,6 +29,10 @@ export {
   type StoredRequestV1,
   type StoredRequestV2,
   type StoredRequestV3,
+  type StoredRequestV4,
+  SECRET_FIELDS,
+  joinSecrets,
+  splitSecrets,
 } from "./stored-request";
 export { jobPointer, parseJobData, type JobData, type JobPointer } from "./job-pointer";
 export {

@@ -12,6 +12,9 @@ import {
   requestOf,
   scrubbedRequest,
   storedRequest,
+  joinSecrets,
+  SECRET_FIELDS,
+  splitSecrets,
   type StoredRequest,
 } from "./index";
 
@@ -29,11 +32,13 @@ const notify = { url: "https://hooks.example.com/x", on: ["DONE" as const] };
 describe("storedRequest", () => {
   it("writes the oldest version that holds the request, so the previous release runs it too", () => {
     expect(storedRequest(base)).toEqual(valid);
-    expect(storedRequest({ ...base, sealedKey: "v1.a.b.c" })).toEqual({
-      ...valid,
-      v: 2,
-      sealed: { rawKey: "v1.a.b.c" },
-    });
+    expect(storedRequest({ ...base, sealed: { "imageEncryptionKey.rawKey": "v1.a.b.c" } })).toEqual(
+      {
+        ...valid,
+        v: 2,
+        sealed: { rawKey: "v1.a.b.c" },
+      },
+    );
     expect(storedRequest({ ...base, notify })).toEqual({
       ...valid,
       v: 3,
@@ -41,6 +46,38 @@ describe("storedRequest", () => {
       keySealed: false,
       notify,
     });
+    // Any key but the image's raw key: version 4, which the previous release refuses.
+    const sealed = { "sourceDiskEncryptionKey.rsaEncryptedKey": "v1.d.e.f" };
+    expect(storedRequest({ ...base, sealed })).toEqual({ ...valid, v: 4, keySealed: true, sealed });
+    expect(storedRequest({ ...base, sealed, notify })).toEqual({
+      ...valid,
+      v: 4,
+      keySealed: true,
+      sealed,
+      notify,
+    });
+  });
+});
+
+describe("splitSecrets and joinSecrets", () => {
+  it("take every raw and RSA-wrapped key out of an image and put them back", () => {
+    const image = {
+      name: "web",
+      imageEncryptionKey: { rawKey: "a", kmsKeyServiceAccount: "" },
+      sourceDiskEncryptionKey: { rsaEncryptedKey: "b" },
+      sourceImageEncryptionKey: { kmsKeyName: "projects/p/locations/l/keyRings/r/cryptoKeys/k" },
+      sourceSnapshotEncryptionKey: { rawKey: "c" },
+    };
+    const split = splitSecrets(image);
+    expect(split.secrets).toEqual({
+      "imageEncryptionKey.rawKey": "a",
+      "sourceDiskEncryptionKey.rsaEncryptedKey": "b",
+      "sourceSnapshotEncryptionKey.rawKey": "c",
+    });
+    expect(JSON.stringify(split.image)).not.toMatch(/rawKey|rsaEncryptedKey/);
+    expect(split.image["sourceImageEncryptionKey"]).toEqual(image.sourceImageEncryptionKey);
+    expect(joinSecrets(split.image, split.secrets)).toEqual(image);
+    expect(SECRET_FIELDS).toHaveLength(8);
   });
 });
 
@@ -50,18 +87,33 @@ describe("parseStoredRequest", () => {
       ...base,
       traceparent: undefined,
       keySealed: false,
-      sealedKey: undefined,
+      sealed: {},
       notify: undefined,
     });
     const v2 = { ...valid, v: 2, sealed: { rawKey: "k" } };
     expect(parseStoredRequest(JSON.stringify(v2))).toMatchObject({
       keySealed: true,
-      sealedKey: "k",
+      sealed: { "imageEncryptionKey.rawKey": "k" },
     });
     // A scrubbed version 2 request had a key: nothing may be inserted without it.
     expect(requestOf(scrubbedRequest(v2 as StoredRequest))).toMatchObject({
       keySealed: true,
-      sealedKey: undefined,
+      sealed: {},
+    });
+    const v4 = {
+      ...valid,
+      v: 4,
+      keySealed: true,
+      sealed: { "sourceImageEncryptionKey.rawKey": "s" },
+    };
+    expect(parseStoredRequest(JSON.stringify(v4))).toMatchObject({
+      keySealed: true,
+      sealed: v4.sealed,
+      notify: undefined,
+    });
+    expect(requestOf(scrubbedRequest(v4 as StoredRequest))).toMatchObject({
+      keySealed: true,
+      sealed: {},
     });
     const v3 = { ...valid, v: 3, sealed: {}, keySealed: false, notify };
     expect(parseStoredRequest(JSON.stringify(v3))).toMatchObject({ keySealed: false, notify });
@@ -69,13 +121,15 @@ describe("parseStoredRequest", () => {
 
   it.each([
     [null, /not an object/],
-    [{ ...valid, v: 4 }, /unknown request version 4; this release reads versions 1 to 3/],
+    [{ ...valid, v: 4 }, /request fields keySealed and sealed are missing/],
     [{ ...valid, v: 3, sealed: {} }, /request fields notify and keySealed are missing/],
     [
       { ...valid, v: 3, sealed: {}, keySealed: false, notify: { url: 7, on: [] } },
       /request fields notify and keySealed are missing/,
     ],
     [{ ...valid, v: 2 }, /request field sealed is missing/],
+    [{ ...valid, v: 4, keySealed: true, sealed: { "image.name": "x" } }, /hold unknown fields/],
+    [{ ...valid, v: 5 }, /reads versions 1 to 4/],
     [{ ...valid, v: 2, sealed: { rawKey: 7 } }, /request field sealed is missing/],
     [{ ...valid, project: "" }, /project is missing/],
     [{ ...valid, image: null }, /image is missing/],

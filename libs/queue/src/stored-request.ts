@@ -59,41 +59,115 @@ export interface StoredRequestV3 extends Omit<StoredRequestV2, "v"> {
   readonly notify: Notification;
 }
 
-export type StoredRequest = StoredRequestV1 | StoredRequestV2 | StoredRequestV3;
+/**
+ * Version 4 seals every key a request carries, not only the image's raw key: the raw and
+ * RSA-wrapped keys of the image and of its source (SECRET_FIELDS), each by its path in `image`
+ * (`sourceDiskEncryptionKey.rsaEncryptedKey`). A request whose only secret is the image's raw key
+ * stays version 2 or 3, which the previous release reads; one with any other secret is version 4,
+ * which the previous release refuses, so no old worker inserts an image without a key it
+ * cannot see.
+ */
+export interface StoredRequestV4 extends Omit<StoredRequestV1, "v"> {
+  readonly v: 4;
+  readonly keySealed: boolean;
+  /** Each secret of `image`, sealed, by its path; `{}` once scrubbed. */
+  readonly sealed: Readonly<Record<string, string>>;
+  readonly notify?: Notification;
+}
+
+export type StoredRequest = StoredRequestV1 | StoredRequestV2 | StoredRequestV3 | StoredRequestV4;
+
+/**
+ * The fields of Compute's Image that hold a key in clear: never stored in Redis as they are, but
+ * sealed (libs/secrets), and opened only for the insert call. By path in the image's JSON.
+ */
+export const SECRET_FIELDS: readonly string[] = [
+  "imageEncryptionKey",
+  "sourceDiskEncryptionKey",
+  "sourceImageEncryptionKey",
+  "sourceSnapshotEncryptionKey",
+].flatMap((key) => [`${key}.rawKey`, `${key}.rsaEncryptedKey`]);
+
+type JsonObject = Record<string, unknown>;
+
+/** `image` without its secrets, and the secrets by path (SECRET_FIELDS). */
+export function splitSecrets(image: JsonObject): {
+  image: JsonObject;
+  secrets: Record<string, string>;
+} {
+  const out: JsonObject = { ...image };
+  const secrets: Record<string, string> = {};
+  for (const path of SECRET_FIELDS) {
+    const [object = "", field = ""] = path.split(".");
+    const holder = out[object] as JsonObject | undefined;
+    const value = holder?.[field];
+    if (holder === undefined || typeof value !== "string" || value === "") continue;
+    const { [field]: _secret, ...rest } = holder;
+    out[object] = rest;
+    secrets[path] = value;
+  }
+  return { image: out, secrets };
+}
+
+/** `image` with each secret put back at its path. */
+export function joinSecrets(
+  image: JsonObject,
+  secrets: Readonly<Record<string, string>>,
+): JsonObject {
+  const out: JsonObject = { ...image };
+  for (const [path, value] of Object.entries(secrets)) {
+    const [object = "", field = ""] = path.split(".");
+    out[object] = { ...(out[object] as JsonObject | undefined), [field]: value };
+  }
+  return out;
+}
 
 /** A request as the worker runs it, whichever version stored it. */
 export interface ImageRequest {
   readonly project: string;
   readonly operation: string;
   readonly requestId: string;
-  /** Compute's `images.insert` body, without the customer-supplied key (see `sealedKey`). */
+  /** Compute's `images.insert` body, without its keys in clear (see `sealed`). */
   readonly image: Record<string, unknown>;
   readonly forceCreate: boolean;
   readonly traceparent: string | undefined;
   readonly acceptedMs: number;
   /**
-   * Whether the request had a customer-supplied key. Then the image must never be inserted
-   * without it: a scrubbed key (`sealedKey` undefined) means nothing may be inserted.
+   * Whether the request had keys in clear. Then the image must never be inserted without them:
+   * scrubbed keys (`sealed` empty) mean nothing may be inserted.
    */
   readonly keySealed: boolean;
-  /** The customer-supplied key, sealed (libs/secrets), while the operation is not DONE. */
-  readonly sealedKey: string | undefined;
+  /** Each key, sealed (libs/secrets), by its path in `image`, while the operation is not DONE. */
+  readonly sealed: Readonly<Record<string, string>>;
   readonly notify: Notification | undefined;
 }
 
 /** What the gateway knows of a new request, for `storedRequest`. */
 export interface NewRequest extends Omit<StoredRequestV1, "v"> {
-  /** The customer-supplied key, already sealed; `image` must not hold it in clear. */
-  readonly sealedKey?: string;
+  /** The image's keys, already sealed, by path (SECRET_FIELDS); `image` must not hold them. */
+  readonly sealed?: Readonly<Record<string, string>>;
   readonly notify?: Notification;
 }
 
+const IMAGE_RAW_KEY = "imageEncryptionKey.rawKey";
+
 /**
  * The stored form of a new request: the oldest version that holds it, so that the previous
- * release's workers run it too (a key makes it version 2, a webhook version 3).
+ * release's workers run it too (the image's raw key makes it version 2, a webhook version 3, any
+ * other key version 4).
  */
 export function storedRequest(input: NewRequest): StoredRequest {
-  const { sealedKey, notify, ...base } = input;
+  const { sealed: secrets = {}, notify, ...base } = input;
+  const paths = Object.keys(secrets);
+  if (paths.some((p) => p !== IMAGE_RAW_KEY))
+    return {
+      ...base,
+      v: 4,
+      keySealed: true,
+      sealed: secrets,
+      ...(notify !== undefined && { notify }),
+    };
+  const sealedKey = secrets[IMAGE_RAW_KEY];
   const sealed = sealedKey === undefined ? {} : { rawKey: sealedKey };
   if (notify !== undefined)
     return { ...base, v: 3, sealed, keySealed: sealedKey !== undefined, notify };
@@ -110,10 +184,31 @@ export function checkStoredRequest(data: unknown): StoredRequest {
   if (typeof data !== "object" || data === null)
     throw new InvalidJobError("the stored request is not an object");
   const job = data as Record<string, unknown>;
-  if (job["v"] !== 1 && job["v"] !== 2 && job["v"] !== 3)
+  if (job["v"] !== 1 && job["v"] !== 2 && job["v"] !== 3 && job["v"] !== 4)
     throw new InvalidJobError(
-      `unknown request version ${JSON.stringify(job["v"])}; this release reads versions 1 to 3`,
+      `unknown request version ${JSON.stringify(job["v"])}; this release reads versions 1 to 4`,
     );
+  if (job["v"] === 4) {
+    const sealed = job["sealed"] as Record<string, unknown> | null | undefined;
+    if (
+      typeof job["keySealed"] !== "boolean" ||
+      typeof sealed !== "object" ||
+      sealed === null ||
+      Object.entries(sealed).some(([p, v]) => !SECRET_FIELDS.includes(p) || typeof v !== "string")
+    )
+      throw new InvalidJobError(
+        "request fields keySealed and sealed are missing or hold unknown fields",
+      );
+    const notify = job["notify"] as Record<string, unknown> | null | undefined;
+    if (
+      notify !== undefined &&
+      (typeof notify !== "object" ||
+        notify === null ||
+        typeof notify["url"] !== "string" ||
+        !Array.isArray(notify["on"]))
+    )
+      throw new InvalidJobError("request field notify is not a webhook");
+  }
   if (job["v"] === 3) {
     const notify = job["notify"] as Record<string, unknown> | null | undefined;
     if (
@@ -169,9 +264,16 @@ export function requestOf(stored: StoredRequest): ImageRequest {
     traceparent: stored.traceparent,
     acceptedMs: stored.acceptedMs,
     // Version 2 had no flag: a key was sealed, or has been scrubbed, by definition.
-    keySealed: stored.v === 2 ? true : stored.v === 3 ? stored.keySealed : false,
-    sealedKey: stored.v === 1 ? undefined : stored.sealed.rawKey,
-    notify: stored.v === 3 ? stored.notify : undefined,
+    keySealed: stored.v === 1 ? false : stored.v === 2 ? true : stored.keySealed,
+    sealed:
+      stored.v === 1
+        ? {}
+        : stored.v === 4
+          ? stored.sealed
+          : stored.sealed.rawKey === undefined
+            ? {}
+            : { [IMAGE_RAW_KEY]: stored.sealed.rawKey },
+    notify: stored.v === 3 || stored.v === 4 ? stored.notify : undefined,
   };
 }
 

@@ -467,7 +467,10 @@ describe("validateCreateImageRequest", () => {
       ]);
       expect(
         fields({ imageEncryptionKey: { kmsKeyServiceAccount: "sa@x.iam.gserviceaccount.com" } }),
-      ).toEqual(["image.image_encryption_key.kms_key_service_account"]);
+      ).toEqual([
+        "image.image_encryption_key",
+        "image.image_encryption_key.kms_key_service_account",
+      ]);
     });
   });
 

@@ -6,7 +6,8 @@ import { checkProjectId } from "./project-id";
 import { checkRequestId } from "./request-id";
 import { validateNotification } from "./notification";
 import { checkResourceName } from "./resource-name";
-import { DISK, IMAGE, LICENSE, SNAPSHOT, checkKmsKeyName, checkReference } from "./resource-path";
+import { DISK, IMAGE, LICENSE, SNAPSHOT, checkReference } from "./resource-path";
+import { validateImageExtras } from "./image-extras";
 
 /** Compute's `guestOsFeatures[].type` values. */
 export const GUEST_OS_FEATURE_TYPES: readonly string[] = [
@@ -200,33 +201,6 @@ function validateImage(image: Image): FieldViolation[] {
     );
   }
 
-  const key = image.imageEncryptionKey;
-  if (key !== undefined) {
-    if (key.rawKey !== "" && key.kmsKeyName !== "") {
-      check(
-        "image.image_encryption_key",
-        "sets both raw_key and kms_key_name; an image is encrypted with one key, keep one of them",
-      );
-    }
-    if (key.rawKey !== "" && !isBase64Key(key.rawKey)) {
-      check(
-        "image.image_encryption_key.raw_key",
-        "must be a 256-bit key in RFC 4648 base64 (44 characters ending in '=')",
-      );
-    }
-    if (key.kmsKeyName !== "")
-      check("image.image_encryption_key.kms_key_name", checkKmsKeyName(key.kmsKeyName));
-    if (key.kmsKeyServiceAccount !== "" && key.kmsKeyName === "") {
-      check(
-        "image.image_encryption_key.kms_key_service_account",
-        "is only used with kms_key_name; set kms_key_name too, or clear it",
-      );
-    }
-  }
+  validateImageExtras(image, check);
   return out;
-}
-
-function isBase64Key(value: string): boolean {
-  // atob, not Buffer: this library runs in browsers too (the console).
-  return /^[A-Za-z0-9+/]{43}=$/.test(value) && atob(value).length === 32;
 }

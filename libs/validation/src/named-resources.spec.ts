@@ -100,6 +100,43 @@ describe("namedResources", () => {
       kind: "unknown-project",
       field: "image.image_encryption_key.kms_key_service_account",
       value: "123456789-compute@developer.gserviceaccount.com",
+      fix: "use a service account NAME@PROJECT.iam.gserviceaccount.com",
     });
+  });
+
+  it("finds the projects of source keys, of the replacement image and of namespaced tags", () => {
+    const found = namedResources(
+      request({
+        sourceImage: "projects/base-images/global/images/base",
+        sourceImageEncryptionKey: {
+          kmsKeyName: "projects/keys-prod/locations/us/keyRings/r/cryptoKeys/k",
+          kmsKeyServiceAccount: "kms@sa-project.iam.gserviceaccount.com",
+        },
+        deprecated: { state: "DEPRECATED", replacement: "projects/web-next/global/images/web-2" },
+        params: {
+          resourceManagerTags: {
+            "tag-owner/env": "prod",
+            "tagKeys/123": "tagValues/456",
+            "123456789/team": "123456789/team/edge",
+          },
+        },
+      }),
+    );
+    expect(
+      found.map((f) => [
+        f.field,
+        f.kind === "project" ? f.project : f.kind === "bucket" ? f.bucket : f.value,
+      ]),
+    ).toEqual([
+      ["image.source_image", "base-images"],
+      ["image.source_image_encryption_key.kms_key_name", "keys-prod"],
+      ["image.source_image_encryption_key.kms_key_service_account", "sa-project"],
+      ["image.deprecated.replacement", "web-next"],
+      ['image.params.resource_manager_tags["tag-owner/env"]', "tag-owner"],
+      ['image.params.resource_manager_tags["tagKeys/123"]', "tagKeys/123"],
+      ['image.params.resource_manager_tags["tagKeys/123"]', "tagValues/456"],
+      ['image.params.resource_manager_tags["123456789/team"]', "123456789/team"],
+      ['image.params.resource_manager_tags["123456789/team"]', "123456789/team/edge"],
+    ]);
   });
 });

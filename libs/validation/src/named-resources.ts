@@ -15,12 +15,23 @@ export type NamedResource =
       readonly project: string;
     }
   | { readonly kind: "bucket"; readonly field: string; readonly bucket: string }
-  /** A service account whose email does not say its project (e.g. a project's default one). */
-  | { readonly kind: "unknown-project"; readonly field: string; readonly value: string };
+  /**
+   * Something whose name does not say its project: a service account whose email does not (a
+   * project's default one), a tag key or value by numeric id, a tag of an organization.
+   * `fix` says which form would tell.
+   */
+  | {
+      readonly kind: "unknown-project";
+      readonly field: string;
+      readonly value: string;
+      readonly fix: string;
+    };
 
 const COMPUTE_URL = /^https:\/\/(?:www|compute)\.googleapis\.com\/compute\/(?:v1|beta|alpha)\//;
 const STORAGE_URL = "https://storage.googleapis.com/";
 /** `NAME@PROJECT.iam.gserviceaccount.com`: a user-managed service account of PROJECT. */
+/** A tag's parent that is a project id (an organization's is numeric). */
+const PROJECT_ID = /^[a-z][-a-z0-9]{4,28}[a-z0-9]$/;
 const SERVICE_ACCOUNT = /^[^@]+@([a-z][-a-z0-9]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/;
 
 /**
@@ -49,22 +60,49 @@ export function namedResources(request: CreateImageRequest): NamedResource[] {
     const bucket = source.slice(STORAGE_URL.length).split("/")[0] ?? "";
     out.push({ kind: "bucket", field: "image.raw_disk.source", bucket });
   }
-  const key = image.imageEncryptionKey;
-  if (key !== undefined) {
+  const keys = [
+    ["image.image_encryption_key", image.imageEncryptionKey],
+    ["image.source_disk_encryption_key", image.sourceDiskEncryptionKey],
+    ["image.source_image_encryption_key", image.sourceImageEncryptionKey],
+    ["image.source_snapshot_encryption_key", image.sourceSnapshotEncryptionKey],
+  ] as const;
+  for (const [at, key] of keys) {
+    if (key === undefined) continue;
     if (key.kmsKeyName !== "")
       out.push({
         kind: "project",
-        field: "image.image_encryption_key.kms_key_name",
+        field: `${at}.kms_key_name`,
         project: key.kmsKeyName.split("/")[1] ?? "",
       });
     if (key.kmsKeyServiceAccount !== "") {
-      const field = "image.image_encryption_key.kms_key_service_account";
+      const field = `${at}.kms_key_service_account`;
       const project = SERVICE_ACCOUNT.exec(key.kmsKeyServiceAccount)?.[1];
       out.push(
         project === undefined
-          ? { kind: "unknown-project", field, value: key.kmsKeyServiceAccount }
+          ? {
+              kind: "unknown-project",
+              field,
+              value: key.kmsKeyServiceAccount,
+              fix: "use a service account NAME@PROJECT.iam.gserviceaccount.com",
+            }
           : { kind: "project", field, project },
       );
+    }
+  }
+  reference("image.deprecated.replacement", image.deprecated?.replacement ?? "");
+  for (const [key, value] of Object.entries(image.params?.resourceManagerTags ?? {})) {
+    const field = `image.params.resource_manager_tags[${JSON.stringify(key)}]`;
+    for (const name of [key, value]) {
+      if (!name.includes("/")) continue; // a value's short name: its key says where it lives
+      const parent = name.split("/")[0] ?? "";
+      if (PROJECT_ID.test(parent)) out.push({ kind: "project", field, project: parent });
+      else
+        out.push({
+          kind: "unknown-project",
+          field,
+          value: name,
+          fix: "name the tag by its project, as PROJECT_ID/KEY, for a grant on that project to cover it",
+        });
     }
   }
   return out;

@@ -35,7 +35,9 @@ export const DEFAULT_PUBLIC_IMAGE_PROJECTS: readonly string[] = [
 
 /** Fields whose resource anyone may name when it is in a public image project. */
 const isPublicField = (field: string) =>
-  field === "image.source_image" || field.startsWith("image.licenses[");
+  field === "image.source_image" ||
+  field === "image.deprecated.replacement" ||
+  field.startsWith("image.licenses[");
 
 /**
  * Why `caller` may not use what `request` names, one sentence per refused field; empty when it
@@ -71,7 +73,7 @@ export function refusedResources(
       case "unknown-project":
         if (!policy.allows(caller, "*", "use"))
           refused.push(
-            `${named.field} names ${named.value}, whose project its email does not tell; use a service account NAME@PROJECT.iam.gserviceaccount.com`,
+            `${named.field} names ${named.value}, whose project its name does not tell; ${named.fix}`,
           );
         break;
     }

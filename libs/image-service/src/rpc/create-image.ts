@@ -8,7 +8,7 @@ import {
   OperationSchema,
   type Operation,
 } from "@imagesvc/proto";
-import { jobPointer, storedRequest } from "@imagesvc/queue";
+import { jobPointer, splitSecrets, storedRequest } from "@imagesvc/queue";
 import { SpanKind, startStep } from "@imagesvc/telemetry";
 import {
   invalidArgument,
@@ -46,9 +46,13 @@ export function createImage(deps: ImageServiceDeps) {
     // with its own credentials (docs/design.md, invariant 4a).
     const refused = refusedResources(deps.policy, caller, req, deps.publicImageProjects);
     if (refused.length > 0) throw resourcesDenied(caller, refused);
-    const rawKey = req.image?.imageEncryptionKey?.rawKey ?? "";
+    // The request's keys in clear (raw and RSA-wrapped, the image's and its source's): sealed
+    // before anything reaches Redis, or refused when this gateway cannot seal them.
+    const split = splitSecrets(toJson(ImageSchema, req.image ?? create(ImageSchema)) as JsonObject);
+    const secretPaths = Object.keys(split.secrets);
     const secrets = deps.secrets;
-    if (rawKey !== "" && secrets === undefined) throw cannotKeepRawKey();
+    if (secretPaths.length > 0 && secrets === undefined)
+      throw cannotKeepRawKey(secretPaths.map(protoPath));
     await deps.rateLimit?.(caller);
     // Before anything is stored: a refused source leaves no operation and no job behind.
     const warnings = await preflightRawDisk(deps, req);
@@ -76,11 +80,14 @@ export function createImage(deps: ImageServiceDeps) {
         creationTimestamp: now.toISOString(),
         warnings,
       });
-      // The request as the record keeps it, built once (the customer's key is sealed once): the
-      // key never reaches Redis in clear, and the image stored is the one without it.
-      const imageJson = toJson(ImageSchema, image) as JsonObject;
-      const sealing = rawKey !== "" && secrets !== undefined;
-      const { rawKey: _clear, ...key } = (imageJson["imageEncryptionKey"] ?? {}) as JsonObject;
+      // The request as the record keeps it, built once (each key is sealed once): no key reaches
+      // Redis in clear, and the image stored is the one without them.
+      const sealed =
+        secrets === undefined
+          ? {}
+          : Object.fromEntries(
+              Object.entries(split.secrets).map(([path, value]) => [path, secrets.seal(value)]),
+            );
       const notify =
         hook === undefined
           ? undefined
@@ -94,11 +101,11 @@ export function createImage(deps: ImageServiceDeps) {
         project: req.project,
         operation: operation.name,
         requestId,
-        image: sealing ? { ...imageJson, imageEncryptionKey: key } : imageJson,
+        image: split.image,
         forceCreate: req.forceCreate,
         traceparent: step.traceparent,
         acceptedMs: now.getTime(),
-        ...(sealing && { sealedKey: secrets.seal(rawKey) }),
+        sealed,
         ...(notify !== undefined && { notify }),
       });
 
@@ -136,4 +143,9 @@ export function createImage(deps: ImageServiceDeps) {
       step.span.end();
     }
   };
+}
+
+/** A path in the image's JSON as the request field it is: `image.source_disk_encryption_key.raw_key`. */
+function protoPath(jsonPath: string): string {
+  return `image.${jsonPath.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
 }

@@ -43,9 +43,9 @@ export function resourcesDenied(caller: string, refused: readonly string[]): Con
 }
 
 /** A customer-supplied key, on a gateway that has no key to seal it with. */
-export function cannotKeepRawKey(): ConnectError {
+export function cannotKeepRawKey(fields: readonly string[]): ConnectError {
   return new ConnectError(
-    "image.image_encryption_key.raw_key: this service stores customer-supplied keys only sealed, " +
+    `${fields.join(", ")}: this service stores customer-supplied keys only sealed, ` +
       "and it has no SECRETS_KEY_FILE to seal them with; encrypt with kms_key_name instead, " +
       "or ask its operators to set SECRETS_KEY_FILE",
     Code.FailedPrecondition,

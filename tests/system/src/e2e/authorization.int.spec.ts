@@ -186,7 +186,7 @@ const TABLE: [string, ImageInit, RegExp | undefined][] = [
         kmsKeyServiceAccount: "123456789-compute@developer.gserviceaccount.com",
       },
     },
-    /123456789-compute@developer\.gserviceaccount\.com, whose project its email does not tell/,
+    /123456789-compute@developer\.gserviceaccount\.com, whose project its name does not tell/,
   ],
 ];
 

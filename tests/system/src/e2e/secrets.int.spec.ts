@@ -3,7 +3,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Operation_Status } from "@imagesvc/proto";
 import { loadSecretBox } from "@imagesvc/secrets";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -42,17 +42,22 @@ async function everything(stack: Stack): Promise<string> {
   return out.join("\n");
 }
 
-const request = (name: string, rawKey: string) => ({
+const BASE = "projects/my-project/global/images/encrypted-base";
+const sha256 = (key: string) =>
+  createHash("sha256").update(Buffer.from(key, "base64")).digest("base64");
+const request = (name: string, rawKey: string, sourceRsaKey?: string) => ({
   project: "my-project",
   image: {
     name,
-    sourceImage: "projects/debian-cloud/global/images/family/debian-12",
     imageEncryptionKey: { rawKey },
+    ...(sourceRsaKey === undefined
+      ? { sourceImage: "projects/debian-cloud/global/images/family/debian-12" }
+      : { sourceImage: BASE, sourceImageEncryptionKey: { rsaEncryptedKey: sourceRsaKey } }),
   },
 });
 
 describe("a customer-supplied key", () => {
-  it("reaches Compute, is stored only sealed while the operation runs, and is scrubbed at DONE", async () => {
+  it("reaches Compute, is stored only sealed while the operation runs, and is scrubbed at DONE: the image's raw key and its source's RSA-wrapped key", async () => {
     const stack = await startStack({
       emulator: { operationDurationMs: 1500, waitCapMs: 100 },
       gateway: { secrets: loadSecretBox(keyFile) },
@@ -60,12 +65,17 @@ describe("a customer-supplied key", () => {
     try {
       await stack.startWorker({ SECRETS_KEY_FILE: keyFile });
       const rawKey = randomBytes(32).toString("base64");
-      const op = await stack.client.createImage(request("sealed", rawKey));
-      const hex = Buffer.from(rawKey, "base64").toString("hex");
+      const rsaKey = randomBytes(256).toString("base64");
+      stack.emulator.admin.encryptSource(BASE, { rsaEncryptedKey: rsaKey });
+      const op = await stack.client.createImage(request("sealed", rawKey, rsaKey));
+      const clear = [
+        rawKey,
+        rsaKey,
+        ...[rawKey, rsaKey].map((k) => Buffer.from(k, "base64").toString("hex")),
+      ];
 
       const running = await everything(stack);
-      expect(running).not.toContain(rawKey);
-      expect(running).not.toContain(hex);
+      for (const key of clear) expect(running).not.toContain(key);
       // The record and the job hold the sealed key (AES-256-GCM), which the worker can open.
       expect(running).toMatch(/v1\.[\w-]{16}\.[\w-]{22}\.[\w-]+/);
 
@@ -74,10 +84,10 @@ describe("a customer-supplied key", () => {
       ).at(-1);
       expect(done?.status).toBe(Operation_Status.DONE);
       expect(done?.error).toBeUndefined();
+      // Compute got both keys: it holds their hashes (the source opened with its key).
       const image = stack.emulator.admin.state().images.find((i) => i.name === "sealed");
-      expect((image?.["imageEncryptionKey"] as { rawKey?: string } | undefined)?.rawKey).toBe(
-        rawKey,
-      );
+      expect(image?.["imageEncryptionKey"]).toEqual({ sha256: sha256(rawKey) });
+      expect(image?.["sourceImageEncryptionKey"]).toEqual({ sha256: sha256(rsaKey) });
 
       // The job completes just after DONE is published; give it its moment.
       let after = await everything(stack);
@@ -85,7 +95,7 @@ describe("a customer-supplied key", () => {
         await new Promise((r) => setTimeout(r, 20));
         after = await everything(stack);
       }
-      expect(after).not.toContain(rawKey);
+      for (const key of clear) expect(after).not.toContain(key);
       expect(after).not.toMatch(/v1\.[\w-]{16}\.[\w-]{22}\.[\w-]+/);
     } finally {
       await stack.close();
@@ -102,6 +112,18 @@ describe("a customer-supplied key", () => {
       expect((error as ConnectError).code).toBe(Code.FailedPrecondition);
       expect((error as ConnectError).rawMessage).toMatch(
         /^image\.image_encryption_key\.raw_key: .* no SECRETS_KEY_FILE .* kms_key_name instead/,
+      );
+      const both = await stack.client
+        .createImage(
+          request(
+            "unsealed",
+            randomBytes(32).toString("base64"),
+            randomBytes(256).toString("base64"),
+          ),
+        )
+        .catch((e: unknown) => ConnectError.from(e));
+      expect((both as ConnectError).rawMessage).toMatch(
+        /^image\.image_encryption_key\.raw_key, image\.source_image_encryption_key\.rsa_encrypted_key: /,
       );
       expect(await stack.keys()).toEqual(before);
     } finally {

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file computeimages/v1/image.proto.
  */
 export const file_computeimages_v1_image: GenFile = /*@__PURE__*/
-  fileDesc("Chxjb21wdXRlaW1hZ2VzL3YxL2ltYWdlLnByb3RvEhBjb21wdXRlaW1hZ2VzLnYxIuwDCgVJbWFnZRIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEg4KBmZhbWlseRgDIAEoCRIzCgZsYWJlbHMYBCADKAsyIy5jb21wdXRlaW1hZ2VzLnYxLkltYWdlLkxhYmVsc0VudHJ5EisKCHJhd19kaXNrGAUgASgLMhkuY29tcHV0ZWltYWdlcy52MS5SYXdEaXNrEhMKC3NvdXJjZV9kaXNrGAYgASgJEhQKDHNvdXJjZV9pbWFnZRgHIAEoCRIXCg9zb3VyY2Vfc25hcHNob3QYCCABKAkSGQoRc3RvcmFnZV9sb2NhdGlvbnMYCSADKAkSOwoRZ3Vlc3Rfb3NfZmVhdHVyZXMYCiADKAsyIC5jb21wdXRlaW1hZ2VzLnYxLkd1ZXN0T3NGZWF0dXJlEhAKCGxpY2Vuc2VzGAsgAygJEhQKDGFyY2hpdGVjdHVyZRgMIAEoCRIUCgxkaXNrX3NpemVfZ2IYDSABKAMSRQoUaW1hZ2VfZW5jcnlwdGlvbl9rZXkYDiABKAsyJy5jb21wdXRlaW1hZ2VzLnYxLkN1c3RvbWVyRW5jcnlwdGlvbktleRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkgKB1Jhd0Rpc2sSDgoGc291cmNlGAEgASgJEhYKDmNvbnRhaW5lcl90eXBlGAIgASgJEhUKDXNoYTFfY2hlY2tzdW0YAyABKAkiHgoOR3Vlc3RPc0ZlYXR1cmUSDAoEdHlwZRgBIAEoCSJfChVDdXN0b21lckVuY3J5cHRpb25LZXkSDwoHcmF3X2tleRgBIAEoCRIUCgxrbXNfa2V5X25hbWUYAiABKAkSHwoXa21zX2tleV9zZXJ2aWNlX2FjY291bnQYAyABKAliBnByb3RvMw");
+  fileDesc("Chxjb21wdXRlaW1hZ2VzL3YxL2ltYWdlLnByb3RvEhBjb21wdXRlaW1hZ2VzLnYxIqQHCgVJbWFnZRIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEg4KBmZhbWlseRgDIAEoCRIzCgZsYWJlbHMYBCADKAsyIy5jb21wdXRlaW1hZ2VzLnYxLkltYWdlLkxhYmVsc0VudHJ5EisKCHJhd19kaXNrGAUgASgLMhkuY29tcHV0ZWltYWdlcy52MS5SYXdEaXNrEhMKC3NvdXJjZV9kaXNrGAYgASgJEhQKDHNvdXJjZV9pbWFnZRgHIAEoCRIXCg9zb3VyY2Vfc25hcHNob3QYCCABKAkSGQoRc3RvcmFnZV9sb2NhdGlvbnMYCSADKAkSOwoRZ3Vlc3Rfb3NfZmVhdHVyZXMYCiADKAsyIC5jb21wdXRlaW1hZ2VzLnYxLkd1ZXN0T3NGZWF0dXJlEhAKCGxpY2Vuc2VzGAsgAygJEhQKDGFyY2hpdGVjdHVyZRgMIAEoCRIUCgxkaXNrX3NpemVfZ2IYDSABKAMSRQoUaW1hZ2VfZW5jcnlwdGlvbl9rZXkYDiABKAsyJy5jb21wdXRlaW1hZ2VzLnYxLkN1c3RvbWVyRW5jcnlwdGlvbktleRJLChpzb3VyY2VfZGlza19lbmNyeXB0aW9uX2tleRgPIAEoCzInLmNvbXB1dGVpbWFnZXMudjEuQ3VzdG9tZXJFbmNyeXB0aW9uS2V5EkwKG3NvdXJjZV9pbWFnZV9lbmNyeXB0aW9uX2tleRgQIAEoCzInLmNvbXB1dGVpbWFnZXMudjEuQ3VzdG9tZXJFbmNyeXB0aW9uS2V5Ek8KHnNvdXJjZV9zbmFwc2hvdF9lbmNyeXB0aW9uX2tleRgRIAEoCzInLmNvbXB1dGVpbWFnZXMudjEuQ3VzdG9tZXJFbmNyeXB0aW9uS2V5Ek0KH3NoaWVsZGVkX2luc3RhbmNlX2luaXRpYWxfc3RhdGUYEiABKAsyJC5jb21wdXRlaW1hZ2VzLnYxLkluaXRpYWxTdGF0ZUNvbmZpZxI3CgpkZXByZWNhdGVkGBMgASgLMiMuY29tcHV0ZWltYWdlcy52MS5EZXByZWNhdGlvblN0YXR1cxItCgZwYXJhbXMYFCABKAsyHS5jb21wdXRlaW1hZ2VzLnYxLkltYWdlUGFyYW1zEhMKC3NvdXJjZV90eXBlGBUgASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi3QEKEkluaXRpYWxTdGF0ZUNvbmZpZxIvCgJwaxgBIAEoCzIjLmNvbXB1dGVpbWFnZXMudjEuRmlsZUNvbnRlbnRCdWZmZXISMQoEa2VrcxgCIAMoCzIjLmNvbXB1dGVpbWFnZXMudjEuRmlsZUNvbnRlbnRCdWZmZXISMAoDZGJzGAMgAygLMiMuY29tcHV0ZWltYWdlcy52MS5GaWxlQ29udGVudEJ1ZmZlchIxCgRkYnhzGAQgAygLMiMuY29tcHV0ZWltYWdlcy52MS5GaWxlQ29udGVudEJ1ZmZlciI3ChFGaWxlQ29udGVudEJ1ZmZlchIPCgdjb250ZW50GAEgASgJEhEKCWZpbGVfdHlwZRgCIAEoCSJuChFEZXByZWNhdGlvblN0YXR1cxINCgVzdGF0ZRgBIAEoCRITCgtyZXBsYWNlbWVudBgCIAEoCRISCgpkZXByZWNhdGVkGAMgASgJEhAKCG9ic29sZXRlGAQgASgJEg8KB2RlbGV0ZWQYBSABKAkioAEKC0ltYWdlUGFyYW1zElUKFXJlc291cmNlX21hbmFnZXJfdGFncxgBIAMoCzI2LmNvbXB1dGVpbWFnZXMudjEuSW1hZ2VQYXJhbXMuUmVzb3VyY2VNYW5hZ2VyVGFnc0VudHJ5GjoKGFJlc291cmNlTWFuYWdlclRhZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkgKB1Jhd0Rpc2sSDgoGc291cmNlGAEgASgJEhYKDmNvbnRhaW5lcl90eXBlGAIgASgJEhUKDXNoYTFfY2hlY2tzdW0YAyABKAkiHgoOR3Vlc3RPc0ZlYXR1cmUSDAoEdHlwZRgBIAEoCSJ6ChVDdXN0b21lckVuY3J5cHRpb25LZXkSDwoHcmF3X2tleRgBIAEoCRIUCgxrbXNfa2V5X25hbWUYAiABKAkSHwoXa21zX2tleV9zZXJ2aWNlX2FjY291bnQYAyABKAkSGQoRcnNhX2VuY3J5cHRlZF9rZXkYBCABKAliBnByb3RvMw");
 
 /**
  * An image to create, shaped after Compute's `images` resource.
@@ -122,6 +122,58 @@ export type Image = Message<"computeimages.v1.Image"> & {
    * @generated from field: computeimages.v1.CustomerEncryptionKey image_encryption_key = 14;
    */
   imageEncryptionKey?: CustomerEncryptionKey | undefined;
+
+  /**
+   * The key `source_disk` is encrypted with; required for a disk protected by a
+   * customer-supplied key. Only with `source_disk`.
+   *
+   * @generated from field: computeimages.v1.CustomerEncryptionKey source_disk_encryption_key = 15;
+   */
+  sourceDiskEncryptionKey?: CustomerEncryptionKey | undefined;
+
+  /**
+   * The key `source_image` is encrypted with. Only with `source_image`.
+   *
+   * @generated from field: computeimages.v1.CustomerEncryptionKey source_image_encryption_key = 16;
+   */
+  sourceImageEncryptionKey?: CustomerEncryptionKey | undefined;
+
+  /**
+   * The key `source_snapshot` is encrypted with. Only with `source_snapshot`.
+   *
+   * @generated from field: computeimages.v1.CustomerEncryptionKey source_snapshot_encryption_key = 17;
+   */
+  sourceSnapshotEncryptionKey?: CustomerEncryptionKey | undefined;
+
+  /**
+   * Custom Secure Boot keys (platform key, key exchange keys, allowed and forbidden
+   * signature databases) that instances booted from the image start with.
+   *
+   * @generated from field: computeimages.v1.InitialStateConfig shielded_instance_initial_state = 18;
+   */
+  shieldedInstanceInitialState?: InitialStateConfig | undefined;
+
+  /**
+   * The image's deprecation status at creation: create it DEPRECATED and promote it later,
+   * or ACTIVE with its end-of-life dates.
+   *
+   * @generated from field: computeimages.v1.DeprecationStatus deprecated = 19;
+   */
+  deprecated?: DeprecationStatus | undefined;
+
+  /**
+   * Input only: parameters of the insert that are not stored on the image.
+   *
+   * @generated from field: computeimages.v1.ImageParams params = 20;
+   */
+  params?: ImageParams | undefined;
+
+  /**
+   * The type of the image's source: `RAW` is the only value (or leave it empty).
+   *
+   * @generated from field: string source_type = 21;
+   */
+  sourceType: string;
 };
 
 /**
@@ -130,6 +182,148 @@ export type Image = Message<"computeimages.v1.Image"> & {
  */
 export const ImageSchema: GenMessage<Image> = /*@__PURE__*/
   messageDesc(file_computeimages_v1_image, 0);
+
+/**
+ * Secure Boot keys, each a file's content: Compute's InitialStateConfig.
+ *
+ * @generated from message computeimages.v1.InitialStateConfig
+ */
+export type InitialStateConfig = Message<"computeimages.v1.InitialStateConfig"> & {
+  /**
+   * The Platform Key (PK); at most one.
+   *
+   * @generated from field: computeimages.v1.FileContentBuffer pk = 1;
+   */
+  pk?: FileContentBuffer | undefined;
+
+  /**
+   * Key Exchange Keys (KEK).
+   *
+   * @generated from field: repeated computeimages.v1.FileContentBuffer keks = 2;
+   */
+  keks: FileContentBuffer[];
+
+  /**
+   * The allowed signature database (db).
+   *
+   * @generated from field: repeated computeimages.v1.FileContentBuffer dbs = 3;
+   */
+  dbs: FileContentBuffer[];
+
+  /**
+   * The forbidden signature database (dbx).
+   *
+   * @generated from field: repeated computeimages.v1.FileContentBuffer dbxs = 4;
+   */
+  dbxs: FileContentBuffer[];
+};
+
+/**
+ * Describes the message computeimages.v1.InitialStateConfig.
+ * Use `create(InitialStateConfigSchema)` to create a new message.
+ */
+export const InitialStateConfigSchema: GenMessage<InitialStateConfig> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_image, 1);
+
+/**
+ * One Secure Boot key file.
+ *
+ * @generated from message computeimages.v1.FileContentBuffer
+ */
+export type FileContentBuffer = Message<"computeimages.v1.FileContentBuffer"> & {
+  /**
+   * The file's bytes in RFC 4648 base64, as in Compute's JSON.
+   *
+   * @generated from field: string content = 1;
+   */
+  content: string;
+
+  /**
+   * `X509` (a DER certificate), `BIN` (an EFI signature list) or `UNDEFINED`.
+   *
+   * @generated from field: string file_type = 2;
+   */
+  fileType: string;
+};
+
+/**
+ * Describes the message computeimages.v1.FileContentBuffer.
+ * Use `create(FileContentBufferSchema)` to create a new message.
+ */
+export const FileContentBufferSchema: GenMessage<FileContentBuffer> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_image, 2);
+
+/**
+ * Compute's DeprecationStatus. The three dates are informational: Compute changes the state
+ * only when a client does.
+ *
+ * @generated from message computeimages.v1.DeprecationStatus
+ */
+export type DeprecationStatus = Message<"computeimages.v1.DeprecationStatus"> & {
+  /**
+   * `ACTIVE`, `DEPRECATED`, `OBSOLETE` or `DELETED`.
+   *
+   * @generated from field: string state = 1;
+   */
+  state: string;
+
+  /**
+   * The suggested replacement image, as a URL or `projects/P/global/images/N`.
+   *
+   * @generated from field: string replacement = 2;
+   */
+  replacement: string;
+
+  /**
+   * RFC 3339 time on or after which the image is meant to be DEPRECATED.
+   *
+   * @generated from field: string deprecated = 3;
+   */
+  deprecated: string;
+
+  /**
+   * RFC 3339 time on or after which the image is meant to be OBSOLETE.
+   *
+   * @generated from field: string obsolete = 4;
+   */
+  obsolete: string;
+
+  /**
+   * RFC 3339 time on or after which the image is meant to be DELETED.
+   *
+   * @generated from field: string deleted = 5;
+   */
+  deleted: string;
+};
+
+/**
+ * Describes the message computeimages.v1.DeprecationStatus.
+ * Use `create(DeprecationStatusSchema)` to create a new message.
+ */
+export const DeprecationStatusSchema: GenMessage<DeprecationStatus> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_image, 3);
+
+/**
+ * Parameters of the insert call that Compute does not store as part of the image.
+ *
+ * @generated from message computeimages.v1.ImageParams
+ */
+export type ImageParams = Message<"computeimages.v1.ImageParams"> & {
+  /**
+   * Resource Manager tags bound to the image at creation: keys `tagKeys/N` or
+   * `PARENT/KEY_SHORT_NAME`, values `tagValues/N` or a value short name.
+   *
+   * @generated from field: map<string, string> resource_manager_tags = 1;
+   */
+  resourceManagerTags: { [key: string]: string };
+};
+
+/**
+ * Describes the message computeimages.v1.ImageParams.
+ * Use `create(ImageParamsSchema)` to create a new message.
+ */
+export const ImageParamsSchema: GenMessage<ImageParams> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_image, 4);
 
 /**
  * The raw disk archive an image is made from.
@@ -165,7 +359,7 @@ export type RawDisk = Message<"computeimages.v1.RawDisk"> & {
  * Use `create(RawDiskSchema)` to create a new message.
  */
 export const RawDiskSchema: GenMessage<RawDisk> = /*@__PURE__*/
-  messageDesc(file_computeimages_v1_image, 1);
+  messageDesc(file_computeimages_v1_image, 5);
 
 /**
  * One guest OS feature, such as `{ "type": "UEFI_COMPATIBLE" }`.
@@ -186,10 +380,11 @@ export type GuestOsFeature = Message<"computeimages.v1.GuestOsFeature"> & {
  * Use `create(GuestOsFeatureSchema)` to create a new message.
  */
 export const GuestOsFeatureSchema: GenMessage<GuestOsFeature> = /*@__PURE__*/
-  messageDesc(file_computeimages_v1_image, 2);
+  messageDesc(file_computeimages_v1_image, 6);
 
 /**
- * A customer-supplied (`raw_key`) or Cloud KMS (`kms_key_name`) encryption key.
+ * A customer-supplied (`raw_key` or `rsa_encrypted_key`) or Cloud KMS (`kms_key_name`)
+ * encryption key: exactly one of the three.
  *
  * @generated from message computeimages.v1.CustomerEncryptionKey
  */
@@ -209,11 +404,19 @@ export type CustomerEncryptionKey = Message<"computeimages.v1.CustomerEncryption
   kmsKeyName: string;
 
   /**
-   * The service account Compute uses to reach the KMS key.
+   * The service account Compute uses to reach the KMS key; only beside `kms_key_name`.
    *
    * @generated from field: string kms_key_service_account = 3;
    */
   kmsKeyServiceAccount: string;
+
+  /**
+   * A 256-bit key wrapped with Google's RSA public key (2048-bit RSA-OAEP), in RFC 4648
+   * base64: 344 characters.
+   *
+   * @generated from field: string rsa_encrypted_key = 4;
+   */
+  rsaEncryptedKey: string;
 };
 
 /**
@@ -221,5 +424,5 @@ export type CustomerEncryptionKey = Message<"computeimages.v1.CustomerEncryption
  * Use `create(CustomerEncryptionKeySchema)` to create a new message.
  */
 export const CustomerEncryptionKeySchema: GenMessage<CustomerEncryptionKey> = /*@__PURE__*/
-  messageDesc(file_computeimages_v1_image, 3);
+  messageDesc(file_computeimages_v1_image, 7);
 
