@@ -94,6 +94,51 @@ const source = (object = "web.tar.gz") => [
 ];
 
 describe("images create", () => {
+  it("creates from an images.insert body with Secure Boot keys and deprecation as flags", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cli-body-"));
+    try {
+      const imageName = name("body");
+      const body = join(dir, "body.json");
+      writeFileSync(
+        body,
+        JSON.stringify({
+          name: imageName,
+          rawDisk: { source: "https://storage.googleapis.com/my-bucket/web.tar.gz" },
+        }),
+      );
+      const pk = join(dir, "pk.der");
+      writeFileSync(pk, Buffer.from([0x30, 0x82, 0x01, 0x00, ...randomBytes(64)]));
+      const run = await images([
+        "create",
+        "--project",
+        "my-project",
+        "--body",
+        body,
+        "--shielded-pk",
+        pk,
+        "--shielded-db",
+        pk,
+        "--deprecated-state",
+        "DEPRECATED",
+        "--tag",
+        "tagKeys/1=tagValues/2",
+      ]);
+      expect(run.stderr).toMatch(new RegExp(`Created \\[.*/global/images/${imageName}`));
+      expect(run.code).toBe(0);
+      const state = (await (
+        await fetch(`${String(emulator.readyLine["url"])}/admin/state`)
+      ).json()) as { images: Record<string, unknown>[] };
+      const image = state.images.find((i) => i["name"] === imageName);
+      expect(image?.["deprecated"]).toEqual({ state: "DEPRECATED" });
+      expect(image?.["shieldedInstanceInitialState"]).toEqual({
+        pk: { content: readFileSync(pk).toString("base64"), fileType: "X509" },
+        dbs: [{ content: readFileSync(pk).toString("base64"), fileType: "X509" }],
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("prints one line per change off a TTY and exits 0 at DONE", async () => {
     const run = await images(["create", name("web"), "--project", "my-project", ...source()]);
     expect(run.code).toBe(0);

@@ -1,5 +1,11 @@
-import { create } from "@bufbuild/protobuf";
-import { CreateImageRequestSchema, type CreateImageRequest } from "@imagesvc/proto";
+import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
+import {
+  CreateImageRequestSchema,
+  ImageSchema,
+  type CreateImageRequest,
+  type FileContentBuffer,
+} from "@imagesvc/proto";
+import { readFileSync } from "node:fs";
 
 /** The flags of `images create`, named and shaped after `gcloud compute images create`. */
 export interface CreateFlags {
@@ -20,7 +26,28 @@ export interface CreateFlags {
   readonly licenses?: string;
   readonly force?: boolean;
   readonly requestId?: string;
+  /** A whole `images.insert` body (Compute's JSON); the flags above and below set fields on top. */
+  readonly body?: string;
+  /** Secure Boot key files: the platform key, key exchange keys, allowed and forbidden databases. */
+  readonly shieldedPk?: string;
+  readonly shieldedKek?: readonly string[];
+  readonly shieldedDb?: readonly string[];
+  readonly shieldedDbx?: readonly string[];
+  /** Files holding the key a source is encrypted with: a base64 raw key or RSA-wrapped key. */
+  readonly sourceDiskKeyFile?: string;
+  readonly sourceImageKeyFile?: string;
+  readonly sourceSnapshotKeyFile?: string;
+  readonly deprecatedState?: string;
+  readonly deprecatedReplacement?: string;
+  readonly deprecateAt?: string;
+  readonly obsoleteAt?: string;
+  readonly deleteAt?: string;
+  /** Resource Manager tags, each `KEY=VALUE`. */
+  readonly tag?: readonly string[];
 }
+
+/** Reads a file a flag names; tests pass their own. */
+export type ReadFile = (path: string) => Buffer;
 
 /** A flag that cannot be turned into a request; `flag` names it for the message. */
 export class UsageError extends Error {
@@ -31,7 +58,19 @@ export class UsageError extends Error {
  * Builds the request from the flags. Only shape problems are found here (a `--labels` entry
  * without `=`, a zone without a disk); the rules themselves are libs/validation's, run next.
  */
-export function createRequestFromFlags(name: string, flags: CreateFlags): CreateImageRequest {
+export function createRequestFromFlags(
+  name: string | undefined,
+  flags: CreateFlags,
+  readFile: ReadFile = readFileSync,
+): CreateImageRequest {
+  const read = (flag: string, path: string): Buffer => {
+    try {
+      return readFile(path);
+    } catch (e) {
+      throw new UsageError(`${flag}: cannot read ${path} (${(e as Error).message})`);
+    }
+  };
+  const base = flags.body === undefined ? {} : bodyOf(read("--body", flags.body), flags.body);
   const list = (value: string | undefined) =>
     (value ?? "")
       .split(",")
@@ -88,25 +127,127 @@ export function createRequestFromFlags(name: string, flags: CreateFlags): Create
         ? snapshot
         : `global/snapshots/${snapshot}`;
 
+  const tags: Record<string, string> = {};
+  for (const entry of flags.tag ?? []) {
+    const eq = entry.indexOf("=");
+    if (eq === -1)
+      throw new UsageError(
+        `--tag: "${entry}" is not KEY=VALUE; write e.g. --tag tagKeys/123=tagValues/456`,
+      );
+    tags[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  const secureBoot = (flag: string, path: string) => keyFileContent(read(flag, path));
+  const shielded =
+    flags.shieldedPk === undefined &&
+    (flags.shieldedKek ?? []).length +
+      (flags.shieldedDb ?? []).length +
+      (flags.shieldedDbx ?? []).length ===
+      0
+      ? undefined
+      : {
+          ...(flags.shieldedPk !== undefined && {
+            pk: secureBoot("--shielded-pk", flags.shieldedPk),
+          }),
+          keks: (flags.shieldedKek ?? []).map((f) => secureBoot("--shielded-kek", f)),
+          dbs: (flags.shieldedDb ?? []).map((f) => secureBoot("--shielded-db", f)),
+          dbxs: (flags.shieldedDbx ?? []).map((f) => secureBoot("--shielded-dbx", f)),
+        };
+  const sourceKey = (flag: string, path: string | undefined) =>
+    path === undefined ? undefined : customerKey(flag, read(flag, path));
+  const deprecation = {
+    state: flags.deprecatedState,
+    replacement: flags.deprecatedReplacement,
+    deprecated: flags.deprecateAt,
+    obsolete: flags.obsoleteAt,
+    deleted: flags.deleteAt,
+  };
+  const setDeprecation = Object.values(deprecation).some((v) => v !== undefined);
+
+  // Flags set only what they name; everything else comes from --body, if given.
+  const overlay: Record<string, unknown> = {
+    ...base,
+    ...(name !== undefined && { name }),
+    ...(flags.description !== undefined && { description: flags.description }),
+    ...(flags.family !== undefined && { family: flags.family }),
+    ...(flags.labels !== undefined && { labels }),
+    ...(flags.sourceUri !== undefined && { rawDisk: { source: flags.sourceUri } }),
+    ...(sourceDisk !== "" && { sourceDisk }),
+    ...(sourceImage !== "" && { sourceImage }),
+    ...(sourceSnapshot !== "" && { sourceSnapshot }),
+    ...(flags.storageLocation !== undefined && { storageLocations: list(flags.storageLocation) }),
+    ...(flags.guestOsFeatures !== undefined && {
+      guestOsFeatures: list(flags.guestOsFeatures).map((type) => ({ type })),
+    }),
+    ...(flags.licenses !== undefined && { licenses: list(flags.licenses) }),
+    ...(flags.architecture !== undefined && { architecture: flags.architecture }),
+    ...(shielded !== undefined && { shieldedInstanceInitialState: shielded }),
+    ...(flags.sourceDiskKeyFile !== undefined && {
+      sourceDiskEncryptionKey: sourceKey("--source-disk-key-file", flags.sourceDiskKeyFile),
+    }),
+    ...(flags.sourceImageKeyFile !== undefined && {
+      sourceImageEncryptionKey: sourceKey("--source-image-key-file", flags.sourceImageKeyFile),
+    }),
+    ...(flags.sourceSnapshotKeyFile !== undefined && {
+      sourceSnapshotEncryptionKey: sourceKey(
+        "--source-snapshot-key-file",
+        flags.sourceSnapshotKeyFile,
+      ),
+    }),
+    ...(setDeprecation && {
+      deprecated: Object.fromEntries(Object.entries(deprecation).map(([k, v]) => [k, v ?? ""])),
+    }),
+    ...((flags.tag ?? []).length > 0 && { params: { resourceManagerTags: tags } }),
+  };
+  const image = fromJson(ImageSchema, overlay as JsonValue);
   return create(CreateImageRequestSchema, {
     project: flags.project,
     requestId: flags.requestId ?? "",
     forceCreate: flags.force === true,
-    image: {
-      name,
-      description: flags.description ?? "",
-      family: flags.family ?? "",
-      labels,
-      ...(flags.sourceUri !== undefined && { rawDisk: { source: flags.sourceUri } }),
-      sourceDisk,
-      sourceImage,
-      sourceSnapshot,
-      storageLocations: list(flags.storageLocation),
-      guestOsFeatures: list(flags.guestOsFeatures).map((type) => ({ type })),
-      licenses: list(flags.licenses),
-      architecture: flags.architecture ?? "",
-    },
+    image,
   });
+}
+
+/** An images.insert body from a file, as the proto message's init (Compute's field names). */
+function bodyOf(bytes: Buffer, path: string): Record<string, unknown> {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString("utf8"));
+  } catch (e) {
+    throw new UsageError(`--body: ${path} is not JSON (${(e as Error).message})`);
+  }
+  try {
+    fromJson(ImageSchema, json as JsonValue);
+    return json as Record<string, unknown>;
+  } catch (e) {
+    throw new UsageError(
+      `--body: ${path} is not an images.insert body: ${(e as Error).message}; see Compute's Image resource for the field names`,
+    );
+  }
+}
+
+/**
+ * A Secure Boot key file as Compute takes it: a PEM certificate is sent as its DER bytes, and a
+ * DER certificate (an ASN.1 SEQUENCE) is `X509`; anything else is an EFI signature list, `BIN`.
+ */
+export function keyFileContent(bytes: Buffer): Omit<FileContentBuffer, "$typeName"> {
+  const text = bytes.toString("latin1");
+  const pem = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/.exec(text);
+  if (pem !== null) return { content: (pem[1] ?? "").replace(/\s+/g, ""), fileType: "X509" };
+  const der = bytes[0] === 0x30 && bytes[1] === 0x82;
+  return { content: bytes.toString("base64"), fileType: der ? "X509" : "BIN" };
+}
+
+/** A key file's key: 44 base64 characters are a raw key, 344 an RSA-wrapped one. */
+function customerKey(
+  flag: string,
+  bytes: Buffer,
+): { rawKey: string } | { rsaEncryptedKey: string } {
+  const key = bytes.toString("utf8").trim();
+  if (key.length === 44) return { rawKey: key };
+  if (key.length === 344) return { rsaEncryptedKey: key };
+  throw new UsageError(
+    `${flag}: the file holds ${key.length} characters; want a 256-bit key in base64 (44 characters) or an RSA-wrapped one (344)`,
+  );
 }
 
 /** The flag a request field comes from, so validation messages point at what the user typed. */
@@ -126,6 +267,22 @@ export const FLAG_OF_FIELD: Readonly<Record<string, string>> = {
 
 /** `image.labels["Env"]` → `--labels`; `image.guest_os_features[1].type` → `--guest-os-features`. */
 export function flagOf(field: string): string | undefined {
+  const prefixed: [string, string][] = [
+    ["image.shielded_instance_initial_state.pk", "--shielded-pk"],
+    ["image.shielded_instance_initial_state.keks", "--shielded-kek"],
+    ["image.shielded_instance_initial_state.dbs", "--shielded-db"],
+    ["image.shielded_instance_initial_state.dbxs", "--shielded-dbx"],
+    ["image.source_disk_encryption_key", "--source-disk-key-file"],
+    ["image.source_image_encryption_key", "--source-image-key-file"],
+    ["image.source_snapshot_encryption_key", "--source-snapshot-key-file"],
+    ["image.deprecated.state", "--deprecated-state"],
+    ["image.deprecated.replacement", "--deprecated-replacement"],
+    ["image.deprecated.deprecated", "--deprecate-at"],
+    ["image.deprecated.obsolete", "--obsolete-at"],
+    ["image.deprecated.deleted", "--delete-at"],
+    ["image.params.resource_manager_tags", "--tag"],
+  ];
+  for (const [prefix, flag] of prefixed) if (field.startsWith(prefix)) return flag;
   if (field.startsWith("image.labels")) return "--labels";
   if (field.startsWith("image.guest_os_features")) return "--guest-os-features";
   if (field.startsWith("image.licenses")) return "--licenses";

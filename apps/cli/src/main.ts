@@ -118,6 +118,9 @@ function printViolations(violations: readonly FieldViolation[]): void {
   }
 }
 
+/** Commander's accumulator for a repeated flag. */
+const collect = (value: string, previous: readonly string[]): string[] => [...previous, value];
+
 const projectOption = () =>
   new Option("--project <project>", "the Cloud project")
     .makeOptionMandatory()
@@ -145,8 +148,15 @@ const createCommand = program
   .description(
     "Create an image, then follow its operation to DONE (flags as in `gcloud compute images create`)",
   )
-  .argument("<image-name>", "name of the image: 1-63 lowercase letters, digits or hyphens")
+  .argument(
+    "[image-name]",
+    "name of the image: 1-63 lowercase letters, digits or hyphens (or the name in --body)",
+  )
   .addOption(projectOption())
+  .option(
+    "--body <file.json>",
+    "a whole images.insert body, as Compute's docs show it; other flags set fields on top",
+  )
   .option(
     "--source-uri <url>",
     "Cloud Storage URL of a .tar.gz disk archive (https://storage.googleapis.com/BUCKET/OBJECT)",
@@ -157,9 +167,43 @@ const createCommand = program
   .option("--source-image-family <family>", "the latest image of this family")
   .option("--source-image-project <project>", "project of --source-image or --source-image-family")
   .option("--source-snapshot <snapshot>", "a snapshot name, path or URL")
-  .option("--force", "create even if the source disk is attached to a running instance");
+  .option("--force", "create even if the source disk is attached to a running instance")
+  .option(
+    "--source-disk-key-file <file>",
+    "the key --source-disk is encrypted with (base64, raw or RSA-wrapped)",
+  )
+  .option("--source-image-key-file <file>", "the key --source-image is encrypted with")
+  .option("--source-snapshot-key-file <file>", "the key --source-snapshot is encrypted with")
+  .option(
+    "--shielded-pk <file>",
+    "Secure Boot platform key: a DER or PEM certificate, or an EFI signature list",
+  )
+  .option("--shielded-kek <file>", "a Secure Boot key exchange key (repeat for more)", collect, [])
+  .option(
+    "--shielded-db <file>",
+    "an allowed signature database entry (repeat for more)",
+    collect,
+    [],
+  )
+  .option(
+    "--shielded-dbx <file>",
+    "a forbidden signature database entry (repeat for more)",
+    collect,
+    [],
+  )
+  .option("--deprecated-state <state>", "ACTIVE, DEPRECATED, OBSOLETE or DELETED at creation")
+  .option("--deprecated-replacement <image>", "the image that replaces this one")
+  .option("--deprecate-at <rfc3339>", "when the image is meant to become DEPRECATED")
+  .option("--obsolete-at <rfc3339>", "when the image is meant to become OBSOLETE")
+  .option("--delete-at <rfc3339>", "when the image is meant to become DELETED")
+  .option(
+    "--tag <key=value>",
+    "a Resource Manager tag bound at creation (repeat for more)",
+    collect,
+    [],
+  );
 withImageFlags(createCommand).action(
-  async (name: string, flags: CreateFlags & { async?: boolean }) => {
+  async (name: string | undefined, flags: CreateFlags & { async?: boolean }) => {
     const request = createRequestFromFlags(name, flags);
     const violations = validateCreateImageRequest(request);
     if (violations.length > 0) {
