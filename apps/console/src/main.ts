@@ -1,12 +1,13 @@
 // The operations console: a project's operations, newest first, each moving live as versions
-// arrive; a create form that validates as you type with libs/validation itself. It talks to the
-// gateway that serves it, with Connect (ListOperations, WatchOperation, CreateImage): no API of
+// arrive; a create form, and a box for a whole images.insert body, that validate as you type
+// with libs/validation itself. It talks to the gateway that serves it, with Connect (ListOperations, WatchOperation, CreateImage): no API of
 // its own. Streams that break (a gateway restart) reconnect and resume from the last version.
-import { create } from "@bufbuild/protobuf";
+import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import {
   CreateImageRequestSchema,
+  ImageSchema,
   ImageService,
   Operation_Status,
   type CreateImageRequest,
@@ -264,6 +265,64 @@ $("create").addEventListener("submit", (event) => {
   }
   result.textContent = "Creating…";
   client.createImage(formRequest()).then(
+    (op) => {
+      result.textContent = `Operation ${op.name} accepted.`;
+      void watch(addRow(op, true), generation);
+    },
+    (e: unknown) => {
+      result.textContent = `Refused: ${ConnectError.from(e).rawMessage}`;
+    },
+  );
+});
+
+/**
+ * The pasted images.insert body as a request, or every problem with it: not JSON, a field that
+ * Compute's Image does not have, or libs/validation's violations, each naming its field.
+ */
+function bodyRequest(): { request?: CreateImageRequest; problems: string[] } {
+  const text = (document.getElementById("body") as HTMLTextAreaElement).value.trim();
+  if (text === "") return { problems: [] };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    return { problems: [`not JSON: ${(e as Error).message}`] };
+  }
+  let image;
+  try {
+    image = fromJson(ImageSchema, json as JsonValue);
+  } catch (e) {
+    return { problems: [`not an images.insert body: ${(e as Error).message}`] };
+  }
+  const request = create(CreateImageRequestSchema, { project, image });
+  const problems = validateCreateImageRequest(request).map((v) => `${v.field}: ${v.description}`);
+  return { request, problems };
+}
+
+function validateBody(): CreateImageRequest | undefined {
+  const { request, problems } = bodyRequest();
+  $("body-errors").replaceChildren(
+    ...problems.map((p) => {
+      const item = document.createElement("li");
+      item.textContent = p;
+      return item;
+    }),
+  );
+  $("body").setAttribute("aria-invalid", String(problems.length > 0));
+  return problems.length === 0 ? request : undefined;
+}
+
+$("body").addEventListener("input", () => void validateBody());
+$("create-body").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const result = $("body-result");
+  const request = validateBody();
+  if (request === undefined) {
+    result.textContent = "Fix the body; nothing was sent.";
+    return;
+  }
+  result.textContent = "Creating…";
+  client.createImage(request).then(
     (op) => {
       result.textContent = `Operation ${op.name} accepted.`;
       void watch(addRow(op, true), generation);

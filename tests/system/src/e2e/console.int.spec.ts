@@ -110,6 +110,32 @@ describe.skipIf(!available)("the operations console", () => {
     await shot("3-invalid-name");
   });
 
+  it("validates a pasted images.insert body as you type, then creates from it", async () => {
+    const body = (fileType: string) =>
+      JSON.stringify({
+        name: "console-body",
+        sourceImage: "projects/debian-cloud/global/images/family/debian-12",
+        shieldedInstanceInitialState: { pk: { content: "MIIB", fileType } },
+        deprecated: { state: "DEPRECATED" },
+      });
+    await page.locator("#body").fill(body("PEM"));
+    await expect
+      .poll(() => page.locator("#body-errors li").allTextContents())
+      .toEqual([
+        'image.shielded_instance_initial_state.pk.file_type: "PEM" is not a file type; use "X509" (a DER certificate), "BIN" (an EFI signature list) or "UNDEFINED"',
+      ]);
+    expect(await page.locator("#body").getAttribute("aria-invalid")).toBe("true");
+    await page.locator("#body").fill('{"name": "x", "sourceImageUrl": "y"}');
+    await expect
+      .poll(() => page.locator("#body-errors li").allTextContents())
+      .toEqual([expect.stringMatching(/^not an images.insert body: .*sourceImageUrl/)]);
+    await page.locator("#body").fill(body("X509"));
+    await expect.poll(() => page.locator("#body-errors li").count()).toBe(0);
+    await page.locator("#body-create-button").click();
+    await expect.poll(() => page.locator("#body-result").textContent()).toMatch(/accepted/);
+    await expect.poll(() => row("console-body").count()).toBe(1);
+  });
+
   it("shows a failed operation's Compute error", async () => {
     await uploadObject(stack.emulator, "named.tar.gz", archiveOf("tmp/output.img"));
     await createByKeyboard("console-bad", "https://storage.googleapis.com/my-bucket/named.tar.gz");
