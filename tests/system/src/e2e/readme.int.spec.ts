@@ -26,7 +26,7 @@ function examples(): { lang: string; code: string }[] {
 describe("the README's examples", () => {
   it("run verbatim, in order, against npm start's stack", async () => {
     const blocks = examples();
-    expect(blocks.map((b) => b.lang)).toEqual(["sh", "sh", "sh", "sh", "ts"]);
+    expect(blocks.map((b) => b.lang)).toEqual(["sh", "sh", "sh", "sh", "sh", "ts"]);
     const redis = await useTestRedis();
     const port = String(await freePort());
     const emulatorPort = String(await freePort());
@@ -63,6 +63,12 @@ describe("the README's examples", () => {
         /"code":"failed_precondition","message":"operation \S+ is already DONE/,
       ); // CancelOperation
       expect(run.stdout).toMatch(/"name":\s*"operation-/); // buf curl's CreateImage
+      // The Secure Boot key and the KMS-protected source: DONE without an error.
+      const secure = run.stdout
+        .split("\n")
+        .find((l) => l.includes("/images/secure-1") && l.includes('"status":"DONE"'));
+      expect(secure, said).toBeDefined();
+      expect(secure).not.toContain('"error"');
       expect(run.stdout).toContain("computeimages.v1.ImageService/WatchOperation"); // --list-methods
       expect(run.stdout).not.toMatch(/already_exists|ALREADY_EXISTS/);
       expect(run.stderr).toMatch(/Created \[.*\/images\/imported-1\]/); // the disk file, imported
