@@ -7,6 +7,7 @@ import { Code, ConnectError, createClient, type Client } from "@connectrpc/conne
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ImageService, Operation_Status, type Operation } from "@imagesvc/proto";
 import { execFileSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
 import {
   existsSync,
   mkdirSync,
@@ -14,6 +15,7 @@ import {
   readdirSync,
   readFileSync,
   symlinkSync,
+  writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -93,14 +95,19 @@ describe.skipIf(!available)("a rolling upgrade from the previous release", () =>
     // off on both gateways: the archive must reach Compute).
     await uploadObject(stack.emulator, "named.tar.gz", archiveOf("tmp/output.img"));
     const env = { PREFLIGHT: "off" };
+    // This release seals keys the previous one has no field for (an RSA-wrapped key): such a
+    // request is stored as version 4, which the old worker and sweeper refuse to run.
+    const keyFile = join(mkdtempSync(join(tmpdir(), "rolling-secrets-")), "secrets.key");
+    writeFileSync(keyFile, randomBytes(32).toString("base64"));
+    const secrets = { SECRETS_KEY_FILE: keyFile };
     const oldGateway = await stack.spawnGateway(env, undefined, previousMain("gateway"));
-    const newGateway = await stack.spawnGateway(env);
+    const newGateway = await stack.spawnGateway({ ...env, ...secrets });
     // A previous release's worker refuses this release's jobs (they point at the record) and
     // fails them; a sweeper queues them again, the old one from the record's request, so any
     // worker runs them. Sweeps are quick here so that the rollout's detour takes seconds.
     const sweeps = { SWEEP_INTERVAL_MS: "300", SWEEP_GRACE_MS: "500" };
-    const oldWorker = await stack.startWorker(sweeps, previousMain("worker"));
-    const newWorker = await stack.startWorker(sweeps);
+    const oldWorker = await stack.startWorker({ ...sweeps, ...secrets }, previousMain("worker"));
+    const newWorker = await stack.startWorker({ ...sweeps, ...secrets });
     try {
       const gateways = [clientOf(oldGateway.url), clientOf(newGateway.url)] as const;
       const created: { op: Operation; by: number }[] = [];
@@ -118,6 +125,15 @@ describe.skipIf(!available)("a rolling upgrade from the previous release", () =>
         });
         created.push({ op, by });
       }
+      const rsaKey = randomBytes(256).toString("base64");
+      const wrapped = await gateways[1].createImage({
+        project: "my-project",
+        image: {
+          name: "rolling-rsa",
+          rawDisk: { source: "https://storage.googleapis.com/my-bucket/web.tar.gz" },
+          imageEncryptionKey: { rsaEncryptedKey: rsaKey },
+        },
+      });
       // Each watched to DONE through the other release's gateway.
       const finals = await Promise.all(
         created.map(async ({ op, by }) => {
@@ -134,6 +150,16 @@ describe.skipIf(!available)("a rolling upgrade from the previous release", () =>
         expect(last?.status, `rolling-${String(i)}`).toBe(Operation_Status.DONE);
         expect(last?.error?.errors[0]?.code).toBe(i % 4 < 2 ? "INVALID_IMAGE_TAR" : undefined);
       }
+      // The version-4 request ran only where its key could be opened: Compute got the key.
+      const rsaDone = await drain(
+        gateways[0].watchOperation({ project: "my-project", operation: wrapped.name }),
+      );
+      expect(rsaDone.at(-1)?.status).toBe(Operation_Status.DONE);
+      expect(rsaDone.at(-1)?.error).toBeUndefined();
+      const rsaImage = stack.emulator.admin.state().images.find((i) => i.name === "rolling-rsa");
+      expect(rsaImage?.["imageEncryptionKey"]).toEqual({
+        sha256: createHash("sha256").update(Buffer.from(rsaKey, "base64")).digest("base64"),
+      });
       // Both releases read the records the other wrote, details and all.
       for (const { op } of created) {
         for (const gateway of gateways) {
