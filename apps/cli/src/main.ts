@@ -70,12 +70,13 @@ const json = () => program.opts<GlobalFlags>().json === true;
  * the stream itself (it sends the current state first), so a gateway that is down or restarting
  * is retried like any lost stream.
  */
-async function follow(project: string, operation: string): Promise<number> {
+async function follow(project: string, operation: string, from?: Operation): Promise<number> {
   const mode = json() ? "json" : process.stdout.isTTY ? "tty" : "lines";
   const progress = createProgress(mode);
   let done: Operation;
   try {
     done = await watchToDone(client(), project, operation, {
+      ...(from !== undefined && { from }),
       onUpdate: (o) => {
         progress.update(o);
       },
@@ -220,7 +221,7 @@ withImageFlags(createCommand).action(
       process.stderr.write(
         `Operation ${op.name} accepted; following it (Ctrl-C stops following, not the operation).\n`,
       );
-    process.exitCode = await follow(op.project, op.name);
+    process.exitCode = await follow(op.project, op.name, op);
   },
 );
 

@@ -10,6 +10,11 @@ export interface WatchOptions {
   readonly onReconnect?: (attempt: number, error: unknown) => void;
   /** Reconnects in a row before giving up. Default: 8. */
   readonly maxReconnects?: number;
+  /**
+   * The operation as already known (CreateImage's answer): shown first, and the stream then
+   * shows only later versions, so the first line is what was accepted however fast a worker is.
+   */
+  readonly from?: Operation;
 }
 
 /**
@@ -23,7 +28,8 @@ export async function watchToDone(
   operation: string,
   options: WatchOptions,
 ): Promise<Operation> {
-  let last: Operation | undefined;
+  let last: Operation | undefined = options.from;
+  if (last !== undefined) options.onUpdate(last);
   let failures = 0;
   for (;;) {
     try {

@@ -32,7 +32,7 @@ export interface ImportFlags extends Omit<CreateFlags, "sourceUri"> {
 /** What the import command needs from the rest of the CLI. */
 export interface ImportContext {
   client(): Client<typeof ImageService>;
-  follow(project: string, operation: string): Promise<number>;
+  follow(project: string, operation: string, from?: Operation): Promise<number>;
   json(): boolean;
   /** Prints libs/validation's violations with the flags they come from. */
   printViolations(violations: ReturnType<typeof validateCreateImageRequest>): void;
@@ -210,7 +210,7 @@ export async function importDisk(
     }
     say(`Operation ${op.name} accepted; following it (Ctrl-C stops following, not the operation).`);
     for (const w of op.warnings) say(`WARNING: ${w.code}: ${w.message}`);
-    return await ctx.follow(op.project, op.name);
+    return await ctx.follow(op.project, op.name, op);
   } finally {
     process.off("SIGINT", onSigint);
   }
