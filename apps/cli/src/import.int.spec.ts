@@ -151,9 +151,12 @@ async function interruptedImport(
   });
   let err = "";
   run.stderr.on("data", (c: Buffer) => (err += c.toString()));
-  for (let i = 0; i < 600 && !at.test(err); i++) await new Promise((r) => setTimeout(r, 20));
+  // Listened for from the start: a run that ends before `at` must not leave this waiting.
+  const exited = once(run, "exit") as Promise<[number | null]>;
+  for (let i = 0; i < 600 && !at.test(err) && run.exitCode === null; i++)
+    await new Promise((r) => setTimeout(r, 20));
   run.kill(signal);
-  const [code] = (await once(run, "exit")) as [number | null];
+  const [code] = await exited;
   await admin("faults", { method: "DELETE" });
   return { code, err };
 }
@@ -213,6 +216,49 @@ describe("images import", () => {
     const s = await state();
     expect(s.images.filter((i) => i.name === "resumed")).toMatchObject([{ status: "READY" }]);
     expect(Object.values(s.insertCalls).every((n) => n === 1)).toBe(true);
+    expect(imports()).toEqual([]);
+  });
+
+  it("uploads an input .tar.gz where it is, never a copy, and resumes it after Ctrl-C", async () => {
+    mkdirSync(join(dir, "ready"), { recursive: true });
+    execFileSync("qemu-img", [
+      "convert",
+      "-O",
+      "raw",
+      join(dir, "web.qcow2"),
+      join(dir, "ready/disk.raw"),
+    ]);
+    execFileSync("qemu-img", ["resize", "-q", "-f", "raw", join(dir, "ready/disk.raw"), "2G"]);
+    execFileSync("tar", [
+      "--format=oldgnu",
+      "-Sczf",
+      join(dir, "ready.tar.gz"),
+      "-C",
+      join(dir, "ready"),
+      "disk.raw",
+    ]);
+    const args = [
+      "import",
+      join(dir, "ready.tar.gz"),
+      "--project",
+      "my-project",
+      "--bucket",
+      "my-bucket",
+      "--name",
+      "in-place",
+    ];
+    const { code, err } = await interruptedImport(args, /\((20|30|40)%\)/, "SIGINT");
+    expect(code).toBe(130);
+    expect(err).toContain("uploading it where it is");
+    const [kept] = imports();
+    // The session only: the archive is the user's own file.
+    expect(readdirSync(join(cache, "imagesvc/imports", kept ?? ""))).toEqual(["state.json"]);
+    const again = await images(args);
+    expect(again.stderr).toContain("Resuming the import");
+    expect(again.code).toBe(0);
+    expect((await state()).images.find((i) => i.name === "in-place")).toMatchObject({
+      status: "READY",
+    });
     expect(imports()).toEqual([]);
   });
 

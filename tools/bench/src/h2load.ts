@@ -30,6 +30,8 @@ export interface UnaryResult {
   /** h2load's own CPU time (user + system), in seconds. */
   readonly clientCpuSeconds: number;
   readonly seconds: number;
+  /** Every answered request, the warm-up's included: what the server's CPU was spent on. */
+  readonly answeredWithWarmup: number;
 }
 
 export async function h2loadAvailable(): Promise<boolean> {
@@ -101,6 +103,7 @@ export async function runUnary(load: UnaryLoad): Promise<UnaryResult> {
       p99Ms: quantile(durations, 0.99),
       clientCpuSeconds: cpu ?? 0,
       seconds,
+      answeredWithWarmup: rows.filter((r) => r[1] === 200).length,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -55,7 +55,20 @@ export function printTable(r: Results): void {
     add(
       "grpc: CreateImage ÷ grpc-js ceiling",
       String(g.createOverCeiling),
-      `≥ 0.30 ${mark(g.createOverCeiling >= 0.3)}`,
+      "(retired ≥ 0.30: see CreateImage gateway CPU ÷ floor)",
+    );
+  }
+  // CreateImage against the floor this design stands on: the gateway's own no-op gRPC call plus
+  // BullMQ's `add` alone, both measured in this run.
+  const grpcUnary = r.unary.protocols?.["grpc"];
+  const addCpu = r.bullmqAlone?.addCpuUsPerJob;
+  if (grpcUnary !== undefined && addCpu !== undefined) {
+    const floor = grpcUnary.noopGatewayCpuUs + addCpu;
+    const ratio = round(grpcUnary.perCreate.gatewayCpuUs / floor, 2);
+    add(
+      "grpc: CreateImage gateway CPU ÷ floor",
+      `${String(ratio)} (${String(grpcUnary.perCreate.gatewayCpuUs)} µs ÷ (${String(grpcUnary.noopGatewayCpuUs)} no-op + ${String(addCpu)} BullMQ add))`,
+      `≤ 1.6 ${mark(ratio <= 1.6)}`,
     );
   }
   const f = r.fanout;
@@ -144,8 +157,17 @@ export function printTable(r: Results): void {
     add(
       "end to end: Redis commands per image",
       String(e.redisCommandsPerImage),
-      `≤ 30 ${mark(e.redisCommandsPerImage <= 30)}`,
+      "(retired ≤ 30: see our Redis commands per image)",
     );
+    const bullCommands = r.bullmqAlone?.redisCommandsPerJob;
+    if (bullCommands !== undefined) {
+      const ours = round(e.redisCommandsPerImage - bullCommands, 1);
+      add(
+        "end to end: our Redis commands per image",
+        `${String(ours)} (${String(e.redisCommandsPerImage)} − ${String(bullCommands)} BullMQ alone)`,
+        `≤ 20 ${mark(ours <= 20)}`,
+      );
+    }
     add(
       "end to end: Redis CPU µs per image (one Redis core's ceiling, images/s)",
       `${String(e.redisCpuUsPerImage)} (${String(e.redisCeilingImagesPerSecond)})`,

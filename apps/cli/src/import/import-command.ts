@@ -1,6 +1,6 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { createStorage } from "@imagesvc/preflight";
-import type { ImageService, Operation } from "@imagesvc/proto";
+import { RetryInfoSchema, type ImageService, type Operation } from "@imagesvc/proto";
 import { validateCreateImageRequest } from "@imagesvc/validation";
 import { createHash, randomUUID } from "node:crypto";
 import {
@@ -47,6 +47,8 @@ interface ImportState {
   readonly requestId: string;
   uri?: string;
   uploaded?: boolean;
+  /** The input was a .tar.gz already: it is uploaded where it is, never copied. */
+  inPlace?: boolean;
 }
 
 /** The image name a file suggests: `Web Server.vmdk` → `web-server`. */
@@ -103,12 +105,14 @@ export async function importDisk(
     key,
   );
   const statePath = join(dir, "state.json");
-  const archive = join(dir, "disk.tar.gz");
-  const resumed = existsSync(statePath) && existsSync(archive);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const state: ImportState = resumed
+  const ownArchive = join(dir, "disk.tar.gz");
+  const saved = existsSync(statePath)
     ? (JSON.parse(readFileSync(statePath, "utf8")) as ImportState)
-    : { requestId: flags.requestId ?? randomUUID() };
+    : undefined;
+  const resumed = saved !== undefined && (saved.inPlace === true || existsSync(ownArchive));
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const state: ImportState = resumed ? saved : { requestId: flags.requestId ?? randomUUID() };
+  let archive = state.inPlace === true ? file : ownArchive;
   const save = () => {
     writeFileSync(statePath, JSON.stringify(state));
   };
@@ -135,8 +139,9 @@ export async function importDisk(
       try {
         const disk = await inspectDisk(file, abort.signal);
         if (disk.kind === "archive") {
-          say(`${file} is already a gzip archive; checking it and uploading it as it is.`);
-          writeFileSync(archive, readFileSync(file));
+          say(`${file} is already a gzip archive; checking it and uploading it where it is.`);
+          state.inPlace = true;
+          archive = file;
         } else {
           say(
             `Converting ${file} (${disk.format}, ${size(disk.virtualSize)}) to a raw disk of whole GiB, and archiving it (tar --format=oldgnu -Sczf)…`,
@@ -196,10 +201,10 @@ export async function importDisk(
     try {
       op = await ctx.client().createImage({ ...request, requestId: state.requestId });
     } catch (e) {
-      const code = ConnectError.from(e).code;
       // Refused for good (the pre-flight, a name taken, no permission): start over next time.
-      if (code !== Code.Unavailable && code !== Code.DeadlineExceeded && code !== Code.Unknown)
-        discard();
+      // Refused for now: the upload stays, and the same command creates the image without it.
+      if (!isRetryable(ConnectError.from(e))) discard();
+      else say("The upload is kept: run the same command again to create the image from it.");
       throw e;
     }
     discard();
@@ -213,6 +218,26 @@ export async function importDisk(
     return await ctx.follow(op.project, op.name, op);
   } finally {
     process.off("SIGINT", onSigint);
+  }
+}
+
+/**
+ * A CreateImage refusal that a later try may not get: the gateway unreachable or draining, an
+ * internal failure, a deadline, or a quota or rate limit that says when to come back (RetryInfo).
+ */
+export function isRetryable(e: ConnectError): boolean {
+  switch (e.code) {
+    case Code.Unavailable:
+    case Code.DeadlineExceeded:
+    case Code.Unknown:
+    case Code.Internal:
+    case Code.Aborted:
+    case Code.Canceled:
+      return true;
+    case Code.ResourceExhausted:
+      return e.findDetails(RetryInfoSchema).length > 0;
+    default:
+      return false;
   }
 }
 

@@ -59,10 +59,14 @@ export async function unaryCeiling(gateway: AppProcess, redis: Redis) {
       operationsCreated: number;
       /** What one CreateImage costs: gateway CPU, Redis CPU and Redis commands. */
       perCreate: { gatewayCpuUs: number; redisCpuUs: number; redisCommands: number };
+      /** The gateway's CPU per no-op call (Health/Check) in the ceiling run: the edge's floor. */
+      noopGatewayCpuUs: number;
     }
   > = {};
   for (const [protocol, pair] of Object.entries(cases)) {
+    const noopCpuBefore = gateway.cpuSeconds();
     const ceiling = await runUnary({ ...base, ...pair.ceiling });
+    const noopCpu = gateway.cpuSeconds() - noopCpuBefore;
     const before = await created();
     const redisBefore = await redisSnapshot(redis);
     const cpuBefore = gateway.cpuSeconds();
@@ -85,6 +89,7 @@ export async function unaryCeiling(gateway: AppProcess, redis: Redis) {
       create: createRun,
       ratio: round(createRun.perSecond / ceiling.perSecond, 3),
       operationsCreated,
+      noopGatewayCpuUs: round((noopCpu / ceiling.answeredWithWarmup) * 1e6, 0),
       perCreate: {
         gatewayCpuUs: round((cpu / operationsCreated) * 1e6, 0),
         redisCpuUs: round((redisAfter.cpuUs - redisBefore.cpuUs) / operationsCreated, 0),
