@@ -27,6 +27,8 @@ runApp({
       requestIdTtlMs: s.EMULATOR_REQUEST_ID_TTL_MS,
       operationRetentionMs: s.EMULATOR_OPERATION_RETENTION_MS,
       timeScale: s.EMULATOR_TIME_SCALE,
+      quotaWritesPerMinute: s.EMULATOR_QUOTA_WRITES_PER_MINUTE,
+      quotaReadsPerMinute: s.EMULATOR_QUOTA_READS_PER_MINUTE,
       missingObjectPattern: s.EMULATOR_MISSING_OBJECT_PATTERN,
       unknownObjects: s.EMULATOR_UNKNOWN_OBJECTS,
       seed: s.EMULATOR_SEED,

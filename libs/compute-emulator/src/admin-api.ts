@@ -11,7 +11,8 @@ import type { EmulatorAdmin } from "./emulator";
  * - `GET|POST|DELETE /admin/faults`: list, add (one rule or an array), clear.
  * - `POST /admin/tokens/revoke`: invalidate every metadata-issued token.
  * - `GET|PATCH /admin/config`: operationDurationMs, waitCapMs, requestIdTtlMs,
- *   operationRetentionMs, timeScale, missingObjectPattern.
+ *   operationRetentionMs, timeScale, missingObjectPattern, quotaWritesPerMinute,
+ *   quotaReadsPerMinute.
  * - `POST /admin/sources`: `{"source": "projects/P/zones/Z/disks/D", "key": {"rawKey": "..."}}`
  *   makes that source encrypted with the key, so an insert from it needs the key.
  */

@@ -6,6 +6,7 @@ import { ComputeFault, notFound } from "./compute-error";
 import { Faults } from "./faults";
 import { readBody, resetConnection, sendFault, sendJson } from "./http-io";
 import { checkSourceKeys } from "./encryption";
+import { Quotas } from "./quota";
 import { checkRequestId, parseInsertBody } from "./insert-body";
 import { applyFilter, page } from "./listing";
 import { handleMetadata } from "./metadata-server";
@@ -28,7 +29,11 @@ import { Tokens } from "./tokens";
 /** Drives the emulator from a test in the same process. */
 export interface EmulatorAdmin {
   /** Compute's state, and the Cloud Storage objects. */
-  state(): EmulatorState & { readonly objects: ObjectJson[] };
+  state(): EmulatorState & {
+    readonly objects: ObjectJson[];
+    /** Calls refused for Compute's rate quotas, by project and kind. */
+    readonly quotaRefusals: Record<string, { write: number; read: number }>;
+  };
   /** Forgets images, operations, requestIds, call counts and faults. Tokens stay valid. */
   reset(): void;
   /** Adds a rule; throws a RangeError saying what is wrong with a bad one (it may come from JSON). */
@@ -50,6 +55,8 @@ export interface EmulatorAdmin {
     operationRetentionMs: number;
     timeScale: number;
     missingObjectPattern: string;
+    quotaWritesPerMinute: number;
+    quotaReadsPerMinute: number;
   };
 }
 
@@ -72,6 +79,13 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
   const options = resolveEmulatorOptions(input);
   let baseUrl = "";
   const store = new Store(options, () => baseUrl);
+  const quotas = new Quotas(
+    () => ({
+      writesPerMinute: options.quotaWritesPerMinute,
+      readsPerMinute: options.quotaReadsPerMinute,
+    }),
+    () => options.timeScale,
+  );
   const faults = new Faults(options.seed, options.faults, options.maxFailureStreak);
   const tokens = new Tokens(options.staticTokens, options.tokenTtlSeconds);
   const pendingWaits = new Set<() => void>();
@@ -82,9 +96,14 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
   );
 
   const admin: EmulatorAdmin = {
-    state: () => ({ ...store.state(Date.now()), objects: storage.all() }),
+    state: () => ({
+      ...store.state(Date.now()),
+      objects: storage.all(),
+      quotaRefusals: quotas.refusals(),
+    }),
     reset: () => {
       store.reset();
+      quotas.reset();
       storage.reset();
       faults.clear();
     },
@@ -109,6 +128,8 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
       operationRetentionMs: options.operationRetentionMs,
       timeScale: options.timeScale,
       missingObjectPattern: options.missingObject.source,
+      quotaWritesPerMinute: options.quotaWritesPerMinute,
+      quotaReadsPerMinute: options.quotaReadsPerMinute,
     }),
   };
 
@@ -137,6 +158,7 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
     const requestId = url.searchParams.get("requestId");
     store.countCall(route.method, requestId);
     store.recordTraceparent(route.method, req.headers.traceparent?.toString());
+    quotas.take(route.method, route.project, Date.now());
     const decision = faults.decide(route.method, requestId ?? route.name);
     if (decision.latencyMs > 0) await new Promise((r) => setTimeout(r, decision.latencyMs));
     if (decision.before === "reset") {

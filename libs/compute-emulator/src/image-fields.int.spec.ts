@@ -181,3 +181,20 @@ describe("the emulator's Image fields", () => {
     ).toMatch(/Unknown name "other" at 'resource.params'/);
   });
 });
+
+describe("the emulator's rate quotas", () => {
+  it("refuses a call past the project's quota as Compute does, and the call takes no effect", async () => {
+    emulator.admin.configure({ quotaWritesPerMinute: 2 });
+    try {
+      await insert({ name: "q1", rawDisk: { source: SOURCE } });
+      await insert({ name: "q2", rawDisk: { source: SOURCE } });
+      expect(await refusal({ name: "q3", rawDisk: { source: SOURCE } })).toMatch(
+        /^403 Quota exceeded for quota metric 'Queries'/,
+      );
+      expect(emulator.admin.state().images.map((i) => i.name)).not.toContain("q3");
+      expect(emulator.admin.state().quotaRefusals).toEqual({ [PROJECT]: { write: 1, read: 0 } });
+    } finally {
+      emulator.admin.configure({ quotaWritesPerMinute: 0 });
+    }
+  });
+});

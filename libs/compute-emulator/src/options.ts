@@ -28,6 +28,14 @@ export interface EmulatorConfigPatch {
    * ends DONE with a 404 error and the image FAILED, as Compute reports it.
    */
   readonly missingObjectPattern?: string;
+  /**
+   * Compute's per-project rate quotas, in calls per minute of Compute's time (so `timeScale`
+   * speeds their refill too): mutating calls (images.insert, images.delete, operation deletes)
+   * and reads (get, list, wait). 0 is no limit. A call beyond them gets Compute's 403
+   * `rateLimitExceeded` and takes no effect.
+   */
+  readonly quotaWritesPerMinute?: number;
+  readonly quotaReadsPerMinute?: number;
 }
 
 /**
@@ -121,6 +129,8 @@ export interface ResolvedEmulatorOptions {
   operationRetentionMs: number;
   timeScale: number;
   missingObject: RegExp;
+  quotaWritesPerMinute: number;
+  quotaReadsPerMinute: number;
   readonly unknownObjects: "valid" | "missing";
   readonly seed: number;
   readonly faults: readonly FaultRule[];
@@ -146,6 +156,8 @@ export function resolveEmulatorOptions(options: EmulatorOptions = {}): ResolvedE
     operationRetentionMs: DEFAULTS.EMULATOR_OPERATION_RETENTION_MS,
     timeScale: DEFAULTS.EMULATOR_TIME_SCALE,
     missingObject: toRegExp(DEFAULTS.EMULATOR_MISSING_OBJECT_PATTERN),
+    quotaWritesPerMinute: DEFAULTS.EMULATOR_QUOTA_WRITES_PER_MINUTE,
+    quotaReadsPerMinute: DEFAULTS.EMULATOR_QUOTA_READS_PER_MINUTE,
     unknownObjects: options.unknownObjects ?? DEFAULTS.EMULATOR_UNKNOWN_OBJECTS,
     seed: options.seed ?? DEFAULTS.EMULATOR_SEED,
     faults: (options.faults ?? []).map(checkFaultRule),
@@ -184,6 +196,14 @@ export function applyConfigPatch(
       patch.operationRetentionMs ?? target.operationRetentionMs,
     ),
     timeScale: positive("timeScale", patch.timeScale ?? target.timeScale),
+    quotaWritesPerMinute: nonNegative(
+      "quotaWritesPerMinute",
+      patch.quotaWritesPerMinute ?? target.quotaWritesPerMinute,
+    ),
+    quotaReadsPerMinute: nonNegative(
+      "quotaReadsPerMinute",
+      patch.quotaReadsPerMinute ?? target.quotaReadsPerMinute,
+    ),
     missingObject:
       patch.missingObjectPattern === undefined
         ? target.missingObject

@@ -505,6 +505,20 @@ export const SETTINGS = {
     min: 1,
     doc: "how many times faster than Compute's time every duration above runs",
   },
+  EMULATOR_QUOTA_WRITES_PER_MINUTE: {
+    type: "int",
+    apps: ["compute-emulator"],
+    default: 0,
+    min: 0,
+    doc: "Compute's mutating-call quota per project per minute of Compute's time (inserts, deletes); 0 for none. Out of it, calls get 403 `rateLimitExceeded`",
+  },
+  EMULATOR_QUOTA_READS_PER_MINUTE: {
+    type: "int",
+    apps: ["compute-emulator"],
+    default: 0,
+    min: 0,
+    doc: "Compute's read-call quota per project per minute of Compute's time (get, list, wait); 0 for none",
+  },
   EMULATOR_MISSING_OBJECT_PATTERN: {
     type: "string",
     apps: ["compute-emulator"],
