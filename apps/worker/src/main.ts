@@ -2,7 +2,7 @@
 // Configured only through the environment; see the root README for every variable.
 import { createComputeClient } from "@imagesvc/compute";
 import { ConfigError, GOOGLE_COMPUTE_ENDPOINT, sharedSettings } from "@imagesvc/config";
-import { createOperationStore } from "@imagesvc/operations";
+import { createComputeBudget, createOperationStore } from "@imagesvc/operations";
 import {
   agreeDeploymentSettings,
   agreePubSubMode,
@@ -78,6 +78,15 @@ runApp({
       endpoint,
       timeoutMs: s.COMPUTE_TIMEOUT_MS,
       waitTimeoutMs: s.COMPUTE_WAIT_TIMEOUT_MS,
+      // Compute's rate quotas, one budget per project that every worker shares.
+      ...((s.COMPUTE_QUOTA_WRITES_PER_MINUTE > 0 || s.COMPUTE_QUOTA_READS_PER_MINUTE > 0) && {
+        quota: createComputeBudget({
+          redis: commands,
+          prefix,
+          writesPerMinute: s.COMPUTE_QUOTA_WRITES_PER_MINUTE,
+          readsPerMinute: s.COMPUTE_QUOTA_READS_PER_MINUTE,
+        }),
+      }),
     });
     const webhooks = webhookSender(bullConnection, prefix, retentionMs, metrics);
     const worker = createImageWorker({

@@ -40,6 +40,20 @@ export interface ComputeClientOptions {
   readonly onCall?: (call: ComputeCallRecord) => void;
   /** Extra request headers on every call (e.g. `traceparent`). Default: none. */
   readonly headers?: () => Record<string, string>;
+  /**
+   * A budget of Compute's per-project rate quotas that every caller shares (the worker's is in
+   * Redis): each call takes its turn first, and a refusal for the quota is reported. Default:
+   * none, every call goes at once.
+   */
+  readonly quota?: ComputeQuota;
+}
+
+/** Compute's API rate quotas, by project and kind of call, shared by every caller. */
+export interface ComputeQuota {
+  /** Waits until `method` may be called in `project` (aborted by `signal`). */
+  take(method: string, project: string, signal?: AbortSignal): Promise<void>;
+  /** Compute refused a call of `method` in `project` for its quota: slow everyone down. */
+  refused(method: string, project: string): Promise<void>;
 }
 
 export interface CallOptions {
@@ -101,6 +115,8 @@ export function createComputeClient(options: ComputeClientOptions): ComputeClien
     { signal, headers: callHeaders }: CallOptions = {},
   ): Promise<unknown> {
     const url = `${endpoint}/compute/v1/${path}`;
+    const project = decodeURIComponent(path.split("/")[1] ?? "");
+    await options.quota?.take(method, project, signal);
     const started = performance.now();
     let status = 0;
     let reason = "";
@@ -147,7 +163,11 @@ export function createComputeClient(options: ComputeClientOptions): ComputeClien
         refresh.setCredentials({ ...keep, expiry_date: 1 });
       }
     } catch (e) {
-      if (e instanceof ComputeApiError) reason = e.reason;
+      if (e instanceof ComputeApiError) {
+        reason = e.reason;
+        if (e.reason === "rateLimitExceeded" || e.httpStatus === 429)
+          await options.quota?.refused(method, project);
+      }
       throw e;
     } finally {
       options.onCall?.({ method, status, reason, durationMs: performance.now() - started });

@@ -7,6 +7,7 @@ export {
   COMPUTE_SCOPE,
   type ComputeClient,
   type ComputeClientOptions,
+  type ComputeQuota,
   type ComputeAuth,
   type ComputeCallRecord,
   type ComputeImage,

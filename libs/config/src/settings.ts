@@ -340,6 +340,20 @@ export const SETTINGS = {
     default: false,
     doc: "running on Google Cloud: credentials from the metadata server",
   },
+  COMPUTE_QUOTA_WRITES_PER_MINUTE: {
+    type: "int",
+    apps: ["worker"],
+    default: 0,
+    min: 0,
+    doc: "the project's Compute quota of mutating calls per minute, shared by every worker through Redis; 0 for no pacing (each call goes at once, and refusals are retried)",
+  },
+  COMPUTE_QUOTA_READS_PER_MINUTE: {
+    type: "int",
+    apps: ["worker"],
+    default: 0,
+    min: 0,
+    doc: "the same for Compute's read calls (operation get and wait, images.get)",
+  },
   COMPUTE_TIMEOUT_MS: {
     type: "int",
     apps: ["worker"],

@@ -24,5 +24,10 @@ export {
 export { operationKeys } from "./keys";
 export { loadSubject, step, type Decider, type LoadedSubject, type Step } from "./lifecycle-step";
 export { createTokenBucket, type TokenBucket, type TokenBucketOptions } from "./token-bucket";
+export {
+  createComputeBudget,
+  type ComputeBudget,
+  type ComputeBudgetOptions,
+} from "./compute-budget";
 export { createSweeperLock, type SweeperLock } from "./sweeper-lock";
 export { OperationGoneError, OperationNotFoundError, UnreadableRecordError } from "./errors";

@@ -11,6 +11,8 @@ import { Operation_Status } from "@imagesvc/proto";
  * - `P:project-activity`       sorted set: project → when it last had an operation created (ms);
  *                              the sweeper walks the projects active within the retention
  * - `P:{ratelimit:PRINCIPAL}`  hash: CreateImage's token bucket of a principal (take-token.lua)
+ * - `P:{computequota:PROJECT:KIND}` hash: the workers' shared budget of Compute's rate quota of
+ *                              a project, KIND `write` or `read` (take-token.lua, drain-tokens.lua)
  * - `P:sweeper-lock`           string: the token of the worker sweeping now (its own lock scripts)
  * - `P:pubsub-mode`, `P:settings`: the deployment's recorded pub/sub mode and shared settings
  *                              (libs/redis); `{P:queue}:…`: BullMQ's keys (libs/queue)
@@ -109,4 +111,6 @@ export const nameOfMember = (member: string) => member.slice(member.indexOf(":")
 
 export const rateLimitKey = (prefix: string, principal: string) =>
   `${prefix}:{ratelimit:${principal}}`;
+export const computeQuotaKey = (prefix: string, project: string, kind: "write" | "read") =>
+  `${prefix}:{computequota:${project}:${kind}}`;
 export const sweeperLockKey = (prefix: string) => `${prefix}:sweeper-lock`;

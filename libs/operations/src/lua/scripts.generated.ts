@@ -144,6 +144,60 @@ export function createOperationArgs(args: CreateOperationArgs): (string | number
   ];
 }
 
+/**
+ * drain-tokens.lua: Empties a token bucket (take-token.lua's), on Redis's own clock: the caller was
+ * refused for a quota the bucket stands for, so every taker waits for the next refill instead of
+ * trying again.
+ */
+export const drainTokensScript: LuaScript = {
+  file: "drain-tokens.lua",
+  numberOfKeys: 1,
+  lua: `--[[
+  Empties a token bucket (take-token.lua's), on Redis's own clock: the caller was refused for a
+  quota the bucket stands for, so every taker waits for the next refill instead of trying again.
+
+    Input:
+      KEYS[1]   bucketKey    the bucket: hash of tokens and ts
+
+      ARGV[1]   ttlMs        how long an untouched bucket lives
+
+    Output:
+      1
+]]
+local bucketKey = KEYS[1]
+
+local ttlMs = ARGV[1]
+
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('HSET', bucketKey, 'tokens', '0', 'ts', now)
+redis.call('PEXPIRE', bucketKey, ttlMs)
+return 1
+`,
+};
+
+/** The KEYS of drain-tokens.lua, by name. */
+export interface DrainTokensKeys {
+  /** the bucket: hash of tokens and ts */
+  readonly bucketKey: string;
+}
+
+/** The KEYS of drain-tokens.lua, in the order its header lists them. */
+export function drainTokensKeys(keys: DrainTokensKeys): string[] {
+  return [keys.bucketKey];
+}
+
+/** The ARGV of drain-tokens.lua, by name. */
+export interface DrainTokensArgs {
+  /** how long an untouched bucket lives */
+  readonly ttlMs: string | number;
+}
+
+/** The ARGV of drain-tokens.lua, in the order its header lists them. */
+export function drainTokensArgs(args: DrainTokensArgs): (string | number)[] {
+  return [args.ttlMs];
+}
+
 /** extend-lock.lua: Extends a lock only if this holder still holds it. */
 export const extendLockScript: LuaScript = {
   file: "extend-lock.lua",
