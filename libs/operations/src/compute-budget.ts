@@ -25,7 +25,7 @@ const WRITES = new Set(["images.insert", "images.delete", "globalOperations.dele
 /**
  * Compute's per-project API rate quotas as one budget that every worker shares: a token bucket
  * per project and kind of call in Redis (take-token.lua, on Redis's clock), refilled at the
- * quota's rate and holding a tenth of a minute's calls. Each Compute call waits for its token;
+ * quota's rate and holding a tenth of a second's calls. Each Compute call waits for its token;
  * when Compute refuses one for its quota anyway (another client spends it too, or the quota is
  * lower than configured), the bucket is emptied (drain-tokens.lua), so every worker waits for the
  * next refill rather than each retrying on its own clock. Watchers never cost a call.
@@ -49,7 +49,9 @@ export function createComputeBudget(options: ComputeBudgetOptions) {
     const perMinute = kind === "write" ? options.writesPerMinute : options.readsPerMinute;
     if (perMinute <= 0) return undefined;
     const refillPerMs = perMinute / 60_000;
-    const capacity = Math.max(1, Math.floor(perMinute / 10));
+    // A tenth of a second's calls at once: Compute's own burst is unknown (its bucket may be
+    // partly spent by other clients), so the budget paces from the first call.
+    const capacity = Math.max(1, Math.floor(perMinute / 600));
     return { kind, refillPerMs, capacity, ttlMs: Math.ceil(capacity / refillPerMs) + 1000 };
   };
   const redisCalls = guardRedisCalls({

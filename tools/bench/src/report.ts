@@ -232,6 +232,19 @@ export function printTable(r: Results): void {
       "quota: polling clients on the same import (Packer every 5 s, Terraform 2→10 s)",
       `${String(q.pollingClients.packerEvery5s)}, ${String(q.pollingClients.terraform2to10s)}`,
     );
+    const b = q.burst;
+    if (b.shared !== undefined && b.own !== undefined) {
+      add(
+        "quota: time to all DONE ÷ floor",
+        `${String(b.shared.overFloor)} (${String(b.shared.seconds)} s for ${String(b.images)} images, floor ${String(b.floorSeconds)} s; each retrying on its own: ${String(b.own.overFloor)})`,
+        `≤ 1.15 ${mark(b.shared.overFloor <= 1.15)}`,
+      );
+      add(
+        "quota: refused Compute calls per image",
+        `${String(b.shared.refusedPerImage)} (each retrying on its own: ${String(b.own.refusedPerImage)})`,
+        `≤ 0.1 ${mark(b.shared.refusedPerImage <= 0.1)}`,
+      );
+    }
   }
 
   const c = r.shards;
