@@ -386,4 +386,90 @@ describe("images import", () => {
     expect(noTar.stderr).toMatch(/GNU tar is needed.*apt-get install tar/);
     expect(imports()).toEqual([]);
   });
+
+  // A small filesystem for the cache needs a tmpfs mount (root, as CI runs); elsewhere it is skipped.
+  const tiny = join(tmpdir(), `imagesvc-tiny-${String(process.pid)}`);
+  const canMount = (() => {
+    try {
+      mkdirSync(tiny, { recursive: true });
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", tiny], { stdio: "ignore" });
+      execFileSync("umount", [tiny], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  it.skipIf(!canMount)(
+    "says how much scratch space it needs, and refuses with the figures when the cache's filesystem lacks it",
+    async () => {
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", tiny]);
+      try {
+        const run = await images(
+          [
+            "import",
+            join(dir, "web.qcow2"),
+            "--project",
+            "my-project",
+            "--bucket",
+            "my-bucket",
+            "--name",
+            "no-room",
+          ],
+          { XDG_CACHE_HOME: tiny },
+        );
+        expect(run.code).toBe(2);
+        expect(run.stderr).toMatch(
+          /the import needs up to [\d.]+ MiB of scratch space in .* and its filesystem has [\d.]+ \w+ free; free some, or set XDG_CACHE_HOME/,
+        );
+        expect((await state()).images.map((i) => i.name)).not.toContain("no-room");
+      } finally {
+        execFileSync("umount", [tiny]);
+      }
+      const roomy = await images([
+        "import",
+        join(dir, "web.qcow2"),
+        "--project",
+        "my-project",
+        "--bucket",
+        "my-bucket",
+        "--name",
+        "room",
+      ]);
+      expect(roomy.stderr).toMatch(/This import needs up to [\d.]+ MiB of scratch space/);
+      expect(roomy.code).toBe(0);
+    },
+  );
+
+  it("compresses on one core without pigz, naming the package that would use them all", async () => {
+    const bin = join(dir, "bin-no-pigz");
+    mkdirSync(bin, { recursive: true });
+    for (const tool of ["node", "qemu-img", "tar", "gzip"]) {
+      const path = execFileSync("sh", ["-c", `command -v ${tool}`])
+        .toString()
+        .trim();
+      symlinkSync(path, join(bin, tool));
+    }
+    const args = [
+      "import",
+      join(dir, "web.qcow2"),
+      "--project",
+      "my-project",
+      "--bucket",
+      "my-bucket",
+    ];
+    const run = await images([...args, "--name", "no-pigz"], { PATH: bin });
+    expect(run.stderr).toMatch(/pigz is not installed.*apt-get install pigz/);
+    expect(run.code).toBe(0);
+    expect((await state()).images.find((i) => i.name === "no-pigz")).toMatchObject({
+      status: "READY",
+    });
+    // With pigz on PATH (CI installs it), no note, and the same image.
+    const withPigz = await images([...args, "--name", "with-pigz"]);
+    expect(withPigz.code).toBe(0);
+    if (execFileSync("sh", ["-c", "command -v pigz || true"]).toString().trim() !== "")
+      expect(withPigz.stderr).not.toContain("pigz is not installed");
+    expect((await state()).images.find((i) => i.name === "with-pigz")).toMatchObject({
+      status: "READY",
+    });
+  });
 });

@@ -7,6 +7,7 @@ import {
   existsSync,
   mkdirSync,
   readFileSync,
+  statfsSync,
   realpathSync,
   rmSync,
   statSync,
@@ -17,7 +18,14 @@ import { basename, join } from "node:path";
 import { createRequestFromFlags, UsageError, type CreateFlags } from "../create-request";
 import { EXIT } from "../exit-codes";
 import { ndjson } from "../output";
-import { archiveDisk, checkArchive, ImportError, inspectDisk } from "./disk-archive";
+import {
+  archiveDisk,
+  checkArchive,
+  compressor,
+  ImportError,
+  inspectDisk,
+  scratchBytes,
+} from "./disk-archive";
 import { DEFAULT_CHUNK_BYTES, size, uploadArchive, uploadProgress } from "./upload";
 
 export interface ImportFlags extends Omit<CreateFlags, "sourceUri"> {
@@ -144,8 +152,20 @@ export async function importDisk(
           archive = file;
         } else {
           say(
-            `Converting ${file} (${disk.format}, ${size(disk.virtualSize)}) to a raw disk of whole GiB, and archiving it (tar --format=oldgnu -Sczf)…`,
+            `Converting ${file} (${disk.format}, ${size(disk.virtualSize)}) to a raw disk of whole GiB, and archiving it (tar --format=oldgnu -S, gzip-compressed)…`,
           );
+          const needed = scratchBytes(disk);
+          const { bavail, bsize } = statfsSync(dir);
+          const free = bavail * bsize;
+          if (free < needed)
+            throw new ImportError(
+              `the import needs up to ${size(needed)} of scratch space in ${dir} and its filesystem has ${size(free)} free; free some, or set XDG_CACHE_HOME to a folder on a larger one`,
+            );
+          say(
+            `This import needs up to ${size(needed)} of scratch space in ${dir} (${size(free)} free).`,
+          );
+          const { note } = compressor();
+          if (note !== undefined) say(`NOTE: ${note}`);
           await archiveDisk(file, disk, archive, abort.signal);
         }
         const uefi = request.image?.guestOsFeatures.some((f) => f.type === "UEFI_COMPATIBLE");
