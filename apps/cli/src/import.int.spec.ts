@@ -440,6 +440,49 @@ describe("images import", () => {
     },
   );
 
+  it("imports an OVA's boot disk, or with --all-disks each disk, names with spaces and all", async () => {
+    const ova = join(dir, "ova");
+    mkdirSync(ova, { recursive: true });
+    for (const disk of ["Boot Disk.vmdk", "Data Disk.vmdk"])
+      execFileSync("qemu-img", ["convert", "-O", "vmdk", join(dir, "web.qcow2"), join(ova, disk)]);
+    writeFileSync(
+      join(ova, "My App.ovf"),
+      `<Envelope xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="x">
+  <References><File ovf:id="f1" ovf:href="Data Disk.vmdk"/><File ovf:id="f2" ovf:href="Boot Disk.vmdk"/></References>
+  <DiskSection><Disk ovf:diskId="d1" ovf:fileRef="f1"/><Disk ovf:diskId="d2" ovf:fileRef="f2"/></DiskSection>
+  <VirtualSystem><VirtualHardwareSection>
+    <Item><rasd:HostResource>ovf:/disk/d2</rasd:HostResource><rasd:ResourceType>17</rasd:ResourceType></Item>
+  </VirtualHardwareSection></VirtualSystem>
+</Envelope>`,
+    );
+    const file = join(dir, "My App.ova");
+    execFileSync("tar", [
+      "--format=ustar",
+      "-cf",
+      file,
+      "-C",
+      ova,
+      "My App.ovf",
+      "Boot Disk.vmdk",
+      "Data Disk.vmdk",
+    ]);
+    const base = ["import", file, "--project", "my-project", "--bucket", "my-bucket"];
+    const boot = await images(base);
+    expect(boot.stderr).toContain("importing Boot Disk.vmdk (the boot disk) as my-app");
+    expect(boot.code).toBe(0);
+    const all = await images([...base, "--name", "app", "--all-disks"]);
+    expect(all.code).toBe(0);
+    const made = (await state()).images.filter((i) =>
+      ["my-app", "app-1", "app-2"].includes(i.name),
+    );
+    expect(made.map((i) => [i.name, i.status]).sort()).toEqual([
+      ["app-1", "READY"],
+      ["app-2", "READY"],
+      ["my-app", "READY"],
+    ]);
+    expect(imports()).toEqual([]);
+  });
+
   it("compresses on one core without pigz, naming the package that would use them all", async () => {
     const bin = join(dir, "bin-no-pigz");
     mkdirSync(bin, { recursive: true });

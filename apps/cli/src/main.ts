@@ -240,6 +240,10 @@ withImageFlags(
     )
     .option("--name <image-name>", "name of the image (default: from the file name)")
     .option("--object <name>", "object name in the bucket (default: IMAGE_NAME.tar.gz)")
+    .option(
+      "--all-disks",
+      "for an OVA: import every disk it holds, as IMAGE-1, IMAGE-2, … (default: the boot disk)",
+    )
     .addOption(
       new Option(
         "--storage-endpoint <url>",

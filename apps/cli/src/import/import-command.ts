@@ -26,6 +26,7 @@ import {
   inspectDisk,
   scratchBytes,
 } from "./disk-archive";
+import { extractMember, isOva, ovaDisks } from "./ova";
 import { DEFAULT_CHUNK_BYTES, size, uploadArchive, uploadProgress } from "./upload";
 
 export interface ImportFlags extends Omit<CreateFlags, "sourceUri"> {
@@ -35,6 +36,8 @@ export interface ImportFlags extends Omit<CreateFlags, "sourceUri"> {
   readonly storageEndpoint?: string;
   readonly chunkSize?: number;
   readonly async?: boolean;
+  /** For an OVA: import every disk its OVF names, each as its own image, not only the boot disk. */
+  readonly allDisks?: boolean;
 }
 
 /** What the import command needs from the rest of the CLI. */
@@ -91,6 +94,9 @@ export async function importDisk(
     throw new UsageError(`${file}: no such file; give the disk file to import`);
   }
   if (!stat.isFile()) throw new UsageError(`${file} is not a file`);
+  if (isOva(file)) return importOva(file, stat, flags, ctx);
+  if (flags.allDisks === true)
+    throw new UsageError(`--all-disks is for an OVA; ${file} is a single disk`);
   const name = flags.name ?? imageNameOf(file);
   const object = flags.object ?? `${name}.tar.gz`;
   const source = `https://storage.googleapis.com/${flags.bucket}/${object}`;
@@ -239,6 +245,48 @@ export async function importDisk(
   } finally {
     process.off("SIGINT", onSigint);
   }
+}
+
+/**
+ * An OVA: its boot disk (or, with --all-disks, each disk its OVF names, as IMAGE-1, IMAGE-2, …)
+ * extracted beside the import's cache and imported as a disk file. The extraction keeps each
+ * disk's time, so running the same command again resumes each import where it stopped.
+ */
+async function importOva(
+  file: string,
+  stat: { size: number; mtimeMs: number },
+  flags: ImportFlags,
+  ctx: ImportContext,
+): Promise<number> {
+  const disks = ovaDisks(file);
+  const chosen = flags.allDisks === true ? disks : disks.filter((d) => d.boot);
+  if (chosen.length > 1 && flags.object !== undefined)
+    throw new UsageError("--object names one object; leave it out with --all-disks");
+  const key = createHash("sha256")
+    .update(JSON.stringify([realpathSync(file), stat.size, stat.mtimeMs]))
+    .digest("hex")
+    .slice(0, 24);
+  const dir = join(
+    process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"),
+    "imagesvc",
+    "ova",
+    key,
+  );
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const base = flags.name ?? imageNameOf(file);
+  let worst: number = EXIT.ok;
+  for (const [i, disk] of chosen.entries()) {
+    const name = chosen.length > 1 ? `${base}-${String(i + 1)}` : base;
+    if (!ctx.json())
+      process.stderr.write(
+        `${file}: importing ${disk.member}${disk.boot ? " (the boot disk)" : ""} as ${name}.\n`,
+      );
+    extractMember(file, disk.member, dir);
+    const code = await importDisk(join(dir, disk.member), { ...flags, name, allDisks: false }, ctx);
+    worst = Math.max(worst, code);
+  }
+  if (worst === EXIT.ok) rmSync(dir, { recursive: true, force: true });
+  return worst;
 }
 
 /**
