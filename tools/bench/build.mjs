@@ -9,6 +9,7 @@ await build({
     "tools/bench/src/fanout-minimal.ts",
     "tools/bench/src/fanout-publisher.ts",
     "tools/bench/src/grpc-js-ceiling.ts",
+    "tools/bench/src/plain-upload.ts",
   ],
   outdir: "dist/tools/bench",
   bundle: true,

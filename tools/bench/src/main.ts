@@ -20,6 +20,7 @@ import { fanOutBaseline } from "./scenarios/baseline";
 import { shardsRun } from "./scenarios/shards";
 import { endToEndRun } from "./scenarios/e2e";
 import { fanOut } from "./scenarios/fanout";
+import { importRun } from "./scenarios/import";
 import { overheadRun } from "./scenarios/overhead";
 import { queueFloor } from "./scenarios/queue-floor";
 import { quotaRun } from "./scenarios/quota";
@@ -30,7 +31,7 @@ import { round } from "./stats";
 const PROFILE = process.argv.includes("--profile");
 /** `--only=fanout` (or `--only=fanout,baseline`) runs just those scenarios. */
 const ONLY = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
-const SCENARIOS = ["unary", "fanout", "e2e", "overhead", "baseline", "quota", "shards"];
+const SCENARIOS = ["unary", "fanout", "e2e", "overhead", "import", "baseline", "quota", "shards"];
 const only = ONLY?.split(",");
 const unknown = only?.filter((s) => !SCENARIOS.includes(s)) ?? [];
 if (unknown.length > 0) {
@@ -85,6 +86,9 @@ async function main(): Promise<void> {
     log("scenario 4: overhead against a direct Compute call");
     const overhead = runs("overhead") ? await overheadRun(gateway, emulator, redis) : undefined;
 
+    log("scenario 4b: images import of a 2 GiB qcow2 against the plain pipeline");
+    const imports = runs("import") ? await importRun(emulator, gateway.url) : undefined;
+
     for (const app of running.reverse()) await app.stop();
     running.length = 0;
 
@@ -112,6 +116,7 @@ async function main(): Promise<void> {
       endToEnd,
       bullmqAlone,
       overhead,
+      imports,
       baseline,
       quota,
       shards,

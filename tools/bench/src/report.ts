@@ -5,6 +5,7 @@ import type { fanOut } from "./scenarios/fanout";
 import type { overheadRun } from "./scenarios/overhead";
 import type { queueFloor } from "./scenarios/queue-floor";
 import type { quotaRun } from "./scenarios/quota";
+import type { importRun } from "./scenarios/import";
 import type { shardsRun } from "./scenarios/shards";
 import type { unaryCeiling } from "./scenarios/unary";
 import { SETTINGS } from "./settings";
@@ -19,6 +20,7 @@ export type Results = {
   overhead: Awaited<ReturnType<typeof overheadRun>> | undefined;
   baseline: Awaited<ReturnType<typeof fanOutBaseline>> | undefined;
   quota: Awaited<ReturnType<typeof quotaRun>> | undefined;
+  imports: Awaited<ReturnType<typeof importRun>> | undefined;
   shards: Awaited<ReturnType<typeof shardsRun>> | undefined;
   benchSeconds: number;
 };
@@ -218,6 +220,33 @@ export function printTable(r: Results): void {
         `${String(m.rssPerStreamKiB)}, ${String(m.cpuPerDeliveryUs)}, ${String(m.longestStallMs)}, ${String(m.clientCpuSeconds)}`,
       );
     }
+  }
+
+  const im = r.imports;
+  if (im !== undefined) {
+    add(
+      "import: end to end ÷ plain pipeline",
+      `${String(im.overPlain)} (${String(im.cli.seconds)} s; by hand ${String(im.plain.seconds)} s: convert ${String(im.plain.convertSeconds)}, ${im.compressor} ${String(im.plain.compressSeconds)}, upload ${String(im.plain.uploadSeconds)})`,
+      `≤ 0.8 ${mark(im.overPlain <= 0.8)}`,
+    );
+    add(
+      "import: end to end ÷ slower of compress and upload",
+      String(im.overSlowerOfCompressAndUpload),
+      `≤ 1.25 ${mark(im.overSlowerOfCompressAndUpload <= 1.25)}`,
+    );
+    add(
+      "import: CLI phases s (convert + archive, upload), MiB/s of disk data",
+      `${String(im.cli.convertAndArchiveSeconds)}, ${String(im.cli.uploadSeconds)}; ${String(im.cli.dataMiBPerSecond)} (${String(im.dataMiB)} MiB of data, ${String(im.archiveMiB)} MiB archived)`,
+    );
+    add(
+      "import: CLI peak RSS MiB, peak extra disk MiB",
+      `${String(im.cli.peakRssMiB)}, ${String(im.cli.peakScratchMiB)}`,
+    );
+    add(
+      "import: emulator's Cloud Storage rate ÷ the CLI's upload rate",
+      String(im.storageOverCliUploadRate),
+      `≥ 4 ${mark(im.storageOverCliUploadRate >= 4)}`,
+    );
   }
 
   const q = r.quota;
