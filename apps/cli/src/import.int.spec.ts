@@ -483,6 +483,32 @@ describe("images import", () => {
     expect(imports()).toEqual([]);
   });
 
+  it("checks the bucket before converting anything: a missing one stops the import at once", async () => {
+    await admin("faults", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ route: "storage.get", effect: "notFound", count: 1 }),
+    });
+    try {
+      const run = await images([
+        "import",
+        join(dir, "web.qcow2"),
+        "--project",
+        "my-project",
+        "--bucket",
+        "no-such-bucket",
+        "--name",
+        "no-bucket",
+      ]);
+      expect(run.code).toBe(3);
+      expect(run.stderr).toMatch(/gs:\/\/no-such-bucket does not exist; create it/);
+      expect(run.stderr).not.toContain("Converting");
+      expect(imports()).toEqual([]);
+    } finally {
+      await admin("faults", { method: "DELETE" });
+    }
+  });
+
   it("compresses on one core without pigz, naming the package that would use them all", async () => {
     const bin = join(dir, "bin-no-pigz");
     mkdirSync(bin, { recursive: true });

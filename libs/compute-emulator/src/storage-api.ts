@@ -8,12 +8,16 @@ const MAX_UPLOAD_BYTES = 256 * 1024 * 1024;
 
 const OBJECTS = /^\/(?:download\/)?storage\/v1\/b\/([^/]+)\/o(?:\/(.+))?$/;
 const UPLOADS = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/;
+/** A bucket's metadata, or its testIamPermissions: every bucket exists and the caller may write. */
+const BUCKETS = /^\/storage\/v1\/b\/([^/]+)(\/iam\/testPermissions)?$/;
 
 /** Whether a path is the Cloud Storage JSON API's. */
-export const isStoragePath = (path: string) => OBJECTS.test(path) || UPLOADS.test(path);
+export const isStoragePath = (path: string) =>
+  OBJECTS.test(path) || UPLOADS.test(path) || BUCKETS.test(path);
 
 /**
  * Cloud Storage's JSON API over the emulator's ObjectStorage, after the caller authenticated:
+ * `GET …/b/BUCKET` and `GET …/b/BUCKET/iam/testPermissions` (every bucket exists, writable),
  * `GET …/o/NAME` (metadata, or the bytes with `alt=media`, honouring `Range`), `GET …/o` (list,
  * `prefix`), `DELETE …/o/NAME`, and `POST /upload/…/o` with `uploadType` media, multipart or
  * resumable, whose chunks come as `PUT …?upload_id=ID` with `Content-Range`.
@@ -26,6 +30,17 @@ export async function handleStorage(
   baseUrl: string,
 ): Promise<void> {
   const method = req.method ?? "GET";
+  const bucketPath = BUCKETS.exec(url.pathname);
+  if (bucketPath !== null) {
+    const bucket = decodeURIComponent(bucketPath[1] ?? "");
+    if (bucketPath[2] !== undefined)
+      sendJson(res, 200, {
+        kind: "storage#testIamPermissionsResponse",
+        permissions: url.searchParams.getAll("permissions"),
+      });
+    else sendJson(res, 200, { kind: "storage#bucket", id: bucket, name: bucket });
+    return;
+  }
   const upload = UPLOADS.exec(url.pathname);
   if (upload !== null) {
     await handleUpload(req, res, url, storage, decodeURIComponent(upload[1] ?? ""), baseUrl);

@@ -151,6 +151,13 @@ export async function importDisk(
     if (resumed) say(`Resuming the import of ${file} (${dir}).`);
     else {
       try {
+        // Before any work: the credentials, and a bucket that exists and takes our upload.
+        await checkBucket(
+          createStorage(
+            flags.storageEndpoint === undefined ? {} : { endpoint: flags.storageEndpoint },
+          ),
+          flags.bucket,
+        );
         const disk = await inspectDisk(file, abort.signal);
         if (disk.kind === "archive") {
           say(`${file} is already a gzip archive; checking it and uploading it where it is.`);
@@ -245,6 +252,29 @@ export async function importDisk(
   } finally {
     process.off("SIGINT", onSigint);
   }
+}
+
+/** Fails with StorageError unless the caller's credentials may create objects in `bucket`. */
+async function checkBucket(
+  storage: ReturnType<typeof createStorage>,
+  bucket: string,
+): Promise<void> {
+  const b = storage.bucket(bucket);
+  try {
+    await b.getMetadata();
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    throw new StorageError(
+      code === 404
+        ? `gs://${bucket} does not exist; create it (gcloud storage buckets create gs://${bucket}) or name another with --bucket`
+        : `cannot reach gs://${bucket} before converting anything: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+  const [granted] = await b.iam.testPermissions(["storage.objects.create"]);
+  if (granted["storage.objects.create"] !== true)
+    throw new StorageError(
+      `these credentials may not write to gs://${bucket} (storage.objects.create, in roles/storage.objectCreator); grant it, or name another bucket`,
+    );
 }
 
 /**
