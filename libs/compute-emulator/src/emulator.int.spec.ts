@@ -398,6 +398,7 @@ describe("admin API", () => {
       insertCalls: {},
       traceparents: [],
       calls: {},
+      quotaRefusals: {},
     });
   });
 
