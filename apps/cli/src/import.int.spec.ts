@@ -161,6 +161,18 @@ async function interruptedImport(
   return { code, err };
 }
 
+/** `images import FILE` into my-project's my-bucket as the image `name`. */
+const importArgs = (file: string, name: string) => [
+  "import",
+  file,
+  "--project",
+  "my-project",
+  "--bucket",
+  "my-bucket",
+  "--name",
+  name,
+];
+
 describe("images import", () => {
   it.each([
     ["qcow2", "qcow2", "1.5 GiB", "2"],
@@ -194,16 +206,7 @@ describe("images import", () => {
   );
 
   it("resumes an upload killed halfway, where it stopped, and creates one image", async () => {
-    const args = [
-      "import",
-      join(dir, "web.qcow2"),
-      "--project",
-      "my-project",
-      "--bucket",
-      "my-bucket",
-      "--name",
-      "resumed",
-    ];
+    const args = importArgs(join(dir, "web.qcow2"), "resumed");
     const { err } = await interruptedImport(args, /\((40|50|60)%\)/, "SIGKILL");
     expect(err).not.toContain("(100%)");
     expect(imports()).toHaveLength(1); // the archive and the session, kept to resume
@@ -237,16 +240,7 @@ describe("images import", () => {
       join(dir, "ready"),
       "disk.raw",
     ]);
-    const args = [
-      "import",
-      join(dir, "ready.tar.gz"),
-      "--project",
-      "my-project",
-      "--bucket",
-      "my-bucket",
-      "--name",
-      "in-place",
-    ];
+    const args = importArgs(join(dir, "ready.tar.gz"), "in-place");
     const { code, err } = await interruptedImport(args, /\((20|30|40)%\)/, "SIGINT");
     expect(code).toBe(130);
     expect(err).toContain("uploading it where it is");
@@ -263,16 +257,7 @@ describe("images import", () => {
   });
 
   it("on Ctrl-C mid-upload keeps only the archive and session that resume it, and says so", async () => {
-    const args = [
-      "import",
-      join(dir, "web.vmdk"),
-      "--project",
-      "my-project",
-      "--bucket",
-      "my-bucket",
-      "--name",
-      "interrupted",
-    ];
+    const args = importArgs(join(dir, "web.vmdk"), "interrupted");
     const { code, err } = await interruptedImport(args, /\((20|30|40)%\)/, "SIGINT");
     expect(code).toBe(130);
     expect(err).toMatch(
@@ -350,16 +335,7 @@ describe("images import", () => {
       );
     }
     // A ready archive given to import is checked before a byte goes up.
-    const local = await images([
-      "import",
-      join(dir, "bad/named.tar.gz"),
-      "--project",
-      "my-project",
-      "--bucket",
-      "my-bucket",
-      "--name",
-      "local-check",
-    ]);
+    const local = await images(importArgs(join(dir, "bad/named.tar.gz"), "local-check"));
     expect(local.code).toBe(2);
     expect(local.stderr).toMatch(/It should be named 'disk\.raw'/);
     expect((await state()).objects.map((o) => o.name)).not.toContain("local-check.tar.gz");
@@ -404,19 +380,9 @@ describe("images import", () => {
     async () => {
       execFileSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", tiny]);
       try {
-        const run = await images(
-          [
-            "import",
-            join(dir, "web.qcow2"),
-            "--project",
-            "my-project",
-            "--bucket",
-            "my-bucket",
-            "--name",
-            "no-room",
-          ],
-          { XDG_CACHE_HOME: tiny },
-        );
+        const run = await images(importArgs(join(dir, "web.qcow2"), "no-room"), {
+          XDG_CACHE_HOME: tiny,
+        });
         expect(run.code).toBe(2);
         expect(run.stderr).toMatch(
           /the import needs up to [\d.]+ MiB of scratch space in .* and its filesystem has [\d.]+ \w+ free; free some, or set XDG_CACHE_HOME/,
@@ -425,16 +391,7 @@ describe("images import", () => {
       } finally {
         execFileSync("umount", [tiny]);
       }
-      const roomy = await images([
-        "import",
-        join(dir, "web.qcow2"),
-        "--project",
-        "my-project",
-        "--bucket",
-        "my-bucket",
-        "--name",
-        "room",
-      ]);
+      const roomy = await images(importArgs(join(dir, "web.qcow2"), "room"));
       expect(roomy.stderr).toMatch(/This import needs up to [\d.]+ MiB of scratch space/);
       expect(roomy.code).toBe(0);
     },

@@ -1,14 +1,8 @@
 import { guardRedisCalls, type RedisClient } from "@imagesvc/redis";
 import { sleep } from "@imagesvc/runtime";
 import { computeQuotaKey } from "./keys";
-import {
-  drainTokensArgs,
-  drainTokensKeys,
-  drainTokensScript,
-  takeTokenArgs,
-  takeTokenKeys,
-  takeTokenScript,
-} from "./lua/scripts.generated";
+import { drainTokensArgs, drainTokensKeys, drainTokensScript } from "./lua/scripts.generated";
+import { takeTokenCommand } from "./token-bucket";
 
 export interface ComputeBudgetOptions {
   readonly redis: RedisClient;
@@ -32,16 +26,12 @@ const WRITES = new Set(["images.insert", "images.delete", "globalOperations.dele
  */
 export function createComputeBudget(options: ComputeBudgetOptions) {
   const { redis, prefix } = options;
-  redis.defineCommand("imagesvcTakeToken", {
-    numberOfKeys: takeTokenScript.numberOfKeys,
-    lua: takeTokenScript.lua,
-  });
+  const takeToken = takeTokenCommand(redis);
   redis.defineCommand("imagesvcDrainTokens", {
     numberOfKeys: drainTokensScript.numberOfKeys,
     lua: drainTokensScript.lua,
   });
   const run = redis as unknown as {
-    imagesvcTakeToken(...args: (string | number)[]): Promise<number>;
     imagesvcDrainTokens(...args: (string | number)[]): Promise<number>;
   };
   const bucketOf = (method: string) => {
@@ -56,10 +46,7 @@ export function createComputeBudget(options: ComputeBudgetOptions) {
   };
   const redisCalls = guardRedisCalls({
     take: (key: string, capacity: number, refillPerMs: number, ttlMs: number) =>
-      run.imagesvcTakeToken(
-        ...takeTokenKeys({ bucketKey: key }),
-        ...takeTokenArgs({ capacity, refillPerMs, ttlMs }),
-      ),
+      takeToken(key, { capacity, refillPerMs, ttlMs }),
     drain: (key: string, ttlMs: number) =>
       run.imagesvcDrainTokens(
         ...drainTokensKeys({ bucketKey: key }),

@@ -23,6 +23,21 @@ export interface TokenBucket {
  */
 export function createTokenBucket(options: TokenBucketOptions): TokenBucket {
   const { redis, prefix, burst } = options;
+  const take = takeTokenCommand(redis);
+  const refillPerMs = options.perMinute / 60_000;
+  // An untouched bucket lives until it would be full again, and a second more.
+  const ttlMs = Math.ceil(burst / refillPerMs) + 1000;
+  return guardRedisCalls({
+    take: (principal: string) =>
+      take(rateLimitKey(prefix, principal), { capacity: burst, refillPerMs, ttlMs }),
+  });
+}
+
+/**
+ * take-token.lua on `redis`: takes a token of the bucket at `key`; 0 when one was taken, else
+ * the ms until one is.
+ */
+export function takeTokenCommand(redis: RedisClient) {
   redis.defineCommand("imagesvcTakeToken", {
     numberOfKeys: takeTokenScript.numberOfKeys,
     lua: takeTokenScript.lua,
@@ -30,14 +45,6 @@ export function createTokenBucket(options: TokenBucketOptions): TokenBucket {
   const run = redis as unknown as {
     imagesvcTakeToken(...args: (string | number)[]): Promise<number>;
   };
-  const refillPerMs = options.perMinute / 60_000;
-  // An untouched bucket lives until it would be full again, and a second more.
-  const ttlMs = Math.ceil(burst / refillPerMs) + 1000;
-  return guardRedisCalls({
-    take: (principal: string) =>
-      run.imagesvcTakeToken(
-        ...takeTokenKeys({ bucketKey: rateLimitKey(prefix, principal) }),
-        ...takeTokenArgs({ capacity: burst, refillPerMs, ttlMs }),
-      ),
-  });
+  return (key: string, bucket: { capacity: number; refillPerMs: number; ttlMs: number }) =>
+    run.imagesvcTakeToken(...takeTokenKeys({ bucketKey: key }), ...takeTokenArgs(bucket));
 }

@@ -108,16 +108,7 @@ export async function importDisk(
   }
 
   // One folder per import (the file as it is now, and where it goes), kept until it is done.
-  const key = createHash("sha256")
-    .update(JSON.stringify([realpathSync(file), stat.size, stat.mtimeMs, flags.bucket, object]))
-    .digest("hex")
-    .slice(0, 24);
-  const dir = join(
-    process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"),
-    "imagesvc",
-    "imports",
-    key,
-  );
+  const dir = cacheFolder("imports", file, stat, [flags.bucket, object]);
   const statePath = join(dir, "state.json");
   const ownArchive = join(dir, "disk.tar.gz");
   const saved = existsSync(statePath)
@@ -254,6 +245,23 @@ export async function importDisk(
   }
 }
 
+/**
+ * The cache folder of work on `file` as it is now (its path, size and time) and `more` (where
+ * it goes): `~/.cache/imagesvc/KIND/KEY`, or under XDG_CACHE_HOME. A changed file is new work.
+ */
+function cacheFolder(
+  kind: "imports" | "ova",
+  file: string,
+  stat: { size: number; mtimeMs: number },
+  more: readonly string[],
+): string {
+  const key = createHash("sha256")
+    .update(JSON.stringify([realpathSync(file), stat.size, stat.mtimeMs, ...more]))
+    .digest("hex")
+    .slice(0, 24);
+  return join(process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"), "imagesvc", kind, key);
+}
+
 /** Fails with StorageError unless the caller's credentials may create objects in `bucket`. */
 async function checkBucket(
   storage: ReturnType<typeof createStorage>,
@@ -292,16 +300,7 @@ async function importOva(
   const chosen = flags.allDisks === true ? disks : disks.filter((d) => d.boot);
   if (chosen.length > 1 && flags.object !== undefined)
     throw new UsageError("--object names one object; leave it out with --all-disks");
-  const key = createHash("sha256")
-    .update(JSON.stringify([realpathSync(file), stat.size, stat.mtimeMs]))
-    .digest("hex")
-    .slice(0, 24);
-  const dir = join(
-    process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"),
-    "imagesvc",
-    "ova",
-    key,
-  );
+  const dir = cacheFolder("ova", file, stat, []);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const base = flags.name ?? imageNameOf(file);
   let worst: number = EXIT.ok;
