@@ -399,6 +399,7 @@ describe("admin API", () => {
       traceparents: [],
       calls: {},
       quotaRefusals: {},
+      insertParams: {},
     });
   });
 

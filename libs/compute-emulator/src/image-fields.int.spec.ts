@@ -90,6 +90,9 @@ describe("the emulator's Image fields", () => {
     expect(image.shieldedInstanceInitialState).toEqual(shieldedInstanceInitialState);
     expect(image.deprecated).toEqual(deprecated);
     expect(image.params).toBeUndefined();
+    expect(emulator.admin.state().insertParams).toEqual({
+      [`${PROJECT}/web`]: { resourceManagerTags: { "tagKeys/1": "tagValues/2" } },
+    });
     expect(image.sourceType).toBe("RAW");
   });
 

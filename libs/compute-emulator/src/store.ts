@@ -58,6 +58,11 @@ export interface EmulatorState {
   readonly insertCalls: Record<string, number>;
   /** The W3C `traceparent` of the most recent calls that carried one (up to 1000), oldest first. */
   readonly traceparents: { readonly method: string; readonly traceparent: string }[];
+  /**
+   * The input-only `params` each insert carried (Resource Manager tags), by `project/image`:
+   * Compute binds them and never returns them, so tests read them here.
+   */
+  readonly insertParams: Record<string, unknown>;
   /** Calls per Compute method (and `metadata.token` for tokens issued), including failed ones. */
   readonly calls: Record<string, number>;
 }
@@ -78,6 +83,7 @@ export class Store {
   private readonly calls = new Map<string, number>();
   /** Sources (by `projects/P/...` path) that are encrypted, as tests declared them. */
   private readonly encryptedSources = new Map<string, SourceEncryption>();
+  private readonly insertParams = new Map<string, unknown>();
   private traceparents: { method: string; traceparent: string }[] = [];
 
   constructor(
@@ -160,7 +166,8 @@ export class Store {
           : undefined,
     };
     this.operations.set(`${project}/${operation.name}`, operation);
-    const { params: _inputOnly, ...stored } = storedKeys(body.json);
+    const { params, ...stored } = storedKeys(body.json);
+    if (params !== undefined) this.insertParams.set(key, params);
     this.images.set(key, {
       project,
       name: body.name,
@@ -278,6 +285,7 @@ export class Store {
       operations: [...this.operations.values()].map((o) => this.operationJson(o, now)),
       insertCalls: Object.fromEntries(this.insertCalls),
       traceparents: [...this.traceparents],
+      insertParams: Object.fromEntries(this.insertParams),
       calls: Object.fromEntries(this.calls),
     };
   }
@@ -289,6 +297,7 @@ export class Store {
     this.insertCalls.clear();
     this.calls.clear();
     this.encryptedSources.clear();
+    this.insertParams.clear();
     this.traceparents = [];
   }
 

@@ -253,9 +253,3 @@ function isRfc3339(value: string): boolean {
   const [y = 0, m = 0, d = 0] = value.slice(0, 10).split("-").map(Number);
   return new Date(Date.UTC(y, m - 1, d)).getUTCDate() === d;
 }
-
-/** The project or organization a tag key names, if its form says one (`PARENT/SHORT_NAME`). */
-export function tagKeyParent(key: string): string | undefined {
-  if (TAG_KEY_ID.test(key)) return undefined;
-  return key.split("/")[0];
-}

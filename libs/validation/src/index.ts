@@ -15,11 +15,4 @@ export { OWNERSHIP_LABEL } from "./labels";
 export { namedResources, type NamedResource } from "./named-resources";
 export { NOTIFICATION_URL_MAX, validateNotification } from "./notification";
 export { webhookUrlRefusal, type WebhookPolicy } from "./webhook-policy";
-export {
-  DEPRECATION_STATES,
-  EXTRA_LIMITS,
-  SECURE_BOOT_FILE_TYPES,
-  SOURCE_KEYS,
-  base64Bytes,
-  tagKeyParent,
-} from "./image-extras";
+export { EXTRA_LIMITS } from "./image-extras";

@@ -1,4 +1,5 @@
 import type { CreateImageRequest } from "@imagesvc/proto";
+import { SOURCE_KEYS } from "./image-extras";
 
 /**
  * Something a CreateImage request makes the service touch with its own credentials: a project
@@ -61,11 +62,9 @@ export function namedResources(request: CreateImageRequest): NamedResource[] {
     out.push({ kind: "bucket", field: "image.raw_disk.source", bucket });
   }
   const keys = [
-    ["image.image_encryption_key", image.imageEncryptionKey],
-    ["image.source_disk_encryption_key", image.sourceDiskEncryptionKey],
-    ["image.source_image_encryption_key", image.sourceImageEncryptionKey],
-    ["image.source_snapshot_encryption_key", image.sourceSnapshotEncryptionKey],
-  ] as const;
+    ["image.image_encryption_key", image.imageEncryptionKey] as const,
+    ...SOURCE_KEYS.map(([field, , keyOf]) => [`image.${field}`, keyOf(image)] as const),
+  ];
   for (const [at, key] of keys) {
     if (key === undefined) continue;
     if (key.kmsKeyName !== "")

@@ -120,18 +120,19 @@ export const wholeGib = (bytes: number) => Math.max(1, Math.ceil(bytes / GIB)) *
 /**
  * Turns a disk into the archive Compute wants at `archive`: a sparse raw `disk.raw` of a whole
  * number of GiB (qemu-img convert, unless it is raw already at that size), then
- * `tar --format=oldgnu -Sczf` straight into the archive (tar and gzip in one stream). The raw
+ * `tar --format=oldgnu -Sc` compressed by `compression` (pigz, or tar's gzip) straight into the
+ * archive, in one stream. The raw
  * file it makes sits beside the archive and is removed once archived.
  */
 export async function archiveDisk(
   file: string,
   disk: Extract<DiskFile, { kind: "disk" }>,
   archive: string,
+  { tarFlags }: ReturnType<typeof compressor>,
   signal: AbortSignal,
 ): Promise<void> {
   requireGnuTar();
   const size = wholeGib(disk.virtualSize);
-  const { tarFlags } = compressor();
   const tar = (dir: string, member: string, transform: boolean) =>
     run(
       "tar",

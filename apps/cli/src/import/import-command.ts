@@ -26,7 +26,7 @@ import {
   inspectDisk,
   scratchBytes,
 } from "./disk-archive";
-import { extractMember, isOva, ovaDisks } from "./ova";
+import { extractMember, ovaDisks, type OvaDisk } from "./ova";
 import { DEFAULT_CHUNK_BYTES, size, uploadArchive, uploadProgress } from "./upload";
 
 export interface ImportFlags extends Omit<CreateFlags, "sourceUri"> {
@@ -94,7 +94,8 @@ export async function importDisk(
     throw new UsageError(`${file}: no such file; give the disk file to import`);
   }
   if (!stat.isFile()) throw new UsageError(`${file} is not a file`);
-  if (isOva(file)) return importOva(file, stat, flags, ctx);
+  const ova = ovaDisks(file);
+  if (ova !== undefined) return importOva(file, ova, stat, flags, ctx);
   if (flags.allDisks === true)
     throw new UsageError(`--all-disks is for an OVA; ${file} is a single disk`);
   const name = flags.name ?? imageNameOf(file);
@@ -138,17 +139,15 @@ export async function importDisk(
     process.exit(130);
   };
   process.once("SIGINT", onSigint);
+  const storage = createStorage(
+    flags.storageEndpoint === undefined ? {} : { endpoint: flags.storageEndpoint },
+  );
   try {
     if (resumed) say(`Resuming the import of ${file} (${dir}).`);
     else {
       try {
         // Before any work: the credentials, and a bucket that exists and takes our upload.
-        await checkBucket(
-          createStorage(
-            flags.storageEndpoint === undefined ? {} : { endpoint: flags.storageEndpoint },
-          ),
-          flags.bucket,
-        );
+        await checkBucket(storage, flags.bucket);
         const disk = await inspectDisk(file, abort.signal);
         if (disk.kind === "archive") {
           say(`${file} is already a gzip archive; checking it and uploading it where it is.`);
@@ -168,9 +167,9 @@ export async function importDisk(
           say(
             `This import needs up to ${size(needed)} of scratch space in ${dir} (${size(free)} free).`,
           );
-          const { note } = compressor();
-          if (note !== undefined) say(`NOTE: ${note}`);
-          await archiveDisk(file, disk, archive, abort.signal);
+          const compression = compressor();
+          if (compression.note !== undefined) say(`NOTE: ${compression.note}`);
+          await archiveDisk(file, disk, archive, compression, abort.signal);
         }
         const uefi = request.image?.guestOsFeatures.some((f) => f.type === "UEFI_COMPATIBLE");
         const check = checkArchive(archive, uefi === true);
@@ -186,9 +185,6 @@ export async function importDisk(
 
     if (state.uploaded !== true) {
       stage = "upload";
-      const storage = createStorage(
-        flags.storageEndpoint === undefined ? {} : { endpoint: flags.storageEndpoint },
-      );
       say(`Uploading ${size(statSync(archive).size)} to gs://${flags.bucket}/${object}…`);
       const mode = ctx.json() ? "json" : process.stderr.isTTY ? "tty" : "lines";
       const progress = uploadProgress(mode, archive);
@@ -292,11 +288,11 @@ async function checkBucket(
  */
 async function importOva(
   file: string,
+  disks: readonly OvaDisk[],
   stat: { size: number; mtimeMs: number },
   flags: ImportFlags,
   ctx: ImportContext,
 ): Promise<number> {
-  const disks = ovaDisks(file);
   const chosen = flags.allDisks === true ? disks : disks.filter((d) => d.boot);
   if (chosen.length > 1 && flags.object !== undefined)
     throw new UsageError("--object names one object; leave it out with --all-disks");

@@ -11,23 +11,30 @@ export interface OvaDisk {
   readonly boot: boolean;
 }
 
-/** Whether `file` is a tar (POSIX "ustar" magic at byte 257) that holds an OVF descriptor. */
-export function isOva(file: string): boolean {
+/**
+ * The disks of `file` if it is an OVA (a POSIX tar, "ustar" magic at byte 257, holding an .ovf
+ * descriptor), else undefined. The tar is listed once and the descriptor read once.
+ */
+export function ovaDisks(file: string): OvaDisk[] | undefined {
   const fd = openSync(file, "r");
   try {
     const head = Buffer.alloc(262);
     if (readSync(fd, head, 0, 262, 0) < 262 || head.toString("latin1", 257, 262) !== "ustar")
-      return false;
+      return undefined;
   } finally {
     closeSync(fd);
   }
-  return members(file).some((m) => m.toLowerCase().endsWith(".ovf"));
-}
-
-function members(file: string): string[] {
-  return execFileSync("tar", ["-tf", file], { encoding: "utf8" })
+  const inside = execFileSync("tar", ["-tf", file], { encoding: "utf8", maxBuffer: 64 << 20 })
     .split("\n")
     .filter((m) => m !== "");
+  const ovf = inside.find((m) => m.toLowerCase().endsWith(".ovf"));
+  if (ovf === undefined) return undefined;
+  const text = execFileSync("tar", ["-xOf", file, ovf], { encoding: "utf8", maxBuffer: 16 << 20 });
+  const disks = ovfDisks(text);
+  for (const d of disks)
+    if (!inside.includes(d.member))
+      throw new ImportError(`the OVF names ${d.member}, which ${file} does not hold`);
+  return disks;
 }
 
 const attr = (element: string, name: string) =>
@@ -71,19 +78,6 @@ export function ovfDisks(ovf: string): OvaDisk[] {
   }
   const boot = disks.find((d) => d.id === bootId) ?? disks[0];
   return disks.map((d) => ({ member: d.member, boot: d === boot }));
-}
-
-/** The OVA's disks, read from its OVF descriptor. */
-export function ovaDisks(file: string): OvaDisk[] {
-  const ovf = members(file).find((m) => m.toLowerCase().endsWith(".ovf"));
-  if (ovf === undefined) throw new ImportError(`${file} holds no .ovf descriptor`);
-  const text = execFileSync("tar", ["-xOf", file, ovf], { encoding: "utf8", maxBuffer: 16 << 20 });
-  const disks = ovfDisks(text);
-  const inside = new Set(members(file));
-  for (const d of disks)
-    if (!inside.has(d.member))
-      throw new ImportError(`the OVF names ${d.member}, which ${file} does not hold`);
-  return disks;
 }
 
 /** Extracts one member of the OVA into `dir` (its modification time kept, so a rerun resumes). */

@@ -137,6 +137,10 @@ describe("every writable field of images.insert", () => {
         expect(image?.status).toBe("READY");
         for (const [field, value] of Object.entries(stored))
           expect(image?.[field], field).toEqual(value);
+        // Input-only params reach Compute with the insert, and are never stored on the image.
+        expect(stack.emulator.admin.state().insertParams[`my-project/${name}`]).toEqual(
+          body["params"],
+        );
         expect(JSON.stringify(image)).not.toContain(RAW_KEY);
         expect(JSON.stringify(image)).not.toContain(RSA_KEY);
       });
