@@ -135,7 +135,9 @@ for id in $(compose ps -q worker); do
   [ "$took" -gt 0 ] || { echo "worker $id took no job" >&2; exit 1; }
 done
 log "both workers took jobs"
-curl -sSf http://127.0.0.1:8080/console/ | grep -q '<title>Image operations</title>' ||
+# The whole page first: `grep -q` stops reading at its match, and curl then fails writing the rest.
+console_page=$(curl -sSf http://127.0.0.1:8080/console/) &&
+  grep -q '<title>Image operations</title>' <<<"$console_page" ||
   { echo "the gateway image does not serve the console" >&2; exit 1; }
 log "the gateway serves the operations console"
 
