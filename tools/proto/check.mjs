@@ -5,17 +5,17 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:f
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { generate } from "./generate.mjs";
-import { env, genDir, protoDir, root, vendored } from "./paths.mjs";
+import { env, genDir, root, vendorDir, vendored } from "./paths.mjs";
 
 const buf = (...args) => execFileSync("buf", args, { env, stdio: "inherit" });
 const failures = [];
 
-buf("lint", "proto");
+buf("lint");
 buf("format", "proto", "--diff", "--exit-code", "--path", "proto/computeimages");
 
 const hasMain = (() => {
   try {
-    execFileSync("git", ["rev-parse", "--verify", "--quiet", "main:proto/buf.yaml"], {
+    execFileSync("git", ["rev-parse", "--verify", "--quiet", "main:buf.yaml"], {
       stdio: "ignore",
     });
     return true;
@@ -23,12 +23,12 @@ const hasMain = (() => {
     return false;
   }
 })();
-if (hasMain) buf("breaking", "proto", "--against", ".git#branch=main,subdir=proto");
-else console.log("buf breaking: main has no proto/ yet, nothing to compare against");
+if (hasMain) buf("breaking", "--against", ".git#branch=main");
+else console.log("buf breaking: main has no buf workspace yet, nothing to compare against");
 
 for (const [source, target] of vendored) {
-  if (!readFileSync(source).equals(readFileSync(join(protoDir, target)))) {
-    failures.push(`proto/${target} differs from ${source}; run npm run proto:gen`);
+  if (!readFileSync(source).equals(readFileSync(join(vendorDir, target)))) {
+    failures.push(`third_party/proto/${target} differs from ${source}; run npm run proto:gen`);
   }
 }
 

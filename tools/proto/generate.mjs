@@ -1,12 +1,12 @@
-// Regenerates libs/proto/src/gen from proto/: copies the vendored protos from their npm
-// packages, then runs `buf generate`. Pass an output directory to generate elsewhere
+// Regenerates libs/proto/src/gen from the buf workspace: copies the vendored protos from their npm
+// packages into third_party/proto, then runs `buf generate`. Pass an output directory to generate elsewhere
 // (the drift check does), leaving the committed tree alone.
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { env, protoDir, vendored } from "./paths.mjs";
+import { env, vendorDir, vendored } from "./paths.mjs";
 
-export function vendor(targetDir = protoDir) {
+export function vendor(targetDir = vendorDir) {
   for (const [source, target] of vendored) {
     mkdirSync(dirname(join(targetDir, target)), { recursive: true });
     copyFileSync(source, join(targetDir, target));

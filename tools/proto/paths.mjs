@@ -6,7 +6,7 @@ export const bin = join(root, "node_modules", ".bin");
 const nm = join(root, "node_modules");
 /**
  * Protos we vendor verbatim from npm packages (the Buf Schema Registry is out of reach), as
- * [path in the package, path under proto/].
+ * [path in the package, path under third_party/proto/].
  */
 export const vendored = [
   [join(nm, "google-proto-files", "google/rpc/status.proto"), "google/rpc/status.proto"],
@@ -24,7 +24,7 @@ export const vendored = [
     "grpc/reflection/v1alpha/reflection.proto",
   ],
 ];
-export const protoDir = join(root, "proto");
+export const vendorDir = join(root, "third_party", "proto");
 export const genDir = join(root, "libs", "proto", "src", "gen");
 
 /** Environment in which buf finds protoc-gen-es from node_modules/.bin. */
