@@ -127,6 +127,14 @@ const projectOption = () =>
     .makeOptionMandatory()
     .env("IMAGES_PROJECT");
 
+/** A command that acts on one operation of a project: `watch`, `get`, `cancel`. */
+const operationCommand = (name: string, description: string, what = "the operation name") =>
+  program
+    .command(name)
+    .description(description)
+    .argument("<operation>", what)
+    .addOption(projectOption());
+
 /** The image's own flags, shared by `create` and `import`. */
 function withImageFlags(command: Command): Command {
   return command
@@ -264,26 +272,22 @@ withImageFlags(
   process.exitCode = await importDisk(file, flags, { client, follow, json, printViolations });
 });
 
-program
-  .command("watch")
-  .description("Follow an operation to DONE")
-  .argument("<operation>", "the operation name create printed")
-  .addOption(projectOption())
-  .action(async (operation: string, flags: { project: string }) => {
-    process.exitCode = await follow(flags.project, operation);
-  });
+operationCommand(
+  "watch",
+  "Follow an operation to DONE",
+  "the operation name create printed",
+).action(async (operation: string, flags: { project: string }) => {
+  process.exitCode = await follow(flags.project, operation);
+});
 
-program
-  .command("get")
-  .description("Print an operation's current state")
-  .argument("<operation>", "the operation name")
-  .addOption(projectOption())
-  .action(async (operation: string, flags: { project: string }) => {
+operationCommand("get", "Print an operation's current state").action(
+  async (operation: string, flags: { project: string }) => {
     const op = await client().getOperation({ project: flags.project, operation });
     process.stdout.write(json() ? ndjson(op) : statusLine(op));
     if (op.error !== undefined && !json()) process.stderr.write(errorLines(op));
     process.exitCode = outcomeCode(op, "succeed");
-  });
+  },
+);
 
 program
   .command("list")
@@ -326,16 +330,13 @@ program
     },
   );
 
-program
-  .command("cancel")
-  .description("Cancel an operation whose insert has not reached Compute")
-  .argument("<operation>", "the operation name")
-  .addOption(projectOption())
-  .action(async (operation: string, flags: { project: string }) => {
+operationCommand("cancel", "Cancel an operation whose insert has not reached Compute").action(
+  async (operation: string, flags: { project: string }) => {
     const op = await client().cancelOperation({ project: flags.project, operation });
     process.stdout.write(json() ? ndjson(op) : statusLine(op));
     process.exitCode = outcomeCode(op, "be cancelled");
-  });
+  },
+);
 
 try {
   await program.parseAsync(process.argv);

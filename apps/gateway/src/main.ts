@@ -2,7 +2,6 @@
 // Configured only through the environment; see the root README for every variable.
 import { ConfigError } from "@imagesvc/config";
 import { createRawDiskPreflight, createStorage, type RawDiskPreflight } from "@imagesvc/preflight";
-import { runApp } from "@imagesvc/runtime";
 import { appStartup } from "@imagesvc/runtime/app";
 import { loadSecretBox } from "@imagesvc/secrets";
 import { createMetrics, setupTracing } from "@imagesvc/telemetry";
@@ -16,62 +15,58 @@ import {
   type AuthConfig,
 } from "@imagesvc/image-service";
 
-const { settings, log } = appStartup("gateway");
+const { settings, log, run } = appStartup("gateway");
 
-runApp({
-  log,
-  shutdownTimeoutMs: settings.SHUTDOWN_TIMEOUT_MS,
-  async start() {
-    const s = settings;
-    setupTracing({
-      exporter: s.OTEL_TRACES_EXPORTER,
-      otlpEndpoint: s.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-    });
-    const auth = authConfig();
-    const policy =
-      s.AUTH_MODE === "none" || s.AUTH_POLICY_FILE === undefined
-        ? undefined
-        : Policy.load(s.AUTH_POLICY_FILE);
-    const gateway = await startGateway({
-      settings: s,
-      deploymentSettings: { by: `gateway ${process.pid}` },
-      ...(s.TLS_CERT_FILE !== undefined &&
-        s.TLS_KEY_FILE !== undefined && {
-          tls: { cert: readFileSync(s.TLS_CERT_FILE), key: readFileSync(s.TLS_KEY_FILE) },
-        }),
-      ...(s.SECRETS_KEY_FILE !== undefined && { secrets: loadSecretBox(s.SECRETS_KEY_FILE) }),
-      auth,
-      ...(policy !== undefined && { policy }),
-      ...preflightConfig(),
-      ...consoleConfig(),
-      log,
-      metrics: createMetrics("gateway"),
-    });
-    if (auth.mode === "none") {
-      log.warn(
-        { user: auth.user },
-        "AUTH_MODE=none: EVERY CALLER IS TRUSTED AS THE SAME USER AND MAY ACT IN EVERY PROJECT. For local use only; never deploy it.",
-      );
+run(async () => {
+  const s = settings;
+  setupTracing({
+    exporter: s.OTEL_TRACES_EXPORTER,
+    otlpEndpoint: s.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+  });
+  const auth = authConfig();
+  const policy =
+    s.AUTH_MODE === "none" || s.AUTH_POLICY_FILE === undefined
+      ? undefined
+      : Policy.load(s.AUTH_POLICY_FILE);
+  const gateway = await startGateway({
+    settings: s,
+    deploymentSettings: { by: `gateway ${process.pid}` },
+    ...(s.TLS_CERT_FILE !== undefined &&
+      s.TLS_KEY_FILE !== undefined && {
+        tls: { cert: readFileSync(s.TLS_CERT_FILE), key: readFileSync(s.TLS_KEY_FILE) },
+      }),
+    ...(s.SECRETS_KEY_FILE !== undefined && { secrets: loadSecretBox(s.SECRETS_KEY_FILE) }),
+    auth,
+    ...(policy !== undefined && { policy }),
+    ...preflightConfig(),
+    ...consoleConfig(),
+    log,
+    metrics: createMetrics("gateway"),
+  });
+  if (auth.mode === "none") {
+    log.warn(
+      { user: auth.user },
+      "AUTH_MODE=none: EVERY CALLER IS TRUSTED AS THE SAME USER AND MAY ACT IN EVERY PROJECT. For local use only; never deploy it.",
+    );
+  }
+  const everyone = policy?.everyoneGrants() ?? [];
+  if (auth.mode === "google" && auth.accounts === "any" && everyone.length > 0) {
+    log.warn(
+      { grants: everyone },
+      'AUTH_GOOGLE_ALLOW_ANY_ACCOUNT=true AND THE POLICY GRANTS PRINCIPAL "*": ANY GOOGLE ACCOUNT IN THE WORLD HAS THESE GRANTS. Set AUTH_GOOGLE_DOMAINS to your hosted domains, or grant named principals only.',
+    );
+  }
+  process.on("SIGHUP", () => {
+    try {
+      gateway.reloadAuth();
+      log.info("reloaded the tokens file");
+    } catch (e) {
+      log.error({ err: e }, "the tokens file is not valid; keeping the previous tokens");
     }
-    const everyone = policy?.everyoneGrants() ?? [];
-    if (auth.mode === "google" && auth.accounts === "any" && everyone.length > 0) {
-      log.warn(
-        { grants: everyone },
-        'AUTH_GOOGLE_ALLOW_ANY_ACCOUNT=true AND THE POLICY GRANTS PRINCIPAL "*": ANY GOOGLE ACCOUNT IN THE WORLD HAS THESE GRANTS. Set AUTH_GOOGLE_DOMAINS to your hosted domains, or grant named principals only.',
-      );
-    }
-    process.on("SIGHUP", () => {
-      try {
-        gateway.reloadAuth();
-        log.info("reloaded the tokens file");
-      } catch (e) {
-        log.error({ err: e }, "the tokens file is not valid; keeping the previous tokens");
-      }
-    });
-    log.info({ url: gateway.url, authMode: auth.mode }, "gateway listening");
-    // Draining ends every stream with UNAVAILABLE, so clients reconnect to another instance.
-    return () => gateway.close();
-  },
+  });
+  log.info({ url: gateway.url, authMode: auth.mode }, "gateway listening");
+  // Draining ends every stream with UNAVAILABLE, so clients reconnect to another instance.
+  return () => gateway.close();
 });
 
 /**

@@ -14,7 +14,6 @@ import {
   watchConnections,
   type RedisClient,
 } from "@imagesvc/redis";
-import { runApp } from "@imagesvc/runtime";
 import { appStartup } from "@imagesvc/runtime/app";
 import { loadSecretBox } from "@imagesvc/secrets";
 import { createMetrics, setupTracing } from "@imagesvc/telemetry";
@@ -23,13 +22,10 @@ import { startAdminServer } from "./admin-server";
 import { startWebhookSender, type WebhookSender } from "./webhook-sender";
 import { createImageWorker } from "./image-worker";
 
-const { settings, log } = appStartup("worker");
+const { settings, log, run } = appStartup("worker");
 
-runApp({
-  log,
-  // The worker's own close is bounded by SHUTDOWN_TIMEOUT_MS (then forced); leave it room.
-  shutdownTimeoutMs: settings.SHUTDOWN_TIMEOUT_MS + 5000,
-  async start({ stopping }) {
+run(
+  async ({ stopping }) => {
     const s = settings;
     setupTracing({
       exporter: s.OTEL_TRACES_EXPORTER,
@@ -151,7 +147,9 @@ runApp({
       await Promise.all([bullConnection.quit(), commands.quit()]);
     };
   },
-});
+  // The worker's own close is bounded by SHUTDOWN_TIMEOUT_MS (then forced); leave it room.
+  { drainRoomMs: 5000 },
+);
 
 /**
  * WEBHOOK_SECRET_FILE (a `whsec_…` secret, Standard Webhooks) turns on webhook deliveries, to the

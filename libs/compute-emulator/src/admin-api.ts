@@ -31,35 +31,28 @@ export async function handleAdmin(
       throw new RangeError("the body is not valid JSON");
     }
   };
+  /** Routes whose answer is one call's result, with no body to read. */
+  const simple: Record<string, (() => unknown) | undefined> = {
+    "GET /admin/state": () => admin.state(),
+    "POST /admin/reset": () => (admin.reset(), { reset: true }),
+    "GET /admin/faults": () => ({ faults: admin.faults() }),
+    "DELETE /admin/faults": () => (admin.clearFaults(), { faults: [] }),
+    "POST /admin/tokens/revoke": () => (admin.revokeTokens(), { revoked: true }),
+    "GET /admin/config": () => admin.config(),
+  };
   try {
+    const answer = simple[route];
+    if (answer !== undefined) {
+      sendJson(res, 200, answer());
+      return;
+    }
     switch (route) {
-      case "GET /admin/state":
-        sendJson(res, 200, admin.state());
-        return;
-      case "POST /admin/reset":
-        admin.reset();
-        sendJson(res, 200, { reset: true });
-        return;
-      case "GET /admin/faults":
-        sendJson(res, 200, { faults: admin.faults() });
-        return;
       case "POST /admin/faults": {
         const body = await json();
         const added = (Array.isArray(body) ? body : [body]).map((rule) => admin.addFault(rule));
         sendJson(res, 200, { added });
         return;
       }
-      case "DELETE /admin/faults":
-        admin.clearFaults();
-        sendJson(res, 200, { faults: [] });
-        return;
-      case "POST /admin/tokens/revoke":
-        admin.revokeTokens();
-        sendJson(res, 200, { revoked: true });
-        return;
-      case "GET /admin/config":
-        sendJson(res, 200, admin.config());
-        return;
       case "PATCH /admin/config":
         admin.configure((await json()) as Record<string, never>);
         sendJson(res, 200, admin.config());

@@ -240,6 +240,12 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
     const { project } = route;
     const name = route.name ?? "";
     const now = Date.now();
+    /** A page of a list method's answer: `compute#imageList` and the like. */
+    const listOf = (kind: string, collection: string, items: Record<string, unknown>[]) => ({
+      kind,
+      id: `projects/${project}/global/${collection}`,
+      ...listPage(items, url),
+    });
     switch (route.method) {
       case "images.insert": {
         const requestId = url.searchParams.get("requestId");
@@ -260,21 +266,13 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
       case "images.get":
         return store.getImage(project, name, now);
       case "images.list":
-        return {
-          kind: "compute#imageList",
-          id: `projects/${project}/global/images`,
-          ...listPage(store.listImages(project, now), url),
-        };
+        return listOf("compute#imageList", "images", store.listImages(project, now));
       case "images.delete":
         return store.deleteImage(project, name, options.serviceAccountEmail, now);
       case "globalOperations.get":
         return store.getOperation(project, name, now);
       case "globalOperations.list":
-        return {
-          kind: "compute#operationList",
-          id: `projects/${project}/global/operations`,
-          ...listPage(store.listOperations(project, now), url),
-        };
+        return listOf("compute#operationList", "operations", store.listOperations(project, now));
       case "globalOperations.delete":
         store.deleteOperation(project, name);
         return null;

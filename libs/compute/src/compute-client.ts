@@ -177,6 +177,23 @@ export function createComputeClient(options: ComputeClientOptions): ComputeClien
   const operation = (json: unknown) =>
     fromJson(OperationSchema, json as never, { ignoreUnknownFields: true });
   const p = encodeURIComponent;
+  /** The path of one of the project's global resources. */
+  const global = (project: string, rest: string) => `projects/${p(project)}/global/${rest}`;
+  /** `globalOperations.get`, or `.wait`: a POST that Compute holds open for up to two minutes. */
+  const readOperation = async (
+    kind: "get" | "wait",
+    project: string,
+    name: string,
+    callOptions: CallOptions,
+  ) => {
+    const wait = kind === "wait";
+    const path = global(project, `operations/${p(name)}${wait ? "/wait" : ""}`);
+    const timeout = wait ? waitTimeoutMs : timeoutMs;
+    const verb = wait ? "POST" : "GET";
+    return operation(
+      await call(`globalOperations.${kind}`, verb, path, undefined, timeout, callOptions),
+    );
+  };
 
   const client: ComputeClient = {
     async insertImage(project, image, { requestId, forceCreate, ...callOptions }) {
@@ -189,42 +206,22 @@ export function createComputeClient(options: ComputeClientOptions): ComputeClien
         await call(
           "images.insert",
           "POST",
-          `projects/${p(project)}/global/images?${query.toString()}`,
+          global(project, `images?${query.toString()}`),
           body,
           timeoutMs,
           callOptions,
         ),
       );
     },
-    async getOperation(project, name, callOptions = {}) {
-      return operation(
-        await call(
-          "globalOperations.get",
-          "GET",
-          `projects/${p(project)}/global/operations/${p(name)}`,
-          undefined,
-          timeoutMs,
-          callOptions,
-        ),
-      );
-    },
-    async waitOperation(project, name, callOptions = {}) {
-      return operation(
-        await call(
-          "globalOperations.wait",
-          "POST",
-          `projects/${p(project)}/global/operations/${p(name)}/wait`,
-          undefined,
-          waitTimeoutMs,
-          callOptions,
-        ),
-      );
-    },
+    getOperation: (project, name, callOptions = {}) =>
+      readOperation("get", project, name, callOptions),
+    waitOperation: (project, name, callOptions = {}) =>
+      readOperation("wait", project, name, callOptions),
     async getImage(project, name, callOptions = {}) {
       return (await call(
         "images.get",
         "GET",
-        `projects/${p(project)}/global/images/${p(name)}`,
+        global(project, `images/${p(name)}`),
         undefined,
         timeoutMs,
         callOptions,

@@ -240,17 +240,20 @@ export function checkStoredRequest(data: unknown): StoredRequest {
   return data as StoredRequest;
 }
 
-/** A record's stored request (JSON), in the one shape the worker runs. */
-export function parseStoredRequest(json: string): ImageRequest {
-  let data: unknown;
+/** JSON from a record's field; a field that is not JSON makes the job invalid. */
+function parseStored(json: string, what: string): unknown {
   try {
-    data = JSON.parse(json);
+    return JSON.parse(json) as unknown;
   } catch (e) {
     throw new InvalidJobError(
-      `the stored request is not JSON (${e instanceof Error ? e.message : String(e)})`,
+      `the stored ${what} is not JSON (${e instanceof Error ? e.message : String(e)})`,
     );
   }
-  return requestOf(checkStoredRequest(data));
+}
+
+/** A record's stored request (JSON), in the one shape the worker runs. */
+export function parseStoredRequest(json: string): ImageRequest {
+  return requestOf(checkStoredRequest(parseStored(json, "request")));
 }
 
 /** Every stored version as an ImageRequest: the one place that knows their differences. */
@@ -282,15 +285,7 @@ export function requestOf(stored: StoredRequest): ImageRequest {
  */
 export function parseNotification(json: string): Notification | undefined {
   if (json === "") return undefined;
-  let data: unknown;
-  try {
-    data = JSON.parse(json);
-  } catch (e) {
-    throw new InvalidJobError(
-      `the stored notification is not JSON (${e instanceof Error ? e.message : String(e)})`,
-    );
-  }
-  const n = data as Partial<Notification> | null;
+  const n = parseStored(json, "notification") as Partial<Notification> | null;
   if (typeof n?.url !== "string" || !Array.isArray(n.on))
     throw new InvalidJobError("the stored notification lacks url and on");
   return { url: n.url, on: n.on };

@@ -8,67 +8,72 @@ const ZONE = /^[a-z]+(?:-[a-z]+)+[0-9]+-[a-z]$/;
 const REGION = /^[a-z]+(?:-[a-z]+)+[0-9]+$/;
 
 /** One segment of a resource path: a literal, or a variable checked by `test`. */
-type Segment = string | { readonly what: string; readonly test: (v: string) => boolean };
-const project: Segment = { what: "project id", test: isProjectId };
-const name = (what: string): Segment => ({ what, test: (v) => RESOURCE_NAME.test(v) });
-const zone: Segment = { what: "zone", test: (v) => ZONE.test(v) };
-const region: Segment = { what: "region", test: (v) => REGION.test(v) };
+type Segment =
+  | string
+  | {
+      readonly what: string;
+      /** How messages write it: `PROJECT`. */
+      readonly placeholder: string;
+      readonly test: (v: string) => boolean;
+    };
+const project: Segment = { what: "project id", placeholder: "PROJECT", test: isProjectId };
+const zone: Segment = { what: "zone", placeholder: "ZONE", test: (v) => ZONE.test(v) };
+const region: Segment = { what: "region", placeholder: "REGION", test: (v) => REGION.test(v) };
+const name = (what: string, placeholder: string): Segment => ({
+  what,
+  placeholder,
+  test: (v) => RESOURCE_NAME.test(v),
+});
 
 /** A kind of resource reference: the path shapes Compute accepts for it, and how to describe them. */
 interface ReferenceKind {
   readonly shapes: readonly (readonly Segment[])[];
   /** What it names, for messages: "a disk". */
   readonly noun: string;
-  /** The forms Compute accepts, for messages. */
+  /** The forms Compute accepts, for messages: every `projects/...` shape, then the first as a URL. */
   readonly forms: string;
 }
 
-const shapes = (...list: Segment[][]) => list;
+/**
+ * A kind of reference from the paths Compute accepts below `projects/PROJECT/`. Each is accepted
+ * without that prefix too (the request's project is meant), unless `projectOnly`.
+ */
+function referenceKind(
+  noun: string,
+  paths: readonly (readonly Segment[])[],
+  { projectOnly = false } = {},
+): ReferenceKind {
+  const inProject = paths.map((path) => ["projects", project, ...path]);
+  const text = (shape: readonly Segment[]) =>
+    shape.map((s) => (typeof s === "string" ? s : s.placeholder)).join("/");
+  const listed = inProject.map((shape) => `"${text(shape)}"`).join(", ");
+  const url = `"https://compute.googleapis.com/compute/v1/${text(inProject[0] ?? [])}"`;
+  return {
+    shapes: projectOnly ? inProject : [...inProject, ...paths],
+    noun,
+    forms: `${listed} or the full URL ${url}`,
+  };
+}
 
-export const DISK: ReferenceKind = {
-  shapes: shapes(
-    ["projects", project, "zones", zone, "disks", name("disk name")],
-    ["projects", project, "regions", region, "disks", name("disk name")],
-    ["zones", zone, "disks", name("disk name")],
-    ["regions", region, "disks", name("disk name")],
-  ),
-  noun: "a disk",
-  forms:
-    '"projects/PROJECT/zones/ZONE/disks/DISK", "zones/ZONE/disks/DISK" or the full URL ' +
-    '"https://compute.googleapis.com/compute/v1/projects/PROJECT/zones/ZONE/disks/DISK"',
-};
+export const DISK = referenceKind("a disk", [
+  ["zones", zone, "disks", name("disk name", "DISK")],
+  ["regions", region, "disks", name("disk name", "DISK")],
+]);
 
-export const IMAGE: ReferenceKind = {
-  shapes: shapes(
-    ["projects", project, "global", "images", name("image name")],
-    ["projects", project, "global", "images", "family", name("image family")],
-    ["global", "images", name("image name")],
-    ["global", "images", "family", name("image family")],
-  ),
-  noun: "an image",
-  forms:
-    '"projects/PROJECT/global/images/IMAGE", "projects/PROJECT/global/images/family/FAMILY" ' +
-    'or the full URL "https://compute.googleapis.com/compute/v1/projects/PROJECT/global/images/IMAGE"',
-};
+export const IMAGE = referenceKind("an image", [
+  ["global", "images", name("image name", "IMAGE")],
+  ["global", "images", "family", name("image family", "FAMILY")],
+]);
 
-export const SNAPSHOT: ReferenceKind = {
-  shapes: shapes(
-    ["projects", project, "global", "snapshots", name("snapshot name")],
-    ["global", "snapshots", name("snapshot name")],
-  ),
-  noun: "a snapshot",
-  forms:
-    '"projects/PROJECT/global/snapshots/SNAPSHOT" or the full URL ' +
-    '"https://compute.googleapis.com/compute/v1/projects/PROJECT/global/snapshots/SNAPSHOT"',
-};
+export const SNAPSHOT = referenceKind("a snapshot", [
+  ["global", "snapshots", name("snapshot name", "SNAPSHOT")],
+]);
 
-export const LICENSE: ReferenceKind = {
-  shapes: shapes(["projects", project, "global", "licenses", name("license name")]),
-  noun: "a license",
-  forms:
-    '"projects/PROJECT/global/licenses/LICENSE" or its full URL ' +
-    '"https://compute.googleapis.com/compute/v1/projects/PROJECT/global/licenses/LICENSE"',
-};
+export const LICENSE = referenceKind(
+  "a license",
+  [["global", "licenses", name("license name", "LICENSE")]],
+  { projectOnly: true },
+);
 
 /**
  * Explains why `value` is not a reference of `kind` that Compute accepts, or returns undefined.
