@@ -90,6 +90,34 @@ describe("the sweeper", () => {
     expect(lines[0]?.msg).toMatch(/cannot read this operation's record and skips it/);
   });
 
+  it("skips a record or a job whose key holds another type (WRONGTYPE), and sweeps the rest", async () => {
+    const before = await accept(90_000);
+    const badRecord = await accept(80_000);
+    const badJob = await accept(75_000);
+    const after = await accept(70_000);
+    // Keys some other program overwrote: a string where the record's hash was, and where the
+    // BullMQ job's hash would be.
+    await connection.set(operationKeys(prefix, PROJECT, badRecord.operation).record, "x");
+    const jobKey = `{${prefix}:queue}:create-image:${badJob.operation}`;
+    await connection.set(jobKey, "x");
+    const lines: { key?: string; operation?: string }[] = [];
+    const log = pino(
+      { level: "error" },
+      { write: (line: string) => lines.push(JSON.parse(line) as { key?: string }) },
+    );
+    let counted = 0;
+    const s = sweeper({ log, onUnreadable: () => (counted += 1) });
+    expect(await s.sweepOnce()).toEqual({ requeued: 2, swept: true });
+    for (const job of [before, after])
+      expect((await queue.info(job.operation)).status).toBe("live");
+    // Neither is touched: the job's key still holds what was there.
+    expect(await connection.get(jobKey)).toBe("x");
+    expect(counted).toBe(2);
+    expect(lines.map((l) => l.operation).sort()).toEqual(
+      [badRecord.operation, badJob.operation].sort(),
+    );
+  });
+
   it("lets one worker of the deployment sweep at a time", async () => {
     await accept(60_000);
     const results = await Promise.all([sweeper().sweepOnce(), sweeper().sweepOnce()]);

@@ -79,6 +79,10 @@ export function startSweeper(options: SweeperOptions): Sweeper {
             for (const [i, name] of page.names.entries()) {
               const jobStatus = statuses[i];
               if (jobStatus === "live" || stopped()) continue;
+              if (jobStatus === "unreadable") {
+                unreadable(project, name, new Error("its job's key holds no BullMQ job"));
+                continue;
+              }
               try {
                 if (await requeue(project, name, jobStatus ?? "missing")) requeued += 1;
               } catch (e) {

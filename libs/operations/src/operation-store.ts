@@ -4,6 +4,7 @@ import { UNKNOWN_FIELDS_IGNORED } from "./json-options";
 import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
 import {
   guardRedisCalls,
+  isWrongType,
   publishCommand,
   type PubSubMode,
   type RedisClient,
@@ -263,25 +264,29 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
     },
 
     async get(project, name) {
-      const [json, version] = await redis.hmget(
-        operationKeys(prefix, project, name).record,
-        RECORD_FIELDS.operation,
-        RECORD_FIELDS.version,
-      );
+      const [json, version] = await redis
+        .hmget(
+          operationKeys(prefix, project, name).record,
+          RECORD_FIELDS.operation,
+          RECORD_FIELDS.version,
+        )
+        .catch(unreadableIfWrongType);
       return json == null ? undefined : parse(json, version ?? undefined);
     },
 
     async getStored(project, name) {
-      const [json, version, rq, ct, lc, ls, nt] = await redis.hmget(
-        operationKeys(prefix, project, name).record,
-        RECORD_FIELDS.operation,
-        RECORD_FIELDS.version,
-        RECORD_FIELDS.request,
-        RECORD_FIELDS.createdMs,
-        RECORD_FIELDS.lifecycle,
-        RECORD_FIELDS.lifecycleSeq,
-        RECORD_FIELDS.notification,
-      );
+      const [json, version, rq, ct, lc, ls, nt] = await redis
+        .hmget(
+          operationKeys(prefix, project, name).record,
+          RECORD_FIELDS.operation,
+          RECORD_FIELDS.version,
+          RECORD_FIELDS.request,
+          RECORD_FIELDS.createdMs,
+          RECORD_FIELDS.lifecycle,
+          RECORD_FIELDS.lifecycleSeq,
+          RECORD_FIELDS.notification,
+        )
+        .catch(unreadableIfWrongType);
       if (json == null) return undefined;
       return {
         operation: parse(json, version ?? undefined),
@@ -391,4 +396,11 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
   };
   // Every failure of Redis to answer reaches callers as a RedisUnavailableError.
   return guardRedisCalls(store);
+}
+
+/** A record's key that holds no hash (WRONGTYPE) is a record that cannot be read, not an outage. */
+function unreadableIfWrongType(e: unknown): never {
+  if (isWrongType(e))
+    throw new UnreadableRecordError("the record's key holds no hash", { cause: e });
+  throw e;
 }

@@ -1,5 +1,5 @@
 import { Queue, type JobsOptions } from "bullmq";
-import { guardRedisCalls, type RedisClient } from "@imagesvc/redis";
+import { guardRedisCalls, isWrongType, type RedisClient } from "@imagesvc/redis";
 import type { JobPointer } from "./job-pointer";
 
 /** The one queue of this service. */
@@ -60,7 +60,9 @@ export type JobStatus =
   /** Waiting, delayed or active: a worker will run it (a stalled one is re-run by BullMQ). */
   | "live"
   /** Completed or failed for good: nothing will run it again unless it is queued again. */
-  | "finished";
+  | "finished"
+  /** The job's key holds something that is not a BullMQ job (WRONGTYPE): left for a person. */
+  | "unreadable";
 
 /** What a test may want to know of one job. */
 export interface JobInfo {
@@ -135,7 +137,8 @@ export function createImageQueue(options: ImageQueueOptions): ImageQueue {
       const pipeline = connection.pipeline();
       for (const id of operations) pipeline.hmget(queue.toKey(id), "timestamp", "finishedOn");
       const replies = (await pipeline.exec()) ?? [];
-      return replies.map(([error, value]) => {
+      return replies.map(([error, value]): JobStatus => {
+        if (error && isWrongType(error)) return "unreadable";
         if (error) throw error;
         const [timestamp, finishedOn] = value as (string | null)[];
         return statusOf(timestamp ?? null, finishedOn ?? null);

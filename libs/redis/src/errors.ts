@@ -98,6 +98,14 @@ export function writeRefusal(e: unknown): WriteRefusal | undefined {
   return undefined;
 }
 
+/**
+ * True when Redis answered WRONGTYPE: the key holds another kind of value than the command reads
+ * (a corrupt record, or a key some other program wrote). Read from the reply's code, as above.
+ */
+export function isWrongType(e: unknown): boolean {
+  return e instanceof RedisReplyError && replyCode(e) === "WRONGTYPE";
+}
+
 /** A Redis error reply is `CODE message`; the code is its first word. */
 function replyCode(e: Error): string {
   const space = e.message.indexOf(" ");

@@ -25,6 +25,7 @@ export { watchConnections, type WatchConnectionsOptions } from "./watch-connecti
 export {
   guardRedisCalls,
   isTransportFailure,
+  isWrongType,
   redisError,
   RedisUnavailableError,
   writeRefusal,
