@@ -39,6 +39,8 @@ interface Scenario {
   readonly retentionMs: number;
   readonly asyncFailure: boolean;
   readonly foreignImage: boolean;
+  /** When someone deletes the foreign image, in ms after the history starts (never: undefined). */
+  readonly foreignGoneAfterMs: number | undefined;
   /** How long after it was sent a late insert lands (the settle period must cover it). */
   readonly lagMs: number;
   /** For how long after a write reads of it answer 404. */
@@ -75,6 +77,7 @@ type Landing = { readonly op: ModelOperation } | { readonly conflict: true };
 /** A Compute that keeps its own rules: one image per name, requestIds remembered for a while. */
 class ModelCompute {
   t = 1_800_000_000_000;
+  private readonly start = this.t;
   readonly images = new Map<string, ModelImage>();
   private readonly requestIds = new Map<string, { op: ModelOperation; expiresAt: number }>();
   private readonly operations = new Map<string, ModelOperation>();
@@ -109,9 +112,19 @@ class ModelCompute {
     const due = this.pending.filter((p) => p.at <= this.t).sort((a, b) => a.at - b.at);
     this.pending = this.pending.filter((p) => p.at > this.t);
     for (const p of due) {
+      this.deleteForeign(p.at);
       const landing = this.land(RID, p.at);
       p.done?.(landing);
     }
+    this.deleteForeign(this.t);
+  }
+
+  /** Someone deletes their image of the name, if the scenario says so and its time has come. */
+  private deleteForeign(at: number): void {
+    const goneAt =
+      this.s.foreignGoneAfterMs === undefined ? Infinity : this.start + this.s.foreignGoneAfterMs;
+    if (at >= goneAt && this.images.get("web")?.labels[OWNERSHIP_LABEL] === "other")
+      this.images.delete("web");
   }
 
   /** Everything in flight lands: the world as it will be. */
@@ -354,8 +367,10 @@ function run(s: Scenario) {
       }
     }
     if (done()) break;
-    // A late success from a zombie ends the run of failures too.
-    streak = isFailure(event) && streak >= 0 ? streak + 1 : 0;
+    // A late success from a zombie ends the run of failures too. A re-run neither fails nor
+    // succeeds: it must go on at the pace the failures set, not start again from nothing.
+    if (event.type !== "run") streak = isFailure(event) && streak >= 0 ? streak + 1 : 0;
+    else if (streak < 0) streak = 0;
     effect = apply(event);
     if (effect.kind === "none") break;
     // While calls fail, each pause grows to the cap: never two calls in a row at once, never
@@ -398,6 +413,7 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
   retentionMs: fc.integer({ min: 0, max: 24 * 3600_000 }),
   asyncFailure: fc.boolean(),
   foreignImage: fc.boolean().map((b) => b && Math.random() < 0.3),
+  foreignGoneAfterMs: fc.option(fc.integer({ min: 0, max: 10 * MINUTE }), { nil: undefined }),
   lagMs: fc.integer({ min: 0, max: 3 * MINUTE }),
   visibilityMs: fc.integer({ min: 0, max: MINUTE }),
   faults: fc.array(fault, { maxLength: 60 }),

@@ -95,7 +95,22 @@ export function fromDispatched(
         };
         return fromImage(subject, following, image, event.now, policy);
       }
-      // Someone else's image holds the name, so no insert of ours can have taken effect.
+      // Someone else's image holds the name, so no insert of ours has taken effect. One that got
+      // no answer could still, were that image deleted before it lands: until the settle period
+      // after it is over, this is checked again rather than believed.
+      const settleEnd = lastUncertainMs === undefined ? 0 : lastUncertainMs + policy.settleMs;
+      if (state.ambiguous && event.now < settleEnd) {
+        const after: Dispatched = { ...base, failures: failures + 1 };
+        const delayMs = backoff(policy, failures + 1);
+        return {
+          lifecycle: after,
+          operation: withStatusMessage(
+            subject.operation,
+            `image ${subject.imageName} holds id ${image.id}, which is not from this request; an earlier attempt got no answer and could still take effect if that image goes, so this is not final before ${dateOf(settleEnd).toISOString()}; checking again in ${formatDuration(delayMs)}`,
+          ),
+          effect: { kind: "getImage", delayMs },
+        };
+      }
       const conflict =
         state.lastError?.httpStatus === 409
           ? state.lastError

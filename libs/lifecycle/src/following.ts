@@ -32,8 +32,13 @@ export function fromFollowing(
   event: LifecycleEvent,
   policy: LifecyclePolicy,
 ): Decision {
-  const resume: Effect =
-    state.by === "operation" ? { kind: "wait", delayMs: 0 } : { kind: "getImage", delayMs: 0 };
+  // A re-run, or a late insert answer, goes on at the pace the failures so far set: a worker
+  // restarted while Compute fails calls it no faster than the one before did.
+  const resumeDelayMs = state.failures > 0 ? backoff(policy, state.failures) : 0;
+  const resume: Effect = {
+    kind: state.by === "operation" ? "wait" : "getImage",
+    delayMs: resumeDelayMs,
+  };
   /** Compute did not answer usefully: keep the status, say so, and try again with backoff. */
   const unreachable = (error: CallFailure, at: number, effect: "wait" | "getImage"): Decision => {
     const since = state.unreachableSinceMs ?? at;
