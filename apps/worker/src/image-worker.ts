@@ -91,8 +91,21 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
     retentionMs: options.retentionMs,
   });
   const stopping = new AbortController();
+  // Every job stops acting at the first sign that its lock is lost (see createLockWatch).
+  const locks = createLockWatch({
+    lockDurationMs: lockDuration,
+    onLost: (jobId, why) => {
+      options.log.warn(
+        { operation: jobId, why },
+        "this worker may have lost the job's lock: stopping it; its re-run resumes from the stored state",
+      );
+    },
+  });
   const processor = createJobProcessor({
     stopping: stopping.signal,
+    confirmLock: (jobId) => {
+      locks.confirm(jobId);
+    },
     store: options.store,
     compute: options.compute,
     log: options.log,
@@ -108,16 +121,6 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
     ...(options.onOutcome && { onOutcome: options.onOutcome }),
     ...(options.secrets && { secrets: options.secrets }),
     ...(options.webhooks && { webhooks: options.webhooks }),
-  });
-  // Every job stops acting at the first sign that its lock is lost (see createLockWatch).
-  const locks = createLockWatch({
-    lockDurationMs: lockDuration,
-    onLost: (jobId, why) => {
-      options.log.warn(
-        { operation: jobId, why },
-        "this worker may have lost the job's lock: stopping it; its re-run resumes from the stored state",
-      );
-    },
   });
   const watched = async (job: Job, token?: string, signal?: AbortSignal): Promise<void> => {
     const lock = job.id === undefined ? undefined : locks.track(job.id);

@@ -19,6 +19,12 @@ export interface LockWatch {
    * lock may be lost.
    */
   track(jobId: string): { readonly signal: AbortSignal; release(): void };
+  /**
+   * Stops the job now if its lock is in doubt, rather than at the next tick of the watch: called
+   * right before an insert, so a process that resumes from a long pause (a freeze, a stop-the-world
+   * collection) never sends one on a lock it no longer holds.
+   */
+  confirm(jobId: string): void;
   /** BullMQ renewed these jobs' locks (its `locksRenewed` event). */
   renewed(jobIds: readonly string[]): void;
   /** BullMQ could not renew these jobs' locks (its `lockRenewalFailed` event). */
@@ -48,15 +54,14 @@ export function createLockWatch(options: LockWatchOptions): LockWatch {
     job.stop.abort(new LockLostError(`job ${jobId}: ${why}; stopping its Compute calls`));
     options.onLost?.(jobId, why);
   };
+  const loseIfStale = (id: string, at: number, now: number) => {
+    if (now - at > lockDurationMs * DOUBT)
+      lose(id, `no lock renewal confirmed for ${now - at} ms (the lock lasts ${lockDurationMs})`);
+  };
   const timer = setInterval(
     () => {
       const now = Date.now();
-      for (const [id, { at }] of tracked)
-        if (now - at > lockDurationMs * DOUBT)
-          lose(
-            id,
-            `no lock renewal confirmed for ${now - at} ms (the lock lasts ${lockDurationMs})`,
-          );
+      for (const [id, { at }] of tracked) loseIfStale(id, at, now);
     },
     Math.max(50, lockDurationMs / 8),
   );
@@ -71,6 +76,10 @@ export function createLockWatch(options: LockWatchOptions): LockWatch {
           if (tracked.get(jobId)?.stop === stop) tracked.delete(jobId);
         },
       };
+    },
+    confirm(jobId) {
+      const job = tracked.get(jobId);
+      if (job !== undefined) loseIfStale(jobId, job.at, Date.now());
     },
     renewed(jobIds) {
       const now = Date.now();

@@ -54,6 +54,8 @@ export interface ProcessJobDeps {
    * fails this worker's attempt, and the sweeper queues it again for one that has it.
    */
   readonly webhooks?: WebhookQueue;
+  /** Stops the job (aborting its signal) if its lock is in doubt; asked right before an insert. */
+  readonly confirmLock?: (jobId: string) => void;
 }
 
 /**
@@ -189,6 +191,12 @@ export function createJobProcessor(deps: ProcessJobDeps) {
             `operation ${name} is not DONE and its record holds no request`,
           );
         await sleep(effect.delayMs, signal);
+        // An insert goes out only on a lock this worker still holds: after a long pause the
+        // watch may not have ticked yet, so ask it now.
+        if (effect.kind === "insert" && job.id !== undefined) {
+          deps.confirmLock?.(job.id);
+          signal.throwIfAborted();
+        }
         event = await calls.perform(effect, subject);
       }
     } catch (e) {
