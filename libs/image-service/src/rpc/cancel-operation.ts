@@ -11,6 +11,7 @@ import {
 import { OperationSchema, type CancelOperationRequest, type Operation } from "@imagesvc/proto";
 import {
   deliveryFor,
+  jobPointer,
   parseNotification,
   parseStoredRequest,
   type Notification,
@@ -34,6 +35,11 @@ export function cancelOperation(deps: ImageServiceDeps) {
       ctx.signal,
     );
     if (subject === undefined) throw notFound(req.project, req.operation);
+    // Whoever commits the cancel must leave a way to announce it: the job. If it is missing (a
+    // gateway died between recording and queueing), queue it before the commit, so a gateway
+    // dying right after the commit still leaves a worker to queue the DONE delivery.
+    const wanted = wantsDone(subject);
+    if (wanted) await ensureJob(deps, req.project, req.operation);
     let taken;
     try {
       const now = Date.now();
@@ -58,6 +64,29 @@ export function cancelOperation(deps: ImageServiceDeps) {
   };
 }
 
+/** True when the operation's webhook asks for DONE, or when what it asks cannot be read. */
+function wantsDone(subject: LoadedSubject): boolean {
+  try {
+    return readNotify(subject)?.on.includes("DONE") === true;
+  } catch {
+    return true;
+  }
+}
+
+function readNotify(subject: LoadedSubject): Notification | undefined {
+  return (
+    parseNotification(subject.notification) ??
+    (subject.request === "" ? undefined : parseStoredRequest(subject.request).notify)
+  );
+}
+
+/** Queues the operation's job unless a worker will run it already. */
+async function ensureJob(deps: ImageServiceDeps, project: string, operation: string) {
+  const [status] = await deps.queue.statuses([operation]);
+  if (status === "missing" || status === "finished")
+    await deps.queue.requeue(jobPointer(project, operation));
+}
+
 /**
  * Queues the DONE delivery of a cancelled operation, if its request asked for one. True when
  * nothing is left for the job to announce; false when only the job can (this gateway has no
@@ -67,9 +96,7 @@ export function cancelOperation(deps: ImageServiceDeps) {
 async function announced(deps: ImageServiceDeps, subject: LoadedSubject, operation: Operation) {
   let notify: Notification | undefined;
   try {
-    notify =
-      parseNotification(subject.notification) ??
-      (subject.request === "" ? undefined : parseStoredRequest(subject.request).notify);
+    notify = readNotify(subject);
   } catch (e) {
     deps.log.warn(
       { err: e, operation: operation.name },
