@@ -8,6 +8,9 @@ import { ImageService, Operation_Status, type Operation } from "@imagesvc/proto"
 import { startRedisServer, type RedisServer } from "@imagesvc/testing";
 import { Redis } from "ioredis";
 import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { startStack, type Stack } from "../e2e/stack.test-helper";
 import { until } from "./truth.test-helper";
@@ -113,6 +116,102 @@ describe("Redis refusing writes", () => {
     } finally {
       admin.disconnect();
       await gateway.app.stop();
+    }
+  });
+
+  /**
+   * One CreateImage while Redis refuses writes for `cause`, then again with the same request id
+   * once `heal` has Redis accepting writes: UNAVAILABLE naming the cause, then one operation.
+   */
+  async function refusedThenHealed(
+    refuse: (admin: Redis) => Promise<void>,
+    heal: (admin: Redis) => Promise<void>,
+    message: RegExp,
+    serverArgs: readonly string[] = [],
+  ) {
+    server = await startRedisServer({ args: serverArgs });
+    stack = await startStack({ gateway: { settings: { REDIS_URL: server.url } } });
+    const gateway = await stack.spawnGateway({ REDIS_URL: server.url });
+    const client = createClient(
+      ImageService,
+      createConnectTransport({ baseUrl: gateway.url, httpVersion: "2" }),
+    );
+    const admin = new Redis(server.url);
+    try {
+      await client.createImage(request(-1, randomUUID()));
+      await refuse(admin);
+      const id = randomUUID();
+      const error = await client.createImage(request(0, id)).then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
+      expect(error?.code, error?.rawMessage).toBe(Code.Unavailable);
+      expect(error?.rawMessage).toMatch(message);
+      await heal(admin);
+      const op = await client.createImage(request(0, id));
+      const again = await client.createImage(request(0, id));
+      expect(again.name).toBe(op.name);
+      expect(op.clientOperationId).toBe(id);
+    } finally {
+      admin.disconnect();
+      await gateway.app.stop();
+    }
+  }
+
+  it("answers UNAVAILABLE naming a replica (READONLY) and succeeds with the same request id once it is a primary again", async () => {
+    const primary = await startRedisServer();
+    try {
+      await refusedThenHealed(
+        async (admin) => {
+          await admin.call("REPLICAOF", "127.0.0.1", String(primary.port));
+          await until(
+            async () => /master_link_status:up/.test(await admin.info("replication")),
+            "the replica in sync",
+          );
+        },
+        async (admin) => {
+          await admin.call("REPLICAOF", "NO", "ONE");
+        },
+        /^the service's storage is read-only \(Redis answered as a replica: a failover may be in progress\); retry shortly with the same request_id$/,
+      );
+    } finally {
+      await primary.close();
+    }
+  });
+
+  it("answers UNAVAILABLE naming MISCONF when Redis cannot save, and succeeds with the same request id once it can", async () => {
+    const gone = mkdtempSync(join(tmpdir(), "redis-misconf-"));
+    const next = mkdtempSync(join(tmpdir(), "redis-misconf-"));
+    try {
+      await refusedThenHealed(
+        async (admin) => {
+          // A save point, a directory that is then deleted, and a failed background save.
+          await admin.config("SET", "save", "3600 1");
+          await admin.config("SET", "stop-writes-on-bgsave-error", "yes");
+          await admin.config("SET", "dir", gone);
+          rmSync(gone, { recursive: true, force: true });
+          await admin.bgsave();
+          await until(
+            async () => /rdb_last_bgsave_status:err/.test(await admin.info("persistence")),
+            "the failed save",
+          );
+        },
+        async (admin) => {
+          await admin.config("SET", "dir", next);
+          await admin.bgsave();
+          await until(
+            async () => /rdb_last_bgsave_status:ok/.test(await admin.info("persistence")),
+            "a save that works",
+          );
+          // No save points again: a Redis that has them saves on SIGTERM, and the test stops it.
+          await admin.config("SET", "save", "");
+        },
+        /^the service's storage refuses writes \(Redis cannot save to disk: MISCONF\); retry shortly with the same request_id$/,
+        // `dir` is a protected setting since Redis 7.
+        ["--enable-protected-configs", "yes"],
+      );
+    } finally {
+      rmSync(next, { recursive: true, force: true });
     }
   });
 });
