@@ -25,6 +25,9 @@ let worker: SpawnedApp;
 let gateway: SpawnedApp;
 let gatewayEnv: Record<string, string>;
 let gatewayUrl: string;
+/** The built gateway on the test's Redis and emulator; `env` adds to or overrides its settings. */
+const spawnGateway = (env: Record<string, string> = {}) =>
+  spawnApp({ main: dist("gateway"), env: { ...gatewayEnv, ...env }, ready: "gateway listening" });
 
 beforeAll(async () => {
   redis = await useTestRedis();
@@ -58,7 +61,7 @@ beforeAll(async () => {
     GCE_METADATA_HOST: emulatorUrl.replace("http://", ""),
     METADATA_SERVER_DETECTION: "assume-present",
   };
-  gateway = await spawnApp({ main: dist("gateway"), env: gatewayEnv, ready: "gateway listening" });
+  gateway = await spawnGateway();
   gatewayUrl = `http://127.0.0.1:${gatewayEnv["PORT"] ?? ""}`;
 });
 afterAll(async () => {
@@ -91,6 +94,14 @@ const name = (base: string) => `${base}-${randomBytes(3).toString("hex")}`;
 const source = (object = "web.tar.gz") => [
   "--source-uri",
   `https://storage.googleapis.com/my-bucket/${object}`,
+];
+/** `images create` arguments: a fresh image named after `base` in my-project, from `object`. */
+const create = (base: string, object?: string) => [
+  "create",
+  name(base),
+  "--project",
+  "my-project",
+  ...source(object),
 ];
 
 describe("images create", () => {
@@ -140,7 +151,7 @@ describe("images create", () => {
   });
 
   it("prints one line per change off a TTY and exits 0 at DONE", async () => {
-    const run = await images(["create", name("web"), "--project", "my-project", ...source()]);
+    const run = await images(create("web"));
     expect(run.code).toBe(0);
     const lines = run.stdout.trim().split("\n");
     expect(lines[0]).toMatch(/^operation-\S+ PENDING 0% \(v1\)$/);
@@ -150,14 +161,7 @@ describe("images create", () => {
   });
 
   it("prints NDJSON Operations with --json, versions strictly increasing", async () => {
-    const run = await images([
-      "--json",
-      "create",
-      name("json"),
-      "--project",
-      "my-project",
-      ...source(),
-    ]);
+    const run = await images(["--json", ...create("json")]);
     expect(run.code).toBe(0);
     const ops = run.stdout
       .trim()
@@ -183,14 +187,7 @@ describe("images create", () => {
         count: 1,
       }),
     });
-    const run = await images([
-      "--json",
-      "create",
-      name("refused"),
-      "--project",
-      "my-project",
-      ...source(),
-    ]);
+    const run = await images(["--json", ...create("refused")]);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(
       /ERROR: operation operation-\S+ failed \(HTTP 400 BAD REQUEST\):\n - INVALID_FIELD_VALUE: Invalid value for field 'resource\.licenses\[0\]'/,
@@ -206,13 +203,7 @@ describe("images create", () => {
   });
 
   it("exits 2 when the pre-flight refuses the source: nothing was created", async () => {
-    const run = await images([
-      "create",
-      name("missing"),
-      "--project",
-      "my-project",
-      ...source("missing.tar.gz"),
-    ]);
+    const run = await images(create("missing", "missing.tar.gz"));
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/failed the pre-flight check "the object exists"/);
   });
@@ -267,7 +258,7 @@ describe("images create", () => {
 
   it("shows a progress bar reaching 100% on a TTY", async () => {
     const transcript = join(tmpdir(), `images-tty-${randomBytes(4).toString("hex")}.txt`);
-    const command = `${CLI} create ${name("tty")} --project my-project ${source().join(" ")}`;
+    const command = `${CLI} ${create("tty").join(" ")}`;
     const run = await new Promise<number>((resolve) => {
       execFile(
         "script",
@@ -288,14 +279,7 @@ describe("images create", () => {
 
 describe("images watch, get, list", () => {
   it("creates with --async, then gets, lists and watches the operation", async () => {
-    const created = await images([
-      "create",
-      name("async"),
-      "--project",
-      "my-project",
-      "--async",
-      ...source(),
-    ]);
+    const created = await images([...create("async"), "--async"]);
     expect(created.code).toBe(0);
     const operation = created.stdout.trim();
     expect(operation).toMatch(/^operation-\d+-[0-9a-f]{32}$/);
@@ -329,17 +313,10 @@ describe("images watch, get, list", () => {
 
   it("cancels an operation held before dispatch: cancel exits 0, then get of it exits 1", async () => {
     const port = String(await freePort());
-    const holding = await spawnApp({
-      main: dist("gateway"),
-      env: { ...gatewayEnv, PORT: port, JOB_START_DELAY_MS: "60000" },
-      ready: "gateway listening",
-    });
+    const holding = await spawnGateway({ PORT: port, JOB_START_DELAY_MS: "60000" });
     try {
       const env = { IMAGES_GATEWAY: `http://127.0.0.1:${port}` };
-      const created = await images(
-        ["create", name("held"), "--project", "my-project", "--async", ...source()],
-        env,
-      );
+      const created = await images([...create("held"), "--async"], env);
       const operation = created.stdout.trim();
       const cancelled = await images(["cancel", operation, "--project", "my-project"], env);
       expect(cancelled.code).toBe(0);
@@ -355,14 +332,7 @@ describe("images watch, get, list", () => {
   });
 
   it("reconnects and resumes when the gateway restarts mid-watch", async () => {
-    const created = await images([
-      "create",
-      name("resume"),
-      "--project",
-      "my-project",
-      "--async",
-      ...source(),
-    ]);
+    const created = await images([...create("resume"), "--async"]);
     const operation = created.stdout.trim();
     const cli = spawn(CLI, ["watch", operation, "--project", "my-project"], {
       env: { PATH: process.env["PATH"] ?? "", IMAGES_GATEWAY: gatewayUrl },
@@ -377,11 +347,7 @@ describe("images watch, get, list", () => {
     expect(stdout).not.toBe("");
     await gateway.stop();
     await new Promise((r) => setTimeout(r, 300));
-    gateway = await spawnApp({
-      main: dist("gateway"),
-      env: gatewayEnv,
-      ready: "gateway listening",
-    });
+    gateway = await spawnGateway();
     const [code] = (await once(cli, "exit")) as [number | null];
     expect(code).toBe(0);
     const lines = stdout.trim().split("\n");
@@ -393,23 +359,12 @@ describe("images watch, get, list", () => {
   });
 
   it("waits out a gateway that is down when the watch starts", async () => {
-    const created = await images([
-      "create",
-      name("late-gw"),
-      "--project",
-      "my-project",
-      "--async",
-      ...source(),
-    ]);
+    const created = await images([...create("late-gw"), "--async"]);
     const operation = created.stdout.trim();
     await gateway.stop();
     const watching = images(["watch", operation, "--project", "my-project"]);
     await new Promise((r) => setTimeout(r, 500));
-    gateway = await spawnApp({
-      main: dist("gateway"),
-      env: gatewayEnv,
-      ready: "gateway listening",
-    });
+    gateway = await spawnGateway();
     const run = await watching;
     expect(run.code).toBe(0);
     expect(run.stdout.trim().split("\n").at(-1)).toMatch(/DONE 100% ok/);
@@ -431,16 +386,11 @@ describe("credentials", () => {
       }),
     );
     const port = String(await freePort());
-    const secured = await spawnApp({
-      main: dist("gateway"),
-      env: {
-        ...gatewayEnv,
-        PORT: port,
-        AUTH_MODE: "tokens",
-        AUTH_TOKENS_FILE: join(dir, "tokens.json"),
-        AUTH_POLICY_FILE: join(dir, "policy.json"),
-      },
-      ready: "gateway listening",
+    const secured = await spawnGateway({
+      PORT: port,
+      AUTH_MODE: "tokens",
+      AUTH_TOKENS_FILE: join(dir, "tokens.json"),
+      AUTH_POLICY_FILE: join(dir, "policy.json"),
     });
     try {
       const get = (env: Record<string, string>) =>

@@ -1,17 +1,21 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { createLockWatch, LockLostError } from "./lock-watch";
+import { createLockWatch, LockLostError, type LockWatch } from "./lock-watch";
 
 describe("createLockWatch", () => {
+  /** A watch over locks of 1 s, closed after each test; `lost` lists the jobs it stopped. */
+  let watch: LockWatch;
+  let lost: string[];
   beforeEach(() => {
     vi.useFakeTimers();
+    lost = [];
+    watch = createLockWatch({ lockDurationMs: 1000, onLost: (id) => lost.push(id) });
   });
   afterEach(() => {
+    watch.close();
     vi.useRealTimers();
   });
 
   it("stops a job at its first failed lock renewal, with a LockLostError", () => {
-    const lost: string[] = [];
-    const watch = createLockWatch({ lockDurationMs: 1000, onLost: (id) => lost.push(id) });
     const a = watch.track("a");
     const b = watch.track("b");
     watch.failed(["a"]);
@@ -19,22 +23,18 @@ describe("createLockWatch", () => {
     expect(a.signal.reason).toBeInstanceOf(LockLostError);
     expect(b.signal.aborted).toBe(false);
     expect(lost).toEqual(["a"]);
-    watch.close();
   });
 
   it("stops a job whose lock no renewal has confirmed for three quarters of its duration", () => {
-    const watch = createLockWatch({ lockDurationMs: 1000 });
     const job = watch.track("a");
     vi.advanceTimersByTime(700);
     expect(job.signal.aborted).toBe(false);
     vi.advanceTimersByTime(200);
     expect(job.signal.aborted).toBe(true);
     expect(String(job.signal.reason)).toMatch(/no lock renewal confirmed for \d+ ms/);
-    watch.close();
   });
 
   it("keeps a job whose renewals keep coming, and forgets a released one", () => {
-    const watch = createLockWatch({ lockDurationMs: 1000 });
     const kept = watch.track("kept");
     const released = watch.track("released");
     released.release();
@@ -45,16 +45,13 @@ describe("createLockWatch", () => {
     expect(kept.signal.aborted).toBe(false);
     watch.failed(["released"]);
     expect(released.signal.aborted).toBe(false);
-    watch.close();
   });
 
   it("tracks a re-taken job afresh: the old run's release does not forget the new one", () => {
-    const watch = createLockWatch({ lockDurationMs: 1000 });
     const first = watch.track("a");
     const second = watch.track("a");
     first.release();
     watch.failed(["a"]);
     expect(second.signal.aborted).toBe(true);
-    watch.close();
   });
 });

@@ -43,6 +43,17 @@ const insert = (e: ComputeEmulator, body: unknown, requestId?: string) =>
     `global/images${requestId === undefined ? "" : `?requestId=${requestId}`}`,
     body,
   );
+/** Inserts image `name` from SOURCE; Compute's answer, an operation. */
+const inserted = async (e: ComputeEmulator, name: string, requestId?: string) =>
+  (await (await insert(e, { name, rawDisk: { source: SOURCE } }, requestId)).json()) as {
+    name: string;
+    status: string;
+  };
+/** Compute's answer to a wait on operation `name`. */
+const waited = async (e: ComputeEmulator, name: string) =>
+  (await (await computeCall(e, "POST", `global/operations/${name}/wait`)).json()) as {
+    status: string;
+  };
 const admin = (e: ComputeEmulator, method: string, path: string, body?: unknown) =>
   fetch(`${e.url}/admin/${path}`, {
     method,
@@ -114,12 +125,8 @@ describe("Compute behaviour", () => {
   it("returns the original operation for a repeated requestId, and forgets it after the TTL", async () => {
     const e = await start({ requestIdTtlMs: 150 });
     const requestId = randomUUID();
-    const first = (await (
-      await insert(e, { name: "web", rawDisk: { source: SOURCE } }, requestId)
-    ).json()) as { name: string };
-    const again = (await (
-      await insert(e, { name: "web", rawDisk: { source: SOURCE } }, requestId)
-    ).json()) as { name: string };
+    const first = await inserted(e, "web", requestId);
+    const again = await inserted(e, "web", requestId);
     expect(again.name).toBe(first.name);
     await new Promise((r) => setTimeout(r, 200));
     const late = await insert(e, { name: "web", rawDisk: { source: SOURCE } }, requestId);
@@ -130,10 +137,7 @@ describe("Compute behaviour", () => {
 
   it("moves an operation PENDING → RUNNING with rising progress → DONE, and the image PENDING → READY", async () => {
     const e = await start({ operationDurationMs: 400 });
-    const op = (await (await insert(e, { name: "web", rawDisk: { source: SOURCE } })).json()) as {
-      name: string;
-      status: string;
-    };
+    const op = await inserted(e, "web");
     expect(op.status).toBe("PENDING");
     const seen: { status: string; progress: number }[] = [];
     for (;;) {
@@ -167,20 +171,13 @@ describe("Compute behaviour", () => {
 
   it("blocks wait until DONE, or until the cap", async () => {
     const e = await start({ operationDurationMs: 10_000, waitCapMs: 150 });
-    const op = (await (await insert(e, { name: "web", rawDisk: { source: SOURCE } })).json()) as {
-      name: string;
-    };
+    const op = await inserted(e, "web");
     const started = Date.now();
-    const waited = (await (
-      await computeCall(e, "POST", `global/operations/${op.name}/wait`)
-    ).json()) as { status: string };
+    const capped = await waited(e, op.name);
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
-    expect(waited.status).not.toBe("DONE");
+    expect(capped.status).not.toBe("DONE");
     e.admin.configure({ waitCapMs: 60_000, operationDurationMs: 0 });
-    const op2 = (await (await insert(e, { name: "web2", rawDisk: { source: SOURCE } })).json()) as {
-      name: string;
-      status: string;
-    };
+    const op2 = await inserted(e, "web2");
     expect(op2.status).toBe("DONE");
   });
 
@@ -192,35 +189,24 @@ describe("Compute behaviour", () => {
       requestIdTtlMs: 3_600_000,
     });
     const requestId = randomUUID();
-    const op = (await (
-      await insert(e, { name: "web", rawDisk: { source: SOURCE } }, requestId)
-    ).json()) as { name: string; status: string };
+    const op = await inserted(e, "web", requestId);
     expect(op.status).toBe("PENDING");
     const started = Date.now();
-    const first = (await (
-      await computeCall(e, "POST", `global/operations/${op.name}/wait`)
-    ).json()) as { status: string };
+    const first = await waited(e, op.name);
     // Two minutes of Compute's time: 120 ms here, so the first wait answers long before DONE.
     expect(Date.now() - started).toBeGreaterThanOrEqual(115);
     expect(first.status).not.toBe("DONE");
     let last = first;
-    while (last.status !== "DONE")
-      last = (await (await computeCall(e, "POST", `global/operations/${op.name}/wait`)).json()) as {
-        status: string;
-      };
+    while (last.status !== "DONE") last = await waited(e, op.name);
     // 45 minutes: 2.7 s; the requestId is still remembered (an hour: 3.6 s).
     expect(Date.now() - started).toBeGreaterThanOrEqual(2500);
-    const again = (await (
-      await insert(e, { name: "web", rawDisk: { source: SOURCE } }, requestId)
-    ).json()) as { name: string };
+    const again = await inserted(e, "web", requestId);
     expect(again.name).toBe(op.name);
   });
 
   it("forgets a finished operation after its retention: get and wait answer 404, the image stays", async () => {
     const e = await start({ operationDurationMs: 0, operationRetentionMs: 150 });
-    const op = (await (await insert(e, { name: "web", rawDisk: { source: SOURCE } })).json()) as {
-      name: string;
-    };
+    const op = await inserted(e, "web");
     expect((await computeCall(e, "GET", `global/operations/${op.name}`)).status).toBe(200);
     await new Promise((r) => setTimeout(r, 200));
     expect((await computeCall(e, "GET", `global/operations/${op.name}`)).status).toBe(404);

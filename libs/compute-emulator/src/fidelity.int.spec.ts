@@ -49,6 +49,10 @@ async function failure(
   throw new Error("expected the call to fail");
 }
 
+/** images.insert of image `name` from SOURCE into PROJECT. */
+const insertImage = (name: string) =>
+  api.images.insert({ project: PROJECT, requestBody: { name, rawDisk: { source: SOURCE } } });
+
 describe("@googleapis/compute against the emulator", () => {
   it("inserts an image, waits on its operation, gets and lists images", async () => {
     const requestId = randomUUID();
@@ -114,39 +118,19 @@ describe("@googleapis/compute against the emulator", () => {
   });
 
   it("answers a taken name with 409 alreadyExists", async () => {
-    await api.images.insert({
-      project: PROJECT,
-      requestBody: { name: "web", rawDisk: { source: SOURCE } },
-    });
-    expect(
-      await failure(
-        api.images.insert({
-          project: PROJECT,
-          requestBody: { name: "web", rawDisk: { source: SOURCE } },
-        }),
-      ),
-    ).toEqual({ status: 409, reason: "alreadyExists" });
+    await insertImage("web");
+    expect(await failure(insertImage("web"))).toEqual({ status: 409, reason: "alreadyExists" });
   });
 
   it("answers an invalid body with 400 invalid", async () => {
-    expect(
-      await failure(
-        api.images.insert({
-          project: PROJECT,
-          requestBody: { name: "Web", rawDisk: { source: SOURCE } },
-        }),
-      ),
-    ).toEqual({ status: 400, reason: "invalid" });
+    expect(await failure(insertImage("Web"))).toEqual({ status: 400, reason: "invalid" });
     expect(
       await failure(api.images.insert({ project: PROJECT, requestBody: { name: "web" } })),
     ).toEqual({ status: 400, reason: "invalid" });
   });
 
   it("deletes an image and its operations", async () => {
-    const insert = await api.images.insert({
-      project: PROJECT,
-      requestBody: { name: "web", rawDisk: { source: SOURCE } },
-    });
+    const insert = await insertImage("web");
     const deletion = await api.images.delete({ project: PROJECT, image: "web" });
     expect(deletion.data).toMatchObject({ operationType: "delete", status: "DONE" });
     expect(await failure(api.images.get({ project: PROJECT, image: "web" }))).toEqual({

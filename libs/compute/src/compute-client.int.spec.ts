@@ -29,6 +29,12 @@ let emulator: ComputeEmulator;
 let client: ComputeClient;
 const calls: ComputeCallRecord[] = [];
 
+/** Inserts image web with a fresh request id. */
+const insertWeb = () => client.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
+/** The emulator answers `route` with HTTP `status`; `rule` adds to the fault (reason, count…). */
+const addError = (route: string, status: number, rule: Record<string, unknown> = {}) =>
+  emulator.admin.addFault({ route, effect: "error", status, ...rule });
+
 function staticAuth(token = TOKEN): OAuth2Client {
   const auth = new OAuth2Client();
   auth.setCredentials({ access_token: token, expiry_date: Date.now() + 3_600_000 });
@@ -117,10 +123,8 @@ describe("createComputeClient against the emulator", () => {
   });
 
   it("reports 409 alreadyExists as a final error", async () => {
-    await client.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
-    const error = await client
-      .insertImage(PROJECT, image("web"), { requestId: randomUUID() })
-      .catch((e: unknown) => e);
+    await insertWeb();
+    const error = await insertWeb().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ComputeApiError);
     expect(error).toMatchObject({ httpStatus: 409, reason: "alreadyExists", retryable: false });
     expect((error as Error).message).toBe(
@@ -160,32 +164,19 @@ describe("createComputeClient against the emulator", () => {
     [503, undefined, "backendError"],
     [403, "rateLimitExceeded", "rateLimitExceeded"],
   ])("classifies %i %s as retryable", async (status, reason, expected) => {
-    emulator.admin.addFault({
-      route: "images.insert",
-      effect: "error",
-      status,
-      ...(reason && { reason }),
-      count: 1,
-    });
-    const error = await client
-      .insertImage(PROJECT, image("web"), { requestId: randomUUID() })
-      .catch((e: unknown) => e);
+    addError("images.insert", status, { ...(reason && { reason }), count: 1 });
+    const error = await insertWeb().catch((e: unknown) => e);
     expect(error).toMatchObject({ httpStatus: status, reason: expected, retryable: true });
     expect(emulator.admin.state().images).toEqual([]);
   });
 
   it("classifies a 403 forbidden as final", async () => {
-    emulator.admin.addFault({
-      route: "images.insert",
-      effect: "error",
-      status: 403,
+    addError("images.insert", 403, {
       reason: "forbidden",
       message: "Required 'compute.images.create' permission",
       count: 1,
     });
-    const error = await client
-      .insertImage(PROJECT, image("web"), { requestId: randomUUID() })
-      .catch((e: unknown) => e);
+    const error = await insertWeb().catch((e: unknown) => e);
     expect(error).toMatchObject({ httpStatus: 403, reason: "forbidden", retryable: false });
   });
 
@@ -249,25 +240,10 @@ describe("createComputeClient against the emulator", () => {
   });
 
   it("follows through 429, 503 and 403 rateLimitExceeded on wait", async () => {
-    const inserted = await client.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
-    emulator.admin.addFault({
-      route: "globalOperations.wait",
-      effect: "error",
-      status: 503,
-      count: 2,
-    });
-    emulator.admin.addFault({
-      route: "globalOperations.wait",
-      effect: "error",
-      status: 429,
-      count: 2,
-    });
-    emulator.admin.addFault({
-      route: "globalOperations.wait",
-      effect: "error",
-      status: 403,
-      count: 1,
-    });
+    const inserted = await insertWeb();
+    addError("globalOperations.wait", 503, { count: 2 });
+    addError("globalOperations.wait", 429, { count: 2 });
+    addError("globalOperations.wait", 403, { count: 1 });
     const done = await client.followOperation(PROJECT, inserted.name, {
       initial: inserted,
       backoff: fastBackoff,
@@ -284,22 +260,16 @@ describe("createComputeClient against the emulator", () => {
   });
 
   it("stops following on a final error", async () => {
-    const inserted = await client.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
-    emulator.admin.addFault({
-      route: "globalOperations.wait",
-      effect: "error",
-      status: 403,
-      reason: "forbidden",
-      count: 1,
-    });
+    const inserted = await insertWeb();
+    addError("globalOperations.wait", 403, { reason: "forbidden", count: 1 });
     await expect(
       client.followOperation(PROJECT, inserted.name, { backoff: fastBackoff }),
     ).rejects.toMatchObject({ httpStatus: 403, reason: "forbidden" });
   });
 
   it("gives up after maxConsecutiveErrors transient failures", async () => {
-    const inserted = await client.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
-    emulator.admin.addFault({ route: "globalOperations.wait", effect: "error", status: 503 });
+    const inserted = await insertWeb();
+    addError("globalOperations.wait", 503);
     await expect(
       client.followOperation(PROJECT, inserted.name, {
         backoff: fastBackoff,
@@ -310,14 +280,8 @@ describe("createComputeClient against the emulator", () => {
   });
 
   it("retries a 404 on a fresh operation, and not after the grace period", async () => {
-    const inserted = await client.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
-    emulator.admin.addFault({
-      route: "globalOperations.wait",
-      effect: "error",
-      status: 404,
-      reason: "notFound",
-      count: 2,
-    });
+    const inserted = await insertWeb();
+    addError("globalOperations.wait", 404, { reason: "notFound", count: 2 });
     await expect(
       client.followOperation(PROJECT, inserted.name, { backoff: fastBackoff }),
     ).resolves.toMatchObject({ status: Operation_Status.DONE });
@@ -332,7 +296,7 @@ describe("createComputeClient against the emulator", () => {
   it("follows a wait that returns early, before DONE, through to DONE", async () => {
     emulator.admin.configure({ operationDurationMs: 200, waitCapMs: 60_000 });
     emulator.admin.addFault({ route: "globalOperations.wait", effect: "waitEarly", count: 5 });
-    const inserted = await client.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
+    const inserted = await insertWeb();
     const done = await client.followOperation(PROJECT, inserted.name, { initial: inserted });
     expect(done.status).toBe(Operation_Status.DONE);
     // Five early answers, then one that blocked until DONE.
@@ -341,7 +305,7 @@ describe("createComputeClient against the emulator", () => {
 
   it("uses one insert and one wait when the operation finishes within a wait", async () => {
     emulator.admin.configure({ operationDurationMs: 100, waitCapMs: 60_000 });
-    const inserted = await client.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
+    const inserted = await insertWeb();
     await client.followOperation(PROJECT, inserted.name, { initial: inserted });
     expect(emulator.admin.state().calls).toEqual({
       "images.insert": 1,
@@ -377,7 +341,7 @@ describe("createComputeClient against the emulator", () => {
 
   it("stops promptly when the signal aborts", async () => {
     emulator.admin.configure({ operationDurationMs: 60_000, waitCapMs: 60_000 });
-    const inserted = await client.insertImage(PROJECT, image("web"), { requestId: randomUUID() });
+    const inserted = await insertWeb();
     const controller = new AbortController();
     const started = Date.now();
     const following = client.followOperation(PROJECT, inserted.name, { signal: controller.signal });

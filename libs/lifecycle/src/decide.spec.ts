@@ -73,6 +73,15 @@ const following = (extra: Partial<Extract<Lifecycle, { phase: "following" }>> = 
   ...extra,
 });
 const on = (s: Subject, e: LifecycleEvent) => decide(s, e, policy);
+/** What a dispatched insert (its lifecycle with `extra`) decides when the insert fails at `now`. */
+const insertFailed = (
+  error: CallFailure,
+  now: number,
+  extra: Partial<Extract<Lifecycle, { phase: "dispatched" }>> = {},
+) => on(subject(dispatched(extra)), { type: "insertFailed", error, now });
+/** What following decides at T0 on Compute's `operation`, from a wait that took `elapsedMs`. */
+const observed = (operation: Operation, elapsedMs: number) =>
+  on(subject(following()), { type: "observed", operation, elapsedMs, now: T0 });
 
 describe("decide: accepted", () => {
   it("dispatches the first insert when a worker runs the job", () => {
@@ -126,11 +135,7 @@ describe("decide: dispatched", () => {
   });
 
   it("retries a 503 within the window, marks it ambiguous, and says so in status_message", () => {
-    const d = on(subject(dispatched()), {
-      type: "insertFailed",
-      error: failure(503, "backendError"),
-      now: T0 + 1000,
-    });
+    const d = insertFailed(failure(503, "backendError"), T0 + 1000);
     expect(d.lifecycle).toMatchObject({
       phase: "dispatched",
       attempts: 2,
@@ -146,41 +151,29 @@ describe("decide: dispatched", () => {
   });
 
   it("honours Retry-After on a 429, which is definite: nothing was created", () => {
-    const d = on(subject(dispatched()), {
-      type: "insertFailed",
-      error: failure(429, "rateLimitExceeded", { retryAfterMs: 7000 }),
-      now: T0 + 1000,
-    });
+    const d = insertFailed(failure(429, "rateLimitExceeded", { retryAfterMs: 7000 }), T0 + 1000);
     expect(d.lifecycle).toMatchObject({ attempts: 2, ambiguous: false });
     expect(d.effect).toEqual({ kind: "insert", delayMs: 7000 });
   });
 
   it("rejects on a final error when no earlier attempt could have taken effect", () => {
-    const d = on(subject(dispatched()), {
-      type: "insertFailed",
-      error: failure(400, "invalid"),
-      now: T0,
-    });
+    const d = insertFailed(failure(400, "invalid"), T0);
     expect(d.lifecycle).toEqual({ phase: "done", outcome: "rejected" });
     expect(d.operation).toMatchObject({ httpErrorStatusCode: 400 });
     expect(d.operation?.error?.errors[0]?.code).toBe("INVALID_FIELD_VALUE");
   });
 
   it("looks at the image at once on a 409, whoever holds the name", () => {
-    const d = on(subject(dispatched()), {
-      type: "insertFailed",
-      error: failure(409, "alreadyExists"),
-      now: T0 + 120_000,
-    });
+    const d = insertFailed(failure(409, "alreadyExists"), T0 + 120_000);
     expect(d.effect).toEqual({ kind: "getImage", delayMs: 0 });
     expect(d.lifecycle).toMatchObject({ phase: "dispatched", lastError: { httpStatus: 409 } });
   });
 
   it("looks at the image, backing off, on a final error after an ambiguous attempt: sending it again would only be refused", () => {
-    const d = on(subject(dispatched({ ambiguous: true, lastUncertainMs: T0, failures: 2 })), {
-      type: "insertFailed",
-      error: failure(403, "forbidden"),
-      now: T0 + 5000,
+    const d = insertFailed(failure(403, "forbidden"), T0 + 5000, {
+      ambiguous: true,
+      lastUncertainMs: T0,
+      failures: 2,
     });
     expect(d.effect).toEqual({ kind: "getImage", delayMs: 400 });
     expect(d.lifecycle).toMatchObject({ failures: 3, lastError: { httpStatus: 403 } });
@@ -191,11 +184,7 @@ describe("decide: dispatched", () => {
   });
 
   it("proves an unanswered insert past the window by inserting again with the same request id while Compute remembers it", () => {
-    const d = on(subject(dispatched({ attempts: 4 })), {
-      type: "insertFailed",
-      error: failure(0, "timeout"),
-      now: T0 + 61_000,
-    });
+    const d = insertFailed(failure(0, "timeout"), T0 + 61_000, { attempts: 4 });
     expect(d.effect).toEqual({ kind: "insert", delayMs: 100 });
     expect(d.lifecycle).toMatchObject({
       attempts: 5,
@@ -208,11 +197,7 @@ describe("decide: dispatched", () => {
   });
 
   it("past the requestId memory, settles an unanswered insert only by the image", () => {
-    const d = on(subject(dispatched({ attempts: 4 })), {
-      type: "insertFailed",
-      error: failure(503, "backendError"),
-      now: T0 + 121_000,
-    });
+    const d = insertFailed(failure(503, "backendError"), T0 + 121_000, { attempts: 4 });
     expect(d.effect).toEqual({ kind: "getImage", delayMs: 100 });
     expect(d.operation?.statusMessage).toMatch(
       /the image's absence proves nothing before .* \(30 s after it\); checking the image again in 0 s$/,
@@ -220,11 +205,7 @@ describe("decide: dispatched", () => {
   });
 
   it("gives up past the window when every answer was definite, saying how long it tried", () => {
-    const d = on(subject(dispatched({ attempts: 7 })), {
-      type: "insertFailed",
-      error: failure(429, "rateLimitExceeded"),
-      now: T0 + 90_000,
-    });
+    const d = insertFailed(failure(429, "rateLimitExceeded"), T0 + 90_000, { attempts: 7 });
     expect(d.lifecycle).toEqual({ phase: "done", outcome: "rejected" });
     expect(d.operation?.error?.errors[0]?.message).toMatch(
       /^gave up after 7 attempts over 90 s; last error: 429 rateLimitExceeded/,
@@ -398,29 +379,14 @@ describe("decide: following", () => {
   });
 
   it("keeps a minimum interval after a wait that returned at once without change", () => {
-    const d = on(subject(following()), {
-      type: "observed",
-      operation: compute(),
-      elapsedMs: 30,
-      now: T0,
-    });
+    const d = observed(compute(), 30);
     expect(d.effect).toEqual({ kind: "wait", delayMs: 970 });
-    const slow = on(subject(following()), {
-      type: "observed",
-      operation: compute(),
-      elapsedMs: 110_000,
-      now: T0,
-    });
+    const slow = observed(compute(), 110_000);
     expect(slow.effect).toEqual({ kind: "wait", delayMs: 0 });
   });
 
   it("ends with Compute's verdict: DONE without error succeeds, with error fails", () => {
-    const ok = on(subject(following()), {
-      type: "observed",
-      operation: compute({ status: Operation_Status.DONE, progress: 100 }),
-      elapsedMs: 5,
-      now: T0,
-    });
+    const ok = observed(compute({ status: Operation_Status.DONE, progress: 100 }), 5);
     expect(ok.lifecycle).toEqual({ phase: "done", outcome: "succeeded" });
     const bad = compute({
       status: Operation_Status.DONE,
@@ -428,12 +394,7 @@ describe("decide: following", () => {
       httpErrorStatusCode: 400,
       error: { errors: [{ code: "INVALID_IMAGE_TAR", message: "bad tar" }] },
     });
-    const failed = on(subject(following()), {
-      type: "observed",
-      operation: bad,
-      elapsedMs: 5,
-      now: T0,
-    });
+    const failed = observed(bad, 5);
     expect(failed.lifecycle).toEqual({ phase: "done", outcome: "failed" });
     expect(failed.operation?.error?.errors[0]?.code).toBe("INVALID_IMAGE_TAR");
   });

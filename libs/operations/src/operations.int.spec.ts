@@ -19,6 +19,7 @@ import {
   type OperationBus,
   type OperationBusOptions,
   type OperationStore,
+  type OperationStoreOptions,
   type CreateInput,
 } from "./index";
 import { RECORD_FIELDS } from "./keys";
@@ -28,14 +29,20 @@ let redis: TestRedis;
 let store: OperationStore;
 const closers: (() => unknown)[] = [];
 
-beforeEach(async () => {
-  redis = await useTestRedis();
-  store = createOperationStore({
+/** A store on the test's Redis, classic pub/sub, records kept a day; `options` override that. */
+function storeWith(options: Partial<OperationStoreOptions> = {}): OperationStore {
+  return createOperationStore({
     redis: redis.client,
     prefix: redis.prefix.slice(0, -1),
     pubsub: "classic",
     retentionMs: DAY,
+    ...options,
   });
+}
+
+beforeEach(async () => {
+  redis = await useTestRedis();
+  store = storeWith();
 });
 afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
@@ -91,15 +98,33 @@ function newBus(options: Partial<Omit<OperationBusOptions, "subscriber">> = {}):
   });
   return bus;
 }
-/** Creates a PENDING operation in `into` and watches it on `bus` until DONE; `seen` fills as it goes. */
-async function createAndWatch(into: OperationStore, bus: OperationBus) {
-  const op = pending();
-  await into.create(input(op));
+/**
+ * A command connection and a subscriber connection to `url` that retries every 50 ms while Redis
+ * is away (neither gives up on a command); both disconnected after the test.
+ */
+function reconnecting(url: string): { command: Redis; subscriber: Redis } {
+  const command = new Redis(url, { maxRetriesPerRequest: null });
+  const subscriber = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: () => 50 });
+  closers.push(() => {
+    command.disconnect();
+    subscriber.disconnect();
+  });
+  return { command, subscriber };
+}
+/** Watches `op` on `bus` until the watch ends: `seen` fills as it goes; `done` settles at the end. */
+function watchAll(bus: OperationBus, op: Operation) {
   const seen: Operation[] = [];
   const done = (async () => {
     for await (const o of bus.watch("my-project", op.name, new AbortController().signal))
       seen.push(o);
   })();
+  return { seen, done };
+}
+/** Creates a PENDING operation in `into` and watches it on `bus` until DONE; `seen` fills as it goes. */
+async function createAndWatch(into: OperationStore, bus: OperationBus) {
+  const op = pending();
+  await into.create(input(op));
+  const { seen, done } = watchAll(bus, op);
   // Let the watch subscribe and read its snapshot.
   await new Promise((r) => setTimeout(r, 100));
   return { op, seen, done };
@@ -214,12 +239,7 @@ describe("OperationStore", () => {
   });
 
   it("expires records after the retention period", async () => {
-    const short = createOperationStore({
-      redis: redis.client,
-      prefix: redis.prefix.slice(0, -1),
-      pubsub: "classic",
-      retentionMs: 500,
-    });
+    const short = storeWith({ retentionMs: 500 });
     const op = pending();
     await short.create(input(op));
     expect(await short.get("my-project", op.name)).toBeDefined();
@@ -229,12 +249,7 @@ describe("OperationStore", () => {
   });
 
   it("lists past index members whose records expired, removes them, and still fills the page", async () => {
-    const short = createOperationStore({
-      redis: redis.client,
-      prefix: redis.prefix.slice(0, -1),
-      pubsub: "classic",
-      retentionMs: 500,
-    });
+    const short = storeWith({ retentionMs: 500 });
     const done = async () => {
       const op = pending();
       const created = await short.create(input(op));
@@ -463,24 +478,20 @@ describe("OperationBus", () => {
     const runs = controllers.map((c) =>
       collect(bus.watch("my-project", op.name, c.signal)).catch((e: unknown) => e),
     );
+    /** How many Redis subscriptions the operation's channel has. */
+    const subscriptions = async () => {
+      const channel = `${redis.prefix.slice(0, -1)}:{my-project}:op:${op.name}`;
+      const [, count] = (await redis.client.call("PUBSUB", "NUMSUB", channel)) as [string, number];
+      return count;
+    };
     await new Promise((r) => setTimeout(r, 100));
     expect(bus.stats()).toMatchObject({ channels: 1, watchers: 50 });
-    const [, count] = (await redis.client.call(
-      "PUBSUB",
-      "NUMSUB",
-      `${redis.prefix.slice(0, -1)}:{my-project}:op:${op.name}`,
-    )) as [string, number];
-    expect(count).toBe(1);
+    expect(await subscriptions()).toBe(1);
     for (const c of controllers) c.abort(new Error("client left"));
     await Promise.all(runs);
     await new Promise((r) => setTimeout(r, 50));
     expect(bus.stats()).toMatchObject({ channels: 0, watchers: 0 });
-    const [, after] = (await redis.client.call(
-      "PUBSUB",
-      "NUMSUB",
-      `${redis.prefix.slice(0, -1)}:{my-project}:op:${op.name}`,
-    )) as [string, number];
-    expect(after).toBe(0);
+    expect(await subscriptions()).toBe(0);
   });
 
   describe("across a Redis restart", () => {
@@ -491,29 +502,14 @@ describe("OperationBus", () => {
 
     it("re-reads the snapshot after the subscriber reconnects, so an update published while it was away still arrives", async () => {
       server = await startRedisServer({ appendonly: true });
-      const command = new Redis(server.url, { maxRetriesPerRequest: null });
-      const subscriber = new Redis(server.url, {
-        maxRetriesPerRequest: null,
-        retryStrategy: () => 50,
-      });
-      closers.push(() => {
-        command.disconnect();
-      });
+      const { command, subscriber } = reconnecting(server.url);
       // The test stops Redis on purpose; connection errors are expected and need a listener.
       for (const client of [command, subscriber]) client.on("error", () => undefined);
-      const privateStore = createOperationStore({
-        redis: command,
-        prefix: "r",
-        pubsub: "classic",
-        retentionMs: DAY,
-      });
+      const privateStore = storeWith({ redis: command, prefix: "r" });
       const bus = createOperationBus({
         subscriber: subscriberOf(subscriber, "classic"),
         store: privateStore,
         prefix: "r",
-      });
-      closers.push(() => {
-        subscriber.disconnect();
       });
       const { op, seen, done } = await createAndWatch(privateStore, bus);
 
@@ -529,21 +525,8 @@ describe("OperationBus", () => {
   });
 
   it("retries the re-read after a reconnect until it succeeds, so a DONE published meanwhile still arrives", async () => {
-    const command = new Redis(redis.url, { maxRetriesPerRequest: null });
-    const subscriber = new Redis(redis.url, {
-      maxRetriesPerRequest: null,
-      retryStrategy: () => 50,
-    });
-    closers.push(() => {
-      command.disconnect();
-      subscriber.disconnect();
-    });
-    const realStore = createOperationStore({
-      redis: command,
-      prefix: redis.prefix.slice(0, -1),
-      pubsub: "classic",
-      retentionMs: DAY,
-    });
+    const { command, subscriber } = reconnecting(redis.url);
+    const realStore = storeWith({ redis: command });
     // The re-reads after the reconnect fail three times (a Redis timeout, say), then succeed.
     let failures = 0;
     let failNext = 0;
@@ -589,18 +572,9 @@ describe("OperationBus", () => {
     const bus = newBus({ resyncIntervalMs: 100 });
     // This writer publishes with SPUBLISH, which a classic subscriber never hears: the message is
     // lost in transit, with no reconnect or failover to hint at it.
-    const silent = createOperationStore({
-      redis: redis.client,
-      prefix: redis.prefix.slice(0, -1),
-      pubsub: "sharded",
-      retentionMs: DAY,
-    });
+    const silent = storeWith({ pubsub: "sharded" });
     const { op } = await createOp();
-    const seen: Operation[] = [];
-    const done = (async () => {
-      for await (const o of bus.watch("my-project", op.name, new AbortController().signal))
-        seen.push(o);
-    })();
+    const { seen, done } = watchAll(bus, op);
     await new Promise((r) => setTimeout(r, 50));
     await silent.update(next(op, { status: Operation_Status.DONE, progress: 100 }));
     await done;
@@ -608,12 +582,7 @@ describe("OperationBus", () => {
   });
 
   it("ends a watch with OperationNotFoundError when the operation's record expires under it", async () => {
-    const short = createOperationStore({
-      redis: redis.client,
-      prefix: redis.prefix.slice(0, -1),
-      pubsub: "classic",
-      retentionMs: 300,
-    });
+    const short = storeWith({ retentionMs: 300 });
     const bus = newBus({ store: short, resyncIntervalMs: 100 });
     const { op } = await createOp();
     // The shared store created it with a 7-day retention; this record expires in 300 ms.
@@ -621,11 +590,7 @@ describe("OperationBus", () => {
       operationKeys(redis.prefix.slice(0, -1), "my-project", op.name).record,
       300,
     );
-    const seen: Operation[] = [];
-    const ended = (async () => {
-      for await (const o of bus.watch("my-project", op.name, new AbortController().signal))
-        seen.push(o);
-    })();
+    const { seen, done: ended } = watchAll(bus, op);
     await expect(ended).rejects.toBeInstanceOf(OperationNotFoundError);
     expect(seen.map((o) => o.status)).toEqual([Operation_Status.PENDING]);
   });

@@ -36,6 +36,16 @@ async function portFeeding(accept: (socket: Socket) => void): Promise<number> {
   return address.port;
 }
 
+/** A TCP connection to `port` once it is connected; what the server sends collects in `answer`. */
+async function connected(port: number): Promise<{ socket: Socket; answer: Buffer[] }> {
+  const socket = connectTcp(port, "127.0.0.1");
+  socket.on("error", () => undefined);
+  const answer: Buffer[] = [];
+  socket.on("data", (d: Buffer) => answer.push(d));
+  await once(socket, "connect");
+  return { socket, answer };
+}
+
 /** "closed" once the socket closes, or "open" after `ms`. */
 function closedWithin(socket: Socket, ms: number): Promise<string> {
   return Promise.race([
@@ -54,11 +64,7 @@ describe("startConnectionTracking", () => {
     h1.headersTimeout = 300;
     startConnectionTracking(h1);
     const port = await portFeeding((socket) => h1.emit("connection", socket));
-    const slow = connectTcp(port, "127.0.0.1");
-    slow.on("error", () => undefined);
-    const answer: Buffer[] = [];
-    slow.on("data", (d: Buffer) => answer.push(d));
-    await once(slow, "connect");
+    const { socket: slow, answer } = await connected(port);
     slow.write("GET / HTTP/1.1\r\nHost: a\r\n");
     expect(await closedWithin(slow, 4000)).toBe("closed");
     expect(Buffer.concat(answer).toString()).toMatch(/^HTTP\/1\.1 408 /);
@@ -69,9 +75,7 @@ describe("startConnectionTracking", () => {
     h1.keepAliveTimeout = 60_000;
     startConnectionTracking(h1);
     const port = await portFeeding((socket) => h1.emit("connection", socket));
-    const client = connectTcp(port, "127.0.0.1");
-    client.on("error", () => undefined);
-    await once(client, "connect");
+    const { socket: client } = await connected(port);
     client.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     await once(client, "data");
     expect(await closedWithin(client, 200)).toBe("open");

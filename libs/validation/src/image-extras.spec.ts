@@ -21,31 +21,36 @@ function violations(image: ImageInit): string[] {
 const fields = (image: ImageInit) => violations(image).map((v) => v.split(":")[0]);
 
 describe("source encryption keys", () => {
-  it("accepts each kind of key for its own source", () => {
-    expect(violations({ sourceDiskEncryptionKey: { rawKey: RAW_KEY } })).toEqual([]);
-    expect(violations({ sourceDiskEncryptionKey: { rsaEncryptedKey: RSA_KEY } })).toEqual([]);
-    expect(
-      violations({
+  it.each<[string, ImageInit]>([
+    ["a raw key", { sourceDiskEncryptionKey: { rawKey: RAW_KEY } }],
+    ["an RSA-wrapped key", { sourceDiskEncryptionKey: { rsaEncryptedKey: RSA_KEY } }],
+    [
+      "a KMS key with its service account",
+      {
         sourceDiskEncryptionKey: {
           kmsKeyName: KMS,
           kmsKeyServiceAccount: "sa@keys-prod.iam.gserviceaccount.com",
         },
-      }),
-    ).toEqual([]);
-    expect(
-      violations({
+      },
+    ],
+    [
+      "a KMS key for a source image",
+      {
         sourceDisk: "",
         sourceImage: "projects/base-project/global/images/base",
         sourceImageEncryptionKey: { kmsKeyName: KMS },
-      }),
-    ).toEqual([]);
-    expect(
-      violations({
+      },
+    ],
+    [
+      "a raw key for a source snapshot",
+      {
         sourceDisk: "",
         sourceSnapshot: "global/snapshots/s",
         sourceSnapshotEncryptionKey: { rawKey: RAW_KEY },
-      }),
-    ).toEqual([]);
+      },
+    ],
+  ])("accepts %s for its own source", (_kind, image) => {
+    expect(violations(image)).toEqual([]);
   });
 
   it("refuses a key for a source that is not set, naming the source", () => {
@@ -66,23 +71,20 @@ describe("source encryption keys", () => {
     ).toEqual([
       "image.image_encryption_key: sets raw_key and rsa_encrypted_key; a key is exactly one of them, keep one",
     ]);
-    expect(fields({ sourceDiskEncryptionKey: { rsaEncryptedKey: "c2hvcnQ=" } })).toEqual([
-      "image.source_disk_encryption_key.rsa_encrypted_key",
+  });
+
+  it.each<[string, ImageInit["sourceDiskEncryptionKey"]]>([
+    ["rsa_encrypted_key", { rsaEncryptedKey: "c2hvcnQ=" }],
+    ["raw_key", { rawKey: "not base64!" }],
+    ["kms_key_name", { kmsKeyName: "k" }],
+    [
+      "kms_key_service_account",
+      { rawKey: RAW_KEY, kmsKeyServiceAccount: "sa@x.iam.gserviceaccount.com" },
+    ],
+  ])("names a key's bad %s", (field, key) => {
+    expect(fields({ sourceDiskEncryptionKey: key })).toEqual([
+      `image.source_disk_encryption_key.${field}`,
     ]);
-    expect(fields({ sourceDiskEncryptionKey: { rawKey: "not base64!" } })).toEqual([
-      "image.source_disk_encryption_key.raw_key",
-    ]);
-    expect(fields({ sourceDiskEncryptionKey: { kmsKeyName: "k" } })).toEqual([
-      "image.source_disk_encryption_key.kms_key_name",
-    ]);
-    expect(
-      fields({
-        sourceDiskEncryptionKey: {
-          rawKey: RAW_KEY,
-          kmsKeyServiceAccount: "sa@x.iam.gserviceaccount.com",
-        },
-      }),
-    ).toEqual(["image.source_disk_encryption_key.kms_key_service_account"]);
   });
 });
 

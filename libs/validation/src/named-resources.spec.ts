@@ -8,6 +8,12 @@ import { namedResources } from "./named-resources";
 const request = (image: MessageInitShape<typeof ImageSchema>) =>
   create(CreateImageRequestSchema, { project: "web-staging", image: { name: "web", ...image } });
 
+/** A Cloud KMS key of `project`'s in `location`, used through `serviceAccount`. */
+const kmsKey = (project: string, serviceAccount: string, location = "global") => ({
+  kmsKeyName: `projects/${project}/locations/${location}/keyRings/r/cryptoKeys/k`,
+  kmsKeyServiceAccount: serviceAccount,
+});
+
 describe("namedResources", () => {
   it.each<[string, MessageInitShape<typeof ImageSchema>, unknown]>([
     [
@@ -72,10 +78,7 @@ describe("namedResources", () => {
     const found = namedResources(
       request({
         sourceImage: "global/images/base",
-        imageEncryptionKey: {
-          kmsKeyName: "projects/keys-prod/locations/global/keyRings/r/cryptoKeys/k",
-          kmsKeyServiceAccount: "compute@sa-project.iam.gserviceaccount.com",
-        },
+        imageEncryptionKey: kmsKey("keys-prod", "compute@sa-project.iam.gserviceaccount.com"),
       }),
     );
     expect(found).toEqual([
@@ -108,10 +111,11 @@ describe("namedResources", () => {
     const found = namedResources(
       request({
         sourceImage: "projects/base-images/global/images/base",
-        sourceImageEncryptionKey: {
-          kmsKeyName: "projects/keys-prod/locations/us/keyRings/r/cryptoKeys/k",
-          kmsKeyServiceAccount: "kms@sa-project.iam.gserviceaccount.com",
-        },
+        sourceImageEncryptionKey: kmsKey(
+          "keys-prod",
+          "kms@sa-project.iam.gserviceaccount.com",
+          "us",
+        ),
         deprecated: { state: "DEPRECATED", replacement: "projects/web-next/global/images/web-2" },
         params: {
           resourceManagerTags: {

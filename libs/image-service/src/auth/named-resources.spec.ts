@@ -1,5 +1,5 @@
-import { create } from "@bufbuild/protobuf";
-import { CreateImageRequestSchema } from "@imagesvc/proto";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { CreateImageRequestSchema, type ImageSchema } from "@imagesvc/proto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,24 +24,28 @@ writeFileSync(
 const policy = Policy.load(file);
 const publicProjects = new Set(DEFAULT_PUBLIC_IMAGE_PROJECTS);
 const KMS = (project: string) => `projects/${project}/locations/us/keyRings/r/cryptoKeys/k`;
+/** What alice may not name when she creates image web (with `image`'s fields) in my-project. */
+const refusedToAlice = (image: MessageInitShape<typeof ImageSchema>) =>
+  refusedResources(
+    policy,
+    "alice",
+    create(CreateImageRequestSchema, { project: "my-project", image: { name: "web", ...image } }),
+    publicProjects,
+  );
 
 describe("refusedResources, for the fields beyond the source", () => {
   it("names each field whose project the caller may not use, and lets the granted ones by", () => {
-    const request = create(CreateImageRequestSchema, {
-      project: "my-project",
-      image: {
-        name: "web",
-        sourceImage: "projects/debian-cloud/global/images/family/debian-12",
-        sourceImageEncryptionKey: {
-          kmsKeyName: KMS("keys-prod"),
-          kmsKeyServiceAccount: "kms@sa-other.iam.gserviceaccount.com",
-        },
-        imageEncryptionKey: { kmsKeyName: KMS("keys-ok") },
-        deprecated: { state: "DEPRECATED", replacement: "projects/web-next/global/images/w" },
-        params: { resourceManagerTags: { "tag-owner/env": "prod", "tagKeys/1": "tagValues/2" } },
+    const refused = refusedToAlice({
+      sourceImage: "projects/debian-cloud/global/images/family/debian-12",
+      sourceImageEncryptionKey: {
+        kmsKeyName: KMS("keys-prod"),
+        kmsKeyServiceAccount: "kms@sa-other.iam.gserviceaccount.com",
       },
+      imageEncryptionKey: { kmsKeyName: KMS("keys-ok") },
+      deprecated: { state: "DEPRECATED", replacement: "projects/web-next/global/images/w" },
+      params: { resourceManagerTags: { "tag-owner/env": "prod", "tagKeys/1": "tagValues/2" } },
     });
-    expect(refusedResources(policy, "alice", request, publicProjects)).toEqual([
+    expect(refused).toEqual([
       'image.source_image_encryption_key.kms_key_name names project keys-prod, where alice has no "use" grant',
       'image.source_image_encryption_key.kms_key_service_account names project sa-other, where alice has no "use" grant',
       'image.deprecated.replacement names project web-next, where alice has no "use" grant',
@@ -52,15 +56,11 @@ describe("refusedResources, for the fields beyond the source", () => {
   });
 
   it("lets a replacement in a public image project by, as a source image there", () => {
-    const request = create(CreateImageRequestSchema, {
-      project: "my-project",
-      image: {
-        name: "web",
-        sourceImage: "global/images/base",
-        deprecated: { state: "DEPRECATED", replacement: "projects/debian-cloud/global/images/d" },
-        params: { resourceManagerTags: { "my-project/env": "prod" } },
-      },
+    const refused = refusedToAlice({
+      sourceImage: "global/images/base",
+      deprecated: { state: "DEPRECATED", replacement: "projects/debian-cloud/global/images/d" },
+      params: { resourceManagerTags: { "my-project/env": "prod" } },
     });
-    expect(refusedResources(policy, "alice", request, publicProjects)).toEqual([]);
+    expect(refused).toEqual([]);
   });
 });

@@ -2,9 +2,7 @@
 // would — a clean directory holding only its build output, `npm ci --omit=dev`, the environment
 // docker-compose.yml sets (service addresses pointed at this machine), a non-root uid — and the
 // stack becomes ready and completes one CreateImage.
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { ImageService, Operation_Status } from "@imagesvc/proto";
+import { Operation_Status } from "@imagesvc/proto";
 import { freePort, useTestRedis } from "@imagesvc/testing";
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -15,6 +13,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { operationRef, serviceClient } from "./stack.test-helper";
 
 const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
 const NON_ROOT = { uid: 65534, gid: 65534 };
@@ -112,47 +111,30 @@ describe("the containers' steps", () => {
       );
     const prefix = redis.prefix.slice(0, -1);
     const node = nodeForNonRoot();
-    const dirs = {
-      gateway: image("gateway"),
-      worker: image("worker"),
-      emulator: image("compute-emulator"),
-    };
-    for (const dir of Object.values(dirs)) {
+    // In the order they start: each app, what it sets on top of compose's environment for it, and
+    // the line it logs once ready.
+    const apps = (
+      [
+        ["compute-emulator", { PORT: String(emulatorPort) }, "compute emulator listening"],
+        ["worker", { REDIS_PREFIX: prefix, ADMIN_PORT: String(adminPort) }, "worker ready"],
+        ["gateway", { REDIS_PREFIX: prefix, PORT: String(gatewayPort) }, "gateway listening"],
+      ] as const
+    ).map(([app, env, ready]) => ({
+      dir: image(app),
+      env: { ...local(compose.services[app]?.environment), ...env },
+      ready,
+    }));
+    for (const { dir } of apps) {
       const installed = readFileSync(join(dir, "package-lock.json"), "utf8");
       expect(installed).not.toMatch(/"node_modules\/(vitest|typescript|eslint|nx)"/);
     }
 
     const processes: ChildProcess[] = [];
     try {
-      const emulator = await run(
-        node,
-        dirs.emulator,
-        { ...local(compose.services["compute-emulator"]?.environment), PORT: String(emulatorPort) },
-        "compute emulator listening",
-      );
-      processes.push(emulator.child);
-      const worker = await run(
-        node,
-        dirs.worker,
-        {
-          ...local(compose.services["worker"]?.environment),
-          REDIS_PREFIX: prefix,
-          ADMIN_PORT: String(adminPort),
-        },
-        "worker ready",
-      );
-      processes.push(worker.child);
-      const gateway = await run(
-        node,
-        dirs.gateway,
-        {
-          ...local(compose.services["gateway"]?.environment),
-          REDIS_PREFIX: prefix,
-          PORT: String(gatewayPort),
-        },
-        "gateway listening",
-      );
-      processes.push(gateway.child);
+      for (const { dir, env, ready } of apps) {
+        const { child } = await run(node, dir, env, ready);
+        processes.push(child);
+      }
 
       // As an orchestrator would: wait for readiness (the gateway listens before Redis is connected).
       for (const url of [
@@ -166,16 +148,13 @@ describe("the containers' steps", () => {
         }
         expect(status).toBe(200);
       }
-      const client = createClient(
-        ImageService,
-        createConnectTransport({ baseUrl: `http://127.0.0.1:${gatewayPort}`, httpVersion: "2" }),
-      );
+      const client = serviceClient(`http://127.0.0.1:${gatewayPort}`);
       const op = await client.createImage({
         project: "my-project",
         image: { name: "from-containers", sourceImage: "global/images/base" },
       });
       expect(op.user).toBe("compose-user");
-      const done = await client.waitOperation({ project: "my-project", operation: op.name });
+      const done = await client.waitOperation(operationRef(op));
       expect(done.status).toBe(Operation_Status.DONE);
       expect(done.error).toBeUndefined();
       for (const child of processes.reverse()) {

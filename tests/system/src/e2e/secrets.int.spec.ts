@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { drain, startStack, type Stack } from "./stack.test-helper";
+import { startStack, type Stack, watchVersions } from "./stack.test-helper";
 
 const dir = mkdtempSync(join(tmpdir(), "gateway-secrets-"));
 const keyFile = join(dir, "secrets.key");
@@ -79,9 +79,7 @@ describe("a customer-supplied key", () => {
       // The record and the job hold the sealed key (AES-256-GCM), which the worker can open.
       expect(running).toMatch(/v1\.[\w-]{16}\.[\w-]{22}\.[\w-]+/);
 
-      const done = (
-        await drain(stack.client.watchOperation({ project: "my-project", operation: op.name }))
-      ).at(-1);
+      const done = (await watchVersions(stack, op)).at(-1);
       expect(done?.status).toBe(Operation_Status.DONE);
       expect(done?.error).toBeUndefined();
       // Compute got both keys: it holds their hashes (the source opened with its key).

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { drain, imageRequest, startStack } from "./stack.test-helper";
+import { imageRequest, startStack, watchVersions } from "./stack.test-helper";
 
 describe("serving", () => {
   it("ends open streams with UNAVAILABLE when the gateway drains", async () => {
@@ -15,9 +15,7 @@ describe("serving", () => {
       await stack.startWorker();
       const op = await stack.client.createImage(imageRequest("drain"));
       const streams = Array.from({ length: 20 }, () =>
-        drain(stack.client.watchOperation({ project: "my-project", operation: op.name })).catch(
-          (e: unknown) => e,
-        ),
+        watchVersions(stack, op).catch((e: unknown) => e),
       );
       for (let i = 0; i < 100 && stack.gateway.bus.stats().watchers < 20; i++)
         await new Promise((r) => setTimeout(r, 20));
@@ -136,9 +134,7 @@ describe("a worker killed mid-job", () => {
       }
       await first.stop("SIGKILL");
       await stack.startWorker({ JOB_LOCK_MS: "1000" });
-      const done = (
-        await drain(stack.client.watchOperation({ project: "my-project", operation: op.name }))
-      ).at(-1);
+      const done = (await watchVersions(stack, op)).at(-1);
       expect(done?.status).toBe(Operation_Status.DONE);
       expect(done?.error).toBeUndefined();
       const images = stack.emulator.admin.state().images.filter((i) => i.name === "killed");

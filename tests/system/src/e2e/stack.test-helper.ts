@@ -264,6 +264,16 @@ export async function drain(stream: AsyncIterable<Operation>): Promise<Operation
   return out;
 }
 
+/** What names one of my-project's operations in a Get, Wait, Watch or CancelOperation request. */
+export const operationRef = (op: { readonly name: string }) => ({
+  project: "my-project",
+  operation: op.name,
+});
+
+/** Every version a watcher of `op` sees on `stack` until the stream ends: at DONE, or failing. */
+export const watchVersions = (stack: Stack, op: { readonly name: string }) =>
+  drain(stack.client.watchOperation(operationRef(op)));
+
 /** A CreateImage request body with a fresh image name. */
 export function imageRequest(name: string, object = "images/web.tar.gz") {
   return {

@@ -1,10 +1,9 @@
 // `npm start`'s launcher: the whole local stack from the builds, and Ctrl-C leaves nothing running.
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { ImageService, Operation_Status } from "@imagesvc/proto";
+import { Operation_Status } from "@imagesvc/proto";
 import { freePort, startNpmStart, useTestRedis } from "@imagesvc/testing";
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
+import { operationRef, serviceClient } from "./stack.test-helper";
 
 function alive(pid: number): boolean {
   try {
@@ -40,15 +39,12 @@ describe("npm start", () => {
         .map(Number);
       expect(children.length).toBeGreaterThanOrEqual(3); // emulator, worker, gateway
 
-      const client = createClient(
-        ImageService,
-        createConnectTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "2" }),
-      );
+      const client = serviceClient(`http://127.0.0.1:${port}`);
       const op = await client.createImage({
         project: "my-project",
         image: { name: "started", sourceImage: "global/images/base" },
       });
-      const cancelled = await client.cancelOperation({ project: "my-project", operation: op.name });
+      const cancelled = await client.cancelOperation(operationRef(op));
       expect(cancelled.status).toBe(Operation_Status.DONE);
       expect(cancelled.error?.errors[0]?.code).toBe("CANCELLED");
       const prefix = /keys under (imagesvc-local-[0-9a-f]+), removed on exit/.exec(out)?.[1];

@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startStack, type Stack } from "./stack.test-helper";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
@@ -96,6 +96,10 @@ afterAll(async () => {
   await stack.close();
   rmSync(dir, { recursive: true, force: true });
 });
+beforeEach(async () => {
+  receiver = new Receiver();
+  url = await receiver.listen();
+});
 afterEach(() => {
   receiver.close();
 });
@@ -116,8 +120,6 @@ const create = (name: string, on = [Operation_Status.DONE]) =>
 
 describe("webhooks", () => {
   it("signs each delivery, announces RUNNING and DONE, and sends DONE once", async () => {
-    receiver = new Receiver();
-    url = await receiver.listen();
     const worker = await stack.startWorker(WORKER_ENV);
     try {
       const op = await create("hooked-1", [Operation_Status.RUNNING, Operation_Status.DONE]);
@@ -135,8 +137,6 @@ describe("webhooks", () => {
   });
 
   it("delivers a cancelled operation's DONE, signed, once per id, though its job never runs", async () => {
-    receiver = new Receiver();
-    url = await receiver.listen();
     // No worker runs yet: the operation is cancelled while its job is queued.
     const op = await create("hooked-cancelled");
     const cancelled = await stack.client.cancelOperation({
@@ -166,8 +166,6 @@ describe("webhooks", () => {
   });
 
   it("retries on 500 and on a dropped connection, with the same webhook-id", async () => {
-    receiver = new Receiver();
-    url = await receiver.listen();
     receiver.plan = (n) => (n === 1 ? 500 : n === 2 ? "drop" : "ok");
     const worker = await stack.startWorker(WORKER_ENV);
     try {
@@ -186,8 +184,6 @@ describe("webhooks", () => {
   });
 
   it("delivers DONE after the worker following the operation is killed -9", async () => {
-    receiver = new Receiver();
-    url = await receiver.listen();
     const first = await stack.startWorker(WORKER_ENV);
     const op = await create("hooked-3");
     await until(
@@ -206,8 +202,6 @@ describe("webhooks", () => {
   });
 
   it("records a delivery whose retries ran out: a log line and a metric, never the secret", async () => {
-    receiver = new Receiver();
-    url = await receiver.listen();
     receiver.plan = () => 500;
     // Fewer attempts than the deployment's: this worker's become the deployment's (a rollout).
     const worker = await stack.startWorker({
@@ -239,7 +233,6 @@ describe("webhooks", () => {
   });
 
   it("refuses a host off the allowlist at CreateImage, naming the field; nothing is stored", async () => {
-    receiver = new Receiver();
     url = "https://evil.example.net/hooks";
     const error = await create("hooked-4").then(
       () => undefined,
