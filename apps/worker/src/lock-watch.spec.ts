@@ -54,4 +54,15 @@ describe("createLockWatch", () => {
     watch.failed(["a"]);
     expect(second.signal.aborted).toBe(true);
   });
+
+  it("stops a job at once when asked to confirm a lock in doubt, before the watch's next tick", () => {
+    const job = watch.track("a");
+    watch.confirm("a");
+    expect(job.signal.aborted).toBe(false);
+    // The process was paused: the clock moved on, and no timer has run since.
+    vi.setSystemTime(Date.now() + 900);
+    watch.confirm("a");
+    expect(job.signal.aborted).toBe(true);
+    expect(lost).toEqual(["a"]);
+  });
 });

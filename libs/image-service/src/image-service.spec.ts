@@ -1,16 +1,10 @@
 // The RPC edge served in memory (createRouterTransport): what is decided before any storage call.
-import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { OperationBus, OperationStore } from "@imagesvc/operations";
-import { BadRequestSchema, ImageService } from "@imagesvc/proto";
+import { BadRequestSchema } from "@imagesvc/proto";
 import type { ImageQueue } from "@imagesvc/queue";
-import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { StreamDrain } from "./drain";
-import { errorInterceptor } from "./error-interceptor";
-import { StreamLimiter } from "./auth/limits";
-import { Policy } from "./auth/policy";
-import { PRINCIPAL } from "./auth/principal";
-import { createImageService } from "./image-service";
+import { inMemoryClient } from "./service.test-helper";
 
 /** Storage that records every touch: these tests assert that nothing reaches it. */
 function untouchable(touched: string[]) {
@@ -26,29 +20,11 @@ function untouchable(touched: string[]) {
 }
 
 function client(touched: string[] = []) {
-  const service = createImageService({
+  return inMemoryClient({
     store: untouchable(touched) as OperationStore,
     bus: untouchable(touched) as OperationBus,
     queue: untouchable(touched) as ImageQueue,
-    log: pino({ level: "silent" }),
-    policy: Policy.allowAll(),
-    publicImageProjects: new Set(),
-    streams: new StreamLimiter(10),
-    drain: new StreamDrain(),
-    webhookPolicy: { allowedHosts: ["hooks.example.com"], allowLocalHttp: false },
   });
-  const transport = createRouterTransport(
-    ({ service: register }) => register(ImageService, service),
-    {
-      router: {
-        interceptors: [errorInterceptor(pino({ level: "silent" }))],
-        requestGate: (ctx) => {
-          ctx.values.set(PRINCIPAL, { name: "tester" });
-        },
-      },
-    },
-  );
-  return createClient(ImageService, transport);
 }
 
 describe("ImageService edge", () => {

@@ -1,17 +1,12 @@
 // CancelOperation against real Redis: a gateway that dies right after committing a cancel still
 // leaves a worker able to send the DONE webhook the request asked for.
-import { createClient, createRouterTransport, type Client } from "@connectrpc/connect";
+import type { Client } from "@connectrpc/connect";
 import { createOperationStore, type OperationBus } from "@imagesvc/operations";
-import { ImageService, Operation_Status } from "@imagesvc/proto";
+import { type ImageService, Operation_Status } from "@imagesvc/proto";
 import { createImageQueue, type ImageQueue, type WebhookQueue } from "@imagesvc/queue";
 import { useTestRedis, type TestRedis } from "@imagesvc/testing";
-import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Policy } from "../auth/policy";
-import { StreamLimiter } from "../auth/limits";
-import { PRINCIPAL } from "../auth/principal";
-import { StreamDrain } from "../drain";
-import { createImageService } from "../image-service";
+import { inMemoryClient } from "../service.test-helper";
 
 let redis: TestRedis;
 let queue: ImageQueue;
@@ -35,7 +30,7 @@ function service(ensure: WebhookQueue["ensure"]): Client<typeof ImageService> {
     retentionMs: 3_600_000,
     startDelayMs: 60_000,
   });
-  const impl = createImageService({
+  return inMemoryClient({
     store: createOperationStore({
       redis: redis.client,
       prefix,
@@ -45,21 +40,7 @@ function service(ensure: WebhookQueue["ensure"]): Client<typeof ImageService> {
     bus: {} as OperationBus,
     queue,
     webhooks: { ensure, close: () => Promise.resolve() },
-    log: pino({ level: "silent" }),
-    policy: Policy.allowAll(),
-    publicImageProjects: new Set(),
-    streams: new StreamLimiter(10),
-    drain: new StreamDrain(),
-    webhookPolicy: { allowedHosts: ["hooks.example.com"], allowLocalHttp: false },
   });
-  const transport = createRouterTransport(({ service: register }) => register(ImageService, impl), {
-    router: {
-      requestGate: (ctx) => {
-        ctx.values.set(PRINCIPAL, { name: "tester" });
-      },
-    },
-  });
-  return createClient(ImageService, transport);
 }
 
 describe("CancelOperation", () => {
@@ -68,7 +49,10 @@ describe("CancelOperation", () => {
     const client = service(gatewayDies);
     const op = await client.createImage({
       project: "my-project",
-      image: { name: "web", rawDisk: { source: "https://storage.googleapis.com/my-bucket/web.tar.gz" } },
+      image: {
+        name: "web",
+        rawDisk: { source: "https://storage.googleapis.com/my-bucket/web.tar.gz" },
+      },
       notification: { url: "https://hooks.example.com/images", on: [Operation_Status.DONE] },
     });
     // The job is lost (the gateway that created it died before queueing it, say).
@@ -90,7 +74,10 @@ describe("CancelOperation", () => {
     const client = service(() => Promise.reject(new Error("never called")));
     const op = await client.createImage({
       project: "my-project",
-      image: { name: "web", rawDisk: { source: "https://storage.googleapis.com/my-bucket/web.tar.gz" } },
+      image: {
+        name: "web",
+        rawDisk: { source: "https://storage.googleapis.com/my-bucket/web.tar.gz" },
+      },
     });
     await queue.remove(op.name);
     const cancelled = await client.cancelOperation({ project: "my-project", operation: op.name });

@@ -2,7 +2,7 @@
 // a Redis under `maxmemory` with `noeviction` gets UNAVAILABLE naming memory for what Redis
 // refused (never INTERNAL), and every refused request id succeeds once Redis has room again,
 // with exactly one image each.
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ImageService, Operation_Status, type Operation } from "@imagesvc/proto";
 import { startRedisServer, type RedisServer } from "@imagesvc/testing";
@@ -35,23 +35,46 @@ const request = (i: number, requestId: string) => ({
   },
 });
 
+/**
+ * A private Redis (with `serverArgs`), the stack on it, and a built gateway on it; `story` gets
+ * a client of that gateway and an admin connection to Redis, after one warm-up CreateImage
+ * (scripts loaded, queue keys made).
+ */
+async function onPrivateRedis(
+  story: (
+    client: Client<typeof ImageService>,
+    admin: Redis,
+    on: { readonly stack: Stack; readonly redisUrl: string },
+  ) => Promise<void>,
+  serverArgs: readonly string[] = [],
+) {
+  const redis = await startRedisServer({ args: serverArgs });
+  server = redis;
+  const running = await startStack({ gateway: { settings: { REDIS_URL: redis.url } } });
+  stack = running;
+  const gateway = await running.spawnGateway({
+    REDIS_URL: redis.url,
+    RATE_LIMIT_CREATE_PER_MINUTE: "1000000",
+    RATE_LIMIT_CREATE_BURST: "1000000",
+  });
+  const client = createClient(
+    ImageService,
+    createConnectTransport({ baseUrl: gateway.url, httpVersion: "2" }),
+  );
+  const admin = new Redis(redis.url);
+  try {
+    await client.createImage(request(-1, randomUUID()));
+    await story(client, admin, { stack: running, redisUrl: redis.url });
+  } finally {
+    admin.disconnect();
+    await gateway.app.stop();
+  }
+}
+
 describe("Redis refusing writes", () => {
   it("answers a burst that fills Redis with UNAVAILABLE naming memory, and every refused request id succeeds later with one image", async () => {
-    server = await startRedisServer();
-    stack = await startStack({ gateway: { settings: { REDIS_URL: server.url } } });
-    const gateway = await stack.spawnGateway({
-      REDIS_URL: server.url,
-      RATE_LIMIT_CREATE_PER_MINUTE: "1000000",
-      RATE_LIMIT_CREATE_BURST: "1000000",
-    });
-    const client = createClient(
-      ImageService,
-      createConnectTransport({ baseUrl: gateway.url, httpVersion: "2" }),
-    );
-    const admin = new Redis(server.url);
-    try {
-      // Warm up (scripts loaded, queue keys made), then leave Redis 300 KB of room.
-      await client.createImage(request(-1, randomUUID()));
+    await onPrivateRedis(async (client, admin, { stack, redisUrl }) => {
+      // Leave Redis 300 KB of room.
       const used = Number(/used_memory:(\d+)/.exec(await admin.info("memory"))?.[1]);
       await admin.config("SET", "maxmemory-policy", "noeviction");
       await admin.config("SET", "maxmemory", String(used + 300_000));
@@ -87,7 +110,7 @@ describe("Redis refusing writes", () => {
       }
       expect(operations.size).toBe(BURST);
 
-      await stack.startWorker({ REDIS_URL: server.url });
+      await stack.startWorker({ REDIS_URL: redisUrl });
       await until(
         async () => {
           const statuses = await Promise.all(
@@ -113,10 +136,7 @@ describe("Redis refusing writes", () => {
         const done = await client.getOperation({ project: "my-project", operation: op.name });
         expect(done.error, JSON.stringify(done.error)).toBeUndefined();
       }
-    } finally {
-      admin.disconnect();
-      await gateway.app.stop();
-    }
+    });
   });
 
   /**
@@ -129,16 +149,7 @@ describe("Redis refusing writes", () => {
     message: RegExp,
     serverArgs: readonly string[] = [],
   ) {
-    server = await startRedisServer({ args: serverArgs });
-    stack = await startStack({ gateway: { settings: { REDIS_URL: server.url } } });
-    const gateway = await stack.spawnGateway({ REDIS_URL: server.url });
-    const client = createClient(
-      ImageService,
-      createConnectTransport({ baseUrl: gateway.url, httpVersion: "2" }),
-    );
-    const admin = new Redis(server.url);
-    try {
-      await client.createImage(request(-1, randomUUID()));
+    await onPrivateRedis(async (client, admin) => {
       await refuse(admin);
       const id = randomUUID();
       const error = await client.createImage(request(0, id)).then(
@@ -152,10 +163,7 @@ describe("Redis refusing writes", () => {
       const again = await client.createImage(request(0, id));
       expect(again.name).toBe(op.name);
       expect(op.clientOperationId).toBe(id);
-    } finally {
-      admin.disconnect();
-      await gateway.app.stop();
-    }
+    }, serverArgs);
   }
 
   it("answers UNAVAILABLE naming a replica (READONLY) and succeeds with the same request id once it is a primary again", async () => {
