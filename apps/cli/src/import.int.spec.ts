@@ -196,6 +196,11 @@ describe("images import", () => {
         "web",
       ]);
       expect(run.stderr).toContain(`(${format}, ${shown})`);
+      // Every phase shows its progress, a line per 10% off a TTY, in bytes of the disk's data.
+      if (format !== "raw")
+        expect(run.stderr).toMatch(/converted [\d.]+ \w+ of [\d.]+ \w+ \(100%\)/);
+      else expect(run.stderr).not.toMatch(/converted/);
+      expect(run.stderr).toMatch(/archived [\d.]+ \w+ of [\d.]+ \w+ \(100%\)/);
       expect(run.stderr).toMatch(/uploaded 3\.0 MiB of 3\.0 MiB \(100%\)/);
       expect(run.stderr).toContain(`Created [`);
       expect(run.code).toBe(0);
@@ -207,8 +212,8 @@ describe("images import", () => {
 
   it("resumes an upload killed halfway, where it stopped, and creates one image", async () => {
     const args = importArgs(join(dir, "web.qcow2"), "resumed");
-    const { err } = await interruptedImport(args, /\((40|50|60)%\)/, "SIGKILL");
-    expect(err).not.toContain("(100%)");
+    const { err } = await interruptedImport(args, /uploaded .* \((40|50|60)%\)/, "SIGKILL");
+    expect(err).not.toMatch(/uploaded .* \(100%\)/);
     expect(imports()).toHaveLength(1); // the archive and the session, kept to resume
 
     const second = await images(args); // the same command (the chunk size is a test knob)
@@ -241,7 +246,7 @@ describe("images import", () => {
       "disk.raw",
     ]);
     const args = importArgs(join(dir, "ready.tar.gz"), "in-place");
-    const { code, err } = await interruptedImport(args, /\((20|30|40)%\)/, "SIGINT");
+    const { code, err } = await interruptedImport(args, /uploaded .* \((20|30|40)%\)/, "SIGINT");
     expect(code).toBe(130);
     expect(err).toContain("uploading it where it is");
     const [kept] = imports();
@@ -258,7 +263,7 @@ describe("images import", () => {
 
   it("on Ctrl-C mid-upload keeps only the archive and session that resume it, and says so", async () => {
     const args = importArgs(join(dir, "web.vmdk"), "interrupted");
-    const { code, err } = await interruptedImport(args, /\((20|30|40)%\)/, "SIGINT");
+    const { code, err } = await interruptedImport(args, /uploaded .* \((20|30|40)%\)/, "SIGINT");
     expect(code).toBe(130);
     expect(err).toMatch(
       /Interrupted\. Run the same command again to resume the upload where it stopped/,
@@ -271,6 +276,31 @@ describe("images import", () => {
     const again = await images(args);
     expect(again.code).toBe(0);
     expect(imports()).toEqual([]);
+  });
+
+  it.each([
+    ["convert", /^converted /m],
+    ["archive", /^archived /m],
+  ])("on Ctrl-C while it %ss, stops the tools and leaves nothing behind", async (_phase, at) => {
+    // 64 MiB of data: long enough to compress that the interrupt lands inside the phase.
+    const big = join(dir, "big.qcow2");
+    if (!existsSync(big)) {
+      const raw = join(dir, "big.raw");
+      execFileSync("truncate", ["-s", "1G", raw]);
+      execFileSync("dd", [`if=${join(dir, "mbr")}`, `of=${raw}`, "conv=notrunc", "status=none"]);
+      execFileSync("sh", [
+        "-c",
+        `head -c ${64 * MIB} /dev/urandom | dd of=${raw} bs=1M seek=1 conv=notrunc status=none`,
+      ]);
+      execFileSync("qemu-img", ["convert", "-O", "qcow2", raw, big]);
+      rmSync(raw);
+    }
+    const args = importArgs(big, "stopped-early");
+    const { code, err } = await interruptedImport(args, at, "SIGINT");
+    expect(code).toBe(130);
+    expect(err).not.toMatch(/^uploaded /m);
+    expect(imports()).toEqual([]);
+    expect((await state()).objects.map((o) => o.name)).not.toContain("stopped-early.tar.gz");
   });
 
   it("refuses bad archives made by GNU tar in the CreateImage answer, before anything is stored", async () => {
@@ -340,6 +370,43 @@ describe("images import", () => {
     expect(local.stderr).toMatch(/It should be named 'disk\.raw'/);
     expect((await state()).objects.map((o) => o.name)).not.toContain("local-check.tar.gz");
     expect(imports()).toEqual([]);
+  });
+
+  it("checks the disk right after converting it: one without a partition table is never compressed or uploaded", async () => {
+    const bare = join(dir, "bare.qcow2");
+    const blank = join(dir, "bare.raw");
+    execFileSync("truncate", ["-s", "1G", blank]);
+    execFileSync("qemu-img", ["convert", "-O", "qcow2", blank, bare]);
+    const run = await images(importArgs(bare, "bare"));
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/the disk fails "disk\.raw has an MBR or GPT partition table"/);
+    expect(run.stderr).toMatch(/converted/);
+    expect(run.stderr).not.toMatch(/archived|uploaded/);
+    expect((await state()).objects.map((o) => o.name)).not.toContain("bare.tar.gz");
+    expect(imports()).toEqual([]);
+  });
+
+  it("with --json, prints each phase's progress as NDJSON events, then the operation", async () => {
+    const run = await images([...importArgs(join(dir, "web.qcow2"), "web-json"), "--json"]);
+    expect(run.code).toBe(0);
+    const lines = run.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const events = lines.filter((l) => l["event"] === "progress");
+    for (const phase of ["convert", "archive", "upload"]) {
+      const mine = events.filter((e) => e["phase"] === phase);
+      expect(mine.length, phase).toBeGreaterThan(0);
+      expect(mine.at(-1), phase).toMatchObject({ percent: 100 });
+      const percents = mine.map((e) => Number(e["percent"]));
+      expect(percents, phase).toEqual([...percents].sort((a, b) => a - b));
+    }
+    // Phases in order, and the operation after them.
+    const order = events.map((e) => e["phase"]);
+    expect(order.lastIndexOf("convert")).toBeLessThan(order.indexOf("archive"));
+    expect(order.lastIndexOf("archive")).toBeLessThan(order.indexOf("upload"));
+    expect(lines.at(-1)).toMatchObject({ status: "DONE" });
+    expect(run.stderr).toBe("");
   });
 
   it("names the Debian package of a missing tool, and exits 2", async () => {

@@ -114,18 +114,32 @@ export function checkRawDisk(object: RawDiskObject): PreflightResult {
       `rename the disk and archive it from its own directory: mv '${member.name}' disk.raw && ${FIX_ARCHIVE}`,
     );
   }
-  if (member.size === 0 || member.size % GIB !== 0) {
-    const gib = Math.ceil(member.size / GIB) || 1;
+  const sectors =
+    readMember(archive, member, 0, LABEL_BYTES) ?? readMember(archive, member, 0, 512);
+  return checkDiskSectors({ size: member.size, sectors, uefiCompatible: object.uefiCompatible });
+}
+
+/**
+ * The checks of the disk itself, for a raw disk read from an archive or straight from a file
+ * (`images import` runs them right after converting, before compressing): its size is whole GiB,
+ * its first sectors hold an MBR or GPT, and an EFI system partition comes with UEFI_COMPATIBLE.
+ * `sectors` is its first LABEL_BYTES (or at least its first 512), undefined if out of reach.
+ */
+export function checkDiskSectors(disk: {
+  readonly size: number;
+  readonly sectors: Uint8Array | undefined;
+  readonly uefiCompatible: boolean;
+}): PreflightResult {
+  if (disk.size === 0 || disk.size % GIB !== 0) {
+    const gib = Math.ceil(disk.size / GIB) || 1;
     return fail(
       "INVALID_IMAGE_SIZE",
       "disk.raw's size is a whole number of GiB",
-      `disk.raw is ${member.size} bytes, ${(member.size / GIB).toFixed(3)} GiB`,
+      `disk.raw is ${disk.size} bytes, ${(disk.size / GIB).toFixed(3)} GiB`,
       `grow it to ${gib} GiB first: qemu-img resize -f raw disk.raw ${gib}G && ${FIX_ARCHIVE}`,
     );
   }
-  const sectors =
-    readMember(archive, member, 0, LABEL_BYTES) ?? readMember(archive, member, 0, 512);
-  const label = sectors === undefined ? undefined : diskLabel(sectors);
+  const label = disk.sectors === undefined ? undefined : diskLabel(disk.sectors);
   if (label === undefined || label.table === "none") {
     return fail(
       "INVALID_IMAGE_DISK",
@@ -137,7 +151,7 @@ export function checkRawDisk(object: RawDiskObject): PreflightResult {
     );
   }
   const warnings: PreflightWarning[] = [];
-  if (label.efiSystemPartition && !object.uefiCompatible) {
+  if (label.efiSystemPartition && !disk.uefiCompatible) {
     warnings.push({
       code: "UEFI_COMPATIBLE_MISSING",
       message:
@@ -145,7 +159,7 @@ export function checkRawDisk(object: RawDiskObject): PreflightResult {
       data: [{ key: "field", value: "image.guest_os_features" }],
     });
   }
-  return { ok: true, diskBytes: member.size, table: label.table, warnings };
+  return { ok: true, diskBytes: disk.size, table: label.table, warnings };
 }
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex") || "nothing";

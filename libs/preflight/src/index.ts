@@ -4,13 +4,14 @@
  * Pure: the caller reads the object (a ranged read of HEAD_BYTES).
  */
 export {
+  checkDiskSectors,
   checkRawDisk,
   HEAD_BYTES,
   type PreflightResult,
   type PreflightWarning,
   type RawDiskObject,
 } from "./check-raw-disk";
-export { diskLabel, type DiskLabel } from "./disk-label";
+export { diskLabel, LABEL_BYTES, type DiskLabel } from "./disk-label";
 export { firstMember, readMember, TarError, type TarFormat, type TarMember } from "./tar-header";
 export {
   createRawDiskPreflight,

@@ -1,4 +1,10 @@
-import { checkRawDisk, HEAD_BYTES, type PreflightResult } from "@imagesvc/preflight";
+import {
+  checkDiskSectors,
+  checkRawDisk,
+  HEAD_BYTES,
+  LABEL_BYTES,
+  type PreflightResult,
+} from "@imagesvc/preflight";
 import { spawn, spawnSync } from "node:child_process";
 import { closeSync, openSync, readSync, rmSync, statSync, truncateSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -62,13 +68,22 @@ export function run(
   command: string,
   args: readonly string[],
   signal: AbortSignal,
+  /** Told of each chunk the tool prints (stdout and stderr), e.g. to read its progress. */
+  onOutput?: (text: string) => void,
 ): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { signal, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      onOutput?.(d.toString());
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      // Progress lines are kept out of the error message; only the last 64 KiB is kept at all.
+      err = (err + d.toString()).slice(-65536);
+      onOutput?.(d.toString());
+    });
     child.once("error", reject);
     child.once("close", (code) => {
       if (code === 0) resolve(out);
@@ -117,24 +132,65 @@ export function scratchBytes(disk: Extract<DiskFile, { kind: "disk" }>): number 
 /** The size Compute wants: whole GiB, rounded up. */
 export const wholeGib = (bytes: number) => Math.max(1, Math.ceil(bytes / GIB)) * GIB;
 
+/** Where an import's raw disk comes from: converted into `path`, or the input as it is. */
+export interface RawDisk {
+  readonly path: string;
+  /** Bytes of data it holds (holes left out): what the convert and archive phases count. */
+  readonly dataBytes: number;
+  /** True when it is the input file itself (raw, whole GiB already): never removed. */
+  readonly isInput: boolean;
+}
+
 /**
- * Turns a disk into the archive Compute wants at `archive`: a sparse raw `disk.raw` of a whole
- * number of GiB (qemu-img convert, unless it is raw already at that size), then
- * `tar --format=oldgnu -Sc` compressed by `compression` (pigz, or tar's gzip) straight into the
- * archive, in one stream. The raw
- * file it makes sits beside the archive and is removed once archived.
+ * The disk as Compute wants it inside the archive: a sparse raw file of a whole number of GiB.
+ * qemu-img converts it into `dir/disk.raw` (`-p`: its progress, as a share of the disk, reaches
+ * `onProgress` in bytes of data), unless the input is raw at that size already.
  */
-export async function archiveDisk(
+export async function convertDisk(
   file: string,
   disk: Extract<DiskFile, { kind: "disk" }>,
+  dir: string,
+  signal: AbortSignal,
+  onProgress: (bytes: number) => void,
+): Promise<RawDisk> {
+  const size = wholeGib(disk.virtualSize);
+  if (disk.format === "raw" && disk.virtualSize === size)
+    return { path: file, dataBytes: disk.actualSize, isInput: true };
+  const raw = join(dir, "disk.raw");
+  try {
+    await run(
+      "qemu-img",
+      ["convert", "-p", "-O", "raw", "-f", disk.format, file, raw],
+      signal,
+      (text) => {
+        const percent = lastMatch(text, /\((\d+(?:\.\d+)?)\/100%\)/g);
+        if (percent !== undefined) onProgress((percent / 100) * disk.actualSize);
+      },
+    );
+    if (statSync(raw).size < size) truncateSync(raw, size); // grows sparse: holes, not bytes
+  } catch (e) {
+    rmSync(raw, { force: true });
+    throw e;
+  }
+  return { path: raw, dataBytes: disk.actualSize, isInput: false };
+}
+
+/**
+ * `tar --format=oldgnu -Sc` of the raw disk, as `disk.raw`, compressed by `compression` (pigz,
+ * or tar's gzip) straight into `archive`. Every 640 KiB tar reads, the bytes read so far reach
+ * `onProgress` (its checkpoints). A converted raw disk is removed once archived.
+ */
+export async function archiveRaw(
+  raw: RawDisk,
   archive: string,
   { tarFlags }: ReturnType<typeof compressor>,
   signal: AbortSignal,
+  onProgress: (bytes: number) => void,
 ): Promise<void> {
   requireGnuTar();
-  const size = wholeGib(disk.virtualSize);
-  const tar = (dir: string, member: string, transform: boolean) =>
-    run(
+  const member = basename(raw.path);
+  try {
+    await run(
       "tar",
       [
         "--format=oldgnu",
@@ -145,26 +201,39 @@ export async function archiveDisk(
         "--owner=0",
         "--group=0",
         "--numeric-owner",
-        ...(transform ? ["--transform", "s|^.*$|disk.raw|"] : []),
+        "--checkpoint=64",
+        "--checkpoint-action=echo=%{r}T",
+        ...(member !== "disk.raw" ? ["--transform", "s|^.*$|disk.raw|"] : []),
         "-C",
-        dir,
+        dirname(raw.path),
         member,
       ],
       signal,
+      (text) => {
+        const bytes = lastMatch(text, /^tar: (\d+) \(/gm);
+        if (bytes !== undefined) onProgress(bytes);
+      },
     );
-  if (disk.format === "raw" && disk.virtualSize === size) {
-    // Already what Compute wants inside: archive it under the name disk.raw, without a copy.
-    await tar(dirname(file), basename(file), basename(file) !== "disk.raw");
-    return;
-  }
-  const raw = join(dirname(archive), "disk.raw");
-  try {
-    await run("qemu-img", ["convert", "-O", "raw", "-f", disk.format, file, raw], signal);
-    if (statSync(raw).size < size) truncateSync(raw, size); // grows sparse: holes, not bytes
-    await tar(dirname(raw), "disk.raw", false);
+    onProgress(raw.dataBytes);
   } finally {
-    rmSync(raw, { force: true });
+    if (!raw.isInput) rmSync(raw.path, { force: true });
   }
+}
+
+/** The raw disk's own checks (size, partition table, UEFI), before it is compressed. */
+export function checkRaw(raw: RawDisk, uefiCompatible: boolean): PreflightResult {
+  return checkDiskSectors({
+    size: statSync(raw.path).size,
+    sectors: readHead(raw.path, LABEL_BYTES),
+    uefiCompatible,
+  });
+}
+
+/** The number in the last match of `pattern`'s first group in `text`, if any. */
+function lastMatch(text: string, pattern: RegExp): number | undefined {
+  let last: number | undefined;
+  for (const m of text.matchAll(pattern)) last = Number(m[1]);
+  return last;
 }
 
 /** Our own pre-flight of the archive, before a byte goes up: the gateway's checks, locally. */

@@ -19,15 +19,25 @@ import { createRequestFromFlags, UsageError, type CreateFlags } from "../create-
 import { EXIT } from "../exit-codes";
 import { ndjson } from "../output";
 import {
-  archiveDisk,
+  archiveRaw,
   checkArchive,
+  checkRaw,
   compressor,
+  convertDisk,
   ImportError,
   inspectDisk,
   scratchBytes,
+  wholeGib,
 } from "./disk-archive";
 import { extractMember, ovaDisks, type OvaDisk } from "./ova";
-import { DEFAULT_CHUNK_BYTES, size, uploadArchive, uploadProgress } from "./upload";
+import {
+  DEFAULT_CHUNK_BYTES,
+  phaseProgress,
+  size,
+  uploadArchive,
+  type ImportPhase,
+} from "./upload";
+import type { DisplayMode } from "../progress-bar";
 
 export interface ImportFlags extends Omit<CreateFlags, "sourceUri"> {
   readonly bucket: string;
@@ -139,6 +149,8 @@ export async function importDisk(
     process.exit(130);
   };
   process.once("SIGINT", onSigint);
+  const mode: DisplayMode = ctx.json() ? "json" : process.stderr.isTTY ? "tty" : "lines";
+  const uefi = request.image?.guestOsFeatures.some((f) => f.type === "UEFI_COMPATIBLE") === true;
   const storage = createStorage(
     flags.storageEndpoint === undefined ? {} : { endpoint: flags.storageEndpoint },
   );
@@ -169,13 +181,34 @@ export async function importDisk(
           );
           const compression = compressor();
           if (compression.note !== undefined) say(`NOTE: ${compression.note}`);
-          await archiveDisk(file, disk, archive, compression, abort.signal);
+          const converting = !(
+            disk.format === "raw" && disk.virtualSize === wholeGib(disk.virtualSize)
+          );
+          const raw = converting
+            ? await withProgress(mode, "convert", disk.actualSize, (progress) =>
+                convertDisk(file, disk, dir, abort.signal, progress),
+              )
+            : await convertDisk(file, disk, dir, abort.signal, () => undefined);
+          // The disk's own checks right after the conversion: a disk Compute would refuse is
+          // never compressed or uploaded.
+          const check = checkRaw(raw, uefi);
+          if (!check.ok) {
+            if (!raw.isInput) rmSync(raw.path, { force: true });
+            throw new ImportError(`the disk fails "${check.check}": ${check.found}. ${check.fix}`);
+          }
+          for (const w of check.warnings) say(`WARNING: ${w.message}`);
+          await withProgress(mode, "archive", raw.dataBytes, (progress) =>
+            archiveRaw(raw, archive, compression, abort.signal, progress),
+          );
         }
-        const uefi = request.image?.guestOsFeatures.some((f) => f.type === "UEFI_COMPATIBLE");
-        const check = checkArchive(archive, uefi === true);
-        if (!check.ok)
-          throw new ImportError(`the archive fails "${check.check}": ${check.found}. ${check.fix}`);
-        for (const w of check.warnings) say(`WARNING: ${w.message}`);
+        if (state.inPlace === true) {
+          const check = checkArchive(archive, uefi);
+          if (!check.ok)
+            throw new ImportError(
+              `the archive fails "${check.check}": ${check.found}. ${check.fix}`,
+            );
+          for (const w of check.warnings) say(`WARNING: ${w.message}`);
+        }
         save();
       } catch (e) {
         discard();
@@ -186,32 +219,28 @@ export async function importDisk(
     if (state.uploaded !== true) {
       stage = "upload";
       say(`Uploading ${size(statSync(archive).size)} to gs://${flags.bucket}/${object}…`);
-      const mode = ctx.json() ? "json" : process.stderr.isTTY ? "tty" : "lines";
-      const progress = uploadProgress(mode, archive);
       try {
-        await uploadArchive(
-          storage,
-          archive,
-          { bucket: flags.bucket, object },
-          {
-            uri: state.uri,
-            chunkBytes: flags.chunkSize ?? DEFAULT_CHUNK_BYTES,
-            onSession: (uri) => {
-              state.uri = uri;
-              save();
+        await withProgress(mode, "upload", statSync(archive).size, (progress) =>
+          uploadArchive(
+            storage,
+            archive,
+            { bucket: flags.bucket, object },
+            {
+              uri: state.uri,
+              chunkBytes: flags.chunkSize ?? DEFAULT_CHUNK_BYTES,
+              onSession: (uri) => {
+                state.uri = uri;
+                save();
+              },
+              onProgress: progress,
             },
-            onProgress: (bytes) => {
-              progress.update(bytes);
-            },
-          },
+          ),
         );
       } catch (e) {
-        progress.stop();
         throw new StorageError(
           `the upload to gs://${flags.bucket}/${object} stopped: ${e instanceof Error ? e.message : String(e)}. Run the same command again to resume it.`,
         );
       }
-      progress.stop();
       state.uploaded = true;
       save();
     }
@@ -337,4 +366,21 @@ export function isRetryable(e: ConnectError): boolean {
 /** Cloud Storage could not be reached or refused us: exit 3, like an unreachable gateway. */
 export class StorageError extends Error {
   override readonly name = "StorageError";
+}
+
+/** Runs one phase of the import with its progress shown (see phaseProgress). */
+async function withProgress<T>(
+  mode: DisplayMode,
+  phase: ImportPhase,
+  total: number,
+  work: (progress: (bytes: number) => void) => Promise<T>,
+): Promise<T> {
+  const shown = phaseProgress(mode, phase, total);
+  try {
+    return await work((bytes) => {
+      shown.update(bytes);
+    });
+  } finally {
+    shown.stop();
+  }
 }

@@ -1,6 +1,5 @@
 import type { Storage } from "@google-cloud/storage";
 import { progressBar, type DisplayMode } from "../progress-bar";
-import { statSync } from "node:fs";
 
 /** Resumable uploads go in chunks of this many bytes; each chunk the server holds is kept. */
 export const DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024;
@@ -52,27 +51,55 @@ export async function uploadArchive(
   });
 }
 
-/** Upload progress: bytes, rate and ETA on a TTY; a line per 10% off one; nothing with --json. */
-export function uploadProgress(
+/** The phases of an import whose progress is shown, in bytes of the disk's data (or the archive's). */
+export type ImportPhase = "convert" | "archive" | "upload";
+
+const VERB: Record<ImportPhase, string> = {
+  convert: "converted",
+  archive: "archived",
+  upload: "uploaded",
+};
+
+/**
+ * One phase's progress, out of `total` bytes: a bar with the rate and an ETA smoothed over the
+ * last 20 updates on a TTY; a line per 10% off one; with --json an NDJSON event on stdout per
+ * whole percent (`{"event":"progress","phase":"upload","bytes":…,"totalBytes":…,"percent":…}`).
+ */
+export function phaseProgress(
   mode: DisplayMode,
-  archive: string,
+  phase: ImportPhase,
+  total: number,
 ): { update(bytes: number): void; stop(): void } {
-  const total = statSync(archive).size;
-  if (mode === "json") return { update: () => undefined, stop: () => undefined };
+  const percentOf = (bytes: number) =>
+    Math.min(100, Math.floor((bytes / Math.max(total, 1)) * 100));
+  if (mode === "json") {
+    let shown = -1;
+    return {
+      update(bytes) {
+        const percent = percentOf(bytes);
+        if (percent === shown) return;
+        shown = percent;
+        process.stdout.write(
+          `${JSON.stringify({ event: "progress", phase, bytes, totalBytes: total, percent })}\n`,
+        );
+      },
+      stop: () => undefined,
+    };
+  }
   if (mode === "lines") {
     let shown = -1;
     return {
       update(bytes) {
-        const tenth = Math.floor((bytes / Math.max(total, 1)) * 10);
+        const tenth = Math.floor(percentOf(bytes) / 10);
         if (tenth === shown) return;
         shown = tenth;
-        process.stderr.write(`uploaded ${size(bytes)} of ${size(total)} (${tenth * 10}%)\n`);
+        process.stderr.write(`${VERB[phase]} ${size(bytes)} of ${size(total)} (${tenth * 10}%)\n`);
       },
       stop: () => undefined,
     };
   }
   const bar = progressBar(
-    "upload {bar} {percentage}% | {done} / {total_size} | {rate} | ETA {eta_formatted}",
+    `${phase.padEnd(7)} {bar} {percentage}% | {done} / {total_size} | {rate} | ETA {eta_formatted}`,
     process.stderr,
     { etaBuffer: 20 },
   );
@@ -84,7 +111,7 @@ export function uploadProgress(
       first ??= bytes; // a resumed upload starts where the last one stopped
       const seconds = (Date.now() - started) / 1000;
       const rate = seconds > 0 ? `${size((bytes - first) / seconds)}/s` : "-";
-      bar.update(bytes, { done: size(bytes), rate });
+      bar.update(Math.min(bytes, total), { done: size(bytes), rate });
     },
     stop: () => {
       bar.stop();
