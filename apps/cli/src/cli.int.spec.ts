@@ -278,6 +278,55 @@ describe("images create", () => {
 });
 
 describe("images watch, get, list", () => {
+  it("reports a misspelt option as itself, with the suggestion and a one-line hint, not as a missing --project", async () => {
+    const run = await images(["get", "some-operation", "--projet", "my-project"]);
+    expect(run.code).toBe(2);
+    const lines = run.stderr.trim().split("\n");
+    expect(lines[0]).toBe("error: unknown option '--projet'");
+    expect(lines[1]).toBe("(Did you mean --project?)");
+    expect(run.stderr).not.toMatch(/required option|Usage:/);
+    expect(lines.length).toBeLessThanOrEqual(4);
+    const missing = await images(["get", "some-operation"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(
+      /--project is required: name the Cloud project \(or set IMAGES_PROJECT\)/,
+    );
+  });
+
+  it("refuses import --bucket gs://… naming the fix, before anything else", async () => {
+    const run = await images([
+      "import",
+      "disk.vmdk",
+      "--project",
+      "my-project",
+      "--bucket",
+      "gs://my-bucket/x",
+    ]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/without gs:\/\/ \(--bucket my-bucket\)/);
+    expect(run.stderr).not.toMatch(/source-uri|"gs:"/);
+  });
+
+  it("on Ctrl-C while following, says the operation goes on and how to follow it again", async () => {
+    const child = spawn(CLI, [...create("ctrl-c")], {
+      env: { PATH: process.env["PATH"] ?? "", IMAGES_GATEWAY: gatewayUrl },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (err += c.toString()));
+    const exited = once(child, "exit") as Promise<[number | null]>;
+    for (let i = 0; i < 500 && !/operation-\d+-[0-9a-f]{32}/.test(out + err); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    child.kill("SIGINT");
+    const [code] = await exited;
+    expect(code).toBe(130);
+    const operation = /operation-\d+-[0-9a-f]{32}/.exec(out + err)?.[0] ?? "";
+    expect(err).toContain(`Operation ${operation} goes on; follow it again with:`);
+    expect(err).toContain(`images watch ${operation} --project my-project`);
+  });
+
   it("creates with --async, then gets, lists and watches the operation", async () => {
     const created = await images([...create("async"), "--async"]);
     expect(created.code).toBe(0);
@@ -299,6 +348,8 @@ describe("images watch, get, list", () => {
       "50",
     ]);
     expect(listed.stdout.split("\n").some((l) => l.includes(operation))).toBe(true);
+    const table = await images(["list", "--project", "my-project", "--limit", "5"]);
+    expect(table.stdout.split("\n")[0]).toMatch(/^OPERATION +STATUS +PROG +IMAGE +RESULT$/);
     expect(
       (
         await images([

@@ -3,10 +3,10 @@ import { createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ImageService, Operation_Status, type Operation } from "@imagesvc/proto";
 import { validateCreateImageRequest, type FieldViolation } from "@imagesvc/validation";
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { createRequestFromFlags, flagOf, UsageError, type CreateFlags } from "./create-request";
 import { EXIT, exitCodeOf } from "./exit-codes";
-import { errorLines, listRow, ndjson, statusLine } from "./output";
+import { errorLines, listHeader, listRow, ndjson, statusLine } from "./output";
 import { createProgress } from "./progress";
 import { ImportError } from "./import/disk-archive";
 import { importDisk, StorageError, type ImportFlags } from "./import/import-command";
@@ -33,8 +33,15 @@ const program = new Command("images")
     ),
   )
   .option("--json", "print Operation messages as NDJSON")
-  .showHelpAfterError()
-  .exitOverride();
+  .showHelpAfterError("(images COMMAND --help lists every option)")
+  .exitOverride()
+  // --project is checked here, after commander has reported any unknown option: a misspelt
+  // `--projet` is reported as itself, with the suggestion, not as a missing --project.
+  .hook("preAction", (_program, action) => {
+    const wantsProject = action.options.some((o) => o.long === "--project");
+    if (wantsProject && action.opts<{ project?: string }>().project === undefined)
+      throw new UsageError("--project is required: name the Cloud project (or set IMAGES_PROJECT)");
+  });
 
 function client(): Client<typeof ImageService> {
   const { gateway } = program.opts<GlobalFlags>();
@@ -73,6 +80,15 @@ const json = () => program.opts<GlobalFlags>().json === true;
 async function follow(project: string, operation: string, from?: Operation): Promise<number> {
   const mode = json() ? "json" : process.stdout.isTTY ? "tty" : "lines";
   const progress = createProgress(mode);
+  // Ctrl-C stops following, never the operation: say so, and how to follow it again.
+  const onSigint = () => {
+    progress.stop();
+    process.stderr.write(
+      `\nStopped following. Operation ${operation} goes on; follow it again with:\n  images watch ${operation} --project ${project}\n`,
+    );
+    process.exit(130);
+  };
+  process.once("SIGINT", onSigint);
   let done: Operation;
   try {
     done = await watchToDone(client(), project, operation, {
@@ -85,6 +101,7 @@ async function follow(project: string, operation: string, from?: Operation): Pro
       },
     });
   } finally {
+    process.off("SIGINT", onSigint);
     progress.stop();
   }
   return finish(done);
@@ -122,10 +139,9 @@ function printViolations(violations: readonly FieldViolation[]): void {
 /** Commander's accumulator for a repeated flag. */
 const collect = (value: string, previous: readonly string[]): string[] => [...previous, value];
 
+/** Required, and checked in the preAction hook (see `program`). */
 const projectOption = () =>
-  new Option("--project <project>", "the Cloud project")
-    .makeOptionMandatory()
-    .env("IMAGES_PROJECT");
+  new Option("--project <project>", "the Cloud project (required)").env("IMAGES_PROJECT");
 
 /** A command that acts on one operation of a project: `watch`, `get`, `cancel`. */
 const operationCommand = (name: string, description: string, what = "the operation name") =>
@@ -244,7 +260,14 @@ withImageFlags(
     .addOption(
       new Option("--bucket <bucket>", "Cloud Storage bucket to upload the archive to")
         .makeOptionMandatory()
-        .env("IMAGES_BUCKET"),
+        .env("IMAGES_BUCKET")
+        .argParser((value: string) => {
+          if (!value.startsWith("gs://")) return value;
+          const bucket = value.slice("gs://".length).replace(/\/.*$/, "");
+          throw new InvalidArgumentError(
+            `give the bucket's name alone, without gs:// (--bucket ${bucket}); the object is --object`,
+          );
+        }),
     )
     .option("--name <image-name>", "name of the image (default: from the file name)")
     .option("--object <name>", "object name in the bucket (default: IMAGE_NAME.tar.gz)")
@@ -323,6 +346,8 @@ program
           maxResults: Math.min(500, flags.limit - shown),
           pageToken,
         });
+        if (shown === 0 && !json() && page.items[0] !== undefined)
+          process.stdout.write(listHeader(page.items[0].name.length));
         for (const op of page.items) process.stdout.write(json() ? ndjson(op) : listRow(op));
         shown += page.items.length;
         pageToken = page.nextPageToken;

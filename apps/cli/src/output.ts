@@ -23,6 +23,11 @@ export function errorLines(op: Operation): string {
 }
 
 /** A table row for `images list`. */
+/** The header of `list`'s rows, aligned with them. */
+export function listHeader(nameWidth: number): string {
+  return `${"OPERATION".padEnd(nameWidth)}  ${"STATUS".padEnd(7)}  ${"PROG".padStart(4)}  IMAGE  RESULT\n`;
+}
+
 export function listRow(op: Operation): string {
   const image = op.targetLink.slice(op.targetLink.lastIndexOf("/") + 1);
   const outcome =

@@ -488,5 +488,7 @@ describe("the lifecycle against a model of Compute that may act late and answer 
       "rejected",
       "succeeded",
     ]);
-  });
+    // 3,000 histories of up to STEPS calls each: seconds on a loaded 2-core machine, not a
+    // measure of anything, so it gets room rather than vitest's 5 s default.
+  }, 60_000);
 });

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startStack, type Stack } from "./stack.test-helper";
+import { serviceClient, startStack, type Stack } from "./stack.test-helper";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const dir = mkdtempSync(join(tmpdir(), "webhooks-"));
@@ -111,8 +111,8 @@ async function until(check: () => boolean, what: string, ms = 20_000) {
   }
 }
 
-const create = (name: string, on = [Operation_Status.DONE]) =>
-  stack.client.createImage({
+const create = (name: string, on = [Operation_Status.DONE], client = stack.client) =>
+  client.createImage({
     project: "my-project",
     image: { name, sourceImage: "projects/debian-cloud/global/images/family/debian-12" },
     notification: { url, on },
@@ -136,34 +136,52 @@ describe("webhooks", () => {
     }
   });
 
-  it("delivers a cancelled operation's DONE, signed, once per id, though its job never runs", async () => {
-    // No worker runs yet: the operation is cancelled while its job is queued.
-    const op = await create("hooked-cancelled");
-    const cancelled = await stack.client.cancelOperation({
-      project: "my-project",
-      operation: op.name,
-    });
-    expect(cancelled.error?.errors[0]?.code).toBe("CANCELLED");
-    // A retried cancel (its answer lost, say) answers the same and queues nothing new.
-    await stack.client.cancelOperation({ project: "my-project", operation: op.name });
-    const worker = await stack.startWorker(WORKER_ENV);
-    try {
-      await until(() => receiver.attempts.length >= 1, "the DONE delivery");
-      await new Promise((r) => setTimeout(r, 500)); // nothing more comes
-      expect(receiver.attempts).toEqual([
-        {
-          id: `${op.name}:DONE`,
-          type: "operation.done",
-          status: "DONE",
-          name: op.name,
-          verified: true,
-        },
-      ]);
-      expect(stack.emulator.admin.state().insertCalls[op.clientOperationId]).toBeUndefined();
-    } finally {
-      await worker.stop();
-    }
-  });
+  it.each(["in-process", "built"] as const)(
+    "delivers a cancelled operation's DONE, signed, once per id, though its job never runs (%s gateway)",
+    async (kind) => {
+      const gateway =
+        kind === "built"
+          ? await stack.spawnGateway({
+              WEBHOOK_ALLOWED_HOSTS: "hooks.example.com",
+              WEBHOOK_ALLOW_LOCAL_HTTP: "true",
+              // What gateways and workers of one deployment must agree on.
+              WEBHOOK_ATTEMPTS: WORKER_ENV.WEBHOOK_ATTEMPTS,
+              WEBHOOK_BACKOFF_MS: WORKER_ENV.WEBHOOK_BACKOFF_MS,
+            })
+          : undefined;
+      const client = gateway === undefined ? stack.client : serviceClient(gateway.url);
+      try {
+        // No worker runs yet: the operation is cancelled while its job is queued.
+        const op = await create(`hooked-cancelled-${kind}`, [Operation_Status.DONE], client);
+        const cancelled = await client.cancelOperation({
+          project: "my-project",
+          operation: op.name,
+        });
+        expect(cancelled.error?.errors[0]?.code).toBe("CANCELLED");
+        // A retried cancel (its answer lost, say) answers the same and queues nothing new.
+        await client.cancelOperation({ project: "my-project", operation: op.name });
+        const worker = await stack.startWorker(WORKER_ENV);
+        try {
+          await until(() => receiver.attempts.length >= 1, "the DONE delivery");
+          await new Promise((r) => setTimeout(r, 500)); // nothing more comes
+          expect(receiver.attempts).toEqual([
+            {
+              id: `${op.name}:DONE`,
+              type: "operation.done",
+              status: "DONE",
+              name: op.name,
+              verified: true,
+            },
+          ]);
+          expect(stack.emulator.admin.state().insertCalls[op.clientOperationId]).toBeUndefined();
+        } finally {
+          await worker.stop();
+        }
+      } finally {
+        await gateway?.app.stop();
+      }
+    },
+  );
 
   it("retries on 500 and on a dropped connection, with the same webhook-id", async () => {
     receiver.plan = (n) => (n === 1 ? 500 : n === 2 ? "drop" : "ok");
