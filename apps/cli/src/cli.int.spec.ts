@@ -90,6 +90,18 @@ function images(args: string[], env: Record<string, string> = {}): Promise<Run> 
     );
   });
 }
+/** The CLI started with `args`, and what it has printed so far on each stream. */
+function running(args: string[]) {
+  const child = spawn(CLI, args, {
+    env: { PATH: process.env["PATH"] ?? "", IMAGES_GATEWAY: gatewayUrl },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+  return { child, stdout: () => stdout, stderr: () => stderr };
+}
 const name = (base: string) => `${base}-${randomBytes(3).toString("hex")}`;
 const source = (object = "web.tar.gz") => [
   "--source-uri",
@@ -308,21 +320,16 @@ describe("images watch, get, list", () => {
   });
 
   it("on Ctrl-C while following, says the operation goes on and how to follow it again", async () => {
-    const child = spawn(CLI, [...create("ctrl-c")], {
-      env: { PATH: process.env["PATH"] ?? "", IMAGES_GATEWAY: gatewayUrl },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (err += c.toString()));
-    const exited = once(child, "exit") as Promise<[number | null]>;
-    for (let i = 0; i < 500 && !/operation-\d+-[0-9a-f]{32}/.test(out + err); i++)
+    const cli = running([...create("ctrl-c")]);
+    const exited = once(cli.child, "exit") as Promise<[number | null]>;
+    const printed = () => cli.stdout() + cli.stderr();
+    for (let i = 0; i < 500 && !/operation-\d+-[0-9a-f]{32}/.test(printed()); i++)
       await new Promise((r) => setTimeout(r, 20));
-    child.kill("SIGINT");
+    cli.child.kill("SIGINT");
     const [code] = await exited;
     expect(code).toBe(130);
-    const operation = /operation-\d+-[0-9a-f]{32}/.exec(out + err)?.[0] ?? "";
+    const operation = /operation-\d+-[0-9a-f]{32}/.exec(printed())?.[0] ?? "";
+    const err = cli.stderr();
     expect(err).toContain(`Operation ${operation} goes on; follow it again with:`);
     expect(err).toContain(`images watch ${operation} --project my-project`);
   });
@@ -385,28 +392,22 @@ describe("images watch, get, list", () => {
   it("reconnects and resumes when the gateway restarts mid-watch", async () => {
     const created = await images([...create("resume"), "--async"]);
     const operation = created.stdout.trim();
-    const cli = spawn(CLI, ["watch", operation, "--project", "my-project"], {
-      env: { PATH: process.env["PATH"] ?? "", IMAGES_GATEWAY: gatewayUrl },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    cli.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    cli.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    const cli = running(["watch", operation, "--project", "my-project"]);
     // Restart the gateway once the CLI has shown the first state, mid-watch.
-    for (let i = 0; i < 200 && stdout === ""; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(stdout).not.toBe("");
+    for (let i = 0; i < 200 && cli.stdout() === ""; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(cli.stdout()).not.toBe("");
     await gateway.stop();
     await new Promise((r) => setTimeout(r, 300));
     gateway = await spawnGateway();
-    const [code] = (await once(cli, "exit")) as [number | null];
+    const [code] = (await once(cli.child, "exit")) as [number | null];
     expect(code).toBe(0);
-    const lines = stdout.trim().split("\n");
+    const lines = cli.stdout().trim().split("\n");
     const versions = lines.map((l) => Number(/\(v(\d+)\)$/.exec(l)?.[1]));
     expect(versions).toEqual([...versions].sort((a, b) => a - b));
     expect(new Set(versions).size).toBe(versions.length);
     expect(lines.at(-1)).toMatch(/DONE 100% ok/);
-    expect(stderr).toMatch(/stream lost; reconnecting/);
+    expect(cli.stderr()).toMatch(/stream lost; reconnecting/);
   });
 
   it("waits out a gateway that is down when the watch starts", async () => {

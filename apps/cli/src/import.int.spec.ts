@@ -36,6 +36,18 @@ let emulatorUrl: string;
 const dir = mkdtempSync(join(tmpdir(), "images-import-"));
 const cache = join(dir, "cache");
 
+/** A sparse raw disk `name` of `size` (truncate's units) in the test's folder: the MBR, then `dataBytes` of random data. */
+function rawDisk(name: string, size: string, dataBytes: number): string {
+  const path = join(dir, name);
+  execFileSync("truncate", ["-s", size, path]);
+  execFileSync("dd", [`if=${join(dir, "mbr")}`, `of=${path}`, "conv=notrunc", "status=none"]);
+  execFileSync("sh", [
+    "-c",
+    `head -c ${dataBytes} /dev/urandom | dd of=${path} bs=1M seek=1 conv=notrunc status=none`,
+  ]);
+  return path;
+}
+
 beforeAll(async () => {
   redis = await useTestRedis();
   const port = String(await freePort());
@@ -60,17 +72,11 @@ beforeAll(async () => {
   emulatorUrl = startEnv["IMAGES_STORAGE_ENDPOINT"] ?? "";
 
   // A disk with an MBR and 3 MiB of incompressible data, as raw, qcow2 and VMDK.
-  const raw = join(dir, "src.raw");
-  execFileSync("truncate", ["-s", "1500M", raw]);
   const sector = Buffer.alloc(512);
   sector[510] = 0x55;
   sector[511] = 0xaa;
   writeFileSync(join(dir, "mbr"), sector);
-  execFileSync("dd", [`if=${join(dir, "mbr")}`, `of=${raw}`, "conv=notrunc", "status=none"]);
-  execFileSync("sh", [
-    "-c",
-    `head -c ${3 * MIB} /dev/urandom | dd of=${raw} bs=1M seek=1 conv=notrunc status=none`,
-  ]);
+  const raw = rawDisk("src.raw", "1500M", 3 * MIB);
   for (const [format, ext] of [
     ["qcow2", "qcow2"],
     ["vmdk", "vmdk"],
@@ -79,13 +85,7 @@ beforeAll(async () => {
   ])
     execFileSync("qemu-img", ["convert", "-O", format ?? "", raw, join(dir, `web.${ext ?? ""}`)]);
   // A raw disk of exactly 1 GiB: archived as it is, renamed disk.raw in the archive, no copy.
-  const img = join(dir, "web.img");
-  execFileSync("truncate", ["-s", "1G", img]);
-  execFileSync("dd", [`if=${join(dir, "mbr")}`, `of=${img}`, "conv=notrunc", "status=none"]);
-  execFileSync("sh", [
-    "-c",
-    `head -c ${3 * MIB} /dev/urandom | dd of=${img} bs=1M seek=1 conv=notrunc status=none`,
-  ]);
+  rawDisk("web.img", "1G", 3 * MIB);
 }, 60_000);
 
 afterAll(async () => {
@@ -285,13 +285,7 @@ describe("images import", () => {
     // 64 MiB of data: long enough to compress that the interrupt lands inside the phase.
     const big = join(dir, "big.qcow2");
     if (!existsSync(big)) {
-      const raw = join(dir, "big.raw");
-      execFileSync("truncate", ["-s", "1G", raw]);
-      execFileSync("dd", [`if=${join(dir, "mbr")}`, `of=${raw}`, "conv=notrunc", "status=none"]);
-      execFileSync("sh", [
-        "-c",
-        `head -c ${64 * MIB} /dev/urandom | dd of=${raw} bs=1M seek=1 conv=notrunc status=none`,
-      ]);
+      const raw = rawDisk("big.raw", "1G", 64 * MIB);
       execFileSync("qemu-img", ["convert", "-O", "qcow2", raw, big]);
       rmSync(raw);
     }
