@@ -108,15 +108,16 @@ async function handleUpload(
   const uploadId = url.searchParams.get("upload_id");
   if (uploadId !== null) {
     // A chunk (`bytes A-B/TOTAL`), or a status query (`bytes */TOTAL`, `bytes */*`).
-    const body = await readBytes(req, MAX_UPLOAD_BYTES);
     const range = /^bytes (\*|(\d+)-(\d+))\/(\*|\d+)$/.exec(req.headers["content-range"] ?? "");
     const total = range?.[4] === undefined || range[4] === "*" ? undefined : Number(range[4]);
-    const result =
-      range === null || range[1] === "*"
-        ? total !== undefined && storage.uploadStatus(uploadId) >= total
-          ? storage.appendUpload(uploadId, storage.uploadStatus(uploadId), Buffer.alloc(0), total)
-          : { received: storage.uploadStatus(uploadId) }
-        : storage.appendUpload(uploadId, Number(range[2]), body, total);
+    const chunk = range !== null && range[1] !== "*";
+    const held = storage.uploadStatus(uploadId);
+    const result = chunk
+      ? await storage.appendUpload(uploadId, Number(range[2]), req, total, MAX_UPLOAD_BYTES)
+      : total !== undefined && held >= total
+        ? await storage.appendUpload(uploadId, held, [], total, 0)
+        : { received: held };
+    if (!chunk) await readBytes(req, MAX_UPLOAD_BYTES); // a status query's body, if any
     if ("done" in result) {
       sendJson(res, 200, result.done);
       return;

@@ -1,7 +1,8 @@
-import { createHash, randomUUID } from "node:crypto";
+import { createHash, randomUUID, type Hash } from "node:crypto";
+import { once } from "node:events";
 import {
-  appendFileSync,
   closeSync,
+  createWriteStream,
   mkdtempSync,
   openSync,
   readSync,
@@ -58,6 +59,9 @@ interface Upload {
   readonly contentEncoding: string | undefined;
   readonly path: string;
   received: number;
+  /** The checksums of the bytes received so far, kept as they come. */
+  readonly md5: Hash;
+  crc: number;
 }
 
 /**
@@ -129,7 +133,8 @@ export class ObjectStorage {
   ): ObjectJson {
     const path = join(this.dir, randomUUID());
     writeFileSync(path, data);
-    return this.commit(bucket, name, path, contentType, contentEncoding);
+    const sums = { md5: createHash("md5").update(data), crc: crc32c(data) };
+    return this.commit(bucket, name, path, contentType, contentEncoding, sums);
   }
 
   /** Opens a resumable upload session; returns its id. */
@@ -138,21 +143,34 @@ export class ObjectStorage {
     const id = randomUUID();
     const path = join(this.dir, `upload-${id}`);
     writeFileSync(path, "");
-    this.uploads.set(id, { bucket, name, contentType, contentEncoding, path, received: 0 });
+    this.uploads.set(id, {
+      bucket,
+      name,
+      contentType,
+      contentEncoding,
+      path,
+      received: 0,
+      md5: createHash("md5"),
+      crc: 0,
+    });
     return id;
   }
 
   /**
-   * Takes a chunk of a resumable upload at `offset`. Bytes the session already holds are skipped
-   * (a client resending after a lost answer); a gap is refused. Returns the object once `total`
-   * bytes are in, else how many the session holds.
+   * Takes a chunk of a resumable upload at `offset`, streamed from `body` straight to the
+   * upload's file (hashed as it passes, never gathered in memory; at most `maxBytes`). Bytes the
+   * session already holds are skipped (a client resending after a lost answer); a gap is
+   * refused. What arrived before a broken connection is kept, as Cloud Storage keeps it, so the
+   * client's status query resumes after it. Returns the object once `total` bytes are in, else
+   * how many the session holds.
    */
-  appendUpload(
+  async appendUpload(
     id: string,
     offset: number,
-    chunk: Buffer,
+    body: AsyncIterable<Buffer> | Iterable<Buffer>,
     total: number | undefined,
-  ): { readonly done: ObjectJson } | { readonly received: number } {
+    maxBytes: number,
+  ): Promise<{ readonly done: ObjectJson } | { readonly received: number }> {
     const upload = this.uploads.get(id);
     if (upload === undefined) throw notFound(`upload ${id}`);
     if (offset > upload.received)
@@ -161,9 +179,31 @@ export class ObjectStorage {
         "invalid",
         `Invalid request. Chunk starts at ${offset}; the upload holds ${upload.received} bytes`,
       );
-    const fresh = chunk.subarray(upload.received - offset);
-    if (fresh.length > 0) appendFileSync(upload.path, fresh);
-    upload.received += fresh.length;
+    let skip = upload.received - offset;
+    let size = 0;
+    const out = createWriteStream(upload.path, { flags: "a" });
+    const closed = new Promise<void>((resolve, reject) => {
+      out.once("close", resolve);
+      out.once("error", reject);
+    });
+    try {
+      for await (const chunk of body) {
+        size += chunk.length;
+        if (size > maxBytes)
+          throw new ComputeFault(413, "requestTooLarge", "Request payload size exceeds the limit.");
+        const cut = Math.min(skip, chunk.length);
+        skip -= cut;
+        const fresh = cut === 0 ? chunk : chunk.subarray(cut);
+        if (fresh.length === 0) continue;
+        upload.md5.update(fresh);
+        upload.crc = crc32c(fresh, upload.crc);
+        upload.received += fresh.length;
+        if (!out.write(fresh)) await once(out, "drain");
+      }
+    } finally {
+      out.end();
+      await closed;
+    }
     if (total !== undefined && upload.received >= total) {
       this.uploads.delete(id);
       return {
@@ -173,6 +213,7 @@ export class ObjectStorage {
           upload.path,
           upload.contentType,
           upload.contentEncoding,
+          upload,
         ),
       };
     }
@@ -230,26 +271,14 @@ export class ObjectStorage {
     tempPath: string,
     contentType: string,
     contentEncoding: string | undefined,
+    /** The checksums of the object's bytes, computed as they arrived: never a second read. */
+    { md5, crc }: { readonly md5: Hash; readonly crc: number },
   ): ObjectJson {
     const previous = this.objects.get(`${bucket}/${name}`);
     const path = join(this.dir, randomUUID());
     renameSync(tempPath, path);
     if (previous?.path !== undefined) rmSync(previous.path, { force: true });
     const size = statSync(path).size;
-    const md5 = createHash("md5");
-    let crc = 0;
-    const fd = openSync(path, "r");
-    try {
-      const buffer = Buffer.alloc(1 << 20);
-      for (let at = 0; at < size;) {
-        const n = readSync(fd, buffer, 0, buffer.length, at);
-        md5.update(buffer.subarray(0, n));
-        crc = crc32c(buffer.subarray(0, n), crc);
-        at += n;
-      }
-    } finally {
-      closeSync(fd);
-    }
     this.generation += 1;
     const json: ObjectJson = {
       kind: "storage#object",
