@@ -23,6 +23,13 @@ export function errorInterceptor(log: Logger): Interceptor {
         log.warn({ err: e, rpc: req.method.name }, "redis unavailable");
         return storageUnavailable();
       }
+      if (req.signal.aborted) {
+        // The caller went away (a closed tab, a cancelled stream) or its deadline passed: not an
+        // error of ours, and no stack to log.
+        const why = req.signal.reason instanceof Error ? req.signal.reason.message : "aborted";
+        log.debug({ rpc: req.method.name, why }, "the client went away");
+        return new ConnectError("the call was cancelled", Code.Canceled);
+      }
       log.error({ err: e, rpc: req.method.name }, "unexpected error");
       return new ConnectError("internal error", Code.Internal);
     };

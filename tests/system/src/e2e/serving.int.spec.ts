@@ -5,6 +5,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { imageRequest, startStack, watchVersions } from "./stack.test-helper";
 
@@ -31,6 +32,52 @@ describe("serving", () => {
       await stack.close().catch(() => undefined);
     }
   });
+
+  it.each(["1.1", "2"] as const)(
+    "logs a watcher going away mid-operation as one debug line, not an error (HTTP/%s)",
+    async (httpVersion) => {
+      const lines: { level: number; msg: string; err?: unknown }[] = [];
+      const log = pino(
+        { level: "debug" },
+        { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) },
+      );
+      const stack = await startStack({ gateway: { log } });
+      try {
+        // No worker: the operation stays PENDING, so the stream is cut mid-operation.
+        const op = await stack.client.createImage(
+          imageRequest(`gone-h${httpVersion === "2" ? "2" : "1"}`),
+        );
+        const client = createClient(
+          ImageService,
+          createConnectTransport({ baseUrl: stack.gateway.url, httpVersion }),
+        );
+        const abort = new AbortController();
+        const stream = client.watchOperation(
+          { project: op.project, operation: op.name },
+          { signal: abort.signal },
+        );
+        for await (const version of stream) {
+          expect(version.name).toBe(op.name);
+          abort.abort();
+        }
+      } catch (e) {
+        expect(ConnectError.from(e).code).toBe(Code.Canceled);
+      } finally {
+        // Time for the gateway to see the stream go and log whatever it logs.
+        await new Promise((r) => setTimeout(r, 300));
+        await stack.close();
+      }
+      expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+      // Over HTTP/1.1 the handler sees the abort as an error: it is logged as one debug line.
+      // Over HTTP/2 the stream is reset and the handler simply ends: nothing to log at all.
+      const gone = lines.filter((l) => l.msg === "the client went away");
+      expect(gone).toHaveLength(httpVersion === "1.1" ? 1 : 0);
+      for (const line of gone) {
+        expect(line).toMatchObject({ level: 20, rpc: "WatchOperation" });
+        expect(line.err).toBeUndefined();
+      }
+    },
+  );
 
   it("refuses a message over readMaxBytes with RESOURCE_EXHAUSTED", async () => {
     const stack = await startStack({ gateway: { settings: { READ_MAX_BYTES: 64 * 1024 } } });
