@@ -27,8 +27,16 @@ const TYPES: Record<string, string> = {
 export function consoleFiles(dir: string) {
   const root = normalize(dir) + sep;
   return (req: Parameters<Fallback>[0], res: Parameters<Fallback>[1], path: string): boolean => {
-    if (path === "/console") {
-      res.writeHead(308, { location: CONSOLE_PATH });
+    // The console is the page a person opening the gateway's URL wants; a browser's default
+    // icon request gets the console's icon.
+    const redirect =
+      path === "/console" || path === "/"
+        ? CONSOLE_PATH
+        : path === "/favicon.ico"
+          ? `${CONSOLE_PATH}favicon.svg`
+          : undefined;
+    if (redirect !== undefined && (req.method === "GET" || req.method === "HEAD")) {
+      res.writeHead(308, { location: redirect });
       res.end();
       return true;
     }

@@ -71,6 +71,25 @@ async function createByKeyboard(name: string, rawDisk = ""): Promise<void> {
 }
 
 describe.skipIf(!available)("the operations console", () => {
+  it("opens at the gateway's own URL, with its icon, and no request answered 404", async () => {
+    const other = await browser.newPage();
+    const missing: string[] = [];
+    other.on("response", (r) => {
+      if (r.status() === 404) missing.push(r.url());
+    });
+    try {
+      await other.goto(`${gateway.url}/`);
+      expect(new URL(other.url()).pathname).toBe("/console/");
+      await other.locator("#operations").waitFor();
+      const icon = await fetch(`${gateway.url}/favicon.ico`);
+      expect(icon.status).toBe(200);
+      expect(icon.headers.get("content-type")).toBe("image/svg+xml");
+      expect(missing).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+
   it("creates an image from the form, by keyboard alone, and shows its bar moving to DONE", async () => {
     await createByKeyboard("console-1");
     await expect.poll(() => row("console-1").count()).toBe(1);
