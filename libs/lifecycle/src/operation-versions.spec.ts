@@ -35,7 +35,7 @@ describe("applyComputeOperation", () => {
       name: "operation-compute",
       id: "123",
       targetId: "456",
-      targetLink: "https://compute.googleapis.com/compute/v1/projects/my-project/global/images/web",
+      targetLink: "http://127.0.0.1:8085/compute/v1/projects/my-project/global/images/web",
       status: Operation_Status.RUNNING,
       progress: 40,
       user: "svc@my-project.iam.gserviceaccount.com",
@@ -52,7 +52,8 @@ describe("applyComputeOperation", () => {
       insertTime: "2026-11-27T00:00:00.000Z",
       id: "123",
       targetId: "456",
-      targetLink: compute.targetLink,
+      // One operation, one link: ours, not the host Compute (or an emulator) writes.
+      targetLink: ours.targetLink,
       status: Operation_Status.RUNNING,
       progress: 40,
       startTime: compute.startTime,

@@ -60,14 +60,14 @@ const isPreflightWarning = (w: Operation_Warning) =>
 /**
  * The next version after Compute reported `compute`: Compute's progress, timing, error and warning
  * fields, its ids and its selfLink (as `compute_operation`). Our own identity (name, project,
- * user, client_operation_id, insert_time) stays. Status and progress never go down, whatever
+ * user, client_operation_id, insert_time, and target_link: one operation has one link, whatever
+ * host Compute, or an emulator, writes in its own) stays. Status and progress never go down, whatever
  * order reports arrive in.
  */
 export function applyComputeOperation(current: Operation, compute: Operation): Operation {
   const next = clone(OperationSchema, current);
   next.id = compute.id;
   if (compute.targetId !== "") next.targetId = compute.targetId;
-  if (compute.targetLink !== "") next.targetLink = compute.targetLink;
   next.status = compute.status > current.status ? compute.status : current.status;
   next.progress = Math.max(current.progress, compute.progress);
   next.statusMessage = compute.statusMessage;

@@ -101,7 +101,11 @@ export function pipelineSuite(base: () => StackOptions): void {
         });
         expectLifecycle(seen);
         const done = seen.at(-1);
-        expect(done?.targetLink).toContain(`/global/images/${name}`);
+        expect(done?.targetLink).toBe(
+          `https://compute.googleapis.com/compute/v1/projects/my-project/global/images/${name}`,
+        );
+        // One operation, one link: every version carries the link the first one did.
+        expect(new Set(seen.map((op) => op.targetLink))).toEqual(new Set([created.targetLink]));
         expect(done?.targetId).toMatch(/^\d+$/);
         expect(imagesNamed(name)).toHaveLength(1);
       } finally {
