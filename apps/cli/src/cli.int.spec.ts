@@ -305,6 +305,13 @@ describe("images watch, get, list", () => {
     );
   });
 
+  it("sends --notify as the request's webhook: this gateway allows no webhook host, and says so of --notify", async () => {
+    const run = await images([...create("hooked"), "--notify", "https://hooks.example.com/x"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/--notify/);
+    expect(run.stderr).toMatch(/allows no webhook host/);
+  });
+
   it("refuses import --bucket gs://… naming the fix, before anything else", async () => {
     const run = await images([
       "import",

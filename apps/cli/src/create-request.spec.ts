@@ -1,3 +1,4 @@
+import { Operation_Status } from "@imagesvc/proto";
 import { validateCreateImageRequest } from "@imagesvc/validation";
 import { describe, expect, it } from "vitest";
 import { createRequestFromFlags, flagOf, UsageError, type CreateFlags } from "./create-request";
@@ -71,6 +72,27 @@ describe("createRequestFromFlags", () => {
     expect(() => createRequestFromFlags("web", { project: "my-project", ...flags })).toThrow(
       message,
     );
+  });
+
+  it("asks for a webhook with --notify, on the statuses --notify-on names (DONE by default)", () => {
+    const flags = { project: "my-project", sourceUri: "https://storage.googleapis.com/b/w.tar.gz" };
+    const url = "https://hooks.example.com/images";
+    const onDone = createRequestFromFlags("web-1", { ...flags, notify: url });
+    expect(onDone.notification).toMatchObject({ url, on: [Operation_Status.DONE] });
+    const both = createRequestFromFlags("web-1", {
+      ...flags,
+      notify: url,
+      notifyOn: "running,DONE",
+    });
+    expect(both.notification?.on).toEqual([Operation_Status.RUNNING, Operation_Status.DONE]);
+    expect(createRequestFromFlags("web-1", flags).notification).toBeUndefined();
+    expect(() => createRequestFromFlags("web-1", { ...flags, notifyOn: "DONE" })).toThrow(
+      /--notify-on goes with --notify URL/,
+    );
+    expect(() =>
+      createRequestFromFlags("web-1", { ...flags, notify: url, notifyOn: "PENDING" }),
+    ).toThrow(/"PENDING" is not a status a webhook announces; write RUNNING, DONE or RUNNING,DONE/);
+    expect(flagOf("notification.url")).toBe("--notify");
   });
 
   it("names the flag behind each field a violation is about", () => {

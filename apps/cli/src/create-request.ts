@@ -2,6 +2,7 @@ import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import {
   CreateImageRequestSchema,
   ImageSchema,
+  Operation_Status,
   type CreateImageRequest,
   type FileContentBuffer,
 } from "@imagesvc/proto";
@@ -44,6 +45,10 @@ export interface CreateFlags {
   readonly deleteAt?: string;
   /** Resource Manager tags, each `KEY=VALUE`. */
   readonly tag?: readonly string[];
+  /** A webhook to call as the operation moves (`--notify URL`), and on which statuses. */
+  readonly notify?: string;
+  /** `RUNNING`, `DONE` or both, comma-separated (`--notify-on`); default DONE. */
+  readonly notifyOn?: string;
 }
 
 /** Reads a file a flag names; tests pass their own. */
@@ -199,11 +204,22 @@ export function createRequestFromFlags(
     ...((flags.tag ?? []).length > 0 && { params: { resourceManagerTags: tags } }),
   };
   const image = fromJson(ImageSchema, overlay as JsonValue);
+  if (flags.notifyOn !== undefined && flags.notify === undefined)
+    throw new UsageError("--notify-on goes with --notify URL");
+  const on = list(flags.notifyOn ?? "DONE").map((status) => {
+    const upper = status.toUpperCase();
+    if (upper !== "RUNNING" && upper !== "DONE")
+      throw new UsageError(
+        `--notify-on: "${status}" is not a status a webhook announces; write RUNNING, DONE or RUNNING,DONE`,
+      );
+    return Operation_Status[upper];
+  });
   return create(CreateImageRequestSchema, {
     project: flags.project,
     requestId: flags.requestId ?? "",
     forceCreate: flags.force === true,
     image,
+    ...(flags.notify !== undefined && { notification: { url: flags.notify, on } }),
   });
 }
 
@@ -281,6 +297,8 @@ export function flagOf(field: string): string | undefined {
     ["image.deprecated.obsolete", "--obsolete-at"],
     ["image.deprecated.deleted", "--delete-at"],
     ["image.params.resource_manager_tags", "--tag"],
+    ["notification.url", "--notify"],
+    ["notification.on", "--notify-on"],
   ];
   for (const [prefix, flag] of prefixed) if (field.startsWith(prefix)) return flag;
   if (field.startsWith("image.labels")) return "--labels";

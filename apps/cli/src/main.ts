@@ -1,7 +1,7 @@
 // `images`: a command-line client for the image service.
-import { createClient, type Client } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { ImageService, Operation_Status, type Operation } from "@imagesvc/proto";
+import { BadRequestSchema, ImageService, Operation_Status, type Operation } from "@imagesvc/proto";
 import { validateCreateImageRequest, type FieldViolation } from "@imagesvc/validation";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { createRequestFromFlags, flagOf, UsageError, type CreateFlags } from "./create-request";
@@ -136,6 +136,12 @@ function printViolations(violations: readonly FieldViolation[]): void {
   }
 }
 
+/** The field violations a refusal of the service carries (google.rpc.BadRequest), if any. */
+function refusedFields(e: unknown): { field: string; description: string }[] {
+  if (!(e instanceof ConnectError) || e.code !== Code.InvalidArgument) return [];
+  return e.findDetails(BadRequestSchema).flatMap((d) => d.fieldViolations);
+}
+
 /** Commander's accumulator for a repeated flag. */
 const collect = (value: string, previous: readonly string[]): string[] => [...previous, value];
 
@@ -151,9 +157,14 @@ const operationCommand = (name: string, description: string, what = "the operati
     .argument("<operation>", what)
     .addOption(projectOption());
 
-/** The image's own flags, shared by `create` and `import`. */
+/** The image's own flags, shared by `create` and `import`, and the webhook's. */
 function withImageFlags(command: Command): Command {
   return command
+    .option("--notify <url>", "a webhook the service calls, signed, as the operation moves")
+    .option(
+      "--notify-on <statuses>",
+      "which statuses --notify announces: RUNNING, DONE (the default) or RUNNING,DONE",
+    )
     .option("--family <family>", "image family to add the image to")
     .option("--description <text>", "description")
     .option("--labels <k=v,...>", "labels, e.g. env=prod,team=edge")
@@ -375,6 +386,17 @@ try {
   } else if (e instanceof StorageError) {
     process.stderr.write(`ERROR: ${e.message}\n`);
     process.exitCode = EXIT.unreachable;
+  } else if (refusedFields(e).length > 0) {
+    // The service's own validation (a webhook host it does not allow, say): each field with the
+    // flag it came from, as for the CLI's own check.
+    process.stderr.write("ERROR: the service refused the request; nothing was created:\n");
+    for (const v of refusedFields(e)) {
+      const flag = flagOf(v.field);
+      process.stderr.write(
+        ` - ${v.field}${flag === undefined ? "" : ` (${flag})`}: ${v.description}\n`,
+      );
+    }
+    process.exitCode = exitCodeOf(e);
   } else {
     const code = exitCodeOf(e);
     const message = e instanceof Error ? e.message : String(e);
