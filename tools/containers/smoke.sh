@@ -126,8 +126,10 @@ for op in "${ops[@]}"; do
   echo "$done_op" | node -e '
     const op = JSON.parse(require("fs").readFileSync(0, "utf8"));
     if (op.status !== "DONE" || op.error) { console.error("not DONE without error:", JSON.stringify(op)); process.exit(1); }
-    // Links name the emulator as the containers reach it, not 0.0.0.0.
-    if (!op.targetLink.startsWith("http://compute-emulator:8085/")) { console.error("targetLink:", op.targetLink); process.exit(1); }'
+    // The Compute operation the worker followed is named as the containers reach the emulator,
+    // not 0.0.0.0; the image link stays the one CreateImage answered with.
+    if (!op.computeOperation.startsWith("http://compute-emulator:8085/")) { console.error("computeOperation:", op.computeOperation); process.exit(1); }
+    if (op.targetLink !== "https://compute.googleapis.com/compute/v1/projects/my-project/global/images/" + op.targetLink.split("/").pop()) { console.error("targetLink:", op.targetLink); process.exit(1); }'
 done
 log "${#ops[@]} operations DONE through the published port"
 for id in $(compose ps -q worker); do
