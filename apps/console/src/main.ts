@@ -59,7 +59,8 @@ interface Row {
 }
 const rows = new Map<string, Row>();
 let project = "my-project";
-let generation = 0; // a new list stops the watches of the old one
+/** The shown list's watches: a new list aborts them all, so no stream outlives its row. */
+let listing = new AbortController();
 
 const imageOf = (op: Operation) => op.targetLink.slice(op.targetLink.lastIndexOf("/") + 1);
 const time = (iso: string) => (iso === "" ? "" : new Date(iso).toLocaleTimeString());
@@ -140,20 +141,27 @@ function update(row: Row, op: Operation): void {
   if (!$("detail").hidden && $("detail").dataset["operation"] === op.name) showHistory(op.name);
 }
 
-/** Follows one operation to DONE; a broken stream reconnects with backoff and resumes. */
-async function watch(row: Row, mine: number): Promise<void> {
+/**
+ * Follows one operation to DONE; a broken stream reconnects with backoff and resumes. `signal`
+ * (the list's) closes the stream when the list is replaced.
+ */
+async function watch(row: Row, signal: AbortSignal): Promise<void> {
   if (row.watching) return;
   row.watching = true;
   let failures = 0;
+  /** A function, so that TypeScript does not narrow `signal.aborted` across the awaits. */
+  const closed = () => signal.aborted;
   try {
-    while (mine === generation && row.last.status !== Operation_Status.DONE) {
+    while (!closed() && row.last.status !== Operation_Status.DONE) {
       try {
-        for await (const op of client.watchOperation({ project, operation: row.last.name })) {
+        const stream = client.watchOperation({ project, operation: row.last.name }, { signal });
+        for await (const op of stream) {
           update(row, op);
           failures = 0;
           setStreamStatus("");
         }
       } catch (e) {
+        if (closed()) return;
         const error = ConnectError.from(e);
         if (error.code === Code.NotFound || error.code === Code.PermissionDenied) {
           setStreamStatus(`${row.last.name}: ${error.rawMessage}`);
@@ -176,8 +184,9 @@ function setStreamStatus(text: string): void {
 }
 
 async function list(): Promise<void> {
-  generation += 1;
-  const mine = generation;
+  listing.abort();
+  listing = new AbortController();
+  const { signal } = listing;
   rows.clear();
   operationsBody().replaceChildren();
   const wanted = field("status").value;
@@ -188,14 +197,14 @@ async function list(): Promise<void> {
         maxResults: 50,
         ...(wanted !== "" && { status: Operation_Status[wanted as keyof typeof Operation_Status] }),
       });
-      if (mine !== generation) return;
+      if (signal.aborted) return;
       setStreamStatus("");
-      for (const op of page.items) void watch(addRow(op, false), mine);
+      for (const op of page.items) void watch(addRow(op, false), signal);
       return;
     } catch (e) {
       const error = ConnectError.from(e);
       setStreamStatus(`Could not list operations: ${error.rawMessage}`);
-      if (error.code !== Code.Unavailable || mine !== generation) return;
+      if (error.code !== Code.Unavailable || signal.aborted) return;
       await sleep(backoffDelay(attempt, RECONNECT));
     }
   }
@@ -267,7 +276,7 @@ $("create").addEventListener("submit", (event) => {
   client.createImage(formRequest()).then(
     (op) => {
       result.textContent = `Operation ${op.name} accepted.`;
-      void watch(addRow(op, true), generation);
+      void watch(addRow(op, true), listing.signal);
     },
     (e: unknown) => {
       result.textContent = `Refused: ${ConnectError.from(e).rawMessage}`;
@@ -325,7 +334,7 @@ $("create-body").addEventListener("submit", (event) => {
   client.createImage(request).then(
     (op) => {
       result.textContent = `Operation ${op.name} accepted.`;
-      void watch(addRow(op, true), generation);
+      void watch(addRow(op, true), listing.signal);
     },
     (e: unknown) => {
       result.textContent = `Refused: ${ConnectError.from(e).rawMessage}`;

@@ -192,6 +192,34 @@ describe.skipIf(!available)("the operations console", () => {
     await shot("6-history");
   });
 
+  it("closes the streams of a list it replaces: ten filter changes leave only the shown list's open", async () => {
+    // Two operations held before Compute answers (their inserts take 20 s), so they stay open.
+    stack.emulator.admin.addFault({
+      route: "images.insert",
+      effect: "latency",
+      latencyMs: 20_000,
+      count: 2,
+    });
+    await createByKeyboard("console-held-1");
+    await expect.poll(() => row("console-held-1").count()).toBe(1);
+    await createByKeyboard("console-held-2");
+    await expect.poll(() => row("console-held-2").count()).toBe(1);
+    const open = async () => {
+      const text = await (await fetch(`${gateway.url}/metrics`)).text();
+      return Number(/^imagesvc_watch_streams_open(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? NaN);
+    };
+    for (let i = 0; i < 10; i++) {
+      await page.selectOption("#status", i % 2 === 0 ? "PENDING" : "");
+      await page.getByRole("button", { name: "Show operations" }).click();
+      await expect.poll(() => row("console-held-2").count()).toBe(1);
+    }
+    // The shown list watches the two held operations, and nothing else is left open.
+    await expect.poll(open, { timeout: 5000 }).toBe(2);
+    await page.waitForTimeout(500);
+    expect(await open()).toBe(2);
+    stack.emulator.admin.clearFaults();
+  });
+
   it("has no serious or critical axe-core violation", async () => {
     // The console's Content-Security-Policy (rightly) refuses injected scripts: axe runs in a
     // page that bypasses it, on the same console.
