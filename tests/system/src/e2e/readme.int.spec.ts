@@ -59,6 +59,9 @@ describe("the README's examples", () => {
       expect(run.stdout).toMatch(/created operation-\d+-[0-9a-f]{32}/);
       expect(run.stdout).toMatch(/"status":"DONE"/); // WaitOperation, and the watch's last
       expect(run.stdout).toMatch(/"items":\[/); // ListOperations
+      // Readable as printed: each answer on a line of its own, and no end-of-stream `{}`.
+      expect(run.stdout).not.toMatch(/\}\{/);
+      expect(run.stdout.split("\n")).not.toContain("{}");
       expect(run.stdout).toMatch(
         /"code":"failed_precondition","message":"operation \S+ is already DONE/,
       ); // CancelOperation
