@@ -501,6 +501,28 @@ describe("images import", () => {
     expect(imports()).toEqual([]);
   });
 
+  it("without Cloud Storage credentials, converts nothing and names the variables to set", async () => {
+    const home = mkdtempSync(join(tmpdir(), "no-credentials-"));
+    try {
+      // No metadata server, no Application Default Credentials in HOME, no key file.
+      const run = await images(importArgs(join(dir, "web.qcow2"), "no-credentials"), {
+        GCE_METADATA_HOST: "127.0.0.1:9",
+        METADATA_SERVER_DETECTION: "none",
+        HOME: home,
+        GOOGLE_APPLICATION_CREDENTIALS: "",
+      });
+      expect(run.code).toBe(3);
+      expect(run.stderr).toMatch(/no Cloud Storage credentials to upload with/);
+      expect(run.stderr).toMatch(
+        /export the three variables it prints \(IMAGES_STORAGE_ENDPOINT, GCE_METADATA_HOST, METADATA_SERVER_DETECTION\)/,
+      );
+      expect(run.stderr).not.toContain("Converting");
+      expect(imports()).toEqual([]);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   it("checks the bucket before converting anything: a missing one stops the import at once", async () => {
     await admin("faults", {
       method: "POST",

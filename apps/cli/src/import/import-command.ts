@@ -292,6 +292,13 @@ async function checkBucket(
   storage: ReturnType<typeof createStorage>,
   bucket: string,
 ): Promise<void> {
+  try {
+    await storage.authClient.getAccessToken();
+  } catch (e) {
+    throw new StorageError(
+      `no Cloud Storage credentials to upload with (${e instanceof Error ? e.message.split("\n")[0] : String(e)}), so nothing was converted. Against npm start's stack, export the three variables it prints (IMAGES_STORAGE_ENDPOINT, GCE_METADATA_HOST, METADATA_SERVER_DETECTION); against Google, run gcloud auth application-default login or set GOOGLE_APPLICATION_CREDENTIALS (--storage-endpoint names another endpoint)`,
+    );
+  }
   const b = storage.bucket(bucket);
   try {
     await b.getMetadata();
