@@ -65,6 +65,17 @@ let listing = new AbortController();
 const imageOf = (op: Operation) => op.targetLink.slice(op.targetLink.lastIndexOf("/") + 1);
 const time = (iso: string) => (iso === "" ? "" : new Date(iso).toLocaleTimeString());
 
+/** What became of an operation, as people say it: DONE alone does not tell success from failure. */
+type Outcome = "pending" | "running" | "succeeded" | "failed" | "cancelled";
+const OUTCOMES: readonly string[] = ["succeeded", "failed", "cancelled"];
+
+function outcomeOf(op: Operation): Outcome {
+  if (op.status === Operation_Status.PENDING) return "pending";
+  if (op.status === Operation_Status.RUNNING) return "running";
+  const code = op.error?.errors[0]?.code;
+  return code === undefined ? "succeeded" : code === "CANCELLED" ? "cancelled" : "failed";
+}
+
 function render(row: Row): void {
   const op = row.last;
   const status = Operation_Status[op.status];
@@ -72,7 +83,11 @@ function render(row: Row): void {
   const { cells } = row;
   const name = imageOf(op);
   cells.image.textContent = name;
-  cells.status.textContent = status;
+  const outcome = outcomeOf(op);
+  const word = document.createElement("span");
+  word.className = `outcome outcome-${outcome}`;
+  word.textContent = outcome;
+  cells.status.replaceChildren(word);
   cells.bar.value = op.progress;
   cells.bar.setAttribute("aria-label", `${name}: ${op.progress}%`);
   cells.bar.textContent = `${op.progress}%`;
@@ -91,6 +106,10 @@ function render(row: Row): void {
     result.append(link);
   } else result.className = "";
   row.element.dataset["status"] = status;
+  row.element.dataset["outcome"] = outcome;
+  // A list filtered by outcome shows only that outcome, also once a row's operation moves on.
+  const wanted = field("status").value;
+  row.element.hidden = OUTCOMES.includes(wanted) && outcome !== wanted;
 }
 
 function operationsBody(): HTMLTableSectionElement {
@@ -192,10 +211,12 @@ async function list(): Promise<void> {
   const wanted = field("status").value;
   for (let attempt = 0; ; attempt++) {
     try {
+      // An outcome is one of DONE's: the service lists DONE, and the page keeps that outcome.
+      const status = OUTCOMES.includes(wanted) ? "DONE" : wanted;
       const page = await client.listOperations({
         project,
         maxResults: 50,
-        ...(wanted !== "" && { status: Operation_Status[wanted as keyof typeof Operation_Status] }),
+        ...(status !== "" && { status: Operation_Status[status as keyof typeof Operation_Status] }),
       });
       if (signal.aborted) return;
       setStreamStatus("");

@@ -164,7 +164,32 @@ describe.skipIf(!available)("the operations console", () => {
       .toBe(
         "INVALID_IMAGE_TAR: The tar archive contained a file that was named 'tmp/output.img'. It should be named 'disk.raw'.",
       );
+    // A failed operation reads as failed, in a colour of its own; a good one as succeeded.
+    const outcome = (image: string) => row(image).locator(".outcome");
+    expect(await outcome("console-bad").textContent()).toBe("failed");
+    expect(await outcome("console-bad").getAttribute("class")).toMatch(/\boutcome-failed\b/);
+    expect(await outcome("console-1").textContent()).toBe("succeeded");
     await shot("4-failed");
+    // Filtered by outcome: the failed filter shows failed operations only, and succeeded hides them.
+    const visibleOutcomes = async () =>
+      Promise.all(
+        (await page.locator("#operations tbody tr:visible").all()).map((tr) =>
+          tr.getAttribute("data-outcome"),
+        ),
+      );
+    const show = async (value: string) => {
+      await page.selectOption("#status", value);
+      await page.getByRole("button", { name: "Show operations" }).click();
+    };
+    await show("failed");
+    await expect.poll(() => row("console-bad").isVisible()).toBe(true);
+    expect(new Set(await visibleOutcomes())).toEqual(new Set(["failed"]));
+    await show("succeeded");
+    await expect.poll(() => row("console-1").isVisible()).toBe(true);
+    expect(await row("console-bad").isVisible()).toBe(false);
+    expect(new Set(await visibleOutcomes())).toEqual(new Set(["succeeded"]));
+    await show("");
+    await expect.poll(() => row("console-bad").isVisible()).toBe(true);
   });
 
   it("resumes its streams after the gateway restarts", async () => {
