@@ -44,7 +44,10 @@ const client = createClient(
 
 interface Cells {
   readonly image: HTMLTableCellElement;
+  readonly name: HTMLTableCellElement;
   readonly status: HTMLTableCellElement;
+  readonly percent: HTMLSpanElement;
+  readonly actions: HTMLTableCellElement;
   readonly bar: HTMLProgressElement;
   readonly started: HTMLTableCellElement;
   readonly ended: HTMLTableCellElement;
@@ -56,6 +59,8 @@ interface Row {
   readonly element: HTMLTableRowElement;
   readonly cells: Cells;
   watching: boolean;
+  /** Why the service refused to cancel it, once asked. */
+  refusal?: string;
 }
 const rows = new Map<string, Row>();
 let project = "my-project";
@@ -63,7 +68,20 @@ let project = "my-project";
 let listing = new AbortController();
 
 const imageOf = (op: Operation) => op.targetLink.slice(op.targetLink.lastIndexOf("/") + 1);
-const time = (iso: string) => (iso === "" ? "" : new Date(iso).toLocaleTimeString());
+/** A date and a time, as the reader's locale writes them. */
+const time = (iso: string) => (iso === "" ? "" : new Date(iso).toLocaleString());
+/** How long from `from` to `to` (or to now): `42 s`, `3 min 5 s`, `1 h 2 min`. */
+function took(from: string, to: string): string {
+  if (from === "") return "";
+  const seconds = Math.max(
+    0,
+    Math.round(((to === "" ? Date.now() : Date.parse(to)) - Date.parse(from)) / 1000),
+  );
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${seconds % 60} s`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
 
 /** What became of an operation, as people say it: DONE alone does not tell success from failure. */
 type Outcome = "pending" | "running" | "succeeded" | "failed" | "cancelled";
@@ -91,8 +109,13 @@ function render(row: Row): void {
   cells.bar.value = op.progress;
   cells.bar.setAttribute("aria-label", `${name}: ${op.progress}%`);
   cells.bar.textContent = `${op.progress}%`;
+  cells.percent.textContent = ` ${op.progress}%`;
   cells.started.textContent = time(op.startTime || op.insertTime);
-  cells.ended.textContent = time(op.endTime);
+  cells.ended.textContent =
+    op.endTime === "" ? "" : `${time(op.endTime)} (${took(op.insertTime, op.endTime)})`;
+  // Cancel is offered while it can work (before the insert is sent); the service says why not.
+  const cancel = cells.actions.querySelector<HTMLButtonElement>("button.cancel");
+  if (cancel !== null) cancel.hidden = op.status !== Operation_Status.PENDING;
   const result = cells.result;
   result.replaceChildren();
   if (failure !== undefined) {
@@ -105,11 +128,20 @@ function render(row: Row): void {
     link.textContent = op.targetLink;
     result.append(link);
   } else result.className = "";
+  if (row.refusal !== undefined) {
+    const note = document.createElement("div");
+    note.className = "failed";
+    note.textContent = `Not cancelled: ${row.refusal}`;
+    result.append(note);
+  }
   row.element.dataset["status"] = status;
   row.element.dataset["outcome"] = outcome;
   // A list filtered by outcome shows only that outcome, also once a row's operation moves on.
   const wanted = field("status").value;
-  row.element.hidden = OUTCOMES.includes(wanted) && outcome !== wanted;
+  const search = field("search").value.trim().toLowerCase();
+  row.element.hidden =
+    (OUTCOMES.includes(wanted) && outcome !== wanted) ||
+    (search !== "" && !name.toLowerCase().includes(search));
 }
 
 function operationsBody(): HTMLTableSectionElement {
@@ -118,33 +150,70 @@ function operationsBody(): HTMLTableSectionElement {
   return body;
 }
 
+function button(text: string, label: string, onClick: () => void): HTMLButtonElement {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  b.setAttribute("aria-label", label);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+/** CancelOperation; a refusal (the insert was sent already, say) is shown with its reason. */
+async function cancelOperation(name: string): Promise<void> {
+  const row = rows.get(name);
+  try {
+    const op = await client.cancelOperation({ project, operation: name });
+    if (row !== undefined) update(row, op);
+  } catch (e) {
+    if (row !== undefined) {
+      row.refusal = ConnectError.from(e).rawMessage;
+      render(row);
+    }
+  }
+}
+
 function addRow(op: Operation, first: boolean): Row {
   const existing = rows.get(op.name);
   if (existing !== undefined) return existing;
   const element = document.createElement("tr");
   element.dataset["operation"] = op.name;
   const image = element.insertCell();
+  const nameCell = element.insertCell();
+  nameCell.className = "name";
+  const code = document.createElement("code");
+  code.textContent = op.name;
+  const copy = button("Copy", `Copy the operation name of ${imageOf(op)}`, () => {
+    void navigator.clipboard.writeText(op.name).catch(() => {
+      getSelection()?.selectAllChildren(code); // no clipboard here: selected, for Ctrl-C
+    });
+  });
+  nameCell.append(code, " ", copy);
   const status = element.insertCell();
   const bar = Object.assign(document.createElement("progress"), { max: 100 });
-  element.insertCell().append(bar);
+  const percent = document.createElement("span");
+  element.insertCell().append(bar, percent);
   const started = element.insertCell();
+  started.className = "time";
   const ended = element.insertCell();
+  ended.className = "time";
   const result = element.insertCell();
-  const show = document.createElement("button");
-  show.type = "button";
-  show.textContent = "History";
-  show.setAttribute("aria-label", `History of ${imageOf(op)}`);
-  show.addEventListener("click", () => {
+  const actions = element.insertCell();
+  const history = button("History", `History of ${imageOf(op)}`, () => {
     showHistory(op.name);
   });
-  element.insertCell().append(show);
+  const cancel = button("Cancel", `Cancel the operation of ${imageOf(op)}`, () => {
+    void cancelOperation(op.name);
+  });
+  cancel.classList.add("cancel");
+  actions.append(history, " ", cancel);
   if (first) operationsBody().prepend(element);
   else operationsBody().append(element);
   const row: Row = {
     last: op,
     history: [op],
     element,
-    cells: { image, status, bar, started, ended, result },
+    cells: { image, name: nameCell, status, bar, percent, started, ended, result, actions },
     watching: false,
   };
   rows.set(op.name, row);
@@ -161,12 +230,51 @@ function update(row: Row, op: Operation): void {
 }
 
 /**
+ * At most this many watch streams at once. Over plain HTTP a browser opens six connections to a
+ * host and an HTTP/1.1 stream holds one for as long as it lasts: the rest wait their turn, so
+ * listing, creating and cancelling always find a free connection.
+ */
+const MAX_WATCHES = 4;
+let watching = 0;
+const waiting: { readonly resolve: (got: boolean) => void }[] = [];
+/** A watch slot: at once while fewer than MAX_WATCHES are taken, else when one is released. */
+function watchSlot(signal: AbortSignal): Promise<boolean> {
+  if (watching < MAX_WATCHES) {
+    watching += 1;
+    return Promise.resolve(true);
+  }
+  return new Promise((resolve) => {
+    const entry = { resolve };
+    waiting.push(entry);
+    signal.addEventListener(
+      "abort",
+      () => {
+        const at = waiting.indexOf(entry);
+        if (at !== -1) waiting.splice(at, 1);
+        resolve(false);
+      },
+      { once: true },
+    );
+  });
+}
+/** Hands the slot to the next watch waiting for one, or frees it. */
+function releaseSlot(): void {
+  const next = waiting.shift();
+  if (next === undefined) watching -= 1;
+  else next.resolve(true);
+}
+
+/**
  * Follows one operation to DONE; a broken stream reconnects with backoff and resumes. `signal`
  * (the list's) closes the stream when the list is replaced.
  */
 async function watch(row: Row, signal: AbortSignal): Promise<void> {
   if (row.watching) return;
   row.watching = true;
+  if (!(await watchSlot(signal))) {
+    row.watching = false;
+    return;
+  }
   let failures = 0;
   /** A function, so that TypeScript does not narrow `signal.aborted` across the awaits. */
   const closed = () => signal.aborted;
@@ -194,6 +302,7 @@ async function watch(row: Row, signal: AbortSignal): Promise<void> {
     }
   } finally {
     row.watching = false;
+    releaseSlot();
   }
 }
 
@@ -202,25 +311,50 @@ function setStreamStatus(text: string): void {
   if (status.textContent !== text) status.textContent = text;
 }
 
+/** The page's state in its URL (project, filter, search, open operation), so a link can be shared. */
+function saveState(): void {
+  const params = new URLSearchParams();
+  params.set("project", project);
+  const status = field("status").value;
+  if (status !== "") params.set("status", status);
+  const search = field("search").value.trim();
+  if (search !== "") params.set("q", search);
+  const open = $("detail").hidden ? undefined : $("detail").dataset["operation"];
+  if (open !== undefined) params.set("op", open);
+  history.replaceState(null, "", `?${params.toString()}`);
+}
+
+let nextPage = "";
+
 async function list(): Promise<void> {
   listing.abort();
   listing = new AbortController();
   const { signal } = listing;
   rows.clear();
   operationsBody().replaceChildren();
+  nextPage = "";
+  saveState();
+  await loadPage(signal);
+}
+
+/** One page of 50 (the first, or the one after the last shown), each row watched until DONE. */
+async function loadPage(signal: AbortSignal): Promise<void> {
   const wanted = field("status").value;
+  // An outcome is one of DONE's: the service lists DONE, and the page keeps that outcome.
+  const status = OUTCOMES.includes(wanted) ? "DONE" : wanted;
   for (let attempt = 0; ; attempt++) {
     try {
-      // An outcome is one of DONE's: the service lists DONE, and the page keeps that outcome.
-      const status = OUTCOMES.includes(wanted) ? "DONE" : wanted;
       const page = await client.listOperations({
         project,
         maxResults: 50,
+        pageToken: nextPage,
         ...(status !== "" && { status: Operation_Status[status as keyof typeof Operation_Status] }),
       });
       if (signal.aborted) return;
       setStreamStatus("");
       for (const op of page.items) void watch(addRow(op, false), signal);
+      nextPage = page.nextPageToken;
+      $("more").hidden = nextPage === "";
       return;
     } catch (e) {
       const error = ConnectError.from(e);
@@ -248,6 +382,7 @@ function showHistory(name: string): void {
     }),
   );
   if (wasHidden) $("detail-heading").focus();
+  saveState();
 }
 
 /** The request the create form describes, as the gateway will receive it. */
@@ -374,7 +509,27 @@ $("connection").addEventListener("submit", (event) => {
 $("status").addEventListener("change", () => void list());
 $("close-detail").addEventListener("click", () => {
   $("detail").hidden = true;
+  saveState();
+});
+$("more").addEventListener("click", () => void loadPage(listing.signal));
+$("search").addEventListener("input", () => {
+  for (const row of rows.values()) render(row);
+  saveState();
 });
 
+// A shared link opens the page as it was: its project, filter, search and open operation.
+const shared = new URLSearchParams(location.search);
+project = shared.get("project") ?? project;
+field("project").value = project;
+const sharedStatus = shared.get("status");
+if (
+  sharedStatus !== null &&
+  [...(field("status") as HTMLSelectElement).options].some((o) => o.value === sharedStatus)
+)
+  field("status").value = sharedStatus;
+field("search").value = shared.get("q") ?? "";
 field("token").value = sessionStorage.getItem(TOKEN_KEY) ?? "";
-void list();
+void list().then(() => {
+  const open = shared.get("op");
+  if (open !== null) showHistory(open);
+});

@@ -208,7 +208,9 @@ describe.skipIf(!available)("the operations console", () => {
       .toBe("DONE");
     expect(await page.locator("#stream-status").textContent()).toBe("");
     // The history shows each version once, in order, across the restart.
-    await row("console-restart").getByRole("button").press("Enter");
+    await row("console-restart")
+      .getByRole("button", { name: /^History of/ })
+      .press("Enter");
     const versions = await page.locator("#history li").allTextContents();
     const numbers = versions.map((v) => Number(/^v(\d+)/.exec(v)?.[1]));
     expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
@@ -243,6 +245,102 @@ describe.skipIf(!available)("the operations console", () => {
     await page.waitForTimeout(500);
     expect(await open()).toBe(2);
     stack.emulator.admin.clearFaults();
+  });
+
+  it("shows each operation's name, dates and duration; searches by image; pages past 50; cancels, or says why not; keeps its state in a shareable URL", async () => {
+    // The name, copyable, and dates with the duration it took.
+    const done = row("console-1");
+    const name = (await done.locator("code").textContent()) ?? "";
+    expect(name).toMatch(/^operation-\d+-[0-9a-f]{32}$/);
+    expect(await done.locator("td.time").nth(1).textContent()).toMatch(/\d.*\(\d+ s\)$/);
+    expect(await done.locator("progress + span").textContent()).toBe(" 100%");
+
+    // Search by image name.
+    await page.locator("#search").fill("console-bad");
+    await expect.poll(() => page.locator("#operations tbody tr:visible").count()).toBe(1);
+    expect(await row("console-bad").isVisible()).toBe(true);
+    expect(new URL(page.url()).searchParams.get("q")).toBe("console-bad");
+    await page.locator("#search").fill("");
+
+    // A link keeps the project, the filter and the open operation.
+    await page.selectOption("#status", "failed");
+    await page.getByRole("button", { name: "Show operations" }).click();
+    await expect.poll(() => row("console-bad").isVisible()).toBe(true);
+    await row("console-bad")
+      .getByRole("button", { name: /^History of/ })
+      .click();
+    const link = page.url();
+    expect(new URL(link).searchParams.get("status")).toBe("failed");
+    expect(new URL(link).searchParams.get("op")).toMatch(/^operation-/);
+    const shared = await browser.newPage();
+    try {
+      await shared.goto(link);
+      await expect.poll(() => shared.locator("#detail").isVisible()).toBe(true);
+      expect(await shared.locator("#status").inputValue()).toBe("failed");
+      expect(await shared.locator("#detail-heading").textContent()).toContain("console-bad");
+    } finally {
+      await shared.close();
+    }
+    await page.selectOption("#status", "");
+    await page.getByRole("button", { name: "Show operations" }).click();
+
+    // Cancel while the insert is not sent is offered; once it is, the service's reason is shown.
+    stack.emulator.admin.addFault({
+      route: "images.insert",
+      effect: "latency",
+      latencyMs: 20_000,
+      count: 1,
+    });
+    await createByKeyboard("console-sent");
+    await expect.poll(() => row("console-sent").count()).toBe(1);
+    // Its insert is under way at Compute: a cancel now is refused, with the reason.
+    await expect
+      .poll(
+        async () => {
+          const cancel = row("console-sent").getByRole("button", { name: /^Cancel/ });
+          if (await cancel.isVisible()) await cancel.click();
+          return row("console-sent").locator(".failed").textContent();
+        },
+        { timeout: 10_000 },
+      )
+      .toMatch(/Not cancelled: .*cannot be cancelled/);
+    stack.emulator.admin.clearFaults();
+
+    // Paging: past 50 operations, "Show more" brings the next page.
+    for (let i = 0; i < 50; i++)
+      await stack.client.createImage({
+        project: "my-project",
+        image: {
+          name: `console-page-${i}`,
+          sourceImage: "projects/debian-cloud/global/images/family/debian-12",
+        },
+      });
+    await page.getByRole("button", { name: "Show operations" }).click();
+    await expect.poll(() => page.locator("#operations tbody tr").count()).toBe(50);
+    await page.getByRole("button", { name: "Show more" }).click();
+    await expect
+      .poll(async () => {
+        const count = await page.locator("#operations tbody tr").count();
+        return count > 50
+          ? "more"
+          : `${count} rows; ${await page.locator("#stream-status").textContent()}`;
+      })
+      .toBe("more");
+  });
+
+  it("fits a 420 px screen: the page does not scroll sideways", async () => {
+    const narrow = await browser.newPage({ viewport: { width: 420, height: 800 } });
+    try {
+      await narrow.goto(`${gateway.url}/console/`);
+      await narrow.locator("#operations tbody tr").first().waitFor();
+      const width = await narrow.evaluate("document.documentElement.scrollWidth");
+      expect(width).toBeLessThanOrEqual(420);
+      await narrow.screenshot({ path: join(SHOTS, "7-narrow.png"), fullPage: true });
+    } finally {
+      await narrow.close();
+    }
+    await page.setViewportSize({ width: 1400, height: 900 });
+    await shot("8-wide");
   });
 
   it("has no serious or critical axe-core violation", async () => {
