@@ -11,12 +11,12 @@ import { describe, expect, it } from "vitest";
 
 const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
 
-/** The fenced blocks between the try-it markers, in order. */
-function examples(): { lang: string; code: string }[] {
+/** The fenced blocks between the `section` markers (`<!-- try-it:start -->` …), in order. */
+function examples(section = "try-it"): { lang: string; code: string }[] {
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-  const start = readme.indexOf("<!-- try-it:start -->");
-  const end = readme.indexOf("<!-- try-it:end -->");
-  if (start === -1 || end < start) throw new Error("README.md has no try-it section");
+  const start = readme.indexOf(`<!-- ${section}:start -->`);
+  const end = readme.indexOf(`<!-- ${section}:end -->`);
+  if (start === -1 || end < start) throw new Error(`README.md has no ${section} section`);
   return [...readme.slice(start, end).matchAll(/```(\w+)\n([\s\S]*?)```/g)].map((m) => ({
     lang: m[1] ?? "",
     code: m[2] ?? "",
@@ -95,6 +95,19 @@ describe("the README's examples", () => {
         const printed = stripVTControlCharacters(node.stdout).trim();
         expect(printed.split("\n").at(-1), version).toMatch(/^DONE 100 \d+$/);
       }
+
+      // "Get notified", locally: the receiver prints RUNNING and DONE for the operation.
+      const [notify] = examples("notify-example");
+      const hooked = spawnSync("bash", ["-eo", "pipefail", "-c", notify?.code ?? "exit 1"], {
+        cwd: ROOT,
+        encoding: "utf8",
+        timeout: 60_000,
+        env: { ...process.env, IMAGES_GATEWAY: `http://127.0.0.1:${port}` },
+      });
+      const heard = `${hooked.stdout}\n${hooked.stderr}`;
+      expect(hooked.status, heard).toBe(0);
+      expect(hooked.stdout).toMatch(/^operation-\S+:RUNNING operation\.running RUNNING$/m);
+      expect(hooked.stdout).toMatch(/^operation-\S+:DONE operation\.done DONE$/m);
     } finally {
       rmSync(join(ROOT, "dist", "readme-example"), { recursive: true, force: true });
       await stack?.stop();
