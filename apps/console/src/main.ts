@@ -264,6 +264,39 @@ function releaseSlot(): void {
   else next.resolve(true);
 }
 
+/** How often a row waiting for a watch slot is read with GetOperation meanwhile. */
+const WAITING_POLL_MS = 3000;
+
+/**
+ * A watch slot for `row`; while it waits for one, the row is kept current with GetOperation
+ * every few seconds (and gives up waiting once DONE). False when there is nothing to watch.
+ */
+async function slotOrPoll(row: Row, signal: AbortSignal): Promise<boolean> {
+  const stop = new AbortController();
+  const both = AbortSignal.any([signal, stop.signal]);
+  const slot = watchSlot(both);
+  for (;;) {
+    const got = await Promise.race([
+      slot,
+      sleep(WAITING_POLL_MS, both).then(
+        () => "poll" as const,
+        () => false,
+      ),
+    ]);
+    if (got !== "poll") return got;
+    try {
+      update(row, await client.getOperation({ project, operation: row.last.name }, { signal }));
+    } catch {
+      // The watch, once it has a slot, reports what is wrong.
+    }
+    if (row.last.status === Operation_Status.DONE) {
+      stop.abort(); // leaves the queue; a slot handed over meanwhile is given back
+      if (await slot) releaseSlot();
+      return false;
+    }
+  }
+}
+
 /**
  * Follows one operation to DONE; a broken stream reconnects with backoff and resumes. `signal`
  * (the list's) closes the stream when the list is replaced.
@@ -271,7 +304,7 @@ function releaseSlot(): void {
 async function watch(row: Row, signal: AbortSignal): Promise<void> {
   if (row.watching) return;
   row.watching = true;
-  if (!(await watchSlot(signal))) {
+  if (!(await slotOrPoll(row, signal))) {
     row.watching = false;
     return;
   }
@@ -297,7 +330,7 @@ async function watch(row: Row, signal: AbortSignal): Promise<void> {
         setStreamStatus(
           `Connection lost (${error.code === Code.Unavailable ? "unavailable" : error.rawMessage}); reconnecting…`,
         );
-        await sleep(backoffDelay(failures++, RECONNECT));
+        await sleep(backoffDelay(failures++, RECONNECT), signal).catch(() => undefined);
       }
     }
   } finally {

@@ -80,7 +80,7 @@ export function startSweeper(options: SweeperOptions): Sweeper {
               const jobStatus = statuses[i];
               if (jobStatus === "live" || stopped()) continue;
               if (jobStatus === "unreadable") {
-                unreadable(project, name, new Error("its job's key holds no BullMQ job"));
+                unreadable(project, name, new Error("its job's key holds no BullMQ job"), "job");
                 continue;
               }
               try {
@@ -113,14 +113,22 @@ export function startSweeper(options: SweeperOptions): Sweeper {
 
   /** Records already reported unreadable: each is logged and counted once. Bounded. */
   const reported = new Set<string>();
-  function unreadable(project: string, name: string, e: Error): void {
-    const key = operationKeys(options.prefix, project, name).record;
+  function unreadable(
+    project: string,
+    name: string,
+    e: Error,
+    what: "record" | "job" = "record",
+  ): void {
+    const key =
+      what === "record" ? operationKeys(options.prefix, project, name).record : queue.jobKey(name);
     if (reported.has(key)) return;
     if (reported.size >= 10_000) reported.clear();
     reported.add(key);
     log.error(
       { operation: name, project, key, err: e },
-      "the sweeper cannot read this operation's record and skips it; the others are swept",
+      what === "record"
+        ? "the sweeper cannot read this operation's record and skips it; the others are swept"
+        : "the sweeper cannot read this operation's job and leaves it; the others are swept",
     );
     options.onUnreadable?.();
   }

@@ -111,7 +111,7 @@ async function handleUpload(
     const range = /^bytes (\*|(\d+)-(\d+))\/(\*|\d+)$/.exec(req.headers["content-range"] ?? "");
     const total = range?.[4] === undefined || range[4] === "*" ? undefined : Number(range[4]);
     const chunk = range !== null && range[1] !== "*";
-    const held = storage.uploadStatus(uploadId);
+    const held = chunk ? 0 : await storage.settledStatus(uploadId);
     const result = chunk
       ? await storage.appendUpload(uploadId, Number(range[2]), req, total, MAX_UPLOAD_BYTES)
       : total !== undefined && held >= total

@@ -62,6 +62,8 @@ interface Upload {
   /** The checksums of the bytes received so far, kept as they come. */
   readonly md5: Hash;
   crc: number;
+  /** The chunk being written, if any: chunks and status queries of one upload go one at a time. */
+  tail: Promise<unknown>;
 }
 
 /**
@@ -152,6 +154,7 @@ export class ObjectStorage {
       received: 0,
       md5: createHash("md5"),
       crc: 0,
+      tail: Promise.resolve(),
     });
     return id;
   }
@@ -173,6 +176,30 @@ export class ObjectStorage {
   ): Promise<{ readonly done: ObjectJson } | { readonly received: number }> {
     const upload = this.uploads.get(id);
     if (upload === undefined) throw notFound(`upload ${id}`);
+    // One writer at a time: a client resending a chunk whose answer it lost waits for the first
+    // to finish, then skips what it added.
+    const turn = upload.tail.then(() => this.append(id, upload, offset, body, total, maxBytes));
+    upload.tail = turn.catch(() => undefined);
+    return turn;
+  }
+
+  /** How many bytes a resumable upload holds, once the chunk being written (if any) is in. */
+  async settledStatus(id: string): Promise<number> {
+    const upload = this.uploads.get(id);
+    if (upload === undefined) throw notFound(`upload ${id}`);
+    await upload.tail;
+    return upload.received;
+  }
+
+  private async append(
+    id: string,
+    upload: Upload,
+    offset: number,
+    body: AsyncIterable<Buffer> | Iterable<Buffer>,
+    total: number | undefined,
+    maxBytes: number,
+  ): Promise<{ readonly done: ObjectJson } | { readonly received: number }> {
+    if (this.uploads.get(id) !== upload) throw notFound(`upload ${id}`); // committed meanwhile
     if (offset > upload.received)
       throw new ComputeFault(
         400,

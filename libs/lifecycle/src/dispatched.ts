@@ -100,7 +100,9 @@ export function fromDispatched(
       // after it is over, this is checked again rather than believed.
       const settleEnd = lastUncertainMs === undefined ? 0 : lastUncertainMs + policy.settleMs;
       if (state.ambiguous && event.now < settleEnd) {
-        const after: Dispatched = { ...base, failures: failures + 1 };
+        // An image was found: whatever run of 404s came before is over.
+        const { missingSinceMs: _streak, ...rest } = base;
+        const after: Dispatched = { ...rest, failures: failures + 1 };
         const delayMs = backoff(policy, failures + 1);
         return {
           lifecycle: after,

@@ -90,7 +90,10 @@ export interface ImageQueue {
    * Queues a job again whose previous run finished without finishing its operation, or that was
    * lost. Removes the finished job first, since BullMQ ignores an add for a known id.
    */
-  requeue(job: JobPointer): Promise<void>;
+  /** The Redis key of an operation's job (BullMQ's hash). */
+  jobKey(operation: string): string;
+  /** Removes the job, if any, and queues it again; `delayMs` holds it back that long first. */
+  requeue(job: JobPointer, options?: { readonly delayMs?: number }): Promise<void>;
   /** Each job's status, in one round trip: one O(1) hash read per job, whatever the queue's size. */
   statuses(operations: readonly string[]): Promise<JobStatus[]>;
   /** One job, for tests and diagnostics. */
@@ -112,23 +115,23 @@ export function createImageQueue(options: ImageQueueOptions): ImageQueue {
   queue.on("error", (e) => {
     options.onError?.(e);
   });
-  const add = async (job: JobPointer) => {
+  const add = async (job: JobPointer, delayMs = options.startDelayMs ?? 0) => {
     await queue.add(JOB_NAME, job, {
       jobId: job.operation,
-      ...(options.startDelayMs !== undefined &&
-        options.startDelayMs > 0 && { delay: options.startDelayMs }),
+      ...(delayMs > 0 && { delay: delayMs }),
     });
   };
   const statusOf = (timestamp: string | null, finishedOn: string | null): JobStatus =>
     timestamp === null ? "missing" : finishedOn === null ? "live" : "finished";
   return guardRedisCalls({
-    add,
+    add: (job: JobPointer) => add(job),
+    jobKey: (operation: string) => queue.toKey(operation),
     async remove(operation) {
       return (await queue.remove(operation)) === 1;
     },
-    async requeue(job) {
+    async requeue(job, { delayMs } = {}) {
       await queue.remove(job.operation);
-      await add(job);
+      await add(job, delayMs);
     },
     async statuses(operations) {
       if (operations.length === 0) return [];

@@ -63,6 +63,9 @@ export function compressor(): { readonly tarFlags: readonly string[]; readonly n
   };
 }
 
+/** What the tools print as progress: `tar: 655360 (640KiB, …)` and `(12.34/100%)`. */
+const PROGRESS_LINE = /^tar: \d+ \(|^\s*\(\d+(?:\.\d+)?\/100%\)/;
+
 /** Runs a tool to its end; rejects with what it printed on stderr. Aborting kills it. */
 export function run(
   command: string,
@@ -80,8 +83,14 @@ export function run(
       onOutput?.(d.toString());
     });
     child.stderr.on("data", (d: Buffer) => {
-      // Progress lines are kept out of the error message; only the last 64 KiB is kept at all.
-      err = (err + d.toString()).slice(-65536);
+      // Progress lines (tar's checkpoints, qemu-img's percentages) stay out of the error
+      // message; of the rest, the last 64 KiB is kept.
+      const said = d
+        .toString()
+        .split(/(?<=\n)/)
+        .filter((line) => !PROGRESS_LINE.test(line))
+        .join("");
+      err = (err + said).slice(-65536);
       onOutput?.(d.toString());
     });
     child.once("error", reject);

@@ -38,8 +38,10 @@ export function cancelOperation(deps: ImageServiceDeps) {
     // Whoever commits the cancel must leave a way to announce it: the job. If it is missing (a
     // gateway died between recording and queueing), queue it before the commit, so a gateway
     // dying right after the commit still leaves a worker to queue the DONE delivery.
-    const wanted = wantsDone(subject);
-    if (wanted) await ensureJob(deps, req.project, req.operation);
+    // Only where the cancel can succeed (nothing dispatched yet); the job is held back a few
+    // seconds, so that the cancel commits before any worker could take it and dispatch.
+    if (subject.lifecycle.phase === "accepted" && wantsDone(subject))
+      await ensureJob(deps, req.project, req.operation);
     let taken;
     try {
       const now = Date.now();
@@ -80,11 +82,14 @@ function readNotify(subject: LoadedSubject): Notification | undefined {
   );
 }
 
+/** How long a job queued by a cancel waits: far longer than the commit that follows it. */
+const ANNOUNCE_JOB_DELAY_MS = 5000;
+
 /** Queues the operation's job unless a worker will run it already. */
 async function ensureJob(deps: ImageServiceDeps, project: string, operation: string) {
   const [status] = await deps.queue.statuses([operation]);
   if (status === "missing" || status === "finished")
-    await deps.queue.requeue(jobPointer(project, operation));
+    await deps.queue.requeue(jobPointer(project, operation), { delayMs: ANNOUNCE_JOB_DELAY_MS });
 }
 
 /**
