@@ -66,6 +66,14 @@ interface Upload {
   tail: Promise<unknown>;
 }
 
+/** One chunk of a resumable upload: where it starts, its bytes, the total if known, the cap. */
+interface UploadChunk {
+  readonly offset: number;
+  readonly body: AsyncIterable<Buffer> | Iterable<Buffer>;
+  readonly total: number | undefined;
+  readonly maxBytes: number;
+}
+
 /**
  * The emulator's Cloud Storage: objects kept as local files, under a temporary directory that
  * `close()` removes. Enough of the JSON API for `@google-cloud/storage`: metadata, media with
@@ -178,7 +186,7 @@ export class ObjectStorage {
     if (upload === undefined) throw notFound(`upload ${id}`);
     // One writer at a time: a client resending a chunk whose answer it lost waits for the first
     // to finish, then skips what it added.
-    const turn = upload.tail.then(() => this.append(id, upload, offset, body, total, maxBytes));
+    const turn = upload.tail.then(() => this.append(id, upload, { offset, body, total, maxBytes }));
     upload.tail = turn.catch(() => undefined);
     return turn;
   }
@@ -191,14 +199,13 @@ export class ObjectStorage {
     return upload.received;
   }
 
+  /** appendUpload's work, in the upload's turn. */
   private async append(
     id: string,
     upload: Upload,
-    offset: number,
-    body: AsyncIterable<Buffer> | Iterable<Buffer>,
-    total: number | undefined,
-    maxBytes: number,
+    chunk: UploadChunk,
   ): Promise<{ readonly done: ObjectJson } | { readonly received: number }> {
+    const { offset, body, total, maxBytes } = chunk;
     if (this.uploads.get(id) !== upload) throw notFound(`upload ${id}`); // committed meanwhile
     if (offset > upload.received)
       throw new ComputeFault(
