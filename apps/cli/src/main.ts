@@ -126,8 +126,12 @@ function outcomeCode(op: Operation, wanted: "succeed" | "be cancelled"): number 
   return asWanted ? EXIT.ok : EXIT.operationFailed;
 }
 
-function printViolations(violations: readonly FieldViolation[]): void {
-  process.stderr.write("ERROR: the request is invalid; nothing was sent:\n");
+/** Field violations, each with the flag it came from, under `heading`. */
+function printViolations(
+  violations: readonly Pick<FieldViolation, "field" | "description">[],
+  heading = "the request is invalid; nothing was sent",
+): void {
+  process.stderr.write(`ERROR: ${heading}:\n`);
   for (const v of violations) {
     const flag = flagOf(v.field);
     process.stderr.write(
@@ -387,15 +391,8 @@ try {
     process.stderr.write(`ERROR: ${e.message}\n`);
     process.exitCode = EXIT.unreachable;
   } else if (refusedFields(e).length > 0) {
-    // The service's own validation (a webhook host it does not allow, say): each field with the
-    // flag it came from, as for the CLI's own check.
-    process.stderr.write("ERROR: the service refused the request; nothing was created:\n");
-    for (const v of refusedFields(e)) {
-      const flag = flagOf(v.field);
-      process.stderr.write(
-        ` - ${v.field}${flag === undefined ? "" : ` (${flag})`}: ${v.description}\n`,
-      );
-    }
+    // The service's own validation (a webhook host it does not allow, say), as the CLI's own.
+    printViolations(refusedFields(e), "the service refused the request; nothing was created");
     process.exitCode = exitCodeOf(e);
   } else {
     const code = exitCodeOf(e);

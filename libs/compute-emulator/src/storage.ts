@@ -254,13 +254,6 @@ export class ObjectStorage {
     return { received: upload.received };
   }
 
-  /** How many bytes a resumable upload holds. */
-  uploadStatus(id: string): number {
-    const upload = this.uploads.get(id);
-    if (upload === undefined) throw notFound(`upload ${id}`);
-    return upload.received;
-  }
-
   /** Forgets every object and upload. */
   reset(): void {
     for (const o of this.objects.values())

@@ -133,13 +133,17 @@ export async function inspectDisk(file: string, signal: AbortSignal): Promise<Di
  * compression never makes larger than the data by more than gzip's framing.
  */
 export function scratchBytes(disk: Extract<DiskFile, { kind: "disk" }>): number {
-  const rawInPlace = disk.format === "raw" && disk.virtualSize === wholeGib(disk.virtualSize);
+  const rawInPlace = archivedAsItIs(disk);
   const data = disk.actualSize;
   return (rawInPlace ? 0 : data) + Math.ceil(data * 1.001) + 1024 * 1024;
 }
 
 /** The size Compute wants: whole GiB, rounded up. */
 export const wholeGib = (bytes: number) => Math.max(1, Math.ceil(bytes / GIB)) * GIB;
+
+/** A raw disk of whole GiB already: archived as it is, with no conversion and no copy. */
+export const archivedAsItIs = (disk: Extract<DiskFile, { kind: "disk" }>) =>
+  disk.format === "raw" && disk.virtualSize === wholeGib(disk.virtualSize);
 
 /** Where an import's raw disk comes from: converted into `path`, or the input as it is. */
 export interface RawDisk {
@@ -163,8 +167,7 @@ export async function convertDisk(
   onProgress: (bytes: number) => void,
 ): Promise<RawDisk> {
   const size = wholeGib(disk.virtualSize);
-  if (disk.format === "raw" && disk.virtualSize === size)
-    return { path: file, dataBytes: disk.actualSize, isInput: true };
+  if (archivedAsItIs(disk)) return { path: file, dataBytes: disk.actualSize, isInput: true };
   const raw = join(dir, "disk.raw");
   try {
     await run(

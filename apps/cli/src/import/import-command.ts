@@ -19,6 +19,7 @@ import { createRequestFromFlags, UsageError, type CreateFlags } from "../create-
 import { EXIT } from "../exit-codes";
 import { ndjson } from "../output";
 import {
+  archivedAsItIs,
   archiveRaw,
   checkArchive,
   checkRaw,
@@ -27,7 +28,6 @@ import {
   ImportError,
   inspectDisk,
   scratchBytes,
-  wholeGib,
 } from "./disk-archive";
 import { extractMember, ovaDisks, type OvaDisk } from "./ova";
 import {
@@ -181,10 +181,7 @@ export async function importDisk(
           );
           const compression = compressor();
           if (compression.note !== undefined) say(`NOTE: ${compression.note}`);
-          const converting = !(
-            disk.format === "raw" && disk.virtualSize === wholeGib(disk.virtualSize)
-          );
-          const raw = converting
+          const raw = !archivedAsItIs(disk)
             ? await withProgress(mode, "convert", disk.actualSize, (progress) =>
                 convertDisk(file, disk, dir, abort.signal, progress),
               )

@@ -35,12 +35,16 @@ export function cancelOperation(deps: ImageServiceDeps) {
       ctx.signal,
     );
     if (subject === undefined) throw notFound(req.project, req.operation);
+    // What the request asked of webhooks, read once; `undefined` as "unreadable" means only a
+    // worker can tell, so the job must stay.
+    const notify = readNotify(deps, subject);
     // Whoever commits the cancel must leave a way to announce it: the job. If it is missing (a
     // gateway died between recording and queueing), queue it before the commit, so a gateway
-    // dying right after the commit still leaves a worker to queue the DONE delivery.
-    // Only where the cancel can succeed (nothing dispatched yet); the job is held back a few
-    // seconds, so that the cancel commits before any worker could take it and dispatch.
-    if (subject.lifecycle.phase === "accepted" && wantsDone(subject))
+    // dying right after the commit still leaves a worker to queue the DONE delivery. Only where
+    // the cancel can succeed (nothing dispatched yet), and held back a few seconds, so that the
+    // cancel commits before any worker could take the job and dispatch.
+    const wantsDone = notify === "unreadable" || notify?.on.includes("DONE") === true;
+    if (subject.lifecycle.phase === "accepted" && wantsDone)
       await ensureJob(deps, req.project, req.operation);
     let taken;
     try {
@@ -55,7 +59,7 @@ export function cancelOperation(deps: ImageServiceDeps) {
     // The DONE webhook the request asked for is queued before the job goes. If this gateway dies
     // in between, the job is still there, and the worker that runs it sees DONE and queues the
     // same delivery (same id): at least once either way. A retried cancel queues it again.
-    if (await announced(deps, taken.subject, operation)) {
+    if (await announced(deps, notify, operation)) {
       // The job, if still queued, can go; if a worker holds it, it sees DONE and skips.
       await deps.queue.remove(req.operation).catch((e: unknown) => {
         deps.log.warn({ err: e, operation: req.operation }, "could not remove a cancelled job");
@@ -66,20 +70,23 @@ export function cancelOperation(deps: ImageServiceDeps) {
   };
 }
 
-/** True when the operation's webhook asks for DONE, or when what it asks cannot be read. */
-function wantsDone(subject: LoadedSubject): boolean {
+/** The webhook the operation's record asks for, or "unreadable" (logged) when it cannot be read. */
+function readNotify(
+  deps: ImageServiceDeps,
+  subject: LoadedSubject,
+): Notification | undefined | "unreadable" {
   try {
-    return readNotify(subject)?.on.includes("DONE") === true;
-  } catch {
-    return true;
+    return (
+      parseNotification(subject.notification) ??
+      (subject.request === "" ? undefined : parseStoredRequest(subject.request).notify)
+    );
+  } catch (e) {
+    deps.log.warn(
+      { err: e, operation: subject.operation.name },
+      "cannot read the operation's webhook; keeping its job for a worker to announce",
+    );
+    return "unreadable";
   }
-}
-
-function readNotify(subject: LoadedSubject): Notification | undefined {
-  return (
-    parseNotification(subject.notification) ??
-    (subject.request === "" ? undefined : parseStoredRequest(subject.request).notify)
-  );
 }
 
 /** How long a job queued by a cancel waits: far longer than the commit that follows it. */
@@ -98,17 +105,12 @@ async function ensureJob(deps: ImageServiceDeps, project: string, operation: str
  * webhook queue, or cannot read what the record says of the webhook), so the job must stay for
  * a worker to run.
  */
-async function announced(deps: ImageServiceDeps, subject: LoadedSubject, operation: Operation) {
-  let notify: Notification | undefined;
-  try {
-    notify = readNotify(subject);
-  } catch (e) {
-    deps.log.warn(
-      { err: e, operation: operation.name },
-      "cannot read the cancelled operation's webhook; keeping its job for a worker to announce",
-    );
-    return false;
-  }
+async function announced(
+  deps: ImageServiceDeps,
+  notify: Notification | undefined | "unreadable",
+  operation: Operation,
+) {
+  if (notify === "unreadable") return false;
   const json = toJson(OperationSchema, operation) as JsonObject;
   const delivery = deliveryFor(notify, "DONE", { name: operation.name, json });
   if (delivery === undefined) return true;
