@@ -16,7 +16,13 @@ import { listen, type Listening } from "./listen";
 /** The connection bounds of these servers: long enough never to bite. */
 const BOUNDS = { headerTimeoutMs: 10_000, idleTimeoutMs: 120_000 };
 
-const { HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } = healthV1;
+const { HealthCheckRequestSchema, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } =
+  healthV1;
+
+/** One message object sent by every stream, as a watched update is (encode-once.ts). */
+const shared = create(HealthCheckResponseSchema, {
+  status: HealthCheckResponse_ServingStatus.SERVING,
+});
 
 /** What a call does, read from the request's `service` field. */
 interface Script {
@@ -36,7 +42,7 @@ const scripted: ServiceImpl<typeof healthV1.Health> = {
     const script = JSON.parse(req.service) as Script;
     for (let i = 0; i < (script.messages ?? 0); i += 1) {
       await Promise.resolve();
-      yield { status: HealthCheckResponse_ServingStatus.SERVING };
+      yield i % 2 === 0 ? shared : { status: HealthCheckResponse_ServingStatus.NOT_SERVING };
     }
     if (script.code !== undefined) throw new ConnectError(script.text ?? "", script.code);
   },
@@ -105,10 +111,22 @@ const protocols: Protocol[] = [
     body: (s) => framed(binary(s)),
   },
   {
+    name: "Connect server stream, JSON",
+    method: "Watch",
+    headers: { "content-type": "application/connect+json", "connect-protocol-version": "1" },
+    body: (s) => framed(json(s)),
+  },
+  {
     name: "gRPC-Web",
     method: "Watch",
     headers: { "content-type": "application/grpc-web+proto" },
     body: (s) => framed(binary(s)),
+  },
+  {
+    name: "gRPC-Web, JSON",
+    method: "Watch",
+    headers: { "content-type": "application/grpc-web+json" },
+    body: (s) => framed(json(s)),
   },
   {
     name: "gRPC with JSON",

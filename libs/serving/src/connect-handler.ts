@@ -19,6 +19,7 @@ import {
   untilContextDeadline,
   untilDeadline,
 } from "./deadline";
+import { encodeOnceInterceptor } from "./encode-once";
 import type { NodeHandler } from "./node-handler";
 
 /** connect-node's own options: routes, interceptors, gate, limits, fallback. */
@@ -35,6 +36,8 @@ export type ConnectHandlerOptions = ConnectNodeAdapterOptions;
  *   client that sends its headers with a short timeout and never its body gets its answer then;
  * - the deadline interceptor (deadline.ts) comes inside `options.interceptors`: no OK after the
  *   deadline;
+ * - a server stream's update is encoded once for every stream that sends it, as on the gRPC path
+ *   (encode-once.ts);
  * - over HTTP/1.1, an answer given before the body came says `Connection: close`, since
  *   connect-node would otherwise wait for the rest of the body (to keep the connection) before
  *   writing anything.
@@ -49,7 +52,7 @@ export function createConnectHandler(options: ConnectHandlerOptions): NodeHandle
   const router = createConnectRouter({
     ...options,
     acceptCompression: options.acceptCompression ?? [compressionGzip, compressionBrotli],
-    interceptors: [...(options.interceptors ?? []), deadlineInterceptor],
+    interceptors: [encodeOnceInterceptor, ...(options.interceptors ?? []), deadlineInterceptor],
     // The one place connect shows the HandlerContext before the body is read.
     requestGate: (ctx) => {
       rememberDeadline(ctx);
