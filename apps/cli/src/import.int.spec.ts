@@ -124,7 +124,8 @@ const admin = async (path: string, init?: RequestInit) =>
 const state = () =>
   admin("state") as Promise<{
     images: { name: string; status: string; diskSizeGb?: string }[];
-    objects: { name: string }[];
+    objects: { name: string; size: string }[];
+    uploads: { open: { name: string; received: number }[]; bytesReceived: number };
     insertCalls: Record<string, number>;
   }>;
 const imports = () =>
@@ -132,12 +133,13 @@ const imports = () =>
 
 /**
  * Runs an import with Cloud Storage slowed down (150 ms per 256 KiB chunk), and interrupts it
- * with `signal` once its progress reaches `at` (a pattern of the progress line); resolves with
- * its exit code and what it printed. The slow-down ends with it.
+ * with `signal` once its progress reaches `at` (a pattern of the progress line, or a test of
+ * what it printed so far); resolves with its exit code and what it printed. The slow-down ends
+ * with it.
  */
 async function interruptedImport(
   args: string[],
-  at: RegExp,
+  at: RegExp | ((said: string) => Promise<boolean>),
   signal: NodeJS.Signals,
 ): Promise<{ code: number | null; err: string }> {
   await admin("faults", {
@@ -153,7 +155,8 @@ async function interruptedImport(
   run.stderr.on("data", (c: Buffer) => (err += c.toString()));
   // Listened for from the start: a run that ends before `at` must not leave this waiting.
   const exited = once(run, "exit") as Promise<[number | null]>;
-  for (let i = 0; i < 600 && !at.test(err) && run.exitCode === null; i++)
+  const reached = typeof at === "function" ? at : (said: string) => Promise.resolve(at.test(said));
+  for (let i = 0; i < 600 && !(await reached(err)) && run.exitCode === null; i++)
     await new Promise((r) => setTimeout(r, 20));
   run.kill(signal);
   const [code] = await exited;
@@ -278,23 +281,80 @@ describe("images import", () => {
     expect(imports()).toEqual([]);
   });
 
-  it.each([
-    ["convert", /^converted /m],
-    ["archive", /^archived /m],
-  ])("on Ctrl-C while it %ss, stops the tools and leaves nothing behind", async (_phase, at) => {
-    // 64 MiB of data: long enough to compress that the interrupt lands inside the phase.
+  /** A disk with 64 MiB of data: long enough to compress that an interrupt lands inside a phase. */
+  const bigDisk = () => {
     const big = join(dir, "big.qcow2");
     if (!existsSync(big)) {
       const raw = rawDisk("big.raw", "1G", 64 * MIB);
       execFileSync("qemu-img", ["convert", "-O", "qcow2", raw, big]);
       rmSync(raw);
     }
-    const args = importArgs(big, "stopped-early");
-    const { code, err } = await interruptedImport(args, at, "SIGINT");
+    return big;
+  };
+
+  it("on Ctrl-C while it converts, stops the tools and leaves nothing behind", async () => {
+    const args = importArgs(bigDisk(), "stopped-early");
+    const { code, err } = await interruptedImport(args, /^converted /m, "SIGINT");
     expect(code).toBe(130);
-    expect(err).not.toMatch(/^uploaded /m);
+    expect(err).not.toMatch(/^(archived|uploaded) /m);
     expect(imports()).toEqual([]);
     expect((await state()).objects.map((o) => o.name)).not.toContain("stopped-early.tar.gz");
+  });
+
+  /** Still archiving (no archive line at 100%), and the emulator holds some of `object` already. */
+  const uploadingWhileArchiving = (object: string) => async (said: string) =>
+    !/^archived .*\(100%\)/m.test(said) &&
+    (await state()).uploads.open.some((u) => u.name === object && u.received > 0);
+
+  it("uploads while it archives; Ctrl-C then keeps the session and what was sent, and a rerun rebuilds the archive and sends only the rest", async () => {
+    await admin("reset", { method: "POST" });
+    const args = importArgs(bigDisk(), "overlapped");
+    const first = await interruptedImport(
+      args,
+      uploadingWhileArchiving("overlapped.tar.gz"),
+      "SIGINT",
+    );
+    expect(first.code).toBe(130);
+    expect(first.err).toContain("the disk is converted and archived again first");
+    const [kept] = imports();
+    // The raw disk goes (it is made again); the archive so far and the session stay.
+    expect(readdirSync(join(cache, "imagesvc/imports", kept ?? "")).sort()).toEqual([
+      "disk.tar.gz",
+      "state.json",
+    ]);
+    const held = (await state()).uploads.open.find((u) => u.name === "overlapped.tar.gz");
+    expect(held?.received).toBeGreaterThan(0);
+
+    const second = await images(args);
+    expect(second.stderr).toContain("Resuming the import");
+    expect(second.stderr).not.toContain("starts over");
+    expect(second.code).toBe(0);
+    const after = await state();
+    expect(after.images.find((i) => i.name === "overlapped")).toMatchObject({ status: "READY" });
+    const object = after.objects.find((o) => o.name === "overlapped.tar.gz");
+    // What the first run had sent was not sent again: at most the chunk it was cut off in.
+    expect(after.uploads.bytesReceived).toBeLessThanOrEqual(Number(object?.size) + 256 * 1024);
+    expect(imports()).toEqual([]);
+  });
+
+  it("starts the upload over when the rebuilt archive differs from what was sent", async () => {
+    await admin("reset", { method: "POST" });
+    const args = importArgs(bigDisk(), "differs");
+    await interruptedImport(args, uploadingWhileArchiving("differs.tar.gz"), "SIGINT");
+    const [kept] = imports();
+    // As if the first run's archive came from another pigz: its first bytes differ.
+    const partial = join(cache, "imagesvc/imports", kept ?? "", "disk.tar.gz");
+    const bytes = readFileSync(partial);
+    bytes[100] = (bytes[100] ?? 0) ^ 0xff;
+    writeFileSync(partial, bytes);
+
+    const second = await images(args);
+    expect(second.stderr).toContain("differs from the one being uploaded");
+    expect(second.code).toBe(0);
+    expect((await state()).images.find((i) => i.name === "differs")).toMatchObject({
+      status: "READY",
+    });
+    expect(imports()).toEqual([]);
   });
 
   it("refuses bad archives made by GNU tar in the CreateImage answer, before anything is stored", async () => {

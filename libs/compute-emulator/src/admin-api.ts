@@ -6,7 +6,8 @@ import type { EmulatorAdmin } from "./emulator";
  * The admin HTTP API, for curl and for tests in other processes. No auth: bind the emulator to
  * loopback. Every answer is JSON; a bad request gets 400 with `{"error": "..."}` saying what to fix.
  *
- * - `GET /admin/state`: images, operations, insert calls per requestId, calls per method.
+ * - `GET /admin/state`: images, operations, objects, open uploads and upload bytes received,
+ *   insert calls per requestId, calls per method.
  * - `POST /admin/reset`: forget images, operations, requestIds, counts and faults.
  * - `GET|POST|DELETE /admin/faults`: list, add (one rule or an array), clear.
  * - `POST /admin/tokens/revoke`: invalidate every metadata-issued token.

@@ -381,6 +381,7 @@ describe("admin API", () => {
       images: [],
       operations: [],
       objects: [],
+      uploads: { open: [], bytesReceived: 0 },
       insertCalls: {},
       traceparents: [],
       calls: {},

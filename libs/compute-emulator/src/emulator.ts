@@ -31,6 +31,8 @@ export interface EmulatorAdmin {
   /** Compute's state, and the Cloud Storage objects. */
   state(): EmulatorState & {
     readonly objects: ObjectJson[];
+    /** Open resumable uploads, and every upload byte received (Storage.uploadsState). */
+    readonly uploads: ReturnType<ObjectStorage["uploadsState"]>;
     /** Calls refused for Compute's rate quotas, by project and kind. */
     readonly quotaRefusals: Record<string, { write: number; read: number }>;
   };
@@ -99,6 +101,7 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
     state: () => ({
       ...store.state(Date.now()),
       objects: storage.all(),
+      uploads: storage.uploadsState(),
       quotaRefusals: quotas.refusals(),
     }),
     reset: () => {

@@ -14,7 +14,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ComputeFault, notFound } from "./compute-error";
-import { crc32c, crc32cBase64 } from "./crc32c";
+import { crc32c, crc32cBase64 } from "@imagesvc/runtime/crc32c";
 import { virtualArchive } from "./raw-disk-archive";
 
 const VIRTUAL_TIME = "2026-01-01T00:00:00.000Z";
@@ -88,6 +88,8 @@ export class ObjectStorage {
   private readonly dir = mkdtempSync(join(tmpdir(), "emulator-storage-"));
   private readonly objects = new Map<string, StoredObject>();
   private readonly uploads = new Map<string, Upload>();
+  /** Every byte of every resumable upload's chunks, resent ones included (uploadsState). */
+  private bytesReceived = 0;
   private generation = Date.now() * 1000;
 
   constructor(private readonly virtual: (bucket: string, name: string) => boolean = () => false) {}
@@ -117,6 +119,25 @@ export class ObjectStorage {
   /** Every object of every bucket, for the admin state. */
   all(): ObjectJson[] {
     return [...this.objects.values()].map((o) => o.json);
+  }
+
+  /**
+   * Resumable uploads, for the admin state: the bytes each open one holds, and every byte of
+   * every chunk received since the last reset, resent ones included (what a client's resume
+   * saved is measured by it).
+   */
+  uploadsState(): {
+    readonly open: { readonly bucket: string; readonly name: string; readonly received: number }[];
+    readonly bytesReceived: number;
+  } {
+    return {
+      open: [...this.uploads.values()].map(({ bucket, name, received }) => ({
+        bucket,
+        name,
+        received,
+      })),
+      bytesReceived: this.bytesReceived,
+    };
   }
 
   list(bucket: string, prefix: string): ObjectJson[] {
@@ -223,6 +244,7 @@ export class ObjectStorage {
     try {
       for await (const chunk of body) {
         size += chunk.length;
+        this.bytesReceived += chunk.length;
         if (size > maxBytes)
           throw new ComputeFault(413, "requestTooLarge", "Request payload size exceeds the limit.");
         const cut = Math.min(skip, chunk.length);
@@ -261,6 +283,7 @@ export class ObjectStorage {
     for (const u of this.uploads.values()) rmSync(u.path, { force: true });
     this.objects.clear();
     this.uploads.clear();
+    this.bytesReceived = 0;
   }
 
   close(): void {

@@ -1,4 +1,5 @@
 import { Storage } from "@google-cloud/storage";
+import { crc32c, crc32cBase64 } from "@imagesvc/runtime/crc32c";
 import { checkRawDisk, HEAD_BYTES, type PreflightResult } from "./check-raw-disk";
 
 const SOURCE_PREFIX = "https://storage.googleapis.com/";
@@ -18,6 +19,7 @@ export function createStorage(settings: StorageSettings = {}): Storage {
   const endpoint = settings.endpoint ?? process.env["STORAGE_EMULATOR_HOST"];
   return new Storage({
     ...(settings.projectId !== undefined && { projectId: settings.projectId }),
+    crc32cGenerator: fastCrc32c,
     // The library sends no token to a custom endpoint unless told to; the emulator, like
     // Google, refuses calls without one.
     ...(endpoint !== undefined &&
@@ -26,6 +28,22 @@ export function createStorage(settings: StorageSettings = {}): Storage {
         useAuthWithCustomEndpoint: true,
       }),
   });
+}
+
+/**
+ * The library's CRC-32C validator (it checks each upload and download against the object's
+ * `crc32c`), on a CRC-32C about 15 times faster than its own: at its 70 MiB/s, the check was
+ * what bounded an import's upload, not the network.
+ */
+function fastCrc32c() {
+  let value = 0;
+  return {
+    update(data: Buffer) {
+      value = crc32c(data, value);
+    },
+    toString: () => crc32cBase64(value),
+    validate: (expected: string) => expected === crc32cBase64(value),
+  };
 }
 
 /** `https://storage.googleapis.com/BUCKET/OBJECT` → bucket and object name, or undefined. */

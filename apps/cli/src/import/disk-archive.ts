@@ -50,15 +50,16 @@ export function requireGnuTar(): void {
 
 /**
  * How the archive is compressed: with pigz on every core when it is installed (it writes one
- * standard gzip stream, as gzip does), else with tar's own gzip on one core. `note` says what to
- * install for the faster way.
+ * standard gzip stream, as gzip does), else with gzip on one core. Either with `-n`: no name or
+ * time in the gzip header, so the same disk makes the same bytes (an interrupted upload resumes
+ * on a rebuilt archive). `note` says what to install for the faster way.
  */
 export function compressor(): { readonly tarFlags: readonly string[]; readonly note?: string } {
   const probe = spawnSync("pigz", ["--version"], { encoding: "utf8" });
   if (probe.error === undefined && probe.status === 0)
-    return { tarFlags: ["--use-compress-program=pigz"] };
+    return { tarFlags: ["--use-compress-program=pigz -n"] };
   return {
-    tarFlags: ["-z"],
+    tarFlags: ["--use-compress-program=gzip -n"],
     note: "pigz is not installed, so the archive is compressed on one core; install it to use them all: sudo apt-get install pigz (Debian/Ubuntu), brew install pigz (macOS)",
   };
 }
@@ -152,6 +153,8 @@ export interface RawDisk {
   readonly dataBytes: number;
   /** True when it is the input file itself (raw, whole GiB already): never removed. */
   readonly isInput: boolean;
+  /** The input's modification time: the archive's one time, so that it is reproducible. */
+  readonly mtimeMs: number;
 }
 
 /**
@@ -167,7 +170,9 @@ export async function convertDisk(
   onProgress: (bytes: number) => void,
 ): Promise<RawDisk> {
   const size = wholeGib(disk.virtualSize);
-  if (archivedAsItIs(disk)) return { path: file, dataBytes: disk.actualSize, isInput: true };
+  const { mtimeMs } = statSync(file);
+  if (archivedAsItIs(disk))
+    return { path: file, dataBytes: disk.actualSize, isInput: true, mtimeMs };
   const raw = join(dir, "disk.raw");
   try {
     await run(
@@ -184,13 +189,15 @@ export async function convertDisk(
     rmSync(raw, { force: true });
     throw e;
   }
-  return { path: raw, dataBytes: disk.actualSize, isInput: false };
+  return { path: raw, dataBytes: disk.actualSize, isInput: false, mtimeMs };
 }
 
 /**
  * `tar --format=oldgnu -Sc` of the raw disk, as `disk.raw`, compressed by `compression` (pigz,
- * or tar's gzip) straight into `archive`. Every 640 KiB tar reads, the bytes read so far reach
- * `onProgress` (its checkpoints). A converted raw disk is removed once archived.
+ * or gzip) straight into `archive`, which it only appends to (so it can be uploaded as it grows).
+ * Every 640 KiB tar reads, the bytes read so far reach `onProgress` (its checkpoints). The same
+ * disk makes the same archive: owner, group and time are fixed (the time is the input's). A
+ * converted raw disk is removed once archived.
  */
 export async function archiveRaw(
   raw: RawDisk,
@@ -213,6 +220,7 @@ export async function archiveRaw(
         "--owner=0",
         "--group=0",
         "--numeric-owner",
+        `--mtime=@${String(Math.floor(raw.mtimeMs / 1000))}`,
         "--checkpoint=64",
         "--checkpoint-action=echo=%{r}T",
         ...(member !== "disk.raw" ? ["--transform", "s|^.*$|disk.raw|"] : []),

@@ -9,6 +9,7 @@ import {
   readFileSync,
   statfsSync,
   realpathSync,
+  renameSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -28,13 +29,17 @@ import {
   ImportError,
   inspectDisk,
   scratchBytes,
+  type RawDisk,
 } from "./disk-archive";
 import { extractMember, ovaDisks, type OvaDisk } from "./ova";
 import {
   DEFAULT_CHUNK_BYTES,
+  heldBytes,
   phaseProgress,
+  sameStart,
   size,
   uploadArchive,
+  type ArchiveSource,
   type ImportPhase,
 } from "./upload";
 import type { DisplayMode } from "../progress-bar";
@@ -67,10 +72,15 @@ export interface ImportContext {
 interface ImportState {
   readonly requestId: string;
   uri?: string;
+  /** The archive is complete (its upload may still be under way). */
+  archived?: boolean;
   uploaded?: boolean;
   /** The input was a .tar.gz already: it is uploaded where it is, never copied. */
   inPlace?: boolean;
 }
+
+/** Read through a call: the import's callbacks set it while TypeScript has it narrowed. */
+const archiveComplete = (state: ImportState) => state.archived === true;
 
 /** The image name a file suggests: `Web Server.vmdk` → `web-server`. */
 export function imageNameOf(file: string): string {
@@ -86,8 +96,14 @@ export function imageNameOf(file: string): string {
 }
 
 /**
- * `images import FILE`: disk file → raw, whole GiB → `tar --format=oldgnu -Sczf` → resumable
- * upload → CreateImage (the gateway's pre-flight runs) → followed to DONE like `create`.
+ * `images import FILE`: disk file → raw, whole GiB → `tar --format=oldgnu -Sczf`, uploaded
+ * resumably as it is written → CreateImage (the gateway's pre-flight runs) → followed to DONE
+ * like `create`.
+ *
+ * Resuming: an interruption once the archive is complete resumes its upload. One while it is
+ * still being written (and uploaded) converts and archives the disk again (the archive is
+ * reproducible); the new archive is checked against the old one's bytes (`sameStart`) before
+ * the upload resumes where it stopped, and starts over if they differ.
  */
 export async function importDisk(
   file: string,
@@ -122,10 +138,14 @@ export async function importDisk(
   const dir = cacheFolder("imports", file, stat, [flags.bucket, object]);
   const statePath = join(dir, "state.json");
   const ownArchive = join(dir, "disk.tar.gz");
+  /** While an archive is rebuilt: the interrupted run's archive, which its upload came from. */
+  const sentArchive = join(dir, "sent.tar.gz");
   const saved = existsSync(statePath)
     ? (JSON.parse(readFileSync(statePath, "utf8")) as ImportState)
     : undefined;
-  const resumed = saved !== undefined && (saved.inPlace === true || existsSync(ownArchive));
+  const resumed =
+    saved !== undefined &&
+    (saved.inPlace === true || existsSync(ownArchive) || existsSync(sentArchive));
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const state: ImportState = resumed ? saved : { requestId: flags.requestId ?? randomUUID() };
   let archive = state.inPlace === true ? file : ownArchive;
@@ -142,10 +162,12 @@ export async function importDisk(
   const onSigint = () => {
     abort.abort();
     if (stage === "prepare") discard();
-    else
+    else {
+      rmSync(join(dir, "disk.raw"), { force: true }); // made again if the archive is
       process.stderr.write(
-        `\nInterrupted. Run the same command again to resume ${stage === "upload" ? "the upload where it stopped" : "with the uploaded archive"}; or remove ${dir} to start over.\n`,
+        `\nInterrupted. Run the same command again to resume ${stage === "create" ? "with the uploaded archive" : state.archived === true || state.inPlace === true ? "the upload where it stopped" : "the upload where it stopped (the disk is converted and archived again first, and checked against what was sent)"}; or remove ${dir} to start over.\n`,
       );
+    }
     process.exit(130);
   };
   process.once("SIGINT", onSigint);
@@ -154,22 +176,53 @@ export async function importDisk(
   const storage = createStorage(
     flags.storageEndpoint === undefined ? {} : { endpoint: flags.storageEndpoint },
   );
+  const target = { bucket: flags.bucket, object };
+  const upload = (source: ArchiveSource, signal: AbortSignal, onProgress: (b: number) => void) =>
+    uploadArchive(storage, source, target, {
+      uri: state.uri,
+      chunkBytes: flags.chunkSize ?? DEFAULT_CHUNK_BYTES,
+      signal,
+      onSession: (uri) => {
+        state.uri = uri;
+        save();
+        stage = "upload";
+      },
+      onProgress,
+    });
+  const uploadStopped = (e: unknown) =>
+    new StorageError(
+      `the upload to gs://${flags.bucket}/${object} stopped: ${e instanceof Error ? e.message : String(e)}. Run the same command again to resume it.`,
+    );
   try {
-    if (resumed) say(`Resuming the import of ${file} (${dir}).`);
-    else {
+    if (resumed) {
+      say(`Resuming the import of ${file} (${dir}).`);
+      if (state.uri !== undefined) stage = "upload";
+    }
+    if (state.inPlace !== true && state.archived !== true) {
       try {
         // Before any work: the credentials, and a bucket that exists and takes our upload.
         await checkBucket(storage, flags.bucket);
         const disk = await inspectDisk(file, abort.signal);
         if (disk.kind === "archive") {
           say(`${file} is already a gzip archive; checking it and uploading it where it is.`);
+          const check = checkArchive(file, uefi);
+          if (!check.ok)
+            throw new ImportError(
+              `the archive fails "${check.check}": ${check.found}. ${check.fix}`,
+            );
+          for (const w of check.warnings) say(`WARNING: ${w.message}`);
           state.inPlace = true;
           archive = file;
+          save();
         } else {
+          // An archive that an interrupted run was uploading: what the new one must begin with.
+          if (existsSync(sentArchive)) rmSync(ownArchive, { force: true });
+          else if (existsSync(ownArchive)) renameSync(ownArchive, sentArchive);
+          const sentBytes = existsSync(sentArchive) ? statSync(sentArchive).size : 0;
           say(
-            `Converting ${file} (${disk.format}, ${size(disk.virtualSize)}) to a raw disk of whole GiB, and archiving it (tar --format=oldgnu -S, gzip-compressed)…`,
+            `Converting ${file} (${disk.format}, ${size(disk.virtualSize)}) to a raw disk of whole GiB, and archiving it (tar --format=oldgnu -S, gzip-compressed) while it uploads…`,
           );
-          const needed = scratchBytes(disk);
+          const needed = scratchBytes(disk) + sentBytes;
           const { bavail, bsize } = statfsSync(dir);
           const free = bavail * bsize;
           if (free < needed)
@@ -194,21 +247,34 @@ export async function importDisk(
             throw new ImportError(`the disk fails "${check.check}": ${check.found}. ${check.fix}`);
           }
           for (const w of check.warnings) say(`WARNING: ${w.message}`);
-          await withProgress(mode, "archive", raw.dataBytes, (progress) =>
-            archiveRaw(raw, archive, compression, abort.signal, progress),
-          );
+          await archiveWhileUploading(raw, compression, {
+            mode,
+            signal: abort.signal,
+            archive: ownArchive,
+            sentArchive: existsSync(sentArchive) ? sentArchive : undefined,
+            upload,
+            uploadStopped,
+            held: () =>
+              state.uri === undefined ? Promise.resolve(undefined) : heldBytes(storage, state.uri),
+            onArchived: () => {
+              state.archived = true;
+              save();
+            },
+            onStartOver: () => {
+              say(
+                "The rebuilt archive differs from the one being uploaded (another tar or pigz?), so the upload starts over.",
+              );
+              delete state.uri;
+              save();
+            },
+          });
+          state.uploaded = true;
+          save();
         }
-        if (state.inPlace === true) {
-          const check = checkArchive(archive, uefi);
-          if (!check.ok)
-            throw new ImportError(
-              `the archive fails "${check.check}": ${check.found}. ${check.fix}`,
-            );
-          for (const w of check.warnings) say(`WARNING: ${w.message}`);
-        }
-        save();
       } catch (e) {
-        discard();
+        // The archive is incomplete, or the disk was refused: nothing worth resuming. (An
+        // upload that stopped after its archive was complete is kept.)
+        if (!(e instanceof StorageError && archiveComplete(state))) discard();
         throw e;
       }
     }
@@ -218,25 +284,10 @@ export async function importDisk(
       say(`Uploading ${size(statSync(archive).size)} to gs://${flags.bucket}/${object}…`);
       try {
         await withProgress(mode, "upload", statSync(archive).size, (progress) =>
-          uploadArchive(
-            storage,
-            archive,
-            { bucket: flags.bucket, object },
-            {
-              uri: state.uri,
-              chunkBytes: flags.chunkSize ?? DEFAULT_CHUNK_BYTES,
-              onSession: (uri) => {
-                state.uri = uri;
-                save();
-              },
-              onProgress: progress,
-            },
-          ),
+          upload({ path: archive }, abort.signal, progress),
         );
       } catch (e) {
-        throw new StorageError(
-          `the upload to gs://${flags.bucket}/${object} stopped: ${e instanceof Error ? e.message : String(e)}. Run the same command again to resume it.`,
-        );
+        throw uploadStopped(e);
       }
       state.uploaded = true;
       save();
@@ -384,6 +435,83 @@ async function withProgress<T>(
     return await work((bytes) => {
       shown.update(bytes);
     });
+  } finally {
+    shown.stop();
+  }
+}
+
+/**
+ * Archives the raw disk into `archive` and uploads it as it is written: the import takes about as
+ * long as the slower of the two. With `sentArchive` (the archive an interrupted run was
+ * uploading), the new archive is first compared with it as it grows; the upload resumes the old
+ * session only if it begins with the same bytes, and otherwise starts over (`onStartOver`). The
+ * archive's progress shows while tar runs, then the upload's from where it is. Rejects with the
+ * tar's failure (the upload is stopped), or with `uploadStopped` of the upload's failure once
+ * the archive is complete (`onArchived` has run: a rerun only uploads).
+ */
+async function archiveWhileUploading(
+  raw: RawDisk,
+  compression: ReturnType<typeof compressor>,
+  how: {
+    readonly mode: DisplayMode;
+    readonly signal: AbortSignal;
+    readonly archive: string;
+    readonly sentArchive: string | undefined;
+    readonly upload: (
+      source: ArchiveSource,
+      signal: AbortSignal,
+      onProgress: (bytes: number) => void,
+    ) => Promise<void>;
+    readonly uploadStopped: (e: unknown) => StorageError;
+    /** What the interrupted run's session holds (heldBytes); asked only with `sentArchive`. */
+    readonly held: () => Promise<number | undefined>;
+    readonly onArchived: () => void;
+    readonly onStartOver: () => void;
+  },
+): Promise<void> {
+  const stop = new AbortController();
+  const signal = AbortSignal.any([how.signal, stop.signal]);
+  const archiving = phaseProgress(how.mode, "archive", raw.dataBytes);
+  const written = archiveRaw(raw, how.archive, compression, signal, (bytes) => {
+    archiving.update(bytes);
+  });
+  const source: ArchiveSource = { path: how.archive, written };
+  // The upload's progress shows once the archive's is done, from where the upload is by then.
+  const uploaded: { bytes: number; shown?: ReturnType<typeof phaseProgress> } = { bytes: 0 };
+  const uploading = (async () => {
+    if (how.sentArchive !== undefined) {
+      const held = await how.held();
+      const same =
+        held !== undefined &&
+        Number.isFinite(held) &&
+        (await sameStart(how.sentArchive, held, source, signal));
+      rmSync(how.sentArchive, { force: true }); // before a byte of the new archive is sent
+      if (!same) how.onStartOver();
+    }
+    await how.upload(source, signal, (bytes) => {
+      uploaded.bytes = bytes;
+      uploaded.shown?.update(bytes);
+    });
+  })();
+  // Awaited below, once the archive is complete: a failed upload waits for tar, so that a rerun
+  // only has the upload to resume.
+  uploading.catch(() => undefined);
+  try {
+    await written;
+  } catch (e) {
+    stop.abort();
+    throw e;
+  } finally {
+    archiving.stop();
+  }
+  how.onArchived();
+  const shown = phaseProgress(how.mode, "upload", statSync(how.archive).size);
+  uploaded.shown = shown;
+  shown.update(uploaded.bytes);
+  try {
+    await uploading;
+  } catch (e) {
+    throw how.uploadStopped(e);
   } finally {
     shown.stop();
   }
