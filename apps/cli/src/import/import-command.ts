@@ -200,9 +200,15 @@ export async function importDisk(
     }
     if (state.inPlace !== true && state.archived !== true) {
       try {
-        // Before any work: the credentials, and a bucket that exists and takes our upload.
-        await checkBucket(storage, flags.bucket);
-        const disk = await inspectDisk(file, abort.signal);
+        // Before any work: the credentials, and a bucket that exists and takes our upload (a
+        // failure there is the one told), while qemu-img says what the file is.
+        const [bucket, inspected] = await Promise.allSettled([
+          checkBucket(storage, flags.bucket),
+          inspectDisk(file, abort.signal),
+        ]);
+        if (bucket.status === "rejected") throw bucket.reason;
+        if (inspected.status === "rejected") throw inspected.reason;
+        const disk = inspected.value;
         if (disk.kind === "archive") {
           say(`${file} is already a gzip archive; checking it and uploading it where it is.`);
           const check = checkArchive(file, uefi);
