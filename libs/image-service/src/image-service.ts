@@ -4,6 +4,7 @@ import { cancelOperation } from "./rpc/cancel-operation";
 import { createImage } from "./rpc/create-image";
 import type { ImageServiceDeps } from "./rpc/deps";
 import { getOperation } from "./rpc/get-operation";
+import { getOperationHistory } from "./rpc/get-operation-history";
 import { listOperations } from "./rpc/list-operations";
 import { waitOperation } from "./rpc/wait-operation";
 import { watchOperation } from "./rpc/watch-operation";
@@ -19,6 +20,7 @@ export function createImageService(deps: ImageServiceDeps): ServiceImpl<typeof I
   return {
     createImage: createImage(deps),
     getOperation: getOperation(deps),
+    getOperationHistory: getOperationHistory(deps),
     watchOperation: watchOperation(deps),
     waitOperation: waitOperation(deps),
     listOperations: listOperations(deps),

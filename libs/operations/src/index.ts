@@ -14,6 +14,7 @@ export {
   type Commit,
   type CommitResult,
   type NamePage,
+  type RecordedHistory,
 } from "./operation-store";
 export {
   createOperationBus,
@@ -21,7 +22,7 @@ export {
   type OperationBus,
   type OperationBusOptions,
 } from "./operation-bus";
-export { operationKeys } from "./keys";
+export { HISTORY_MAX, operationKeys } from "./keys";
 export { loadSubject, step, type Decider, type LoadedSubject, type Step } from "./lifecycle-step";
 export { createTokenBucket, type TokenBucket, type TokenBucketOptions } from "./token-bucket";
 export {

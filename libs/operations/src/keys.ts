@@ -90,7 +90,23 @@ export const RECORD_FIELDS = {
    * before lifecycles existed). Written by both scripts.
    */
   lifecycle: "lc",
+  /**
+   * `hs`: the versions before the current one, oldest first, one Operation JSON (with its
+   * version) per line: the newest `HISTORY_MAX - 1` of them. Written with each version by
+   * write-operation.lua (absent until the second version, and on records of releases before it).
+   */
+  history: "hs",
+  /** `hn`: how many versions `hs` holds. Written with it. */
+  historyCount: "hn",
+  /**
+   * `rv`: the stored request (as `rq`) without its sealed keys, kept from DONE on, when `rq` goes:
+   * what the caller asked for, for the operation's history. Written by write-operation.lua.
+   */
+  requestView: "rv",
 } as const;
+
+/** How many versions an operation's record keeps, the current one included (`hs`). */
+export const HISTORY_MAX = 100;
 
 export const requestIdKey = (prefix: string, project: string, requestId: string) =>
   `${prefix}:{${project}}:rid:${requestId.toLowerCase()}`;

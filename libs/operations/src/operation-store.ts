@@ -15,6 +15,7 @@ import {
   nameOfMember,
   operationKeys,
   projectsKey,
+  HISTORY_MAX,
   RECORD_FIELDS,
   requestIdKey,
 } from "./keys";
@@ -63,6 +64,14 @@ export interface StoredOperation {
 }
 
 /** One step of an operation's lifecycle, and the version of the operation it produces, if any. */
+export interface RecordedHistory {
+  readonly versions: Operation[];
+  /** The stored request JSON (libs/queue's StoredRequest), or "" if the record keeps none. */
+  readonly request: string;
+  /** The webhook JSON (libs/queue's Notification), or "" for none. */
+  readonly notification: string;
+}
+
 export interface Commit {
   readonly project: string;
   readonly name: string;
@@ -108,6 +117,12 @@ export interface OperationStore {
   forRequest(project: string, requestId: string): Promise<Operation | undefined>;
   /** The latest version with its stored request, lifecycle and webhook: what a step starts from. */
   getStored(project: string, name: string): Promise<StoredOperation | undefined>;
+  /**
+   * Every version the record keeps (the newest HISTORY_MAX), oldest first, the latest last;
+   * with the request it ran from (stored JSON, sealed keys left out once DONE) and its webhook.
+   * Undefined for an unknown operation.
+   */
+  history(project: string, name: string): Promise<RecordedHistory | undefined>;
   /** A project's operations, newest first, one page at a time. */
   list(
     project: string,
@@ -149,7 +164,8 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
 
   /** The JSON stored and published: the operation without its version, which Redis owns. */
   const body = (op: Operation) => toJsonString(OperationSchema, { ...op, version: 0 });
-  const parse = (json: string, version: string | undefined): Operation => {
+  /** A stored Operation JSON; its version is `version`, or the JSON's own (`withVersion`). */
+  const parse = (json: string, version: string | undefined, withVersion = false): Operation => {
     // Fields a newer release added are skipped, not an error: during a rolling upgrade old and
     // new processes read each other's records (docs/design.md, "Rolling upgrades").
     let op: Operation;
@@ -161,7 +177,7 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
         { cause: e },
       );
     }
-    op.version = Number(version ?? 0);
+    if (!withVersion) op.version = Number(version ?? 0);
     return op;
   };
   const createdMs = (op: Operation) => Date.parse(op.insertTime);
@@ -195,6 +211,7 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
           operation === undefined ? "" : indexMember(createdMs(operation), operation.name),
         publishCommand: publish,
         expiredMembersFrom: indexBoundBefore(Date.now() - retentionMs),
+        historyMax: HISTORY_MAX,
       },
     );
   };
@@ -272,6 +289,30 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
         )
         .catch(unreadableIfWrongType);
       return json == null ? undefined : parse(json, version ?? undefined);
+    },
+
+    async history(project, name) {
+      const [json, version, history, rq, rv, nt] = await redis
+        .hmget(
+          operationKeys(prefix, project, name).record,
+          RECORD_FIELDS.operation,
+          RECORD_FIELDS.version,
+          RECORD_FIELDS.history,
+          RECORD_FIELDS.request,
+          RECORD_FIELDS.requestView,
+          RECORD_FIELDS.notification,
+        )
+        .catch(unreadableIfWrongType);
+      if (json == null) return undefined;
+      const earlier = (history ?? "")
+        .split("\n")
+        .filter((line) => line !== "")
+        .map((line) => parse(line, undefined, true));
+      return {
+        versions: [...earlier, parse(json, version ?? undefined)],
+        request: rq ?? rv ?? "",
+        notification: nt ?? "",
+      };
     },
 
     async getStored(project, name) {

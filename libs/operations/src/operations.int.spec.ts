@@ -22,7 +22,7 @@ import {
   type OperationStoreOptions,
   type CreateInput,
 } from "./index";
-import { RECORD_FIELDS } from "./keys";
+import { HISTORY_MAX, RECORD_FIELDS } from "./keys";
 
 const DAY = 24 * 3600_000;
 let redis: TestRedis;
@@ -189,6 +189,48 @@ describe("OperationStore", () => {
     expect(
       await store.update(next(pending(), { status: Operation_Status.RUNNING })),
     ).toBeUndefined(); // no record
+  });
+
+  it("keeps every version in the record's history, oldest first, bounded at HISTORY_MAX", async () => {
+    const op = pending();
+    const request = JSON.stringify({ v: 4, image: { name: "web" }, sealed: { "x.rawKey": "S" } });
+    await store.create(input(op, { request, notification: '{"url":"https://h/x","on":["DONE"]}' }));
+    await store.update(next(op, { status: Operation_Status.RUNNING, progress: 10 }));
+    await store.update(next(op, { status: Operation_Status.RUNNING, progress: 5 })); // refused
+    await store.update(next(op, { status: Operation_Status.RUNNING, progress: 20 }));
+    const running = await store.history("my-project", op.name);
+    expect(running?.versions.map((v) => [v.version, v.status, v.progress])).toEqual([
+      [1, Operation_Status.PENDING, 0],
+      [2, Operation_Status.RUNNING, 10],
+      [3, Operation_Status.RUNNING, 20],
+    ]);
+    expect(running?.request).toBe(request);
+    expect(running?.notification).toContain("https://h/x");
+
+    // Past the bound the oldest go: HISTORY_MAX versions in all, the latest last.
+    for (let i = 0; i < HISTORY_MAX; i++)
+      await store.update(
+        next(op, { status: Operation_Status.RUNNING, progress: 20, statusMessage: `step ${i}` }),
+      );
+    await store.update(next(op, { status: Operation_Status.DONE, progress: 100 }));
+    const done = await store.history("my-project", op.name);
+    const versions = done?.versions.map((v) => v.version) ?? [];
+    expect(versions).toHaveLength(HISTORY_MAX);
+    const latest = (await store.get("my-project", op.name))?.version ?? 0;
+    expect(versions.at(-1)).toBe(latest);
+    expect(versions).toEqual(
+      Array.from({ length: HISTORY_MAX }, (_, i) => latest - HISTORY_MAX + 1 + i),
+    );
+    // At DONE the job payload goes; what was asked stays, its sealed keys left out.
+    const record = await redis.client.hgetall(
+      operationKeys(redis.prefix.slice(0, -1), "my-project", op.name).record,
+    );
+    expect(record[RECORD_FIELDS.request]).toBeUndefined();
+    expect(JSON.parse(done?.request ?? "")).toEqual({ v: 4, image: { name: "web" } });
+  });
+
+  it("has no history for an unknown operation", async () => {
+    expect(await store.history("my-project", pending().name)).toBeUndefined();
   });
 
   it("gives concurrent writers strictly increasing versions", async () => {

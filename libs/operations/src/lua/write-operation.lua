@@ -10,9 +10,12 @@
   never goes back, progress never decreases, and an identical state makes no new version. Two
   writers racing on one operation therefore cannot make a watcher see anything but strictly
   increasing versions. A version that changes the status moves the operation between the status
-  indexes, trimming from the one it enters the members created before the retention. At DONE the
-  stored job payload (`rq`, which may carry a sealed key) is dropped: nothing will run the job
-  again.
+  indexes, trimming from the one it enters the members created before the retention. Each new
+  version pushes the one it replaces onto the record's history (`hs`, newline-separated JSON,
+  oldest first), which keeps the newest `historyMax - 1` so that with the current version the
+  record holds at most `historyMax`. At DONE the stored job payload (`rq`, which may carry a
+  sealed key) is dropped: nothing will run the job again; what the caller asked for stays, as
+  `rv`, without its sealed keys.
 
     Input:
       KEYS[1]   recordKey           P:{project}:op:NAME, the operation record
@@ -30,9 +33,10 @@
       ARGV[8]   indexMember         the operation's index member, INVERTED_MS:NAME
       ARGV[9]   publishCommand      PUBLISH, or SPUBLISH on a cluster (same slot as the record)
       ARGV[10]  expiredMembersFrom  lex bound: the members past the retention sort from here on
+      ARGV[11]  historyMax          how many versions the record keeps, the current one included
 
-    Record fields (RECORD_FIELDS in keys.ts): reads v s p op ls; writes ls lc for a lifecycle
-    step and v s p op for a version; deletes rq at DONE.
+    Record fields (RECORD_FIELDS in keys.ts): reads v s p op ls hs hn rq; writes ls lc for a
+    lifecycle step and v s p op hs hn for a version; at DONE writes rv and deletes rq.
 
     Publishes:
       `<Redis time in ms> <Operation JSON with its version>` on the channel, so subscribers can
@@ -59,11 +63,12 @@ local channel = ARGV[7]
 local indexMember = ARGV[8]
 local publishCommand = ARGV[9]
 local expiredMembersFrom = ARGV[10]
+local historyMax = ARGV[11]
 
 -- The status indexes by status number.
 local indexKeyOfStatus = {pendingIndexKey, runningIndexKey, doneIndexKey}
 
-local current = redis.call('HMGET', recordKey, 'v', 's', 'p', 'op', 'ls')
+local current = redis.call('HMGET', recordKey, 'v', 's', 'p', 'op', 'ls', 'hs', 'hn', 'rq')
 if not current[1] then return {-1, 0, 0} end
 local seq = tonumber(current[5] or '0')
 if expectedSeq ~= '' and seq ~= tonumber(expectedSeq) then return {0, seq, 0} end
@@ -80,8 +85,27 @@ if status ~= '' then
   if not (oldStatus == 3 or newStatus < oldStatus or newProgress < oldProgress
       or current[4] == operation) then
     version = tonumber(current[1]) + 1
-    for _, x in ipairs({'v', version, 's', newStatus, 'p', newProgress, 'op', operation}) do
+    -- The version being replaced joins the history, which drops its oldest past historyMax - 1.
+    local replaced = '{"version":' .. current[1] .. ',' .. string.sub(current[4], 2)
+    local history, kept = current[6], tonumber(current[7] or '0')
+    if history then history, kept = history .. '\n' .. replaced, kept + 1
+    else history, kept = replaced, 1 end
+    while kept > tonumber(historyMax) - 1 and kept > 0 do
+      local cut = string.find(history, '\n', 1, true)
+      history, kept = cut and string.sub(history, cut + 1) or '', kept - 1
+    end
+    for _, x in ipairs({'v', version, 's', newStatus, 'p', newProgress, 'op', operation,
+        'hs', history, 'hn', kept}) do
       fields[#fields + 1] = x
+    end
+    -- What the caller asked for outlives the job payload, without the sealed keys.
+    if newStatus == 3 and current[8] then
+      local ok, stored = pcall(cjson.decode, current[8])
+      if ok and type(stored) == 'table' then
+        stored.sealed = nil
+        fields[#fields + 1] = 'rv'
+        fields[#fields + 1] = cjson.encode(stored)
+      end
     end
   end
 end

@@ -181,6 +181,9 @@ describe("bearer tokens and the policy", () => {
       mine.name,
     );
     expect(
+      (await dev.getOperationHistory({ project: "my-project", operation: mine.name })).versions[0],
+    ).toMatchObject({ name: mine.name, version: 1 });
+    expect(
       code(
         await dev
           .cancelOperation({ project: "my-project", operation: mine.name })
@@ -191,6 +194,7 @@ describe("bearer tokens and the policy", () => {
     const reads = [
       () => dev.getOperation({ project: "other-project", operation: theirs.name }),
       () => dev.waitOperation({ project: "other-project", operation: theirs.name }),
+      () => dev.getOperationHistory({ project: "other-project", operation: theirs.name }),
       () => drain(dev.watchOperation({ project: "other-project", operation: theirs.name })),
     ];
     for (const read of reads) {

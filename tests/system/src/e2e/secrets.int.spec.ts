@@ -95,6 +95,23 @@ describe("a customer-supplied key", () => {
       }
       for (const key of clear) expect(after).not.toContain(key);
       expect(after).not.toMatch(/v1\.[\w-]{16}\.[\w-]{22}\.[\w-]+/);
+
+      // The history keeps every version and the request as asked, its keys left out.
+      const history = await stack.client.getOperationHistory({
+        project: "my-project",
+        operation: op.name,
+      });
+      const versions = history.versions.map((v) => v.version);
+      expect(versions).toEqual(versions.map((_, i) => i + 1));
+      expect(history.versions.at(-1)).toMatchObject({
+        version: done?.version,
+        status: Operation_Status.DONE,
+      });
+      expect(history.request?.image?.name).toBe("sealed");
+      expect(history.request?.requestId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(history.request?.image?.imageEncryptionKey?.rawKey).toBe("");
+      expect(history.request?.image?.sourceImageEncryptionKey?.rsaEncryptedKey).toBe("");
+      expect(history.request?.image?.sourceImage).toBe(BASE);
     } finally {
       await stack.close();
     }

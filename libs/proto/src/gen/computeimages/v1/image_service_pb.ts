@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file computeimages/v1/image_service.proto.
  */
 export const file_computeimages_v1_image_service: GenFile = /*@__PURE__*/
-  fileDesc("CiRjb21wdXRlaW1hZ2VzL3YxL2ltYWdlX3NlcnZpY2UucHJvdG8SEGNvbXB1dGVpbWFnZXMudjEirQEKEkNyZWF0ZUltYWdlUmVxdWVzdBIPCgdwcm9qZWN0GAEgASgJEiYKBWltYWdlGAIgASgLMhcuY29tcHV0ZWltYWdlcy52MS5JbWFnZRISCgpyZXF1ZXN0X2lkGAMgASgJEhQKDGZvcmNlX2NyZWF0ZRgEIAEoCBI0Cgxub3RpZmljYXRpb24YBSABKAsyHi5jb21wdXRlaW1hZ2VzLnYxLk5vdGlmaWNhdGlvbiJLCgxOb3RpZmljYXRpb24SCwoDdXJsGAEgASgJEi4KAm9uGAIgAygOMiIuY29tcHV0ZWltYWdlcy52MS5PcGVyYXRpb24uU3RhdHVzIjkKE0dldE9wZXJhdGlvblJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIRCglvcGVyYXRpb24YAiABKAkiOwoVV2F0Y2hPcGVyYXRpb25SZXF1ZXN0Eg8KB3Byb2plY3QYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJImYKFFdhaXRPcGVyYXRpb25SZXF1ZXN0Eg8KB3Byb2plY3QYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJEioKB3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ihQEKFUxpc3RPcGVyYXRpb25zUmVxdWVzdBIPCgdwcm9qZWN0GAEgASgJEjIKBnN0YXR1cxgCIAEoDjIiLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uLlN0YXR1cxITCgttYXhfcmVzdWx0cxgDIAEoDRISCgpwYWdlX3Rva2VuGAQgASgJIl0KFkxpc3RPcGVyYXRpb25zUmVzcG9uc2USKgoFaXRlbXMYASADKAsyGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiPAoWQ2FuY2VsT3BlcmF0aW9uUmVxdWVzdBIPCgdwcm9qZWN0GAEgASgJEhEKCW9wZXJhdGlvbhgCIAEoCTK3BAoMSW1hZ2VTZXJ2aWNlElAKC0NyZWF0ZUltYWdlEiQuY29tcHV0ZWltYWdlcy52MS5DcmVhdGVJbWFnZVJlcXVlc3QaGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbhJXCgxHZXRPcGVyYXRpb24SJS5jb21wdXRlaW1hZ2VzLnYxLkdldE9wZXJhdGlvblJlcXVlc3QaGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbiIDkAIBEl0KDldhdGNoT3BlcmF0aW9uEicuY29tcHV0ZWltYWdlcy52MS5XYXRjaE9wZXJhdGlvblJlcXVlc3QaGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbiIDkAIBMAESWQoNV2FpdE9wZXJhdGlvbhImLmNvbXB1dGVpbWFnZXMudjEuV2FpdE9wZXJhdGlvblJlcXVlc3QaGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbiIDkAIBEmgKDkxpc3RPcGVyYXRpb25zEicuY29tcHV0ZWltYWdlcy52MS5MaXN0T3BlcmF0aW9uc1JlcXVlc3QaKC5jb21wdXRlaW1hZ2VzLnYxLkxpc3RPcGVyYXRpb25zUmVzcG9uc2UiA5ACARJYCg9DYW5jZWxPcGVyYXRpb24SKC5jb21wdXRlaW1hZ2VzLnYxLkNhbmNlbE9wZXJhdGlvblJlcXVlc3QaGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbmIGcHJvdG8z", [file_computeimages_v1_image, file_computeimages_v1_operation, file_google_protobuf_duration]);
+  fileDesc("CiRjb21wdXRlaW1hZ2VzL3YxL2ltYWdlX3NlcnZpY2UucHJvdG8SEGNvbXB1dGVpbWFnZXMudjEirQEKEkNyZWF0ZUltYWdlUmVxdWVzdBIPCgdwcm9qZWN0GAEgASgJEiYKBWltYWdlGAIgASgLMhcuY29tcHV0ZWltYWdlcy52MS5JbWFnZRISCgpyZXF1ZXN0X2lkGAMgASgJEhQKDGZvcmNlX2NyZWF0ZRgEIAEoCBI0Cgxub3RpZmljYXRpb24YBSABKAsyHi5jb21wdXRlaW1hZ2VzLnYxLk5vdGlmaWNhdGlvbiJLCgxOb3RpZmljYXRpb24SCwoDdXJsGAEgASgJEi4KAm9uGAIgAygOMiIuY29tcHV0ZWltYWdlcy52MS5PcGVyYXRpb24uU3RhdHVzIjkKE0dldE9wZXJhdGlvblJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIRCglvcGVyYXRpb24YAiABKAkiQAoaR2V0T3BlcmF0aW9uSGlzdG9yeVJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIRCglvcGVyYXRpb24YAiABKAkieAoQT3BlcmF0aW9uSGlzdG9yeRItCgh2ZXJzaW9ucxgBIAMoCzIbLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uEjUKB3JlcXVlc3QYAiABKAsyJC5jb21wdXRlaW1hZ2VzLnYxLkNyZWF0ZUltYWdlUmVxdWVzdCI7ChVXYXRjaE9wZXJhdGlvblJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIRCglvcGVyYXRpb24YAiABKAkiZgoUV2FpdE9wZXJhdGlvblJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIRCglvcGVyYXRpb24YAiABKAkSKgoHdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKFAQoVTGlzdE9wZXJhdGlvbnNSZXF1ZXN0Eg8KB3Byb2plY3QYASABKAkSMgoGc3RhdHVzGAIgASgOMiIuY29tcHV0ZWltYWdlcy52MS5PcGVyYXRpb24uU3RhdHVzEhMKC21heF9yZXN1bHRzGAMgASgNEhIKCnBhZ2VfdG9rZW4YBCABKAkiXQoWTGlzdE9wZXJhdGlvbnNSZXNwb25zZRIqCgVpdGVtcxgBIAMoCzIbLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI8ChZDYW5jZWxPcGVyYXRpb25SZXF1ZXN0Eg8KB3Byb2plY3QYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJMqUFCgxJbWFnZVNlcnZpY2USUAoLQ3JlYXRlSW1hZ2USJC5jb21wdXRlaW1hZ2VzLnYxLkNyZWF0ZUltYWdlUmVxdWVzdBobLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uElcKDEdldE9wZXJhdGlvbhIlLmNvbXB1dGVpbWFnZXMudjEuR2V0T3BlcmF0aW9uUmVxdWVzdBobLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uIgOQAgESXQoOV2F0Y2hPcGVyYXRpb24SJy5jb21wdXRlaW1hZ2VzLnYxLldhdGNoT3BlcmF0aW9uUmVxdWVzdBobLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uIgOQAgEwARJZCg1XYWl0T3BlcmF0aW9uEiYuY29tcHV0ZWltYWdlcy52MS5XYWl0T3BlcmF0aW9uUmVxdWVzdBobLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uIgOQAgESbAoTR2V0T3BlcmF0aW9uSGlzdG9yeRIsLmNvbXB1dGVpbWFnZXMudjEuR2V0T3BlcmF0aW9uSGlzdG9yeVJlcXVlc3QaIi5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbkhpc3RvcnkiA5ACARJoCg5MaXN0T3BlcmF0aW9ucxInLmNvbXB1dGVpbWFnZXMudjEuTGlzdE9wZXJhdGlvbnNSZXF1ZXN0GiguY29tcHV0ZWltYWdlcy52MS5MaXN0T3BlcmF0aW9uc1Jlc3BvbnNlIgOQAgESWAoPQ2FuY2VsT3BlcmF0aW9uEiguY29tcHV0ZWltYWdlcy52MS5DYW5jZWxPcGVyYXRpb25SZXF1ZXN0GhsuY29tcHV0ZWltYWdlcy52MS5PcGVyYXRpb25iBnByb3RvMw", [file_computeimages_v1_image, file_computeimages_v1_operation, file_google_protobuf_duration]);
 
 /**
  * @generated from message computeimages.v1.CreateImageRequest
@@ -122,6 +122,57 @@ export const GetOperationRequestSchema: GenMessage<GetOperationRequest> = /*@__P
   messageDesc(file_computeimages_v1_image_service, 2);
 
 /**
+ * @generated from message computeimages.v1.GetOperationHistoryRequest
+ */
+export type GetOperationHistoryRequest = Message<"computeimages.v1.GetOperationHistoryRequest"> & {
+  /**
+   * @generated from field: string project = 1;
+   */
+  project: string;
+
+  /**
+   * @generated from field: string operation = 2;
+   */
+  operation: string;
+};
+
+/**
+ * Describes the message computeimages.v1.GetOperationHistoryRequest.
+ * Use `create(GetOperationHistoryRequestSchema)` to create a new message.
+ */
+export const GetOperationHistoryRequestSchema: GenMessage<GetOperationHistoryRequest> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_image_service, 3);
+
+/**
+ * @generated from message computeimages.v1.OperationHistory
+ */
+export type OperationHistory = Message<"computeimages.v1.OperationHistory"> & {
+  /**
+   * The versions kept, oldest first; the last is the latest. When the first is above version 1,
+   * the earlier ones were dropped to keep the record bounded.
+   *
+   * @generated from field: repeated computeimages.v1.Operation versions = 1;
+   */
+  versions: Operation[];
+
+  /**
+   * The request as the service accepted it (its request id assigned), without its keys in clear:
+   * a customer key shows as its object with `raw_key` and `rsa_encrypted_key` empty. Unset for
+   * operations recorded by a release before this one that ended before it.
+   *
+   * @generated from field: computeimages.v1.CreateImageRequest request = 2;
+   */
+  request?: CreateImageRequest | undefined;
+};
+
+/**
+ * Describes the message computeimages.v1.OperationHistory.
+ * Use `create(OperationHistorySchema)` to create a new message.
+ */
+export const OperationHistorySchema: GenMessage<OperationHistory> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_image_service, 4);
+
+/**
  * @generated from message computeimages.v1.WatchOperationRequest
  */
 export type WatchOperationRequest = Message<"computeimages.v1.WatchOperationRequest"> & {
@@ -141,7 +192,7 @@ export type WatchOperationRequest = Message<"computeimages.v1.WatchOperationRequ
  * Use `create(WatchOperationRequestSchema)` to create a new message.
  */
 export const WatchOperationRequestSchema: GenMessage<WatchOperationRequest> = /*@__PURE__*/
-  messageDesc(file_computeimages_v1_image_service, 3);
+  messageDesc(file_computeimages_v1_image_service, 5);
 
 /**
  * @generated from message computeimages.v1.WaitOperationRequest
@@ -171,7 +222,7 @@ export type WaitOperationRequest = Message<"computeimages.v1.WaitOperationReques
  * Use `create(WaitOperationRequestSchema)` to create a new message.
  */
 export const WaitOperationRequestSchema: GenMessage<WaitOperationRequest> = /*@__PURE__*/
-  messageDesc(file_computeimages_v1_image_service, 4);
+  messageDesc(file_computeimages_v1_image_service, 6);
 
 /**
  * @generated from message computeimages.v1.ListOperationsRequest
@@ -209,7 +260,7 @@ export type ListOperationsRequest = Message<"computeimages.v1.ListOperationsRequ
  * Use `create(ListOperationsRequestSchema)` to create a new message.
  */
 export const ListOperationsRequestSchema: GenMessage<ListOperationsRequest> = /*@__PURE__*/
-  messageDesc(file_computeimages_v1_image_service, 5);
+  messageDesc(file_computeimages_v1_image_service, 7);
 
 /**
  * @generated from message computeimages.v1.ListOperationsResponse
@@ -233,7 +284,7 @@ export type ListOperationsResponse = Message<"computeimages.v1.ListOperationsRes
  * Use `create(ListOperationsResponseSchema)` to create a new message.
  */
 export const ListOperationsResponseSchema: GenMessage<ListOperationsResponse> = /*@__PURE__*/
-  messageDesc(file_computeimages_v1_image_service, 6);
+  messageDesc(file_computeimages_v1_image_service, 8);
 
 /**
  * @generated from message computeimages.v1.CancelOperationRequest
@@ -255,7 +306,7 @@ export type CancelOperationRequest = Message<"computeimages.v1.CancelOperationRe
  * Use `create(CancelOperationRequestSchema)` to create a new message.
  */
 export const CancelOperationRequestSchema: GenMessage<CancelOperationRequest> = /*@__PURE__*/
-  messageDesc(file_computeimages_v1_image_service, 7);
+  messageDesc(file_computeimages_v1_image_service, 9);
 
 /**
  * Creates Compute Engine images and follows their operations.
@@ -306,6 +357,17 @@ export const ImageService: GenService<{
     methodKind: "unary";
     input: typeof WaitOperationRequestSchema;
     output: typeof OperationSchema;
+  },
+  /**
+   * Every version of an operation the service recorded, oldest first, and the request that
+   * created it. The record keeps the newest 100 versions.
+   *
+   * @generated from rpc computeimages.v1.ImageService.GetOperationHistory
+   */
+  getOperationHistory: {
+    methodKind: "unary";
+    input: typeof GetOperationHistoryRequestSchema;
+    output: typeof OperationHistorySchema;
   },
   /**
    * Lists a project's operations, newest first.

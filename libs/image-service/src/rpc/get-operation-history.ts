@@ -1,0 +1,71 @@
+import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
+import type { HandlerContext } from "@connectrpc/connect";
+import { abortable } from "@imagesvc/operations";
+import {
+  CreateImageRequestSchema,
+  ImageSchema,
+  Operation_Status,
+  OperationHistorySchema,
+  type CreateImageRequest,
+  type GetOperationHistoryRequest,
+  type OperationHistory,
+} from "@imagesvc/proto";
+import { parseNotification } from "@imagesvc/queue";
+import { checkRead } from "./access";
+import type { ImageServiceDeps } from "./deps";
+import { notFound } from "./errors";
+
+/**
+ * GetOperationHistory: the versions the record keeps, oldest first, and the request it ran from,
+ * or NOT_FOUND (also for a project the caller may not read), as GetOperation.
+ */
+export function getOperationHistory(deps: ImageServiceDeps) {
+  return async (
+    req: GetOperationHistoryRequest,
+    ctx: HandlerContext,
+  ): Promise<OperationHistory> => {
+    checkRead(deps, req.project, req.operation, ctx);
+    const recorded = await abortable(deps.store.history(req.project, req.operation), ctx.signal);
+    if (recorded === undefined) throw notFound(req.project, req.operation);
+    const request = requestView(req.project, recorded.request, recorded.notification);
+    return create(OperationHistorySchema, {
+      versions: recorded.versions,
+      ...(request !== undefined && { request }),
+    });
+  };
+}
+
+const STATUS_OF = { RUNNING: Operation_Status.RUNNING, DONE: Operation_Status.DONE } as const;
+
+/**
+ * The request as accepted, from the stored request's JSON: its image (keys in clear are never
+ * stored, so none is here), request id and force flag, and its webhook. Read leniently: a view
+ * of what was asked, not what a worker runs, so a field it does not know is left out and an
+ * unreadable one leaves the request unset rather than failing the call.
+ */
+function requestView(
+  project: string,
+  json: string,
+  notificationJson: string,
+): CreateImageRequest | undefined {
+  if (json === "") return undefined;
+  try {
+    const stored = JSON.parse(json) as {
+      image?: JsonValue;
+      requestId?: unknown;
+      forceCreate?: unknown;
+    };
+    const notification = parseNotification(notificationJson);
+    return create(CreateImageRequestSchema, {
+      project,
+      image: fromJson(ImageSchema, stored.image ?? {}, { ignoreUnknownFields: true }),
+      requestId: typeof stored.requestId === "string" ? stored.requestId : "",
+      forceCreate: stored.forceCreate === true,
+      ...(notification !== undefined && {
+        notification: { url: notification.url, on: notification.on.map((s) => STATUS_OF[s]) },
+      }),
+    });
+  } catch {
+    return undefined;
+  }
+}
