@@ -1,17 +1,22 @@
 // The operations console: a project's operations, newest first, each moving live as versions
-// arrive; a create form, and a box for a whole images.insert body, that validate as you type
-// with libs/validation itself. It talks to the gateway that serves it, with Connect (ListOperations, WatchOperation, CreateImage): no API of
-// its own. Streams that break (a gateway restart) reconnect and resume from the last version.
-import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
+// arrive, and one operation's details under its row (every version the service recorded, the
+// request, the Compute operation, durations, the error in full); a create form, and a box for a
+// whole images.insert body, that validate as you type with libs/validation itself. It talks to
+// the gateway that serves it with Connect (ListOperations, WatchOperation, GetOperationHistory,
+// CreateImage, CancelOperation): no API of its own. Streams that break (a gateway restart)
+// reconnect and resume from the last version. Only rows on show are watched.
+import { create, fromJson, toJsonString, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import {
   CreateImageRequestSchema,
   ImageSchema,
   ImageService,
+  Operation_ErrorDetailSchema,
   Operation_Status,
   type CreateImageRequest,
   type Operation,
+  type OperationHistory,
 } from "@imagesvc/proto";
 import { backoffDelay, sleep } from "@imagesvc/runtime";
 import { validateCreateImageRequest } from "@imagesvc/validation";
@@ -55,13 +60,22 @@ interface Cells {
 }
 interface Row {
   last: Operation;
-  readonly history: Operation[];
   readonly element: HTMLTableRowElement;
   readonly cells: Cells;
   watching: boolean;
+  /** Ends this row's watch (it is hidden now); the list's signal ends every row's. */
+  unwatch?: AbortController;
   /** Why the service refused to cancel it, once asked. */
   refusal?: string;
 }
+
+/** The operation whose details are open, what the service recorded of it, and newer versions. */
+interface Detail {
+  readonly name: string;
+  readonly element: HTMLTableRowElement;
+  recorded?: OperationHistory;
+}
+let detail: Detail | undefined;
 const rows = new Map<string, Row>();
 let project = "my-project";
 /** The shown list's watches: a new list aborts them all, so no stream outlives its row. */
@@ -142,6 +156,10 @@ function render(row: Row): void {
   row.element.hidden =
     (OUTCOMES.includes(wanted) && outcome !== wanted) ||
     (search !== "" && !name.toLowerCase().includes(search));
+  if (detail?.name === op.name) detail.element.hidden = row.element.hidden;
+  // Watched while on show and not DONE; a row hidden by the filter or search stops its stream.
+  if (row.element.hidden) row.unwatch?.abort();
+  else if (op.status !== Operation_Status.DONE) void watch(row, listing.signal);
 }
 
 function operationsBody(): HTMLTableSectionElement {
@@ -199,19 +217,21 @@ function addRow(op: Operation, first: boolean): Row {
   ended.className = "time";
   const result = element.insertCell();
   const actions = element.insertCell();
-  const history = button("History", `History of ${imageOf(op)}`, () => {
-    showHistory(op.name);
+  const details = button("Details", `Details of ${imageOf(op)}`, () => {
+    if (detail?.name === op.name) closeDetail();
+    else void showDetail(op.name);
   });
+  details.classList.add("details");
+  details.setAttribute("aria-expanded", "false");
   const cancel = button("Cancel", `Cancel the operation of ${imageOf(op)}`, () => {
     void cancelOperation(op.name);
   });
   cancel.classList.add("cancel");
-  actions.append(history, " ", cancel);
+  actions.append(details, " ", cancel);
   if (first) operationsBody().prepend(element);
   else operationsBody().append(element);
   const row: Row = {
     last: op,
-    history: [op],
     element,
     cells: { image, name: nameCell, status, bar, percent, started, ended, result, actions },
     watching: false,
@@ -224,9 +244,12 @@ function addRow(op: Operation, first: boolean): Row {
 function update(row: Row, op: Operation): void {
   if (op.version <= row.last.version) return; // already shown (a resumed stream resends it)
   row.last = op;
-  row.history.push(op);
   render(row);
-  if (!$("detail").hidden && $("detail").dataset["operation"] === op.name) showHistory(op.name);
+  if (detail?.name === op.name && detail.recorded !== undefined) {
+    const { versions } = detail.recorded;
+    if (op.version > (versions.at(-1)?.version ?? 0)) versions.push(op);
+    renderDetail(row, detail.recorded);
+  }
 }
 
 /**
@@ -301,9 +324,12 @@ async function slotOrPoll(row: Row, signal: AbortSignal): Promise<boolean> {
  * Follows one operation to DONE; a broken stream reconnects with backoff and resumes. `signal`
  * (the list's) closes the stream when the list is replaced.
  */
-async function watch(row: Row, signal: AbortSignal): Promise<void> {
-  if (row.watching) return;
+async function watch(row: Row, listSignal: AbortSignal): Promise<void> {
+  if (row.watching || listSignal.aborted) return;
   row.watching = true;
+  const unwatch = new AbortController();
+  row.unwatch = unwatch;
+  const signal = AbortSignal.any([listSignal, unwatch.signal]);
   if (!(await slotOrPoll(row, signal))) {
     row.watching = false;
     return;
@@ -352,8 +378,7 @@ function saveState(): void {
   if (status !== "") params.set("status", status);
   const search = field("search").value.trim();
   if (search !== "") params.set("q", search);
-  const open = $("detail").hidden ? undefined : $("detail").dataset["operation"];
-  if (open !== undefined) params.set("op", open);
+  if (detail !== undefined) params.set("op", detail.name);
   history.replaceState(null, "", `?${params.toString()}`);
 }
 
@@ -363,11 +388,23 @@ async function list(): Promise<void> {
   listing.abort();
   listing = new AbortController();
   const { signal } = listing;
+  closeDetail(); // its section goes back to the page before the rows go
   rows.clear();
   operationsBody().replaceChildren();
   nextPage = "";
   saveState();
   await loadPage(signal);
+  await searchFurther(signal);
+}
+
+/**
+ * While a search shows fewer than a page of matches, the next pages are read until it does or
+ * the list ends: a search covers every operation the service keeps, not only those loaded.
+ */
+async function searchFurther(signal: AbortSignal): Promise<void> {
+  const shown = () => [...rows.values()].filter((r) => !r.element.hidden).length;
+  while (field("search").value.trim() !== "" && nextPage !== "" && shown() < 50 && !signal.aborted)
+    await loadPage(signal);
 }
 
 /** One page of 50 (the first, or the one after the last shown), each row watched until DONE. */
@@ -385,7 +422,7 @@ async function loadPage(signal: AbortSignal): Promise<void> {
       });
       if (signal.aborted) return;
       setStreamStatus("");
-      for (const op of page.items) void watch(addRow(op, false), signal);
+      for (const op of page.items) addRow(op, false); // each watched while on show
       nextPage = page.nextPageToken;
       $("more").hidden = nextPage === "";
       return;
@@ -398,24 +435,133 @@ async function loadPage(signal: AbortSignal): Promise<void> {
   }
 }
 
-function showHistory(name: string): void {
-  const row = rows.get(name);
-  if (row === undefined) return;
-  const detail = $("detail");
-  const wasHidden = detail.hidden;
-  detail.hidden = false;
-  detail.dataset["operation"] = name;
-  $("detail-heading").textContent = `History of ${imageOf(row.last)} (${name})`;
-  $("history").replaceChildren(
-    ...row.history.map((op) => {
+/**
+ * Opens one operation's details under its row: what the service recorded of it
+ * (GetOperationHistory), kept current as versions arrive. An operation not in the list (a shared
+ * link to an older one) gets its row at the top first.
+ */
+async function showDetail(name: string): Promise<void> {
+  let row = rows.get(name);
+  let recorded: OperationHistory;
+  try {
+    recorded = await client.getOperationHistory({ project, operation: name });
+  } catch (e) {
+    setStreamStatus(`${name}: ${ConnectError.from(e).rawMessage}`);
+    return;
+  }
+  const latest = recorded.versions.at(-1);
+  if (row === undefined) {
+    if (latest === undefined) return;
+    row = addRow(latest, true);
+  }
+  closeDetail();
+  const element = document.createElement("tr");
+  element.className = "detail-row";
+  const cell = element.insertCell();
+  cell.colSpan = row.element.cells.length;
+  cell.append($("detail"));
+  row.element.after(element);
+  detail = { name, element, recorded };
+  $("detail").hidden = false;
+  row.element.querySelector("button.details")?.setAttribute("aria-expanded", "true");
+  if (latest !== undefined) update(row, latest);
+  renderDetail(row, recorded);
+  $("detail-heading").focus();
+  saveState();
+}
+
+function closeDetail(): void {
+  if (detail === undefined) return;
+  rows
+    .get(detail.name)
+    ?.element.querySelector("button.details")
+    ?.setAttribute("aria-expanded", "false");
+  const section = $("detail");
+  section.hidden = true;
+  document.querySelector("main")?.append(section);
+  detail.element.remove();
+  detail = undefined;
+  saveState();
+}
+
+/** A term and its description, for the details' list. */
+function term(list: HTMLElement, name: string, value: string | Node): void {
+  const dt = document.createElement("dt");
+  dt.textContent = name;
+  const dd = document.createElement("dd");
+  dd.append(value);
+  list.append(dt, dd);
+}
+
+function renderDetail(row: Row, recorded: OperationHistory): void {
+  const op = row.last;
+  $("detail-heading").textContent = `Details of ${imageOf(op)}`;
+  const facts = $("detail-facts");
+  facts.replaceChildren();
+  const code = document.createElement("code");
+  code.textContent = op.name;
+  term(facts, "Operation", code);
+  term(facts, "Outcome", outcomeOf(op));
+  term(facts, "Compute operation", op.computeOperation || "not sent to Compute yet");
+  term(facts, "Image", op.targetLink);
+  if (op.user !== "") term(facts, "Requested by", op.user);
+  term(facts, "Accepted", time(op.insertTime));
+  if (op.startTime !== "")
+    term(facts, "Started", `${time(op.startTime)} (queued ${took(op.insertTime, op.startTime)})`);
+  if (op.endTime !== "")
+    term(
+      facts,
+      "Ended",
+      `${time(op.endTime)} (${op.startTime === "" ? "" : `ran ${took(op.startTime, op.endTime)}, `}${took(op.insertTime, op.endTime)} in all)`,
+    );
+  else term(facts, "Running for", took(op.insertTime, ""));
+
+  // The error in full: every item, with Compute's structured details as it sent them.
+  const errors = $("detail-errors");
+  errors.replaceChildren(
+    ...(op.error?.errors ?? []).map((e) => {
       const item = document.createElement("li");
-      const failure = op.error?.errors[0];
-      item.textContent = `v${op.version} ${Operation_Status[op.status]} ${op.progress}%${op.statusMessage ? ` — ${op.statusMessage}` : ""}${failure ? ` — ${failure.code}: ${failure.message}` : ""}`;
+      item.className = "failed";
+      item.textContent = `${e.code}${e.location === "" ? "" : ` (at ${e.location})`}: ${e.message}`;
+      for (const d of e.errorDetails) {
+        const pre = document.createElement("pre");
+        pre.textContent = toJsonString(Operation_ErrorDetailSchema, d, { prettySpaces: 2 });
+        item.append(pre);
+      }
+      return item;
+    }),
+    ...op.warnings.map((w) => {
+      const item = document.createElement("li");
+      item.textContent = `Warning ${w.code}: ${w.message}`;
       return item;
     }),
   );
-  if (wasHidden) $("detail-heading").focus();
-  saveState();
+  errors.hidden = errors.childElementCount === 0;
+
+  $("detail-request").textContent =
+    recorded.request === undefined
+      ? "The service no longer keeps this request."
+      : toJsonString(CreateImageRequestSchema, recorded.request, { prettySpaces: 2 });
+
+  const first = recorded.versions[0]?.version ?? 1;
+  $("history-note").textContent =
+    first > 1 ? `Versions 1 to ${first - 1} are no longer kept; the newest 100 are.` : "";
+  const body = ($("history") as HTMLTableElement).tBodies[0];
+  body?.replaceChildren(
+    ...recorded.versions.map((v) => {
+      const tr = document.createElement("tr");
+      const failure = v.error?.errors[0];
+      for (const text of [
+        `v${v.version}`,
+        Operation_Status[v.status],
+        `${v.progress}%`,
+        v.statusMessage,
+        failure === undefined ? "" : `${failure.code}: ${failure.message}`,
+      ])
+        tr.insertCell().textContent = text;
+      return tr;
+    }),
+  );
 }
 
 /** The request the create form describes, as the gateway will receive it. */
@@ -465,7 +611,7 @@ $("create").addEventListener("submit", (event) => {
   client.createImage(formRequest()).then(
     (op) => {
       result.textContent = `Operation ${op.name} accepted.`;
-      void watch(addRow(op, true), listing.signal);
+      addRow(op, true); // watched from here on
     },
     (e: unknown) => {
       result.textContent = `Refused: ${ConnectError.from(e).rawMessage}`;
@@ -523,7 +669,7 @@ $("create-body").addEventListener("submit", (event) => {
   client.createImage(request).then(
     (op) => {
       result.textContent = `Operation ${op.name} accepted.`;
-      void watch(addRow(op, true), listing.signal);
+      addRow(op, true); // watched from here on
     },
     (e: unknown) => {
       result.textContent = `Refused: ${ConnectError.from(e).rawMessage}`;
@@ -540,14 +686,16 @@ $("connection").addEventListener("submit", (event) => {
   void list();
 });
 $("status").addEventListener("change", () => void list());
-$("close-detail").addEventListener("click", () => {
-  $("detail").hidden = true;
-  saveState();
-});
+$("close-detail").addEventListener("click", closeDetail);
 $("more").addEventListener("click", () => void loadPage(listing.signal));
+let searching: ReturnType<typeof setTimeout> | undefined;
 $("search").addEventListener("input", () => {
   for (const row of rows.values()) render(row);
   saveState();
+  // Once typing pauses, the pages not loaded yet are searched too.
+  clearTimeout(searching);
+  const { signal } = listing;
+  searching = setTimeout(() => void searchFurther(signal), 300);
 });
 
 // A shared link opens the page as it was: its project, filter, search and open operation.
@@ -564,5 +712,5 @@ field("search").value = shared.get("q") ?? "";
 field("token").value = sessionStorage.getItem(TOKEN_KEY) ?? "";
 void list().then(() => {
   const open = shared.get("op");
-  if (open !== null) showHistory(open);
+  if (open !== null) void showDetail(open);
 });

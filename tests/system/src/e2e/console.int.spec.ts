@@ -23,6 +23,7 @@ const available = existsSync(CHROMIUM) && existsSync(join(CONSOLE_DIR, "index.ht
 let stack: Stack;
 let browser: Browser;
 let gateway: Awaited<ReturnType<Stack["spawnGateway"]>>;
+let worker: Awaited<ReturnType<Stack["startWorker"]>>;
 let page: Page;
 const gatewayEnv = { CONSOLE_DIR, PREFLIGHT: "off" };
 
@@ -30,7 +31,7 @@ beforeAll(async () => {
   if (!available) return;
   mkdirSync(SHOTS, { recursive: true });
   stack = await startStack({ emulator: { operationDurationMs: 4000 } });
-  await stack.startWorker();
+  worker = await stack.startWorker();
   gateway = await stack.spawnGateway(gatewayEnv);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -220,16 +221,31 @@ describe.skipIf(!available)("the operations console", () => {
       .poll(() => row("console-restart").getAttribute("data-status"), { timeout: 30_000 })
       .toBe("DONE");
     expect(await page.locator("#stream-status").textContent()).toBe("");
-    // The history shows each version once, in order, across the restart.
+    // The details show every version the service recorded, once each, in order, across the
+    // restart, and again after a reload (the service keeps them, not the page).
     await row("console-restart")
-      .getByRole("button", { name: /^History of/ })
+      .getByRole("button", { name: /^Details of/ })
       .press("Enter");
-    const versions = await page.locator("#history li").allTextContents();
-    const numbers = versions.map((v) => Number(/^v(\d+)/.exec(v)?.[1]));
-    expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
-    expect(new Set(numbers).size).toBe(numbers.length);
-    expect(versions.at(-1)).toMatch(/DONE 100%/);
-    await shot("6-history");
+    const versions = async () =>
+      (await page.locator("#history tbody tr").allInnerTexts()).map((t) => t.split("\t"));
+    await expect.poll(async () => (await versions()).at(-1)?.slice(1, 3)).toEqual(["DONE", "100%"]);
+    const seen = await versions();
+    const numbers = seen.map((v) => Number(/^v(\d+)/.exec(v[0] ?? "")?.[1]));
+    expect(numbers).toEqual(numbers.map((_, i) => i + 1));
+    expect(seen[0]?.[1]).toBe("PENDING");
+    expect(await page.locator("#detail-facts").innerText()).toMatch(
+      /Compute operation\s+https?:\/\/\S+\/operations\/\S+/,
+    );
+    expect(await page.locator("#detail-facts").innerText()).toMatch(
+      /Ended\s+.*ran \d+ s, \d+ s in all/,
+    );
+    expect(await page.locator("#detail-request").textContent()).toContain(
+      '"name": "console-restart"',
+    );
+    await shot("6-details");
+    await page.reload();
+    await expect.poll(() => page.locator("#detail").isVisible()).toBe(true);
+    await expect.poll(versions).toEqual(seen);
   });
 
   it("closes the streams of a list it replaces: ten filter changes leave only the shown list's open", async () => {
@@ -271,17 +287,24 @@ describe.skipIf(!available)("the operations console", () => {
     await page.getByRole("button", { name: "Show operations" }).click();
     await expect.poll(() => row("console-bad").isVisible()).toBe(true);
     await row("console-bad")
-      .getByRole("button", { name: /^History of/ })
+      .getByRole("button", { name: /^Details of/ })
       .click();
+    await expect.poll(() => new URL(page.url()).searchParams.get("op")).toMatch(/^operation-/);
     const link = page.url();
     expect(new URL(link).searchParams.get("status")).toBe("failed");
-    expect(new URL(link).searchParams.get("op")).toMatch(/^operation-/);
     const shared = await browser.newPage();
     try {
       await shared.goto(link);
       await expect.poll(() => shared.locator("#detail").isVisible()).toBe(true);
       expect(await shared.locator("#status").inputValue()).toBe("failed");
       expect(await shared.locator("#detail-heading").textContent()).toContain("console-bad");
+      // The error in full, and the request as it was asked.
+      const errors = (await shared.locator("#detail-errors").textContent()) ?? "";
+      expect(errors).toContain(
+        "INVALID_IMAGE_TAR (at rawDisk.source): The tar archive contained a file that was named 'tmp/output.img'.",
+      );
+      expect(errors).toContain('"reason": "INVALID_IMAGE_TAR"'); // Compute's details, as sent
+      expect(await shared.locator("#detail-request").textContent()).toContain("named.tar.gz");
     } finally {
       await shared.close();
     }
@@ -304,6 +327,23 @@ describe.skipIf(!available)("the operations console", () => {
       )
       .toMatch(/Not cancelled: .*cannot be cancelled/);
     stack.emulator.admin.clearFaults();
+
+    // Cancel before any worker took it: it ends cancelled.
+    await worker.stop();
+    await createByKeyboard("console-cancelled");
+    await expect.poll(() => row("console-cancelled").count()).toBe(1);
+    await row("console-cancelled")
+      .getByRole("button", { name: /^Cancel/ })
+      .click();
+    await expect
+      .poll(() => row("console-cancelled").locator(".outcome").textContent())
+      .toBe("cancelled");
+    expect(
+      await row("console-cancelled")
+        .getByRole("button", { name: /^Cancel/ })
+        .isVisible(),
+    ).toBe(false);
+    worker = await stack.startWorker();
 
     // Paging: past 50 operations, "Show more" brings the next page.
     for (let i = 0; i < 50; i++)
@@ -328,6 +368,28 @@ describe.skipIf(!available)("the operations console", () => {
     // However many are listed, the page holds at most four watch streams: the browser's other
     // connections stay free for listing, creating and cancelling.
     expect(await openStreams()).toBeLessThanOrEqual(4);
+
+    // A search covers the pages not loaded: console-bad is past the first 50 now.
+    await page.getByRole("button", { name: "Show operations" }).click();
+    await expect.poll(() => page.locator("#operations tbody tr").count()).toBe(50);
+    expect(await row("console-bad").count()).toBe(0);
+    await page.locator("#search").fill("console-bad");
+    await expect.poll(() => row("console-bad").isVisible(), { timeout: 10_000 }).toBe(true);
+    await page.locator("#search").fill("");
+
+    // So does a shared link to it: its row comes first, its details open.
+    const deep = await browser.newPage();
+    try {
+      const bad = new URL(link).searchParams.get("op") ?? "";
+      await deep.goto(`${gateway.url}/console/?project=my-project&op=${encodeURIComponent(bad)}`);
+      await expect.poll(() => deep.locator("#detail").isVisible()).toBe(true);
+      expect(await deep.locator("#detail-heading").textContent()).toContain("console-bad");
+      expect(await deep.locator("#operations tbody tr").first().textContent()).toContain(
+        "console-bad",
+      );
+    } finally {
+      await deep.close();
+    }
   });
 
   it("fits a 420 px screen: the page does not scroll sideways", async () => {
