@@ -345,6 +345,28 @@ describe.skipIf(!available)("the operations console", () => {
     ).toBe(false);
     worker = await stack.startWorker();
 
+    // A failed, a cancelled and a running operation side by side, each in its own word.
+    stack.emulator.admin.configure({ operationDurationMs: 60_000 });
+    await createByKeyboard("console-running");
+    await expect
+      .poll(() => row("console-running").locator(".outcome").textContent(), { timeout: 10_000 })
+      .toBe("running");
+    stack.emulator.admin.configure({ operationDurationMs: 4000 });
+    const outcomes = await Promise.all(
+      ["console-bad", "console-cancelled", "console-running"].map(async (image) => [
+        image,
+        (await row(image).isVisible()) && (await row(image).locator(".outcome").textContent()),
+      ]),
+    );
+    expect(outcomes).toEqual([
+      ["console-bad", "failed"],
+      ["console-cancelled", "cancelled"],
+      ["console-running", "running"],
+    ]);
+    // Tabbing to the form scrolled the table sideways on the way; a person starts at its left.
+    await page.evaluate("document.querySelector('.table-wrap').scrollLeft = 0");
+    await shot("7-side-by-side");
+
     // Paging: past 50 operations, "Show more" brings the next page.
     for (let i = 0; i < 50; i++)
       await stack.client.createImage({
@@ -399,12 +421,12 @@ describe.skipIf(!available)("the operations console", () => {
       await narrow.locator("#operations tbody tr").first().waitFor();
       const width = await narrow.evaluate("document.documentElement.scrollWidth");
       expect(width).toBeLessThanOrEqual(420);
-      await narrow.screenshot({ path: join(SHOTS, "7-narrow.png"), fullPage: true });
+      await narrow.screenshot({ path: join(SHOTS, "8-narrow.png"), fullPage: true });
     } finally {
       await narrow.close();
     }
     await page.setViewportSize({ width: 1400, height: 900 });
-    await shot("8-wide");
+    await shot("9-wide");
   });
 
   it("has no serious or critical axe-core violation", async () => {
