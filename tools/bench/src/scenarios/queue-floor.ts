@@ -88,10 +88,15 @@ export async function queueFloor(redisUrl: string) {
     await takeAll(n);
     const takeUs = cpuUs(takeCpu);
     const after = await redisSnapshot(connection);
-    const commands = [...commandsBetween(before, after).values()].reduce((a, b) => a + b, 0);
+    const byName = commandsBetween(before, after);
+    const commands = [...byName.values()].reduce((a, b) => a + b, 0);
     return {
       jobs: n,
       redisCommandsPerJob: round(commands / n, 1),
+      /** Per job, by command: subtracted from scenario 3's to show which of its commands are ours. */
+      redisCommandsByName: Object.fromEntries(
+        [...byName].map(([name, calls]) => [name, round(calls / n, 2)]),
+      ),
       redisCpuUsPerJob: round((after.cpuUs - before.cpuUs) / n, 0),
       addCpuUsPerJob: round(addUs / n, 0),
       workerCpuUsPerJob: round(takeUs / n, 0),
