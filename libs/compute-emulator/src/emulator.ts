@@ -2,13 +2,13 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { constants as zlibConstants, gunzipSync } from "node:zlib";
 import type { AddressInfo } from "node:net";
 import { handleAdmin } from "./admin-api";
-import { ComputeFault, notFound } from "./compute-error";
+import { ComputeFault, invalid, notFound } from "./compute-error";
 import { Faults } from "./faults";
 import { readBody, resetConnection, sendFault, sendJson } from "./http-io";
 import { checkSourceKeys } from "./encryption";
 import { Quotas } from "./quota";
 import { checkRequestId, parseInsertBody } from "./insert-body";
-import { applyFilter, page } from "./listing";
+import { applyFilter, applyOrder, page } from "./listing";
 import { handleMetadata } from "./metadata-server";
 import {
   applyConfigPatch,
@@ -232,6 +232,28 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
     return outcome;
   }
 
+  /** A call's JSON body; an empty one is `{}` (images.deprecate clears with it). */
+  function jsonBody(text: string): unknown {
+    if (text.trim() === "") return {};
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw invalid("Invalid JSON payload received. Unexpected token.");
+    }
+  }
+
+  /** A mutating call's requestId, checked as images.insert checks it. */
+  function checkedRequestId(url: URL): string | null {
+    const requestId = url.searchParams.get("requestId");
+    checkRequestId(requestId);
+    return requestId;
+  }
+  const mutation = (url: URL, now: number) => ({
+    user: options.serviceAccountEmail,
+    now,
+    requestId: checkedRequestId(url),
+  });
+
   /** Does the work of one Compute method; null means an empty answer. */
   async function perform(
     route: ComputeRoute,
@@ -271,7 +293,25 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
       case "images.list":
         return listOf("compute#imageList", "images", store.listImages(project, now));
       case "images.delete":
-        return store.deleteImage(project, name, options.serviceAccountEmail, now);
+        return store.deleteImage(
+          project,
+          name,
+          options.serviceAccountEmail,
+          now,
+          checkedRequestId(url),
+        );
+      case "images.deprecate":
+        return store.deprecateImage(project, name, jsonBody(body), mutation(url, now));
+      case "images.setLabels":
+        return store.setLabels(project, name, jsonBody(body), mutation(url, now));
+      case "images.getFromFamily":
+        return store.imageFromFamily(project, name, now);
+      case "images.getIamPolicy":
+        return store.getIamPolicy(project, name);
+      case "images.setIamPolicy":
+        return store.setIamPolicy(project, name, jsonBody(body));
+      case "images.testIamPermissions":
+        return store.testIamPermissions(project, name, jsonBody(body));
       case "globalOperations.get":
         return store.getOperation(project, name, now);
       case "globalOperations.list":
@@ -318,7 +358,9 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
 
   function listPage(items: Record<string, unknown>[], url: URL) {
     const filtered = applyFilter(items, url.searchParams.get("filter"));
-    return page(filtered, url.searchParams.get("maxResults"), url.searchParams.get("pageToken"));
+    const orderBy = url.searchParams.get("orderBy");
+    const ordered = orderBy === null ? filtered : applyOrder(filtered, orderBy);
+    return page(ordered, url.searchParams.get("maxResults"), url.searchParams.get("pageToken"));
   }
 
   const server = createServer((req, res) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ComputeFault } from "./compute-error";
-import { applyFilter, page } from "./listing";
+import { applyFilter, applyOrder, page } from "./listing";
 
 const items = ["db", "web", "web-2", "cache"].map((name) => ({
   name,
@@ -18,6 +18,52 @@ describe("applyFilter", () => {
     ["", ["db", "web", "web-2", "cache"]],
   ])("applies %j", (filter, names) => {
     expect(applyFilter(items, filter).map((i) => i.name)).toEqual(names);
+  });
+
+  const images = [
+    {
+      name: "a",
+      family: "web",
+      labels: { env: "prod" },
+      creationTimestamp: "2026-01-02T00:00:00Z",
+    },
+    {
+      name: "b",
+      family: "web",
+      deprecated: { state: "DEPRECATED" },
+      creationTimestamp: "2026-01-03T00:00:00Z",
+    },
+    { name: "c", family: "db", labels: { env: "dev" }, creationTimestamp: "2026-01-01T00:00:00Z" },
+  ];
+  it.each([
+    ["family = web AND -deprecated.state:*", ["a"]],
+    ["family = web deprecated.state = DEPRECATED", ["b"]],
+    ["labels.env = prod OR labels.env = dev", ["a", "c"]],
+    ["NOT (family = web)", ["c"]],
+    ["labels.env:*", ["a", "c"]],
+    ["name = a* OR name = c", ["a", "c"]],
+    ['creationTimestamp > "2026-01-01T12:00:00Z"', ["a", "b"]],
+    ["deprecated.state != DEPRECATED", ["a", "c"]],
+    ["(family = db OR family = web) AND name != b", ["a", "c"]],
+  ])("applies %j to nested fields", (filter, names) => {
+    expect(applyFilter(images, filter).map((i) => i.name)).toEqual(names);
+  });
+
+  it.each(["family == web", "(family = web", "family = web)", "AND family = web", "= web"])(
+    "rejects %j with 400",
+    (filter) => {
+      expect(() => applyFilter(images, filter)).toThrow(/Invalid list filter expression/);
+    },
+  );
+
+  it("orders by name or newest first, and refuses any other order", () => {
+    expect(applyOrder(images, "creationTimestamp desc").map((i) => i.name)).toEqual([
+      "b",
+      "a",
+      "c",
+    ]);
+    expect(applyOrder(images, "name").map((i) => i.name)).toEqual(["a", "b", "c"]);
+    expect(() => applyOrder(images, "size")).toThrow(/orderBy/);
   });
 
   it("rejects an expression it cannot read with 400", () => {

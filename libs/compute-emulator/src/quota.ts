@@ -7,6 +7,12 @@ export type QuotaKind = "write" | "read";
 const KIND: Readonly<Record<string, QuotaKind>> = {
   "images.insert": "write",
   "images.delete": "write",
+  "images.deprecate": "write",
+  "images.setLabels": "write",
+  "images.setIamPolicy": "write",
+  "images.getFromFamily": "read",
+  "images.getIamPolicy": "read",
+  "images.testIamPermissions": "read",
   "globalOperations.delete": "write",
   "images.get": "read",
   "images.list": "read",

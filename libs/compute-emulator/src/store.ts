@@ -5,13 +5,26 @@ import { encryptionOf, storedKeys, type SourceEncryption } from "./encryption";
 import type { InsertBody } from "./insert-body";
 import { realMs, type ResolvedEmulatorOptions } from "./options";
 import type { ImportOutcome } from "./raw-disk-archive";
+import {
+  EMPTY_POLICY,
+  heldPermissions,
+  labelFingerprint,
+  parseDeprecation,
+  parseSetIamPolicy,
+  parseSetLabels,
+  policyJson,
+  refusedAsSource,
+  resolvable,
+  type Deprecation,
+  type IamPolicy,
+} from "./releases";
 import { doneAt, phaseAt, progressAt, rfc3339, startedAt, type Timeline } from "./timeline";
 
 interface StoredOperation extends Timeline {
   readonly project: string;
   readonly name: string;
   readonly id: string;
-  readonly type: "insert" | "delete";
+  readonly type: "insert" | "delete" | "deprecate" | "setLabels";
   readonly targetLink: string;
   readonly targetId: string;
   readonly user: string;
@@ -33,8 +46,13 @@ interface StoredImage {
   readonly project: string;
   readonly name: string;
   readonly id: string;
-  /** As Compute stores it: keys as their sha256, input-only `params` left out. */
-  readonly body: Record<string, unknown>;
+  /**
+   * As Compute stores it: keys as their sha256, input-only `params` left out. Its `labels` and
+   * `deprecated` change with images.setLabels and images.deprecate.
+   */
+  body: Record<string, unknown>;
+  /** Its IAM policy (images.setIamPolicy), EMPTY_POLICY until one is set. */
+  iam: IamPolicy;
   /** What the image is encrypted with, for inserts that use it as a source. */
   readonly encryption: SourceEncryption | undefined;
   readonly insertedAt: number;
@@ -123,6 +141,7 @@ export class Store {
       if (seen !== undefined && seen.expiresAt > now)
         return this.operationJson(seen.operation, now);
     }
+    this.checkSourceImage(project, body.json["sourceImage"]);
     const key = `${project}/${body.name}`;
     if (this.images.has(key)) {
       throw new ComputeFault(
@@ -185,6 +204,7 @@ export class Store {
           : stored,
       insertedAt: now,
       operation,
+      iam: EMPTY_POLICY,
     });
     if (ridKey !== undefined)
       this.requestIds.set(ridKey, {
@@ -212,24 +232,165 @@ export class Store {
   }
 
   /** Deletes an image at once and returns a DONE delete operation. */
-  deleteImage(project: string, name: string, user: string, now: number): OperationJson {
+  deleteImage(
+    project: string,
+    name: string,
+    user: string,
+    now: number,
+    requestId: string | null = null,
+  ): OperationJson {
+    return this.mutate(project, name, "delete", { user, now, requestId }, () => {
+      this.images.delete(`${project}/${name}`);
+    });
+  }
+
+  /**
+   * images.deprecate: sets the image's deprecation status, or clears it (an empty body, or state
+   * ACTIVE). Compute enacts nothing: the status stays until a client changes it.
+   */
+  deprecateImage(
+    project: string,
+    name: string,
+    body: unknown,
+    how: { readonly user: string; readonly now: number; readonly requestId: string | null },
+  ): OperationJson {
+    const status = parseDeprecation(body);
+    return this.mutate(project, name, "deprecate", how, (image) => {
+      const { deprecated: _cleared, ...rest } = image.body;
+      image.body = status === undefined ? rest : { ...rest, deprecated: status };
+    });
+  }
+
+  /** images.setLabels, under the labelFingerprint the caller read (412 when it is stale). */
+  setLabels(
+    project: string,
+    name: string,
+    body: unknown,
+    how: { readonly user: string; readonly now: number; readonly requestId: string | null },
+  ): OperationJson {
+    return this.mutate(project, name, "setLabels", how, (image) => {
+      const labels = parseSetLabels(
+        body,
+        image.body["labels"] as Record<string, string> | undefined,
+      );
+      const { labels: _old, ...rest } = image.body;
+      image.body = Object.keys(labels).length === 0 ? rest : { ...rest, labels };
+    });
+  }
+
+  /**
+   * images.getFromFamily: the newest READY image of the family that is not deprecated (DEPRECATED,
+   * OBSOLETE and DELETED ones are skipped, as Compute skips them), or 404.
+   */
+  imageFromFamily(project: string, family: string, now: number): ImageJson {
+    const image = this.newestOfFamily(project, family, now);
+    if (image === undefined) throw notFound(`projects/${project}/global/images/family/${family}`);
+    return this.imageJson(image, now);
+  }
+
+  getIamPolicy(project: string, name: string): Record<string, unknown> {
+    return policyJson(this.image(project, name).iam);
+  }
+
+  /** images.setIamPolicy: replaces the policy if the caller's etag is the current one. */
+  setIamPolicy(project: string, name: string, body: unknown): Record<string, unknown> {
+    const image = this.image(project, name);
+    image.iam = parseSetIamPolicy(body, image.iam);
+    return policyJson(image.iam);
+  }
+
+  testIamPermissions(project: string, name: string, body: unknown): Record<string, unknown> {
+    this.image(project, name);
+    return heldPermissions(body);
+  }
+
+  private image(project: string, name: string): StoredImage {
     const image = this.images.get(`${project}/${name}`);
     if (image === undefined) throw notFound(`projects/${project}/global/images/${name}`);
-    this.images.delete(`${project}/${name}`);
+    return image;
+  }
+
+  private newestOfFamily(project: string, family: string, now: number): StoredImage | undefined {
+    let newest: StoredImage | undefined;
+    for (const image of this.images.values())
+      if (
+        image.project === project &&
+        image.body["family"] === family &&
+        resolvable(image.body["deprecated"] as Deprecation | undefined) &&
+        this.imageJson(image, now).status === "READY" &&
+        (newest === undefined || image.insertedAt >= newest.insertedAt)
+      )
+        newest = image;
+    return newest;
+  }
+
+  /**
+   * Refuses an insert whose source image Compute would refuse: one this emulator holds that is
+   * OBSOLETE or DELETED, or a family of this emulator's with no image it resolves to. Sources it
+   * does not hold (public images, say) stay valid, as before.
+   */
+  private checkSourceImage(project: string, reference: unknown): void {
+    if (typeof reference !== "string" || reference === "") return;
+    const path = sourcePath(reference, project);
+    const family = /^projects\/([^/]+)\/global\/images\/family\/([^/]+)$/.exec(path);
+    if (family !== null) {
+      const [, owner = "", name = ""] = family;
+      const known = [...this.images.values()].some(
+        (i) => i.project === owner && i.body["family"] === name,
+      );
+      if (known && this.newestOfFamily(owner, name, Date.now()) === undefined) throw notFound(path);
+      return;
+    }
+    const image = /^projects\/([^/]+)\/global\/images\/([^/]+)$/.exec(path);
+    if (image === null) return;
+    const held = this.images.get(`${image[1] ?? ""}/${image[2] ?? ""}`);
+    const deprecation = held?.body["deprecated"] as Deprecation | undefined;
+    if (refusedAsSource(deprecation))
+      throw new ComputeFault(
+        400,
+        "invalid",
+        `Invalid value for field 'resource.sourceImage': '${reference}'. The referenced image resource is ${deprecation?.state ?? ""}${deprecation?.replacement === undefined ? "" : `; its replacement is ${deprecation.replacement}`}.`,
+        { location: "resource.sourceImage" },
+      );
+  }
+
+  /**
+   * One mutating call on an existing image, DONE at once: `apply` changes it (or throws Compute's
+   * refusal, changing nothing). A requestId seen before answers with the operation it made, and
+   * applies nothing again, as Compute does.
+   */
+  private mutate(
+    project: string,
+    name: string,
+    type: StoredOperation["type"],
+    how: { readonly user: string; readonly now: number; readonly requestId: string | null },
+    apply: (image: StoredImage) => void,
+  ): OperationJson {
+    const { user, now, requestId } = how;
+    const ridKey = requestId === null ? undefined : `${project}\n${requestId.toLowerCase()}`;
+    const seen = ridKey === undefined ? undefined : this.requestIds.get(ridKey);
+    if (seen !== undefined && seen.expiresAt > now) return this.operationJson(seen.operation, now);
+    const image = this.image(project, name);
+    apply(image);
     const operation: StoredOperation = {
       project,
       name: newOperationName(now),
       id: newId(),
-      type: "delete",
+      type,
       targetLink: this.link(project, "images", name),
       targetId: image.id,
       user,
-      requestId: undefined,
+      requestId: requestId ?? undefined,
       insertedAt: now,
       durationMs: 0,
       failure: undefined,
     };
     this.operations.set(`${project}/${operation.name}`, operation);
+    if (ridKey !== undefined)
+      this.requestIds.set(ridKey, {
+        operation,
+        expiresAt: now + realMs(this.options, this.options.requestIdTtlMs),
+      });
     return this.operationJson(operation, now);
   }
 
@@ -354,6 +515,7 @@ export class Store {
       name: i.name,
       creationTimestamp: rfc3339(i.insertedAt),
       status,
+      labelFingerprint: labelFingerprint(i.body["labels"] as Record<string, string> | undefined),
       sourceType: "RAW",
       selfLink: this.link(i.project, "images", i.name),
     };
