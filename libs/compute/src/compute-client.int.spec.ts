@@ -422,4 +422,67 @@ describe("credentials from the metadata server", () => {
     });
     expect(emulator.admin.state().calls["metadata.token"]).toBe(2);
   });
+
+  it("makes the release calls: deprecate, getFromFamily, list with a filter, labels, IAM, delete", async () => {
+    const ready = async (name: string) => {
+      const op = await client.insertImage(
+        PROJECT,
+        create(ImageSchema, { ...image(name), family: "web" }),
+        { requestId: randomUUID() },
+      );
+      await client.followOperation(PROJECT, op.name, { initial: op });
+    };
+    await ready("web-1");
+    await ready("web-2");
+    expect((await client.getImageFromFamily(PROJECT, "web")).name).toBe("web-2");
+
+    const deprecate = await client.deprecateImage(
+      PROJECT,
+      "web-2",
+      { state: "DEPRECATED", replacement: `projects/${PROJECT}/global/images/web-1` },
+      { requestId: randomUUID() },
+    );
+    expect(deprecate).toMatchObject({ operationType: "deprecate", status: Operation_Status.DONE });
+    expect((await client.getImageFromFamily(PROJECT, "web")).name).toBe("web-1");
+    expect(
+      (await client.listImages(PROJECT, { filter: "family = web AND -deprecated.state:*" })).map(
+        (i) => i.name,
+      ),
+    ).toEqual(["web-1"]);
+    await client.deprecateImage(PROJECT, "web-2", undefined, { requestId: randomUUID() });
+    expect((await client.getImageFromFamily(PROJECT, "web")).name).toBe("web-2");
+
+    const labelled = await client.getImage(PROJECT, "web-1");
+    await client.setImageLabels(
+      PROJECT,
+      "web-1",
+      { keep: "true" },
+      String(labelled["labelFingerprint"]),
+      {
+        requestId: randomUUID(),
+      },
+    );
+    expect((await client.getImage(PROJECT, "web-1"))["labels"]).toEqual({ keep: "true" });
+    const stale = await client
+      .setImageLabels(PROJECT, "web-1", {}, String(labelled["labelFingerprint"]), {
+        requestId: randomUUID(),
+      })
+      .catch((e: unknown) => e);
+    expect(stale).toMatchObject({ httpStatus: 412, reason: "conditionNotMet" });
+
+    const policy = await client.getImageIamPolicy(PROJECT, "web-1");
+    const shared = await client.setImageIamPolicy(PROJECT, "web-1", {
+      ...policy,
+      bindings: [{ role: "roles/compute.imageUser", members: ["group:boot@example.com"] }],
+    });
+    expect(shared.bindings).toEqual([
+      { role: "roles/compute.imageUser", members: ["group:boot@example.com"] },
+    ]);
+    const lost = await client.setImageIamPolicy(PROJECT, "web-1", policy).catch((e: unknown) => e);
+    expect(lost).toMatchObject({ httpStatus: 412, reason: "conditionNotMet" });
+
+    const deletion = await client.deleteImage(PROJECT, "web-1", { requestId: randomUUID() });
+    expect(deletion).toMatchObject({ operationType: "delete", status: Operation_Status.DONE });
+    expect((await client.listImages(PROJECT)).map((i) => i.name)).toEqual(["web-2"]);
+  });
 });

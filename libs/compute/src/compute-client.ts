@@ -72,6 +72,28 @@ export interface ComputeImage {
   readonly [field: string]: unknown;
 }
 
+/** Compute's DeprecationStatus, as images.deprecate takes it and images.get shows it. */
+export interface DeprecationStatus {
+  readonly state: "ACTIVE" | "DEPRECATED" | "OBSOLETE" | "DELETED";
+  /** The image that replaces this one, as `projects/P/global/images/NAME` or its URL. */
+  readonly replacement?: string;
+  /** RFC 3339 times of the moves planned (informational: Compute enacts none of them). */
+  readonly deprecated?: string;
+  readonly obsolete?: string;
+  readonly deleted?: string;
+}
+
+/** An IAM policy as Compute's images.getIamPolicy answers it. */
+export interface IamPolicy {
+  readonly version?: number;
+  /** Read-modify-write token: setImageIamPolicy with a stale one is refused (412). */
+  readonly etag: string;
+  readonly bindings?: readonly { readonly role: string; readonly members: readonly string[] }[];
+}
+
+/** What a mutating call carries: the request id that makes repeats one call. */
+export type MutationOptions = CallOptions & { readonly requestId: string };
+
 export interface ComputeClient {
   /**
    * `images.insert`. `requestId` must be the same on every attempt of one logical insert: Compute
@@ -90,6 +112,40 @@ export interface ComputeClient {
   getImage(project: string, image: string, options?: CallOptions): Promise<ComputeImage>;
   /** Follows an operation to DONE with `wait`; see `followOperation`. */
   followOperation(project: string, operation: string, options?: FollowOptions): Promise<Operation>;
+  /** `images.getFromFamily`: the newest image of the family that is not deprecated. */
+  getImageFromFamily(project: string, family: string, options?: CallOptions): Promise<ComputeImage>;
+  /** `images.list`, every page, with Compute's `filter` and `orderBy`. */
+  listImages(
+    project: string,
+    query?: { readonly filter?: string; readonly orderBy?: string },
+    options?: CallOptions,
+  ): Promise<ComputeImage[]>;
+  /** `images.deprecate`: sets the status, or clears it with `undefined`. */
+  deprecateImage(
+    project: string,
+    image: string,
+    status: DeprecationStatus | undefined,
+    options: MutationOptions,
+  ): Promise<Operation>;
+  /** `images.delete`. */
+  deleteImage(project: string, image: string, options: MutationOptions): Promise<Operation>;
+  /** `images.setLabels`, under the `labelFingerprint` the caller read (412 when stale). */
+  setImageLabels(
+    project: string,
+    image: string,
+    labels: Readonly<Record<string, string>>,
+    labelFingerprint: string,
+    options: MutationOptions,
+  ): Promise<Operation>;
+  /** `images.getIamPolicy`. */
+  getImageIamPolicy(project: string, image: string, options?: CallOptions): Promise<IamPolicy>;
+  /** `images.setIamPolicy`, under the policy's `etag` (412 when another write came first). */
+  setImageIamPolicy(
+    project: string,
+    image: string,
+    policy: IamPolicy,
+    options?: CallOptions,
+  ): Promise<IamPolicy>;
 }
 
 /**
@@ -229,6 +285,102 @@ export function createComputeClient(options: ComputeClientOptions): ComputeClien
     },
     followOperation: (project, name, followOptions) =>
       followOperation(client, project, name, followOptions),
+    async getImageFromFamily(project, family, callOptions = {}) {
+      return (await call(
+        "images.getFromFamily",
+        "GET",
+        global(project, `images/family/${p(family)}`),
+        undefined,
+        timeoutMs,
+        callOptions,
+      )) as ComputeImage;
+    },
+    async listImages(project, query = {}, callOptions = {}) {
+      const items: ComputeImage[] = [];
+      let pageToken = "";
+      do {
+        const params = new URLSearchParams();
+        if (query.filter !== undefined) params.set("filter", query.filter);
+        if (query.orderBy !== undefined) params.set("orderBy", query.orderBy);
+        if (pageToken !== "") params.set("pageToken", pageToken);
+        const page = (await call(
+          "images.list",
+          "GET",
+          global(project, `images?${params.toString()}`),
+          undefined,
+          timeoutMs,
+          callOptions,
+        )) as { items?: ComputeImage[]; nextPageToken?: string } | undefined;
+        items.push(...(page?.items ?? []));
+        pageToken = page?.nextPageToken ?? "";
+      } while (pageToken !== "");
+      return items;
+    },
+    deprecateImage: async (project, image, status, { requestId, ...callOptions }) =>
+      operation(
+        await call(
+          "images.deprecate",
+          "POST",
+          global(
+            project,
+            `images/${p(image)}/deprecate?${new URLSearchParams({ requestId }).toString()}`,
+          ),
+          status ?? {},
+          timeoutMs,
+          callOptions,
+        ),
+      ),
+    deleteImage: async (project, image, { requestId, ...callOptions }) =>
+      operation(
+        await call(
+          "images.delete",
+          "DELETE",
+          global(project, `images/${p(image)}?${new URLSearchParams({ requestId }).toString()}`),
+          undefined,
+          timeoutMs,
+          callOptions,
+        ),
+      ),
+    setImageLabels: async (
+      project,
+      image,
+      labels,
+      labelFingerprint,
+      { requestId, ...callOptions },
+    ) =>
+      operation(
+        await call(
+          "images.setLabels",
+          "POST",
+          global(
+            project,
+            `images/${p(image)}/setLabels?${new URLSearchParams({ requestId }).toString()}`,
+          ),
+          { labels, labelFingerprint },
+          timeoutMs,
+          callOptions,
+        ),
+      ),
+    async getImageIamPolicy(project, image, callOptions = {}) {
+      return (await call(
+        "images.getIamPolicy",
+        "GET",
+        global(project, `images/${p(image)}/getIamPolicy?optionsRequestedPolicyVersion=3`),
+        undefined,
+        timeoutMs,
+        callOptions,
+      )) as IamPolicy;
+    },
+    async setImageIamPolicy(project, image, policy, callOptions = {}) {
+      return (await call(
+        "images.setIamPolicy",
+        "POST",
+        global(project, `images/${p(image)}/setIamPolicy`),
+        { policy },
+        timeoutMs,
+        callOptions,
+      )) as IamPolicy;
+    },
   };
   return client;
 }

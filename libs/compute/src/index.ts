@@ -1,6 +1,8 @@
 /**
  * The Compute Engine client the worker uses: images.insert with a requestId, globalOperations
- * get/wait, images.get, and followOperation to DONE. Errors are ComputeApiError, classified once.
+ * get/wait, images.get, and followOperation to DONE; and the release calls (images.deprecate,
+ * getFromFamily, list with filter, delete, setLabels, get/setIamPolicy). Errors are
+ * ComputeApiError, classified once.
  */
 export {
   createComputeClient,
@@ -12,6 +14,9 @@ export {
   type ComputeCallRecord,
   type ComputeImage,
   type CallOptions,
+  type DeprecationStatus,
+  type IamPolicy,
+  type MutationOptions,
 } from "./compute-client";
 export {
   ComputeApiError,
