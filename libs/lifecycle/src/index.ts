@@ -28,3 +28,16 @@ export {
 } from "./operation-versions";
 export { isOurs, OWNERSHIP_LABEL, withOwnershipLabel } from "./ownership";
 export type { LifecyclePolicy } from "./policy";
+export {
+  decideRelease,
+  planOf,
+  requestIdOf,
+  type FamilyImage,
+  type ReleaseDecision,
+  type ReleaseEffect,
+  type ReleaseEvent,
+  type ReleaseLifecycle,
+  type ReleasePlan,
+  type ReleasePolicy,
+  type ReleaseRequest,
+} from "./release";
