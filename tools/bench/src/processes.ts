@@ -58,13 +58,18 @@ function statCpu(path: string): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS;
 }
 
+/**
+ * Starts the built app `name` on a free port with the env `envOf(port)` gives, and resolves once
+ * `readyPath` on that port answers.
+ */
 async function startApp(
   name: string,
-  env: Record<string, string>,
-  readyPath: (port: number) => string,
+  envOf: (port: number) => Record<string, string>,
+  readyPath: string,
   options: StartOptions,
-  port: number,
 ): Promise<AppProcess> {
+  const port = await freePort();
+  const env = envOf(port);
   mkdirSync(options.logDir, { recursive: true });
   const log = openSync(join(options.logDir, `${name}.log`), "w");
   const child = spawn(
@@ -76,7 +81,7 @@ async function startApp(
     ],
     { env: { PATH: process.env["PATH"] ?? "", ...env }, stdio: ["ignore", log, log] },
   );
-  await waitForHttp(readyPath(port), child, name);
+  await waitForHttp(`http://127.0.0.1:${String(port)}${readyPath}`, child, name);
   const pid = child.pid ?? 0;
   return {
     name,
@@ -95,80 +100,62 @@ async function startApp(
 }
 
 /** The emulator; operations finish at once unless `env` says otherwise. */
-export async function startEmulator(
+export function startEmulator(
   options: StartOptions,
   env: Record<string, string> = {},
 ): Promise<AppProcess> {
-  const port = await freePort();
-  return startApp(
-    "compute-emulator",
-    {
-      PORT: String(port),
-      EMULATOR_OPERATION_DURATION_MS: "0",
-      EMULATOR_WAIT_CAP_MS: "100",
-      LOG_LEVEL: "warn",
-      ...env,
-    },
-    (p) => `http://127.0.0.1:${String(p)}/admin/config`,
-    options,
-    port,
-  );
+  const emulatorEnv = (port: number) => ({
+    PORT: String(port),
+    EMULATOR_OPERATION_DURATION_MS: "0",
+    EMULATOR_WAIT_CAP_MS: "100",
+    LOG_LEVEL: "warn",
+    ...env,
+  });
+  return startApp("compute-emulator", emulatorEnv, "/admin/config", options);
 }
 
-export async function startGateway(
+export function startGateway(
   redisUrl: string,
   prefix: string,
   options: StartOptions,
 ): Promise<AppProcess> {
-  const port = await freePort();
-  return startApp(
-    "gateway",
-    {
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      REDIS_URL: redisUrl,
-      REDIS_PREFIX: prefix,
-      AUTH_MODE: "none",
-      DEFAULT_USER: "bench@example.com",
-      // The limits stay in the path (a Redis script per CreateImage) but never bite.
-      RATE_LIMIT_CREATE_PER_MINUTE: "1000000000",
-      RATE_LIMIT_CREATE_BURST: "1000000000",
-      MAX_STREAMS_PER_PRINCIPAL: "1000000",
-      // The raw disk pre-flight (two Cloud Storage reads per raw_disk request) is measured on its
-      // own, not inside CreateImage's figures (docs/performance.md).
-      PREFLIGHT: "off",
-      LOG_LEVEL: "info",
-    },
-    (p) => `http://127.0.0.1:${String(p)}/readyz`,
-    options,
-    port,
-  );
+  const gatewayEnv = (port: number) => ({
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: prefix,
+    AUTH_MODE: "none",
+    DEFAULT_USER: "bench@example.com",
+    // The limits stay in the path (a Redis script per CreateImage) but never bite.
+    RATE_LIMIT_CREATE_PER_MINUTE: "1000000000",
+    RATE_LIMIT_CREATE_BURST: "1000000000",
+    MAX_STREAMS_PER_PRINCIPAL: "1000000",
+    // The raw disk pre-flight (two Cloud Storage reads per raw_disk request) is measured on its
+    // own, not inside CreateImage's figures (docs/performance.md).
+    PREFLIGHT: "off",
+    LOG_LEVEL: "info",
+  });
+  return startApp("gateway", gatewayEnv, "/readyz", options);
 }
 
-export async function startWorker(
+export function startWorker(
   redisUrl: string,
   prefix: string,
   emulator: AppProcess,
   options: StartOptions,
   env: Record<string, string> = {},
 ): Promise<AppProcess> {
-  const port = await freePort();
-  return startApp(
-    "worker",
-    {
-      REDIS_URL: redisUrl,
-      REDIS_PREFIX: prefix,
-      COMPUTE_ENDPOINT: emulator.url,
-      GCE_METADATA_HOST: emulator.url.replace("http://", ""),
-      METADATA_SERVER_DETECTION: "assume-present",
-      ADMIN_PORT: String(port),
-      ADMIN_HOST: "127.0.0.1",
-      WORKER_CONCURRENCY: "256",
-      LOG_LEVEL: "info",
-      ...env,
-    },
-    (p) => `http://127.0.0.1:${String(p)}/readyz`,
-    options,
-    port,
-  );
+  const workerEnv = (port: number) => ({
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: prefix,
+    COMPUTE_ENDPOINT: emulator.url,
+    GCE_METADATA_HOST: emulator.url.replace("http://", ""),
+    METADATA_SERVER_DETECTION: "assume-present",
+    ADMIN_PORT: String(port),
+    ADMIN_HOST: "127.0.0.1",
+    WORKER_CONCURRENCY: "256",
+    LOG_LEVEL: "info",
+    ...env,
+  });
+  return startApp("worker", workerEnv, "/readyz", options);
 }
