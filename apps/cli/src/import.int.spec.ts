@@ -164,6 +164,16 @@ async function interruptedImport(
   return { code, err };
 }
 
+/** Runs the same import again: it resumes, the image `name` is READY, and nothing is left. */
+async function resumedToReady(args: string[], name: string): Promise<Run> {
+  const again = await images(args);
+  expect(again.stderr).toContain("Resuming the import");
+  expect(again.code).toBe(0);
+  expect((await state()).images.find((i) => i.name === name)).toMatchObject({ status: "READY" });
+  expect(imports()).toEqual([]);
+  return again;
+}
+
 /** `images import FILE` into my-project's my-bucket as the image `name`. */
 const importArgs = (file: string, name: string) => [
   "import",
@@ -255,13 +265,7 @@ describe("images import", () => {
     const [kept] = imports();
     // The session only: the archive is the user's own file.
     expect(readdirSync(join(cache, "imagesvc/imports", kept ?? ""))).toEqual(["state.json"]);
-    const again = await images(args);
-    expect(again.stderr).toContain("Resuming the import");
-    expect(again.code).toBe(0);
-    expect((await state()).images.find((i) => i.name === "in-place")).toMatchObject({
-      status: "READY",
-    });
-    expect(imports()).toEqual([]);
+    await resumedToReady(args, "in-place");
   });
 
   it("on Ctrl-C mid-upload keeps only the archive and session that resume it, and says so", async () => {
@@ -348,13 +352,8 @@ describe("images import", () => {
     bytes[100] = (bytes[100] ?? 0) ^ 0xff;
     writeFileSync(partial, bytes);
 
-    const second = await images(args);
+    const second = await resumedToReady(args, "differs");
     expect(second.stderr).toContain("differs from the one being uploaded");
-    expect(second.code).toBe(0);
-    expect((await state()).images.find((i) => i.name === "differs")).toMatchObject({
-      status: "READY",
-    });
-    expect(imports()).toEqual([]);
   });
 
   it("refuses bad archives made by GNU tar in the CreateImage answer, before anything is stored", async () => {

@@ -104,28 +104,25 @@ describe("parseSetIamPolicy", () => {
     expect(parseSetIamPolicy({ policy: { bindings: [] } }, next).bindings).toEqual([]);
   });
 
-  it("refuses a stale etag with 412, and roles or members IAM would not take with 400", () => {
-    const next = parseSetIamPolicy({ policy: { bindings: [binding], etag: "ACAB" } }, EMPTY_POLICY);
-    expect(
-      thrown(() => parseSetIamPolicy({ policy: { bindings: [], etag: "ACAB" } }, next)),
-    ).toEqual([412, "conditionNotMet"]);
-    expect(
-      thrown(() =>
-        parseSetIamPolicy(
-          { policy: { bindings: [{ role: "imageUser", members: ["user:a@b"] }] } },
-          next,
-        ),
-      ),
-    ).toEqual([400, "invalid"]);
-    expect(
-      thrown(() =>
-        parseSetIamPolicy(
-          { policy: { bindings: [{ role: "roles/x", members: ["a@b.com"] }] } },
-          next,
-        ),
-      ),
-    ).toEqual([400, "invalid"]);
-    expect(thrown(() => parseSetIamPolicy({}, next))).toEqual([400, "required"]);
+  const current = parseSetIamPolicy(
+    { policy: { bindings: [binding], etag: "ACAB" } },
+    EMPTY_POLICY,
+  );
+  it.each([
+    ["a stale etag", { policy: { bindings: [], etag: "ACAB" } }, [412, "conditionNotMet"]],
+    [
+      "a role IAM has not",
+      { policy: { bindings: [{ role: "imageUser", members: ["user:a@b"] }] } },
+      [400, "invalid"],
+    ],
+    [
+      "a member without its kind",
+      { policy: { bindings: [{ role: "roles/x", members: ["a@b.com"] }] } },
+      [400, "invalid"],
+    ],
+    ["no policy", {}, [400, "required"]],
+  ])("refuses %s", (_what, body, expected) => {
+    expect(thrown(() => parseSetIamPolicy(body, current))).toEqual(expected);
   });
 
   it("merges one role's bindings into one, each member once", () => {

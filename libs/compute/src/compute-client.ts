@@ -251,6 +251,22 @@ export function createComputeClient(options: ComputeClientOptions): ComputeClien
     );
   };
 
+  /** A mutating call on one image (`images/NAME` + `verb`), under its requestId. */
+  const mutateImage = async (
+    method: string,
+    httpMethod: string,
+    project: string,
+    image: string,
+    verb: string,
+    body: unknown,
+    { requestId, ...callOptions }: MutationOptions,
+  ) => {
+    const path = `images/${p(image)}${verb}?${new URLSearchParams({ requestId }).toString()}`;
+    return operation(
+      await call(method, httpMethod, global(project, path), body, timeoutMs, callOptions),
+    );
+  };
+
   const client: ComputeClient = {
     async insertImage(project, image, { requestId, forceCreate, ...callOptions }) {
       const query = new URLSearchParams({ requestId });
@@ -316,50 +332,19 @@ export function createComputeClient(options: ComputeClientOptions): ComputeClien
       } while (pageToken !== "");
       return items;
     },
-    deprecateImage: async (project, image, status, { requestId, ...callOptions }) =>
-      operation(
-        await call(
-          "images.deprecate",
-          "POST",
-          global(
-            project,
-            `images/${p(image)}/deprecate?${new URLSearchParams({ requestId }).toString()}`,
-          ),
-          status ?? {},
-          timeoutMs,
-          callOptions,
-        ),
-      ),
-    deleteImage: async (project, image, { requestId, ...callOptions }) =>
-      operation(
-        await call(
-          "images.delete",
-          "DELETE",
-          global(project, `images/${p(image)}?${new URLSearchParams({ requestId }).toString()}`),
-          undefined,
-          timeoutMs,
-          callOptions,
-        ),
-      ),
-    setImageLabels: async (
-      project,
-      image,
-      labels,
-      labelFingerprint,
-      { requestId, ...callOptions },
-    ) =>
-      operation(
-        await call(
-          "images.setLabels",
-          "POST",
-          global(
-            project,
-            `images/${p(image)}/setLabels?${new URLSearchParams({ requestId }).toString()}`,
-          ),
-          { labels, labelFingerprint },
-          timeoutMs,
-          callOptions,
-        ),
+    deprecateImage: (project, image, status, options) =>
+      mutateImage("images.deprecate", "POST", project, image, "/deprecate", status ?? {}, options),
+    deleteImage: (project, image, options) =>
+      mutateImage("images.delete", "DELETE", project, image, "", undefined, options),
+    setImageLabels: (project, image, labels, labelFingerprint, options) =>
+      mutateImage(
+        "images.setLabels",
+        "POST",
+        project,
+        image,
+        "/setLabels",
+        { labels, labelFingerprint },
+        options,
       ),
     async getImageIamPolicy(project, image, callOptions = {}) {
       return (await call(

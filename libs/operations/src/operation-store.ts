@@ -181,6 +181,11 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
     return op;
   };
   const createdMs = (op: Operation) => Date.parse(op.insertTime);
+  /** Fields of one record, by their RECORD_FIELDS names, in one HMGET; WRONGTYPE is unreadable. */
+  const readRecord = (project: string, name: string, ...fields: (keyof typeof RECORD_FIELDS)[]) =>
+    redis
+      .hmget(operationKeys(prefix, project, name).record, ...fields.map((f) => RECORD_FIELDS[f]))
+      .catch(unreadableIfWrongType);
 
   /** Runs write-operation.lua; see its header for the arguments and the answer. */
   const write = (
@@ -260,13 +265,13 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
         stored.version = 1;
         return { created: true, operation: stored };
       }
-      const existing = await redis.hmget(
-        operationKeys(prefix, operation.project, name).record,
-        RECORD_FIELDS.operation,
-        RECORD_FIELDS.version,
-        RECORD_FIELDS.fingerprint,
+      const [json, version, rh] = await readRecord(
+        operation.project,
+        name,
+        "operation",
+        "version",
+        "fingerprint",
       );
-      const [json, version, rh] = existing;
       if (json == null) {
         // The request id outlived its record (both expire; the record went first). Treat the
         // id as free: the caller's retry will create a new operation.
@@ -281,28 +286,21 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
     },
 
     async get(project, name) {
-      const [json, version] = await redis
-        .hmget(
-          operationKeys(prefix, project, name).record,
-          RECORD_FIELDS.operation,
-          RECORD_FIELDS.version,
-        )
-        .catch(unreadableIfWrongType);
+      const [json, version] = await readRecord(project, name, "operation", "version");
       return json == null ? undefined : parse(json, version ?? undefined);
     },
 
     async history(project, name) {
-      const [json, version, history, rq, rv, nt] = await redis
-        .hmget(
-          operationKeys(prefix, project, name).record,
-          RECORD_FIELDS.operation,
-          RECORD_FIELDS.version,
-          RECORD_FIELDS.history,
-          RECORD_FIELDS.request,
-          RECORD_FIELDS.requestView,
-          RECORD_FIELDS.notification,
-        )
-        .catch(unreadableIfWrongType);
+      const [json, version, history, rq, rv, nt] = await readRecord(
+        project,
+        name,
+        "operation",
+        "version",
+        "history",
+        "request",
+        "requestView",
+        "notification",
+      );
       if (json == null) return undefined;
       const earlier = (history ?? "")
         .split("\n")
@@ -316,18 +314,17 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
     },
 
     async getStored(project, name) {
-      const [json, version, rq, ct, lc, ls, nt] = await redis
-        .hmget(
-          operationKeys(prefix, project, name).record,
-          RECORD_FIELDS.operation,
-          RECORD_FIELDS.version,
-          RECORD_FIELDS.request,
-          RECORD_FIELDS.createdMs,
-          RECORD_FIELDS.lifecycle,
-          RECORD_FIELDS.lifecycleSeq,
-          RECORD_FIELDS.notification,
-        )
-        .catch(unreadableIfWrongType);
+      const [json, version, rq, ct, lc, ls, nt] = await readRecord(
+        project,
+        name,
+        "operation",
+        "version",
+        "request",
+        "createdMs",
+        "lifecycle",
+        "lifecycleSeq",
+        "notification",
+      );
       if (json == null) return undefined;
       return {
         operation: parse(json, version ?? undefined),
