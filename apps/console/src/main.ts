@@ -402,13 +402,25 @@ async function list(): Promise<void> {
  * the list ends: a search covers every operation the service keeps, not only those loaded.
  */
 async function searchFurther(signal: AbortSignal): Promise<void> {
+  if (searchingFurther) return; // one at a time: the one under way reads the search as it goes
+  searchingFurther = true;
   const shown = () => [...rows.values()].filter((r) => !r.element.hidden).length;
-  while (field("search").value.trim() !== "" && nextPage !== "" && shown() < 50 && !signal.aborted)
-    await loadPage(signal);
+  try {
+    while (
+      field("search").value.trim() !== "" &&
+      nextPage !== "" &&
+      shown() < 50 &&
+      !signal.aborted
+    )
+      if (!(await loadPage(signal))) return; // a refusal is shown; no retry storm
+  } finally {
+    searchingFurther = false;
+  }
 }
+let searchingFurther = false;
 
 /** One page of 50 (the first, or the one after the last shown), each row watched until DONE. */
-async function loadPage(signal: AbortSignal): Promise<void> {
+async function loadPage(signal: AbortSignal): Promise<boolean> {
   const wanted = field("status").value;
   // An outcome is one of DONE's: the service lists DONE, and the page keeps that outcome.
   const status = OUTCOMES.includes(wanted) ? "DONE" : wanted;
@@ -420,17 +432,21 @@ async function loadPage(signal: AbortSignal): Promise<void> {
         pageToken: nextPage,
         ...(status !== "" && { status: Operation_Status[status as keyof typeof Operation_Status] }),
       });
-      if (signal.aborted) return;
+      if (signal.aborted) return false;
       setStreamStatus("");
       for (const op of page.items) addRow(op, false); // each watched while on show
       nextPage = page.nextPageToken;
       $("more").hidden = nextPage === "";
-      return;
+      return true;
     } catch (e) {
       const error = ConnectError.from(e);
       setStreamStatus(`Could not list operations: ${error.rawMessage}`);
-      if (error.code !== Code.Unavailable || signal.aborted) return;
-      await sleep(backoffDelay(attempt, RECONNECT));
+      if (error.code !== Code.Unavailable || signal.aborted) return false;
+      const resumed = await sleep(backoffDelay(attempt, RECONNECT), signal).then(
+        () => true,
+        () => false,
+      );
+      if (!resumed) return false;
     }
   }
 }
@@ -441,14 +457,16 @@ async function loadPage(signal: AbortSignal): Promise<void> {
  * link to an older one) gets its row at the top first.
  */
 async function showDetail(name: string): Promise<void> {
-  let row = rows.get(name);
+  const { signal } = listing;
   let recorded: OperationHistory;
   try {
-    recorded = await client.getOperationHistory({ project, operation: name });
+    recorded = await client.getOperationHistory({ project, operation: name }, { signal });
   } catch (e) {
-    setStreamStatus(`${name}: ${ConnectError.from(e).rawMessage}`);
+    if (!signal.aborted) setStreamStatus(`${name}: ${ConnectError.from(e).rawMessage}`);
     return;
   }
+  if (signal.aborted) return; // the list was replaced meanwhile: its rows are gone
+  let row = rows.get(name);
   const latest = recorded.versions.at(-1);
   if (row === undefined) {
     if (latest === undefined) return;
@@ -462,6 +480,7 @@ async function showDetail(name: string): Promise<void> {
   cell.append($("detail"));
   row.element.after(element);
   detail = { name, element, recorded };
+  element.hidden = row.element.hidden;
   $("detail").hidden = false;
   row.element.querySelector("button.details")?.setAttribute("aria-expanded", "true");
   if (latest !== undefined) update(row, latest);

@@ -45,6 +45,11 @@ describe("applyFilter", () => {
     ['creationTimestamp > "2026-01-01T12:00:00Z"', ["a", "b"]],
     ["deprecated.state != DEPRECATED", ["a", "c"]],
     ["(family = db OR family = web) AND name != b", ["a", "c"]],
+    // OR binds tighter than AND, as AIP-160 has it.
+    ["family = db AND name = a OR name = c", ["c"]],
+    ["family = web name = b OR name = c", ["b"]],
+    ["labels:env", ["a", "c"]],
+    ["labels.team-name:*", []],
   ])("applies %j to nested fields", (filter, names) => {
     expect(applyFilter(images, filter).map((i) => i.name)).toEqual(names);
   });

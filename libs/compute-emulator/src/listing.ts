@@ -37,25 +37,27 @@ function parseFilter(filter: string): Test {
   const peek = () => tokens[at];
   const isWord = (word: string) => peek()?.quoted === false && peek()?.text === word;
 
+  // AIP-160's precedence: OR binds tighter than AND, written or implied (`a b OR c` is
+  // `a AND (b OR c)`).
+  const and = (): Test => {
+    let left = or();
+    for (;;) {
+      if (isWord("AND")) at++;
+      else if (peek() === undefined || isWord(")")) return left;
+      const l = left;
+      const r = or();
+      left = (item) => l(item) && r(item);
+    }
+  };
   const or = (): Test => {
-    let left = and();
+    let left = unary();
     while (isWord("OR")) {
       at++;
       const l = left;
-      const r = and();
+      const r = unary();
       left = (item) => l(item) || r(item);
     }
     return left;
-  };
-  const and = (): Test => {
-    let left = unary();
-    for (;;) {
-      if (isWord("AND")) at++;
-      else if (peek() === undefined || isWord(")") || isWord("OR")) return left;
-      const l = left;
-      const r = unary();
-      left = (item) => l(item) && r(item);
-    }
   };
   const unary = (): Test => {
     if (isWord("NOT")) {
@@ -71,7 +73,7 @@ function parseFilter(filter: string): Test {
     }
     if (isWord("(")) {
       at++;
-      const inner = or();
+      const inner = and();
       if (!isWord(")")) throw bad();
       at++;
       return inner;
@@ -84,12 +86,12 @@ function parseFilter(filter: string): Test {
     const value = tokens[at++];
     if (field === undefined || field.quoted || op === undefined || op.quoted || value === undefined)
       throw bad();
-    if (!/^[A-Za-z_][\w.]*$/.test(field.text) || (!value.quoted && /^[()=<>:!]/.test(value.text)))
+    if (!/^[A-Za-z_][\w.-]*$/.test(field.text) || (!value.quoted && /^[()=<>:!]/.test(value.text)))
       throw bad();
     const get = (item: Record<string, unknown>) => fieldOf(item, field.text);
     return compare(op.text, value.text, get, bad);
   };
-  const test = or();
+  const test = and();
   if (at !== tokens.length) throw bad();
   return test;
 }
@@ -108,9 +110,15 @@ function compare(
     case "!=":
       return (item) => !any(get(item), (v) => v !== undefined && matches(v));
     case ":":
+      // `field:*` is set; `map:key` has the key (`labels:env`); otherwise a match, as `=`.
       return value === "*"
         ? (item) => get(item) !== undefined
-        : (item) => any(get(item), (v) => v !== undefined && matches(v));
+        : (item) => {
+            const v = get(item);
+            if (typeof v === "object" && v !== null && !Array.isArray(v))
+              return Object.hasOwn(v, value);
+            return any(v, (x) => x !== undefined && matches(x));
+          };
     case ">":
     case "<":
     case ">=":

@@ -141,7 +141,7 @@ export class Store {
       if (seen !== undefined && seen.expiresAt > now)
         return this.operationJson(seen.operation, now);
     }
-    this.checkSourceImage(project, body.json["sourceImage"]);
+    this.checkSourceImage(project, body.json["sourceImage"], now);
     const key = `${project}/${body.name}`;
     if (this.images.has(key)) {
       throw new ComputeFault(
@@ -329,7 +329,7 @@ export class Store {
    * OBSOLETE or DELETED, or a family of this emulator's with no image it resolves to. Sources it
    * does not hold (public images, say) stay valid, as before.
    */
-  private checkSourceImage(project: string, reference: unknown): void {
+  private checkSourceImage(project: string, reference: unknown, now: number): void {
     if (typeof reference !== "string" || reference === "") return;
     const path = sourcePath(reference, project);
     const family = /^projects\/([^/]+)\/global\/images\/family\/([^/]+)$/.exec(path);
@@ -338,7 +338,7 @@ export class Store {
       const known = [...this.images.values()].some(
         (i) => i.project === owner && i.body["family"] === name,
       );
-      if (known && this.newestOfFamily(owner, name, Date.now()) === undefined) throw notFound(path);
+      if (known && this.newestOfFamily(owner, name, now) === undefined) throw notFound(path);
       return;
     }
     const image = /^projects\/([^/]+)\/global\/images\/([^/]+)$/.exec(path);

@@ -107,8 +107,8 @@ export type ReleaseEffect =
       readonly requestId: string;
       readonly delayMs: number;
     }
-  /** Give the family up; the release is DONE. */
-  | { readonly kind: "releaseFamily" }
+  /** Give the family up (the one claimed, when known); the release is DONE. */
+  | { readonly kind: "releaseFamily"; readonly family?: string }
   | { readonly kind: "none" };
 
 export interface ReleaseDecision {
@@ -238,7 +238,7 @@ function step(plan: ReleasePlan, done: number | undefined, requestId: string): R
         : `${plan.family} resolves to ${plan.target}; ${plan.retire.map((r) => `${r.image} is ${r.state}`).join(", ")}`;
     return {
       lifecycle: { phase: "done", outcome: "released", message, target: plan.target },
-      effect: { kind: "releaseFamily" },
+      effect: { kind: "releaseFamily", family: plan.family },
       message,
     };
   }
@@ -309,7 +309,10 @@ function failedCall(
   const message = `Compute refused the release (${what}: ${error.message}).${left}`;
   return {
     lifecycle: { phase: "done", outcome: "failed", message },
-    effect: { kind: "releaseFamily" },
+    effect:
+      lifecycle.phase === "reading"
+        ? { kind: "releaseFamily" }
+        : { kind: "releaseFamily", family: lifecycle.plan.family },
     message,
   };
 }

@@ -31,4 +31,5 @@ export {
   type ComputeBudgetOptions,
 } from "./compute-budget";
 export { createSweeperLock, type SweeperLock } from "./sweeper-lock";
+export { createFamilyClaims, type FamilyClaims } from "./family-claims";
 export { OperationGoneError, OperationNotFoundError, UnreadableRecordError } from "./errors";

@@ -13,6 +13,7 @@ import { Operation_Status } from "@imagesvc/proto";
  * - `P:{ratelimit:PRINCIPAL}`  hash: CreateImage's token bucket of a principal (take-token.lua)
  * - `P:{computequota:PROJECT:KIND}` hash: the workers' shared budget of Compute's rate quota of
  *                              a project, KIND `write` or `read` (take-token.lua, drain-tokens.lua)
+ * - `P:{project}:family:NAME`  string: the release operation changing image family NAME now
  * - `P:sweeper-lock`           string: the token of the worker sweeping now (its own lock scripts)
  * - `P:pubsub-mode`, `P:settings`: the deployment's recorded pub/sub mode and shared settings
  *                              (libs/redis); `{P:queue}:…`: BullMQ's keys (libs/queue)
@@ -130,3 +131,6 @@ export const rateLimitKey = (prefix: string, principal: string) =>
 export const computeQuotaKey = (prefix: string, project: string, kind: "write" | "read") =>
   `${prefix}:{computequota:${project}:${kind}}`;
 export const sweeperLockKey = (prefix: string) => `${prefix}:sweeper-lock`;
+/** A string: the release operation that holds an image family now (family-claims.ts). */
+export const familyClaimKey = (prefix: string, project: string, family: string) =>
+  `${prefix}:{${project}}:family:${family}`;

@@ -302,10 +302,15 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
         "notification",
       );
       if (json == null) return undefined;
-      const earlier = (history ?? "")
-        .split("\n")
-        .filter((line) => line !== "")
-        .map((line) => parse(line, undefined, true));
+      // A line this release cannot read is left out, not the whole history.
+      const earlier = (history ?? "").split("\n").flatMap((line) => {
+        if (line === "") return [];
+        try {
+          return [parse(line, undefined, true)];
+        } catch {
+          return [];
+        }
+      });
       return {
         versions: [...earlier, parse(json, version ?? undefined)],
         request: rq ?? rv ?? "",

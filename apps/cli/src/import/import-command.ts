@@ -72,6 +72,11 @@ export interface ImportContext {
 interface ImportState {
   readonly requestId: string;
   uri?: string;
+  /**
+   * An interrupted run's session, while its archive is rebuilt: it becomes `uri` again only once
+   * the new archive is found to begin with the bytes the session holds. Never resumed unchecked.
+   */
+  unverifiedUri?: string;
   /** The archive is complete (its upload may still be under way). */
   archived?: boolean;
   uploaded?: boolean;
@@ -222,8 +227,14 @@ export async function importDisk(
           save();
         } else {
           // An archive that an interrupted run was uploading: what the new one must begin with.
+          // Its session is set aside until the new archive is checked against it.
           if (existsSync(sentArchive)) rmSync(ownArchive, { force: true });
           else if (existsSync(ownArchive)) renameSync(ownArchive, sentArchive);
+          if (state.uri !== undefined) {
+            state.unverifiedUri = state.uri;
+            delete state.uri;
+            save();
+          }
           const sentBytes = existsSync(sentArchive) ? statSync(sentArchive).size : 0;
           say(
             `Converting ${file} (${disk.format}, ${size(disk.virtualSize)}) to a raw disk of whole GiB, and archiving it (tar --format=oldgnu -S, gzip-compressed) while it uploads…`,
@@ -261,16 +272,22 @@ export async function importDisk(
             upload,
             uploadStopped,
             held: () =>
-              state.uri === undefined ? Promise.resolve(undefined) : heldBytes(storage, state.uri),
+              state.unverifiedUri === undefined
+                ? Promise.resolve(undefined)
+                : heldBytes(storage, state.unverifiedUri),
+            onVerified: () => {
+              state.uri = state.unverifiedUri;
+              delete state.unverifiedUri;
+              save();
+            },
             onArchived: () => {
               state.archived = true;
               save();
             },
-            onStartOver: () => {
-              say(
-                "The rebuilt archive differs from the one being uploaded (another tar or pigz?), so the upload starts over.",
-              );
+            onStartOver: (why) => {
+              if (why !== undefined) say(why);
               delete state.uri;
+              delete state.unverifiedUri;
               save();
             },
           });
@@ -280,11 +297,22 @@ export async function importDisk(
       } catch (e) {
         // The archive is incomplete, or the disk was refused: nothing worth resuming. (An
         // upload that stopped after its archive was complete is kept.)
-        if (!(e instanceof StorageError && archiveComplete(state))) discard();
+        // A resumed run keeps what resumes it through a Cloud Storage failure too.
+        if (!(e instanceof StorageError && (archiveComplete(state) || resumed))) discard();
         throw e;
       }
     }
 
+    if (state.uploaded !== true && state.uri !== undefined) {
+      // A session that expired (or was cancelled) cannot resume; one already complete is done.
+      const held = await heldBytes(storage, state.uri).catch(() => 0);
+      if (held === undefined) {
+        say("The upload session expired; the upload starts over.");
+        delete state.uri;
+      } else if (held === Number.POSITIVE_INFINITY) state.uploaded = true;
+      save();
+    }
+    rmSync(sentArchive, { force: true }); // an unchecked archive's leftover: never resumed from
     if (state.uploaded !== true) {
       stage = "upload";
       say(`Uploading ${size(statSync(archive).size)} to gs://${flags.bucket}/${object}…`);
@@ -471,8 +499,11 @@ async function archiveWhileUploading(
     readonly uploadStopped: (e: unknown) => StorageError;
     /** What the interrupted run's session holds (heldBytes); asked only with `sentArchive`. */
     readonly held: () => Promise<number | undefined>;
+    /** The new archive begins with what the session holds: the session resumes. */
+    readonly onVerified: () => void;
     readonly onArchived: () => void;
-    readonly onStartOver: () => void;
+    /** The session cannot resume (why, if there is something to say): a new one is made. */
+    readonly onStartOver: (why?: string) => void;
   },
 ): Promise<void> {
   const stop = new AbortController();
@@ -486,13 +517,21 @@ async function archiveWhileUploading(
   const uploaded: { bytes: number; shown?: ReturnType<typeof phaseProgress> } = { bytes: 0 };
   const uploading = (async () => {
     if (how.sentArchive !== undefined) {
-      const held = await how.held();
+      // Any doubt (no session, a complete or expired one, a failed check) starts over: an
+      // object is never spliced from two archives.
+      const held = await how.held().catch(() => undefined);
       const same =
         held !== undefined &&
         Number.isFinite(held) &&
-        (await sameStart(how.sentArchive, held, source, signal));
+        (await sameStart(how.sentArchive, held, source, signal).catch(() => false));
       rmSync(how.sentArchive, { force: true }); // before a byte of the new archive is sent
-      if (!same) how.onStartOver();
+      if (same) how.onVerified();
+      else
+        how.onStartOver(
+          held === undefined || !Number.isFinite(held)
+            ? undefined
+            : "The rebuilt archive differs from the one being uploaded (another tar or pigz?), so the upload starts over.",
+        );
     }
     await how.upload(source, signal, (bytes) => {
       uploaded.bytes = bytes;

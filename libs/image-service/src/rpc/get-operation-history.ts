@@ -39,9 +39,9 @@ const STATUS_OF = { RUNNING: Operation_Status.RUNNING, DONE: Operation_Status.DO
 
 /**
  * The request as accepted, from the stored request's JSON: its image (keys in clear are never
- * stored, so none is here), request id and force flag, and its webhook. Read leniently: a view
- * of what was asked, not what a worker runs, so a field it does not know is left out and an
- * unreadable one leaves the request unset rather than failing the call.
+ * stored, so none is here), request id and force flag, and its webhook (its query left out).
+ * Read leniently: a view of what was asked, not what a worker runs, so a field it does not know
+ * is left out and an unreadable one leaves the request unset rather than failing the call.
  */
 function requestView(
   project: string,
@@ -62,10 +62,27 @@ function requestView(
       requestId: typeof stored.requestId === "string" ? stored.requestId : "",
       forceCreate: stored.forceCreate === true,
       ...(notification !== undefined && {
-        notification: { url: notification.url, on: notification.on.map((s) => STATUS_OF[s]) },
+        notification: {
+          url: withoutQuery(notification.url),
+          on: notification.on.map((s) => STATUS_OF[s]),
+        },
       }),
     });
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * A webhook URL as the history shows it to every reader of the project: its query and fragment
+ * (where hooks often carry a token) left out, marked `?…`.
+ */
+function withoutQuery(url: string): string {
+  try {
+    const parsed = new URL(url);
+    const cut = parsed.search !== "" || parsed.hash !== "";
+    return `${parsed.origin}${parsed.pathname}${cut ? "?…" : ""}`;
+  } catch {
+    return "";
   }
 }

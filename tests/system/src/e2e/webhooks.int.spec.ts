@@ -2,7 +2,8 @@
 // the `standardwebhooks` package; deliveries are retried on 500 and on a dropped connection,
 // survive a worker's kill -9, and are refused for a host off the allowlist.
 import { Code, ConnectError } from "@connectrpc/connect";
-import { Operation_Status } from "@imagesvc/proto";
+import { toJsonString } from "@bufbuild/protobuf";
+import { Operation_Status, OperationHistorySchema } from "@imagesvc/proto";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -131,6 +132,23 @@ describe("webhooks", () => {
         [`${op.name}:DONE`, "operation.done"],
       ]);
       expect(receiver.attempts.at(-1)).toMatchObject({ name: op.name, status: "DONE" });
+      // The history shows the webhook asked for, without its query (hooks carry tokens there).
+      const tokened = await stack.client.createImage({
+        project: "my-project",
+        image: {
+          name: "hooked-token",
+          sourceImage: "projects/debian-cloud/global/images/family/debian-12",
+        },
+        notification: { url: `${url}?token=s3cret`, on: [Operation_Status.DONE] },
+      });
+      const history = await stack.client.getOperationHistory({
+        project: "my-project",
+        operation: tokened.name,
+      });
+      expect(history.request?.notification?.url).toBe(
+        `${new URL(url).origin}${new URL(url).pathname}?…`,
+      );
+      expect(toJsonString(OperationHistorySchema, history)).not.toContain("s3cret");
     } finally {
       await worker.stop();
     }

@@ -157,8 +157,9 @@ export type OperationHistory = Message<"computeimages.v1.OperationHistory"> & {
 
   /**
    * The request as the service accepted it (its request id assigned), without its keys in clear:
-   * a customer key shows as its object with `raw_key` and `rsa_encrypted_key` empty. Unset for
-   * operations recorded by a release before this one that ended before it.
+   * a customer key shows as its object with `raw_key` and `rsa_encrypted_key` empty, and a
+   * webhook URL without its query. Unset for operations a release before this one ended. Versions
+   * written by such a release are missing from `versions` (their numbers show the gaps).
    *
    * @generated from field: computeimages.v1.CreateImageRequest request = 2;
    */
