@@ -358,8 +358,7 @@ export async function startComputeEmulator(input: EmulatorOptions = {}): Promise
 
   function listPage(items: Record<string, unknown>[], url: URL) {
     const filtered = applyFilter(items, url.searchParams.get("filter"));
-    const orderBy = url.searchParams.get("orderBy");
-    const ordered = orderBy === null ? filtered : applyOrder(filtered, orderBy);
+    const ordered = applyOrder(filtered, url.searchParams.get("orderBy"));
     return page(ordered, url.searchParams.get("maxResults"), url.searchParams.get("pageToken"));
   }
 

@@ -181,7 +181,7 @@ function ordered(a: string, b: string): number {
 }
 
 /**
- * Compute's list `orderBy`: `name` (the default order here too) or `creationTimestamp desc`
+ * Compute's list `orderBy`: `name` (the default) or `creationTimestamp desc`
  * (newest first); anything else is 400, as Compute answers.
  */
 export function applyOrder<T extends Record<string, unknown>>(
@@ -189,11 +189,17 @@ export function applyOrder<T extends Record<string, unknown>>(
   orderBy: string | null,
 ): T[] {
   if (orderBy === null || orderBy.trim() === "" || orderBy.trim() === "name")
-    return [...items].sort((a, b) => scalar(a["name"]).localeCompare(scalar(b["name"])));
+    return [...items].sort((a, b) => ordered(scalar(a["name"]), scalar(b["name"])));
+  // Newest first; within one millisecond, the later inserted first, as getFromFamily picks.
   if (/^creationTimestamp\s+desc$/.test(orderBy.trim()))
-    return [...items].sort((a, b) =>
-      scalar(b["creationTimestamp"]).localeCompare(scalar(a["creationTimestamp"])),
-    );
+    return items
+      .map((item, at) => ({ item, at }))
+      .sort((a, b) => {
+        const x = scalar(a.item["creationTimestamp"]);
+        const y = scalar(b.item["creationTimestamp"]);
+        return x < y ? 1 : x > y ? -1 : b.at - a.at;
+      })
+      .map(({ item }) => item);
   throw invalid(
     `Invalid value for field 'orderBy': '${orderBy}'. Compute sorts by 'name' or 'creationTimestamp desc'.`,
   );

@@ -227,6 +227,10 @@ export class Store {
     const path = sourcePath(reference, project);
     const declared = this.encryptedSources.get(path);
     if (declared !== undefined) return declared;
+    // A family source is the image it resolves to now, with that image's key.
+    const family = /^projects\/([^/]+)\/global\/images\/family\/([^/]+)$/.exec(path);
+    if (family !== null)
+      return this.newestOfFamily(family[1] ?? "", family[2] ?? "", Date.now())?.encryption;
     const image = /^projects\/([^/]+)\/global\/images\/([^/]+)$/.exec(path);
     return image === null ? undefined : this.images.get(`${image[1]}/${image[2]}`)?.encryption;
   }
@@ -400,10 +404,10 @@ export class Store {
     return this.imageJson(image, now);
   }
 
+  /** A project's images in the order they were inserted (the list's `orderBy` sorts them). */
   listImages(project: string, now: number): ImageJson[] {
     return [...this.images.values()]
       .filter((i) => i.project === project)
-      .sort((a, b) => a.name.localeCompare(b.name))
       .map((i) => this.imageJson(i, now));
   }
 
