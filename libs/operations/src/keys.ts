@@ -19,10 +19,12 @@ import { Operation_Status } from "@imagesvc/proto";
  *                              (libs/redis); `{P:queue}:…`: BullMQ's keys (libs/queue)
  *
  * The index members are `INVERTED_TIME:NAME` with score 0, so ZRANGE BYLEX lists newest first and
- * a member is an exact, stable page cursor. Every write that adds to an index also trims from it
- * the members created before the retention, and the index expires with its last write. Updates
- * are published on a channel named like the record key: one channel per operation, so a gateway
- * receives only what its watchers want. A message is `<publish time in ms> <Operation JSON>`.
+ * a member is an exact, stable page cursor. One write in sixteen that adds to an index (by the
+ * operation name's random last digit) also trims from it the members created before the
+ * retention, and the index expires with its last write; a listing skips a member whose record
+ * is gone. Updates are published on a channel named like the record key: one channel per
+ * operation, so a gateway receives only what its watchers want. A message is
+ * `<the writer's time in ms> <Operation JSON>`.
  *
  * The writes are the Lua scripts in `lua/`: `create-operation.lua` (the record, the request id,
  * the indexes) and `write-operation.lua` (a lifecycle step and/or a version, moved between the

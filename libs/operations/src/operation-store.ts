@@ -217,6 +217,7 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
         publishCommand: publish,
         expiredMembersFrom: indexBoundBefore(Date.now() - retentionMs),
         historyMax: HISTORY_MAX,
+        publishedMs: Date.now(),
       },
     );
   };

@@ -1,8 +1,9 @@
 --[[
   Creates an operation unless its project already used the request id: sets the request id,
   writes the record (version 1, PENDING, lifecycle sequence 0) and adds the operation to the
-  index of all operations and to the PENDING index, trimming from both the members created
-  before the retention. Everything expires `retentionMs` after this write.
+  index of all operations and to the PENDING index, trimming from both (on one create in
+  sixteen) the members created before the retention. Everything expires `retentionMs` after
+  this write.
 
     Input:
       KEYS[1]   requestIdKey        P:{project}:rid:ID, the name a request id maps to
@@ -44,9 +45,10 @@ local expiredMembersFrom = ARGV[8]
 local lifecycle = ARGV[9]
 local notification = ARGV[10]
 
-local existing = redis.call('GET', requestIdKey)
-if existing then return {0, existing} end
-redis.call('SET', requestIdKey, name, 'PX', retentionMs)
+-- One command when the request id is new (the common case): set it only if it is not taken.
+if not redis.call('SET', requestIdKey, name, 'NX', 'PX', retentionMs) then
+  return {0, redis.call('GET', requestIdKey)}
+end
 local fields = {'v', 1, 's', 1, 'p', 0, 'op', operation, 'rh', fingerprint, 'rq', request,
   'ct', createdMs, 'ls', 0, 'lc', lifecycle}
 if notification ~= '' then
@@ -55,9 +57,12 @@ if notification ~= '' then
 end
 redis.call('HSET', recordKey, unpack(fields))
 redis.call('PEXPIRE', recordKey, retentionMs)
+-- Members past the retention are trimmed on one create in sixteen (the name's last hex digit is
+-- random): an index stays bounded, and ListOperations already skips a member whose record is gone.
+local trims = string.sub(name, -1) == '0'
 for _, indexKey in ipairs({allIndexKey, pendingIndexKey}) do
   redis.call('ZADD', indexKey, 0, indexMember)
-  redis.call('ZREMRANGEBYLEX', indexKey, expiredMembersFrom, '+')
+  if trims then redis.call('ZREMRANGEBYLEX', indexKey, expiredMembersFrom, '+') end
   redis.call('PEXPIRE', indexKey, retentionMs)
 end
 return {1, name}

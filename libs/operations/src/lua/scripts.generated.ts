@@ -15,8 +15,9 @@ export interface LuaScript {
 /**
  * create-operation.lua: Creates an operation unless its project already used the request id: sets
  * the request id, writes the record (version 1, PENDING, lifecycle sequence 0) and adds the
- * operation to the index of all operations and to the PENDING index, trimming from both the members
- * created before the retention. Everything expires `retentionMs` after this write.
+ * operation to the index of all operations and to the PENDING index, trimming from both (on one
+ * create in sixteen) the members created before the retention. Everything expires `retentionMs`
+ * after this write.
  */
 export const createOperationScript: LuaScript = {
   file: "create-operation.lua",
@@ -24,8 +25,9 @@ export const createOperationScript: LuaScript = {
   lua: `--[[
   Creates an operation unless its project already used the request id: sets the request id,
   writes the record (version 1, PENDING, lifecycle sequence 0) and adds the operation to the
-  index of all operations and to the PENDING index, trimming from both the members created
-  before the retention. Everything expires \`retentionMs\` after this write.
+  index of all operations and to the PENDING index, trimming from both (on one create in
+  sixteen) the members created before the retention. Everything expires \`retentionMs\` after
+  this write.
 
     Input:
       KEYS[1]   requestIdKey        P:{project}:rid:ID, the name a request id maps to
@@ -67,9 +69,10 @@ local expiredMembersFrom = ARGV[8]
 local lifecycle = ARGV[9]
 local notification = ARGV[10]
 
-local existing = redis.call('GET', requestIdKey)
-if existing then return {0, existing} end
-redis.call('SET', requestIdKey, name, 'PX', retentionMs)
+-- One command when the request id is new (the common case): set it only if it is not taken.
+if not redis.call('SET', requestIdKey, name, 'NX', 'PX', retentionMs) then
+  return {0, redis.call('GET', requestIdKey)}
+end
 local fields = {'v', 1, 's', 1, 'p', 0, 'op', operation, 'rh', fingerprint, 'rq', request,
   'ct', createdMs, 'ls', 0, 'lc', lifecycle}
 if notification ~= '' then
@@ -78,9 +81,12 @@ if notification ~= '' then
 end
 redis.call('HSET', recordKey, unpack(fields))
 redis.call('PEXPIRE', recordKey, retentionMs)
+-- Members past the retention are trimmed on one create in sixteen (the name's last hex digit is
+-- random): an index stays bounded, and ListOperations already skips a member whose record is gone.
+local trims = string.sub(name, -1) == '0'
 for _, indexKey in ipairs({allIndexKey, pendingIndexKey}) do
   redis.call('ZADD', indexKey, 0, indexMember)
-  redis.call('ZREMRANGEBYLEX', indexKey, expiredMembersFrom, '+')
+  if trims then redis.call('ZREMRANGEBYLEX', indexKey, expiredMembersFrom, '+') end
   redis.call('PEXPIRE', indexKey, retentionMs)
 end
 return {1, name}
@@ -415,13 +421,14 @@ export const writeOperationScript: LuaScript = {
       ARGV[9]   publishCommand      PUBLISH, or SPUBLISH on a cluster (same slot as the record)
       ARGV[10]  expiredMembersFrom  lex bound: the members past the retention sort from here on
       ARGV[11]  historyMax          how many versions the record keeps, the current one included
+      ARGV[12]  publishedMs         the writer's clock, ms since the epoch, for the published message
 
     Record fields (RECORD_FIELDS in keys.ts): reads v s p op ls hs hn rq; writes ls lc for a
     lifecycle step and v s p op hs hn for a version; at DONE writes rv and deletes rq.
 
     Publishes:
-      \`<Redis time in ms> <Operation JSON with its version>\` on the channel, so subscribers can
-      measure publish → deliver latency.
+      \`<publishedMs> <Operation JSON with its version>\` on the channel, so subscribers can
+      measure publish → deliver latency (across hosts, as far as their clocks agree).
 
     Output:
       {-1, 0, 0}              there is no such record
@@ -445,6 +452,7 @@ local indexMember = ARGV[8]
 local publishCommand = ARGV[9]
 local expiredMembersFrom = ARGV[10]
 local historyMax = ARGV[11]
+local publishedMs = ARGV[12]
 
 -- The status indexes by status number.
 local indexKeyOfStatus = {pendingIndexKey, runningIndexKey, doneIndexKey}
@@ -499,13 +507,14 @@ if newStatus == 3 then redis.call('HDEL', recordKey, 'rq') end
 if newStatus ~= oldStatus then
   redis.call('ZREM', indexKeyOfStatus[oldStatus], indexMember)
   redis.call('ZADD', indexKeyOfStatus[newStatus], 0, indexMember)
-  redis.call('ZREMRANGEBYLEX', indexKeyOfStatus[newStatus], expiredMembersFrom, '+')
+  -- On one write in sixteen (the name's random last hex digit), as create-operation.lua trims.
+  if string.sub(indexMember, -1) == '0' then
+    redis.call('ZREMRANGEBYLEX', indexKeyOfStatus[newStatus], expiredMembersFrom, '+')
+  end
   redis.call('PEXPIRE', indexKeyOfStatus[newStatus], retentionMs)
 end
-local now = redis.call('TIME')
-local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 redis.call(publishCommand, channel,
-  ms .. ' {"version":' .. version .. ',' .. string.sub(operation, 2))
+  publishedMs .. ' {"version":' .. version .. ',' .. string.sub(operation, 2))
 return {1, seq, version}
 `,
 };
@@ -551,6 +560,8 @@ export interface WriteOperationArgs {
   readonly expiredMembersFrom: string | number;
   /** how many versions the record keeps, the current one included */
   readonly historyMax: string | number;
+  /** the writer's clock, ms since the epoch, for the published message */
+  readonly publishedMs: string | number;
 }
 
 /** The ARGV of write-operation.lua, in the order its header lists them. */
@@ -567,5 +578,6 @@ export function writeOperationArgs(args: WriteOperationArgs): (string | number)[
     args.publishCommand,
     args.expiredMembersFrom,
     args.historyMax,
+    args.publishedMs,
   ];
 }

@@ -34,13 +34,14 @@
       ARGV[9]   publishCommand      PUBLISH, or SPUBLISH on a cluster (same slot as the record)
       ARGV[10]  expiredMembersFrom  lex bound: the members past the retention sort from here on
       ARGV[11]  historyMax          how many versions the record keeps, the current one included
+      ARGV[12]  publishedMs         the writer's clock, ms since the epoch, for the published message
 
     Record fields (RECORD_FIELDS in keys.ts): reads v s p op ls hs hn rq; writes ls lc for a
     lifecycle step and v s p op hs hn for a version; at DONE writes rv and deletes rq.
 
     Publishes:
-      `<Redis time in ms> <Operation JSON with its version>` on the channel, so subscribers can
-      measure publish → deliver latency.
+      `<publishedMs> <Operation JSON with its version>` on the channel, so subscribers can
+      measure publish → deliver latency (across hosts, as far as their clocks agree).
 
     Output:
       {-1, 0, 0}              there is no such record
@@ -64,6 +65,7 @@ local indexMember = ARGV[8]
 local publishCommand = ARGV[9]
 local expiredMembersFrom = ARGV[10]
 local historyMax = ARGV[11]
+local publishedMs = ARGV[12]
 
 -- The status indexes by status number.
 local indexKeyOfStatus = {pendingIndexKey, runningIndexKey, doneIndexKey}
@@ -118,11 +120,12 @@ if newStatus == 3 then redis.call('HDEL', recordKey, 'rq') end
 if newStatus ~= oldStatus then
   redis.call('ZREM', indexKeyOfStatus[oldStatus], indexMember)
   redis.call('ZADD', indexKeyOfStatus[newStatus], 0, indexMember)
-  redis.call('ZREMRANGEBYLEX', indexKeyOfStatus[newStatus], expiredMembersFrom, '+')
+  -- On one write in sixteen (the name's random last hex digit), as create-operation.lua trims.
+  if string.sub(indexMember, -1) == '0' then
+    redis.call('ZREMRANGEBYLEX', indexKeyOfStatus[newStatus], expiredMembersFrom, '+')
+  end
   redis.call('PEXPIRE', indexKeyOfStatus[newStatus], retentionMs)
 end
-local now = redis.call('TIME')
-local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 redis.call(publishCommand, channel,
-  ms .. ' {"version":' .. version .. ',' .. string.sub(operation, 2))
+  publishedMs .. ' {"version":' .. version .. ',' .. string.sub(operation, 2))
 return {1, seq, version}
