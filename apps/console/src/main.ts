@@ -248,6 +248,7 @@ function update(row: Row, op: Operation): void {
   if (detail?.name === op.name && detail.recorded !== undefined) {
     const { versions } = detail.recorded;
     if (op.version > (versions.at(-1)?.version ?? 0)) versions.push(op);
+    if (versions.length > 100) versions.splice(0, versions.length - 100); // as the service keeps
     renderDetail(row, detail.recorded);
   }
 }

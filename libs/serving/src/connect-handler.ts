@@ -48,6 +48,11 @@ export type ConnectHandlerOptions = ConnectNodeAdapterOptions;
  * (connect-pin.spec.ts) says to compare it with `connectNodeAdapter` on every upgrade.
  */
 export function createConnectHandler(options: ConnectHandlerOptions): NodeHandler {
+  // encode-once.ts hands connect stand-ins whose fields are all unknown fields.
+  if (options.binaryOptions?.writeUnknownFields === false)
+    throw new RangeError(
+      "binaryOptions.writeUnknownFields must stay true: watch streams rely on it",
+    );
   const gate = options.requestGate;
   const router = createConnectRouter({
     ...options,
