@@ -1,13 +1,6 @@
 import { guardRedisCalls, type RedisClient } from "@imagesvc/redis";
 import { familyClaimKey } from "./keys";
-import {
-  extendLockArgs,
-  extendLockKeys,
-  extendLockScript,
-  releaseLockArgs,
-  releaseLockKeys,
-  releaseLockScript,
-} from "./lua/scripts.generated";
+import { tokenLockScripts } from "./token-lock";
 
 /** Who may change an image family now: one release operation at a time (libs/lifecycle). */
 export interface FamilyClaims {
@@ -31,39 +24,21 @@ export interface FamilyClaims {
  * extend-lock.lua and release-lock.lua), and lost by expiry if every worker running it dies.
  */
 export function createFamilyClaims(redis: RedisClient, prefix: string): FamilyClaims {
-  redis.defineCommand("imagesvcExtendLock", {
-    numberOfKeys: extendLockScript.numberOfKeys,
-    lua: extendLockScript.lua,
-  });
-  redis.defineCommand("imagesvcReleaseLock", {
-    numberOfKeys: releaseLockScript.numberOfKeys,
-    lua: releaseLockScript.lua,
-  });
-  const run = redis as unknown as {
-    imagesvcExtendLock(...args: (string | number)[]): Promise<number>;
-    imagesvcReleaseLock(...args: (string | number)[]): Promise<number>;
-  };
+  const locks = tokenLockScripts(redis);
   return guardRedisCalls({
     async claim(project: string, family: string, operation: string, ttlMs: number) {
       const lockKey = familyClaimKey(prefix, project, family);
       for (;;) {
         if ((await redis.set(lockKey, operation, "PX", ttlMs, "NX")) === "OK")
           return { claimed: true as const };
-        const extended = await run.imagesvcExtendLock(
-          ...extendLockKeys({ lockKey }),
-          ...extendLockArgs({ token: operation, ttlMs }),
-        );
-        if (extended === 1) return { claimed: true as const };
+        if (await locks.extend(lockKey, operation, ttlMs)) return { claimed: true as const };
         const holder = await redis.get(lockKey);
         if (holder !== null && holder !== operation) return { claimed: false as const, holder };
         // It expired between the calls: take it again.
       }
     },
     async release(project: string, family: string, operation: string) {
-      await run.imagesvcReleaseLock(
-        ...releaseLockKeys({ lockKey: familyClaimKey(prefix, project, family) }),
-        ...releaseLockArgs({ token: operation }),
-      );
+      await locks.release(familyClaimKey(prefix, project, family), operation);
     },
   });
 }

@@ -1,14 +1,7 @@
 import { guardRedisCalls, type RedisClient } from "@imagesvc/redis";
 import { randomUUID } from "node:crypto";
 import { sweeperLockKey } from "./keys";
-import {
-  extendLockArgs,
-  extendLockKeys,
-  extendLockScript,
-  releaseLockArgs,
-  releaseLockKeys,
-  releaseLockScript,
-} from "./lua/scripts.generated";
+import { tokenLockScripts } from "./token-lock";
 
 /** The lock one worker of a deployment holds while it sweeps. */
 export interface SweeperLock {
@@ -26,18 +19,7 @@ export interface SweeperLock {
  * and lost by expiry if the holder dies.
  */
 export function createSweeperLock(redis: RedisClient, prefix: string): SweeperLock {
-  redis.defineCommand("imagesvcExtendLock", {
-    numberOfKeys: extendLockScript.numberOfKeys,
-    lua: extendLockScript.lua,
-  });
-  redis.defineCommand("imagesvcReleaseLock", {
-    numberOfKeys: releaseLockScript.numberOfKeys,
-    lua: releaseLockScript.lua,
-  });
-  const run = redis as unknown as {
-    imagesvcExtendLock(...args: (string | number)[]): Promise<number>;
-    imagesvcReleaseLock(...args: (string | number)[]): Promise<number>;
-  };
+  const locks = tokenLockScripts(redis);
   const lockKey = sweeperLockKey(prefix);
   return guardRedisCalls({
     async acquire(ttlMs: number) {
@@ -45,13 +27,10 @@ export function createSweeperLock(redis: RedisClient, prefix: string): SweeperLo
       return (await redis.set(lockKey, token, "PX", ttlMs, "NX")) === "OK" ? token : undefined;
     },
     async extend(token: string, ttlMs: number) {
-      await run.imagesvcExtendLock(
-        ...extendLockKeys({ lockKey }),
-        ...extendLockArgs({ token, ttlMs }),
-      );
+      await locks.extend(lockKey, token, ttlMs);
     },
     async release(token: string) {
-      await run.imagesvcReleaseLock(...releaseLockKeys({ lockKey }), ...releaseLockArgs({ token }));
+      await locks.release(lockKey, token);
     },
   });
 }
