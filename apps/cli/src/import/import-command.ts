@@ -275,6 +275,7 @@ export async function importDisk(
               state.unverifiedUri === undefined
                 ? Promise.resolve(undefined)
                 : heldBytes(storage, state.unverifiedUri),
+            say,
             onVerified: () => {
               state.uri = state.unverifiedUri;
               delete state.unverifiedUri;
@@ -284,8 +285,7 @@ export async function importDisk(
               state.archived = true;
               save();
             },
-            onStartOver: (why) => {
-              if (why !== undefined) say(why);
+            onStartOver: () => {
               delete state.uri;
               delete state.unverifiedUri;
               save();
@@ -503,10 +503,19 @@ async function archiveWhileUploading(
     readonly onVerified: () => void;
     readonly onArchived: () => void;
     /** The session cannot resume (why, if there is something to say): a new one is made. */
-    readonly onStartOver: (why?: string) => void;
+    readonly onStartOver: () => void;
+    /** Prints a line for the user (once the archive's progress is done drawing). */
+    readonly say: (line: string) => void;
   },
 ): Promise<void> {
   const stop = new AbortController();
+  /** Lines to print once the archive's progress bar is done with the terminal. */
+  const notes: string[] = [];
+  let drawing = true;
+  const note = (line: string) => {
+    if (drawing) notes.push(line);
+    else how.say(line);
+  };
   const signal = AbortSignal.any([how.signal, stop.signal]);
   const archiving = phaseProgress(how.mode, "archive", raw.dataBytes);
   const written = archiveRaw(raw, how.archive, compression, signal, (bytes) => {
@@ -526,12 +535,13 @@ async function archiveWhileUploading(
         (await sameStart(how.sentArchive, held, source, signal).catch(() => false));
       rmSync(how.sentArchive, { force: true }); // before a byte of the new archive is sent
       if (same) how.onVerified();
-      else
-        how.onStartOver(
-          held === undefined || !Number.isFinite(held)
-            ? undefined
-            : "The rebuilt archive differs from the one being uploaded (another tar or pigz?), so the upload starts over.",
-        );
+      else {
+        how.onStartOver();
+        if (held !== undefined && Number.isFinite(held))
+          note(
+            "The rebuilt archive differs from the one being uploaded (another tar or pigz?), so the upload starts over.",
+          );
+      }
     }
     await how.upload(source, signal, (bytes) => {
       uploaded.bytes = bytes;
@@ -548,6 +558,8 @@ async function archiveWhileUploading(
     throw e;
   } finally {
     archiving.stop();
+    drawing = false;
+    for (const line of notes) how.say(line);
   }
   how.onArchived();
   const shown = phaseProgress(how.mode, "upload", statSync(how.archive).size);
