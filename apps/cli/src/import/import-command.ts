@@ -295,9 +295,9 @@ export async function importDisk(
           save();
         }
       } catch (e) {
-        // The archive is incomplete, or the disk was refused: nothing worth resuming. (An
-        // upload that stopped after its archive was complete is kept.)
-        // A resumed run keeps what resumes it through a Cloud Storage failure too.
+        // The archive is incomplete, or the disk was refused: nothing worth resuming. Kept: an
+        // upload that stopped after its archive was complete, and a resumed run's session and
+        // archive through a Cloud Storage failure.
         if (!(e instanceof StorageError && (archiveComplete(state) || resumed))) discard();
         throw e;
       }
@@ -502,7 +502,7 @@ async function archiveWhileUploading(
     /** The new archive begins with what the session holds: the session resumes. */
     readonly onVerified: () => void;
     readonly onArchived: () => void;
-    /** The session cannot resume (why, if there is something to say): a new one is made. */
+    /** The session cannot resume: a new one is made (a differing archive is also told). */
     readonly onStartOver: () => void;
     /** Prints a line for the user (once the archive's progress is done drawing). */
     readonly say: (line: string) => void;
