@@ -1,6 +1,7 @@
 // The gateway process: ImageService over Connect, gRPC and gRPC-Web on one port.
 // Configured only through the environment; see the root README for every variable.
-import { ConfigError } from "@imagesvc/config";
+import { createComputeClient } from "@imagesvc/compute";
+import { ConfigError, GOOGLE_COMPUTE_ENDPOINT } from "@imagesvc/config";
 import { createRawDiskPreflight, createStorage, type RawDiskPreflight } from "@imagesvc/preflight";
 import { appStartup } from "@imagesvc/runtime/app";
 import { loadSecretBox } from "@imagesvc/secrets";
@@ -39,6 +40,12 @@ run(async () => {
     auth,
     ...(policy !== undefined && { policy }),
     ...preflightConfig(),
+    // GetFamily reads Compute with the gateway's own credentials, as the pre-flight reads storage.
+    compute: createComputeClient({
+      endpoint: s.COMPUTE_ENDPOINT ?? GOOGLE_COMPUTE_ENDPOINT,
+      timeoutMs: s.COMPUTE_TIMEOUT_MS,
+      waitTimeoutMs: s.COMPUTE_WAIT_TIMEOUT_MS,
+    }),
     ...consoleConfig(),
     log,
     metrics: createMetrics("gateway"),

@@ -65,6 +65,8 @@ function startWorker(overrides: Partial<ImageWorkerOptions> = {}): ImageWorker {
     retryBackoff: { initialMs: 5, maxMs: 20 },
     minWaitIntervalMs: 0,
     imagePollMs: 50,
+    familyClaimMs: 10_000,
+    reconcileIntervalMs: 60_000,
     sweepIntervalMs: 60_000,
     sweepGraceMs: 60_000,
     // Unanswered inserts are settled within a second, 404s count after 100 ms.

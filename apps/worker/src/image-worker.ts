@@ -1,6 +1,11 @@
 import type { ComputeClient } from "@imagesvc/compute";
 import { backoffDelay, linkedSignal, type BackoffOptions } from "@imagesvc/runtime";
-import type { OperationStore } from "@imagesvc/operations";
+import {
+  createFamilyClaims,
+  createFamilyPolicies,
+  createReleaseSchedules,
+  type OperationStore,
+} from "@imagesvc/operations";
 import type { SecretBox } from "@imagesvc/secrets";
 import {
   createImageQueue,
@@ -14,6 +19,7 @@ import type { RedisClient } from "@imagesvc/redis";
 import type { Logger } from "pino";
 import { createJobProcessor, type JobOutcome } from "./process-job";
 import { createLockWatch } from "./lock-watch";
+import { startReconciler, type PassResult } from "./reconciler";
 import { startSweeper, type SweepResult } from "./sweeper";
 
 export interface ImageWorkerOptions {
@@ -55,6 +61,10 @@ export interface ImageWorkerOptions {
   readonly minWaitIntervalMs: number;
   /** How often the image is polled once its Compute operation is gone, in ms (IMAGE_POLL_MS). */
   readonly imagePollMs: number;
+  /** How long a release holds its family without a step, in ms (FAMILY_CLAIM_MS). */
+  readonly familyClaimMs: number;
+  /** Pause between the reconciler's passes, in ms (RECONCILE_INTERVAL_MS). */
+  readonly reconcileIntervalMs: number;
   /** Told how each job attempt ended, for metrics. */
   readonly onOutcome?: (outcome: JobOutcome) => void;
   /** Told of each record the sweeper cannot read and skips, for a metric. */
@@ -69,6 +79,8 @@ export interface ImageWorker {
   readonly worker: Worker;
   readonly queue: ImageQueue;
   sweepOnce(): Promise<SweepResult>;
+  /** One reconciler pass now (scheduled steps and retention), as the timer runs them. */
+  reconcileOnce(): Promise<PassResult>;
   /**
    * Stops taking jobs, hands active ones back (they are re-run elsewhere with the same requestId)
    * and closes, within `timeoutMs`; past it, closes by force. Loses no job either way: a job not
@@ -101,7 +113,19 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
       );
     },
   });
+  const retryDelay = (n: number) => backoffDelay(n, options.retryBackoff);
+  const schedules = createReleaseSchedules(options.connection, prefix);
   const processor = createJobProcessor({
+    releases: {
+      store: options.store,
+      compute: options.compute,
+      claims: createFamilyClaims(options.connection, prefix),
+      schedules,
+      policy: { retryDelay },
+      claimTtlMs: options.familyClaimMs,
+      log: options.log,
+      ...(options.webhooks && { webhooks: options.webhooks }),
+    },
     stopping: stopping.signal,
     confirmLock: (jobId) => {
       locks.confirm(jobId);
@@ -114,7 +138,7 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
       requestIdMemoryMs: options.requestIdMemoryMs,
       settleMs: options.settleMs,
       notFoundGraceMs: options.notFoundGraceMs,
-      retryDelay: (n) => backoffDelay(n, options.retryBackoff),
+      retryDelay,
       minWaitIntervalMs: options.minWaitIntervalMs,
       imagePollMs: options.imagePollMs,
     },
@@ -162,13 +186,26 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
     graceMs: options.sweepGraceMs,
     ...(options.onUnreadable && { onUnreadable: options.onUnreadable }),
   });
+  const reconciler = startReconciler({
+    store: options.store,
+    queue,
+    schedules,
+    policies: createFamilyPolicies(options.connection, prefix),
+    compute: options.compute,
+    redis: options.connection,
+    prefix,
+    log: options.log,
+    intervalMs: options.reconcileIntervalMs,
+  });
 
   return {
     worker,
     queue,
     sweepOnce: () => sweeper.sweepOnce(),
+    reconcileOnce: () => reconciler.passOnce(),
     async close(timeoutMs = 25_000) {
       sweeper.stop();
+      reconciler.stop();
       locks.close();
       // Abort the active processors (they hand their jobs back, as does any job taken from now
       // on), stop fetching, then close.

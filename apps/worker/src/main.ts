@@ -114,6 +114,8 @@ run(
       retryBackoff: { initialMs: s.WAIT_RETRY_INITIAL_MS, maxMs: s.WAIT_RETRY_MAX_MS },
       minWaitIntervalMs: s.WAIT_MIN_INTERVAL_MS,
       imagePollMs: s.IMAGE_POLL_MS,
+      familyClaimMs: s.FAMILY_CLAIM_MS,
+      reconcileIntervalMs: s.RECONCILE_INTERVAL_MS,
     });
     await worker.worker.waitUntilReady();
     const admin = await startAdminServer({

@@ -1,4 +1,4 @@
-import { toJson, type JsonObject } from "@bufbuild/protobuf";
+import type { JsonObject } from "@bufbuild/protobuf";
 import { ComputeApiError, type ComputeClient } from "@imagesvc/compute";
 import { linkedSignal, sleep } from "@imagesvc/runtime";
 import {
@@ -10,16 +10,15 @@ import {
   type Outcome,
 } from "@imagesvc/lifecycle";
 import {
-  loadSubject,
   OperationGoneError,
   step,
+  subjectOf,
   type LoadedSubject,
   type OperationStore,
 } from "@imagesvc/operations";
-import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
 import {
-  deliveryFor,
   InvalidJobError,
+  isReleaseRequest,
   parseJobData,
   joinSecrets,
   parseNotification,
@@ -35,7 +34,9 @@ import type { SecretBox } from "@imagesvc/secrets";
 import { SpanKind, startStep } from "@imagesvc/telemetry";
 import { DelayedError, UnrecoverableError, type Job } from "bullmq";
 import type { Logger } from "pino";
+import { announcer } from "./announce";
 import { LockLostError } from "./lock-watch";
+import { runReleaseJob, type ReleaseJobDeps } from "./release-job";
 
 export interface ProcessJobDeps {
   readonly store: OperationStore;
@@ -54,6 +55,8 @@ export interface ProcessJobDeps {
    * fails this worker's attempt, and the sweeper queues it again for one that has it.
    */
   readonly webhooks?: WebhookQueue;
+  /** What release jobs need; without it, a release's job fails and waits for a worker that has it. */
+  readonly releases?: ReleaseJobDeps;
   /** Stops the job (aborting its signal) if its lock is in doubt; asked right before an insert. */
   readonly confirmLock?: (jobId: string) => void;
 }
@@ -96,7 +99,25 @@ export function createJobProcessor(deps: ProcessJobDeps) {
       throw e;
     }
     const { project, operation: name } = data;
-    const loaded = await loadSubject(deps.store, project, name);
+    const stored = await deps.store.getStored(project, name);
+    // A release (PromoteImage, RollbackFamily, DeprecateImage, ShareImage, a reconciler's step)
+    // is its own lifecycle; it shares the queue, the record and the sweeper with CreateImage.
+    if (stored !== undefined && isReleaseRequest(stored.request) && deps.releases !== undefined) {
+      const linkedRelease =
+        bullSignal === undefined ? undefined : linkedSignal([bullSignal, deps.stopping]);
+      try {
+        deps.onOutcome?.(
+          await runReleaseJob(deps.releases, stored, linkedRelease?.signal ?? deps.stopping),
+        );
+        return;
+      } catch (e) {
+        if (deps.stopping.aborted || bullSignal?.aborted === true) await handBack();
+        throw e;
+      } finally {
+        linkedRelease?.release();
+      }
+    }
+    const loaded = stored === undefined ? undefined : subjectOf(stored);
     if (loaded === undefined) {
       deps.log.warn(
         { operation: name, project },
@@ -337,32 +358,6 @@ function withSecrets(
     request.image,
     Object.fromEntries(sealed.map(([path, value]) => [path, secrets.open(value)])),
   );
-}
-
-const STATUS_ORDER = { RUNNING: Operation_Status.RUNNING, DONE: Operation_Status.DONE } as const;
-
-/**
- * Queues the webhook delivery of each status the request asked for, once the operation has
- * reached it: id `<operation>:<status>`, so every run of the job queues the same delivery and the
- * queue keeps one. A status reached before this run (a re-run after a crash) is announced with
- * the operation as it is now.
- */
-function announcer(
-  name: string,
-  notify: Notification | undefined,
-  webhooks: WebhookQueue | undefined,
-) {
-  const done = new Set<string>();
-  return async (operation: Operation) => {
-    if (notify === undefined || webhooks === undefined) return;
-    for (const status of notify.on) {
-      if (done.has(status) || operation.status < STATUS_ORDER[status]) continue;
-      const json = toJson(OperationSchema, operation) as Record<string, unknown>;
-      const delivery = deliveryFor(notify, status, { name, json });
-      if (delivery !== undefined) await webhooks.ensure(delivery);
-      done.add(status);
-    }
-  };
 }
 
 /** The webhook a previous release's job payload carried, for a record that holds none. */

@@ -5,7 +5,12 @@
 import { startComputeEmulator, type ComputeEmulator } from "@imagesvc/compute-emulator";
 import { createComputeClient, type ComputeClient } from "@imagesvc/compute";
 import type { ReleaseLifecycle, ReleaseRequest } from "@imagesvc/lifecycle";
-import { createFamilyClaims, type FamilyClaims } from "@imagesvc/operations";
+import {
+  createFamilyClaims,
+  createReleaseSchedules,
+  type FamilyClaims,
+  type ReleaseSchedules,
+} from "@imagesvc/operations";
 import { useTestRedis, type TestRedis } from "@imagesvc/testing";
 import { OAuth2Client } from "google-auth-library";
 import { Redis } from "ioredis";
@@ -20,6 +25,7 @@ let compute: ComputeClient;
 let redis: TestRedis;
 let connection: Redis;
 let claims: FamilyClaims;
+let schedules: ReleaseSchedules;
 
 beforeAll(async () => {
   emulator = await startComputeEmulator({
@@ -43,6 +49,7 @@ beforeEach(async () => {
   redis = await useTestRedis();
   connection = new Redis(redis.url);
   claims = createFamilyClaims(connection, redis.prefix.slice(0, -1));
+  schedules = createReleaseSchedules(connection, redis.prefix.slice(0, -1));
   emulator.admin.reset();
   for (const name of ["web-1", "web-2", "web-3"]) {
     await compute.insertImage(
@@ -61,6 +68,7 @@ afterEach(async () => {
 const deps = () => ({
   compute,
   claims,
+  schedules,
   policy: { retryDelay: () => 10 },
   claimTtlMs: 10_000,
 });

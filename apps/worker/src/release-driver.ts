@@ -9,14 +9,16 @@ import {
   type ReleasePolicy,
   type ReleaseRequest,
 } from "@imagesvc/lifecycle";
-import type { FamilyClaims } from "@imagesvc/operations";
+import type { FamilyClaims, ReleaseSchedules } from "@imagesvc/operations";
+import { Operation_Status, type Operation } from "@imagesvc/proto";
 import { sleep } from "@imagesvc/runtime";
 
 export interface ReleaseDriverDeps {
   readonly compute: ComputeClient;
   readonly claims: FamilyClaims;
+  readonly schedules: ReleaseSchedules;
   readonly policy: ReleasePolicy;
-  /** How long a family claim lasts without its holder's next step (it is extended at each read). */
+  /** How long a family claim lasts without its holder's next step (it is extended at each). */
   readonly claimTtlMs: number;
 }
 
@@ -35,22 +37,33 @@ export interface ReleaseRun {
    */
   readonly commit: (decision: ReleaseDecision) => Promise<void>;
   readonly signal: AbortSignal;
+  /** Extra headers on each Compute call (the job's traceparent). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /**
  * Runs one release to DONE: asks `decideRelease`, commits the answer, performs its effect (claim
- * and read the family, images.deprecate, give the family up) and feeds the result back. The
- * rules are libs/lifecycle's; this is the loop and the calls, as process-job.ts is for CreateImage.
+ * and read the family, images.deprecate or images.delete, record a schedule, give the family up)
+ * and feeds the result back. The rules are libs/lifecycle's; this is the loop and the calls, as
+ * process-job.ts is for CreateImage. The family's claim is taken again before every call: one
+ * that lapsed (this worker paused past it) and went to another release sends this one back to
+ * read the family once that release is done.
  */
 export async function runRelease(
   deps: ReleaseDriverDeps,
   run: ReleaseRun,
 ): Promise<ReleaseLifecycle> {
   const { project, operation, request, signal } = run;
+  const options = { signal, ...(run.headers !== undefined && { headers: run.headers }) };
   let lifecycle = run.lifecycle;
   let event: ReleaseEvent = { type: "run" };
-  /** The family this run has claimed (learned from the target for a promotion). */
-  let family = request.kind === "rollback" ? request.family : undefined;
+  /** The family this run has claimed (learned from the image for a promotion or deprecation). */
+  let family =
+    request.kind === "rollback" || request.kind === "retain"
+      ? request.family
+      : "plan" in lifecycle
+        ? lifecycle.plan.family
+        : undefined;
   for (;;) {
     const decision = decideRelease(request, run.requestId, lifecycle, event, deps.policy);
     await run.commit(decision);
@@ -68,66 +81,158 @@ export async function runRelease(
         const read = await readFamily();
         if (read.type === "familyRead" && read.family !== undefined) family = read.family;
         event = read;
-      } else {
-        await deps.compute.deprecateImage(
-          project,
-          effect.image,
-          effect.status === undefined
-            ? undefined
-            : {
-                state: effect.status.state,
-                replacement: `projects/${project}/global/images/${effect.status.replacement}`,
-              },
-          { requestId: effect.requestId, signal },
-        );
-        event = { type: "applied" };
+        continue;
       }
+      if (family !== undefined) {
+        const claim = await deps.claims.claim(project, family, operation, deps.claimTtlMs);
+        if (!claim.claimed) {
+          event = { type: "familyBusy", holder: claim.holder };
+          continue;
+        }
+      }
+      event = await perform(effect);
     } catch (e) {
       if (!(e instanceof ComputeApiError) || signal.aborted) throw e;
       event = { type: "failed", error: e };
     }
   }
 
-  /** Claims the family and reads it; a promotion reads its target first to learn the family. */
+  async function perform(
+    effect: Exclude<ReleaseEffect, { kind: "none" | "releaseFamily" | "readFamily" }>,
+  ): Promise<ReleaseEvent> {
+    switch (effect.kind) {
+      case "deprecate": {
+        const { status } = effect;
+        const answer = await deps.compute.deprecateImage(
+          project,
+          effect.image,
+          status === undefined
+            ? undefined
+            : {
+                ...status,
+                ...(status.replacement !== undefined && {
+                  replacement: `projects/${project}/global/images/${status.replacement}`,
+                }),
+              },
+          { ...options, requestId: effect.requestId },
+        );
+        await finished(answer);
+        // An image made current again has no end of life until one is set again.
+        if (status === undefined) await deps.schedules.clear(project, effect.image);
+        return { type: "applied" };
+      }
+      case "delete":
+        await finished(
+          await deps.compute.deleteImage(project, effect.image, {
+            ...options,
+            requestId: effect.requestId,
+          }),
+        );
+        return { type: "applied" };
+      case "schedule": {
+        if (request.kind !== "deprecate") return { type: "applied" };
+        if (effect.steps.length === 0) await deps.schedules.clear(project, effect.image);
+        else
+          await deps.schedules.set(project, effect.image, {
+            by: operation,
+            steps: effect.steps,
+            replacement: request.replacement,
+            times: request.times,
+          });
+        return { type: "applied" };
+      }
+    }
+  }
+
+  /**
+   * Waits for a mutation's Compute operation to be DONE (images.delete takes a while); its error
+   * is the call's. Compute answers a repeat of the same requestId with the first call's operation.
+   */
+  async function finished(answer: Operation): Promise<void> {
+    let op = answer;
+    if (op.status !== Operation_Status.DONE && op.name !== "")
+      op = await deps.compute.followOperation(project, op.name, options);
+    const error = op.error?.errors[0];
+    if (error !== undefined)
+      throw new ComputeApiError(op.httpErrorStatusCode || 400, error.code, error.message);
+  }
+
+  /** Claims the family and reads it; a promotion or deprecation reads its image first to learn the family. */
   async function readFamily(): Promise<ReleaseEvent> {
     let name = family;
-    let target: ComputeImage | undefined;
-    if (request.kind === "promote") {
+    const single =
+      request.kind === "promote" || request.kind === "deprecate" ? request.image : undefined;
+    if (single !== undefined) {
+      let image: ComputeImage;
       try {
-        target = await deps.compute.getImage(project, request.image, { signal });
+        image = await deps.compute.getImage(project, single, options);
       } catch (e) {
         if (e instanceof ComputeApiError && e.httpStatus === 404)
-          return { type: "familyRead", family: undefined, images: [] };
+          return { type: "familyRead", family: undefined, images: [], now: Date.now() };
         throw e;
       }
       name =
-        typeof target["family"] === "string" && target["family"] !== ""
-          ? target["family"]
-          : undefined;
+        typeof image["family"] === "string" && image["family"] !== "" ? image["family"] : undefined;
       if (name === undefined)
-        return { type: "familyRead", family: undefined, images: [familyImage(target)] };
+        return {
+          type: "familyRead",
+          family: undefined,
+          images: await withSchedules([familyImage(image)]),
+          now: Date.now(),
+        };
     }
-    if (name === undefined) return { type: "familyRead", family: undefined, images: [] };
+    if (name === undefined)
+      return { type: "familyRead", family: undefined, images: [], now: Date.now() };
     const claim = await deps.claims.claim(project, name, operation, deps.claimTtlMs);
     if (!claim.claimed) return { type: "familyBusy", holder: claim.holder };
     family = name;
     const images = await deps.compute.listImages(
       project,
       { filter: `family = "${name}"` },
-      { signal },
+      options,
     );
-    return { type: "familyRead", family: name, images: images.map(familyImage) };
+    return {
+      type: "familyRead",
+      family: name,
+      images: await withSchedules(images.map(familyImage)),
+      now: Date.now(),
+    };
+  }
+
+  /** The images with whose schedule each follows now (the service's record). */
+  async function withSchedules(images: FamilyImage[]): Promise<FamilyImage[]> {
+    const owners = await deps.schedules.owners(
+      project,
+      images.map((i) => i.name),
+    );
+    return images.map((image, i) => {
+      const by = owners[i];
+      return by === undefined ? image : { ...image, scheduledBy: by };
+    });
   }
 }
 
-function familyImage(image: ComputeImage): FamilyImage {
-  const deprecated = image["deprecated"] as { state?: string } | undefined;
-  const state = deprecated?.state;
+/** An image as the release lifecycle reads it. */
+export function familyImage(image: ComputeImage): FamilyImage {
+  const deprecated = (image["deprecated"] ?? {}) as Record<string, unknown>;
+  const state = deprecated["state"];
+  const text = (k: string) => {
+    const v = deprecated[k];
+    return typeof v === "string" && v !== "" ? v : undefined;
+  };
+  const times = {
+    ...(text("deprecated") !== undefined && { deprecated: text("deprecated") }),
+    ...(text("obsolete") !== undefined && { obsolete: text("obsolete") }),
+    ...(text("deleted") !== undefined && { deleted: text("deleted") }),
+  };
   return {
     name: image.name,
     status: image.status ?? "PENDING",
     creationTimestamp:
       typeof image["creationTimestamp"] === "string" ? image["creationTimestamp"] : "",
     ...((state === "DEPRECATED" || state === "OBSOLETE" || state === "DELETED") && { state }),
+    ...(Object.keys(times).length > 0 && { times }),
+    ...(typeof image["labels"] === "object" &&
+      image["labels"] !== null && { labels: image["labels"] as Record<string, string> }),
   };
 }

@@ -320,9 +320,9 @@ export const SETTINGS = {
   // Compute, and the worker's lifecycle.
   COMPUTE_ENDPOINT: {
     type: "url",
-    apps: ["worker"],
+    apps: ["gateway", "worker"],
     shown: GOOGLE_COMPUTE_ENDPOINT,
-    doc: "Compute's base URL; required unless Google credentials are configured",
+    doc: "Compute's base URL; required by the worker unless Google credentials are configured (the gateway reads families with it, for GetFamily)",
   },
   GOOGLE_APPLICATION_CREDENTIALS: {
     type: "string",
@@ -356,14 +356,14 @@ export const SETTINGS = {
   },
   COMPUTE_TIMEOUT_MS: {
     type: "int",
-    apps: ["worker"],
+    apps: ["gateway", "worker"],
     default: 30_000,
     min: 1,
     doc: "timeout of each Compute call but `wait`",
   },
   COMPUTE_WAIT_TIMEOUT_MS: {
     type: "int",
-    apps: ["worker"],
+    apps: ["gateway", "worker"],
     default: 150_000,
     min: 1,
     doc: "timeout of a `wait` call (Compute's wait lasts up to about 2 minutes)",
@@ -454,6 +454,20 @@ export const SETTINGS = {
     default: 30_000,
     min: 100,
     doc: "pause between sweeps, which re-queue lost and finished-but-open jobs (a sweep never ends an operation)",
+  },
+  RECONCILE_INTERVAL_MS: {
+    type: "int",
+    apps: ["worker"],
+    default: 30_000,
+    min: 100,
+    doc: "pause between the reconciler's passes, which start scheduled deprecations and retention: a step is enacted within this (plus the queue's wait) of its time",
+  },
+  FAMILY_CLAIM_MS: {
+    type: "int",
+    apps: ["worker"],
+    default: 120_000,
+    min: 1000,
+    doc: "how long a release holds its image family without a step before another release may take it (a worker that died mid-release)",
   },
   SWEEP_GRACE_MS: {
     type: "int",

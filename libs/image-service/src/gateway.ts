@@ -5,7 +5,14 @@ import {
   type ConnectRouter,
   type HandlerContext,
 } from "@connectrpc/connect";
-import { createOperationBus, createOperationStore, type OperationBus } from "@imagesvc/operations";
+import {
+  createFamilyPolicies,
+  createOperationBus,
+  createOperationStore,
+  createReleaseSchedules,
+  type OperationBus,
+} from "@imagesvc/operations";
+import type { ComputeClient } from "@imagesvc/compute";
 import {
   file_computeimages_v1_image_service,
   healthV1,
@@ -79,6 +86,8 @@ export interface GatewayOptions {
    * Compute checks archives itself; main.ts turns it on unless PREFLIGHT=off.
    */
   readonly rawDiskPreflight?: RawDiskPreflight;
+  /** Compute, read for GetFamily with the gateway's credentials; without it GetFamily is refused. */
+  readonly compute?: ComputeClient;
   /** The operations console's built files (dist/apps/console), served under /console/. Default: none. */
   readonly consoleDir?: string;
 }
@@ -220,6 +229,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ...(options.rawDiskPreflight && {
       rawDiskPreflight: counted(options.rawDiskPreflight, options.metrics),
     }),
+    familyPolicies: createFamilyPolicies(commands, prefix),
+    schedules: createReleaseSchedules(commands, prefix),
+    ...(options.compute && { compute: options.compute }),
   });
 
   const serveConsole =

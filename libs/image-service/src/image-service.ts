@@ -6,6 +6,14 @@ import type { ImageServiceDeps } from "./rpc/deps";
 import { getOperation } from "./rpc/get-operation";
 import { getOperationHistory } from "./rpc/get-operation-history";
 import { listOperations } from "./rpc/list-operations";
+import {
+  deprecateImage,
+  getFamily,
+  promoteImage,
+  rollbackFamily,
+  setFamilyPolicy,
+  shareImage,
+} from "./rpc/releases";
 import { waitOperation } from "./rpc/wait-operation";
 import { watchOperation } from "./rpc/watch-operation";
 
@@ -25,5 +33,11 @@ export function createImageService(deps: ImageServiceDeps): ServiceImpl<typeof I
     waitOperation: waitOperation(deps),
     listOperations: listOperations(deps),
     cancelOperation: cancelOperation(deps),
+    promoteImage: promoteImage(deps),
+    rollbackFamily: rollbackFamily(deps),
+    deprecateImage: deprecateImage(deps),
+    setFamilyPolicy: setFamilyPolicy(deps),
+    getFamily: getFamily(deps),
+    shareImage: shareImage(deps),
   };
 }

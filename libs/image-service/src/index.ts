@@ -9,4 +9,4 @@ export type { AuthConfig } from "./auth/authenticator";
 export { resolveGoogleAccounts, type GoogleAccounts } from "./auth/google-accounts";
 export { DEFAULT_PUBLIC_IMAGE_PROJECTS } from "./auth/named-resources";
 export { Policy } from "./auth/policy";
-export { newOperationName, OPERATION_NAME } from "./operation-name";
+export { newOperationName, OPERATION_NAME } from "@imagesvc/operations";

@@ -12,9 +12,12 @@ import { createImageService } from "./image-service";
 import type { ImageServiceDeps } from "./rpc/deps";
 
 export function inMemoryClient(
-  storage: Pick<ImageServiceDeps, "store" | "bus" | "queue" | "webhooks">,
+  storage: Pick<ImageServiceDeps, "store" | "bus" | "queue" | "webhooks"> &
+    Partial<Pick<ImageServiceDeps, "familyPolicies" | "schedules">>,
 ): Client<typeof ImageService> {
   const service = createImageService({
+    familyPolicies: untouched("familyPolicies"),
+    schedules: untouched("schedules"),
     ...storage,
     log: pino({ level: "silent" }),
     policy: Policy.allowAll(),
@@ -35,4 +38,15 @@ export function inMemoryClient(
     },
   );
   return createClient(ImageService, transport);
+}
+
+/** A dependency a test does not give: any use of it fails the test, naming it. */
+function untouched(
+  name: string,
+): ImageServiceDeps["familyPolicies"] & ImageServiceDeps["schedules"] {
+  return new Proxy({} as ImageServiceDeps["familyPolicies"] & ImageServiceDeps["schedules"], {
+    get: (_t, prop) => {
+      throw new Error(`${name}.${String(prop)} used by a test that gave no ${name}`);
+    },
+  });
 }

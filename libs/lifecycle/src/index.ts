@@ -29,9 +29,19 @@ export {
 export { isOurs, OWNERSHIP_LABEL, withOwnershipLabel } from "./ownership";
 export type { LifecyclePolicy } from "./policy";
 export {
+  currentOf,
   decideRelease,
   planOf,
   requestIdOf,
+  retentionMoves,
+  STATE_ORDER,
+  type DeprecateStatus,
+  type DeprecationState,
+  type DeprecationTimes,
+  type Move,
+  type Refusal,
+  type RetentionPolicy,
+  type ScheduledStep,
   type FamilyImage,
   type ReleaseDecision,
   type ReleaseEffect,
@@ -41,3 +51,23 @@ export {
   type ReleasePolicy,
   type ReleaseRequest,
 } from "./release";
+export {
+  decideShare,
+  MAX_CONFLICTS,
+  withMembers,
+  type IamBinding,
+  type IamPolicy,
+  type ShareDecision,
+  type ShareEffect,
+  type ShareEvent,
+  type ShareLifecycle,
+  type ShareRequest,
+} from "./share";
+export {
+  cancelRelease,
+  decodeReleaseState,
+  encodeReleaseState,
+  phaseOf,
+  releaseVersion,
+  type ReleaseState,
+} from "./release-operation";

@@ -145,6 +145,7 @@ function stepOf(
     release.pending = { type: "failed", error: failure(503) };
     return;
   }
+  if (effect.kind !== "deprecate") throw new Error(`a release made a ${effect.kind} call`);
   const result = compute.deprecate(effect);
   if (luck.loseAnswer) {
     // The call took effect; its answer never came: a 503, or a crash before the next commit.
@@ -244,24 +245,28 @@ describe("the release lifecycle", () => {
       target: "b",
       targetActive: false,
       retire: [
-        { image: "a", state: "DEPRECATED" },
-        { image: "c", state: "DEPRECATED" },
-        { image: "d", state: "DEPRECATED" },
+        { image: "a", to: "DEPRECATED", replacement: "b" },
+        { image: "c", to: "DEPRECATED", replacement: "b" },
+        { image: "d", to: "DEPRECATED", replacement: "b" },
       ],
     });
-    expect(planOf({ kind: "promote", image: "d" }, "web", family)).toMatch(
-      /PENDING: only a READY image/,
-    );
-    expect(planOf({ kind: "promote", image: "z" }, undefined, [])).toMatch(/does not exist/);
+    expect(planOf({ kind: "promote", image: "d" }, "web", family)).toMatchObject({
+      refused: expect.stringMatching(/PENDING: only a READY image/) as unknown,
+      code: "CONDITION_NOT_MET",
+    });
+    expect(planOf({ kind: "promote", image: "z" }, undefined, [])).toMatchObject({
+      refused: expect.stringMatching(/does not exist/) as unknown,
+      code: "RESOURCE_NOT_FOUND",
+    });
     // A rollback goes to the newest image before the current one, which becomes OBSOLETE if asked.
     expect(
       planOf({ kind: "rollback", family: "web", obsolete: true }, "web", family),
     ).toMatchObject({
       target: "b",
       retire: [
-        { image: "a", state: "OBSOLETE" },
-        { image: "c", state: "OBSOLETE" },
-        { image: "d", state: "OBSOLETE" },
+        { image: "a", to: "OBSOLETE", replacement: "b" },
+        { image: "c", to: "OBSOLETE", replacement: "b" },
+        { image: "d", to: "OBSOLETE", replacement: "b" },
       ],
     });
   });

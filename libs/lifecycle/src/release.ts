@@ -20,7 +20,29 @@ import type { CallFailure } from "./events";
  *   Any other final refusal ends the release and says which images were left as they were.
  */
 
-/** What a caller asked. */
+/** A deprecation state as Compute names it; ACTIVE means none. */
+export type DeprecationState = "ACTIVE" | "DEPRECATED" | "OBSOLETE" | "DELETED";
+
+/** The three informational dates of Compute's DeprecationStatus, RFC 3339. */
+export interface DeprecationTimes {
+  readonly deprecated?: string;
+  readonly obsolete?: string;
+  readonly deleted?: string;
+}
+
+/** A family's retention policy (SetFamilyPolicy), enacted by the worker's reconciler. */
+export interface RetentionPolicy {
+  /** Keep the newest N READY images; older ones are deleted. 0: no count limit. */
+  readonly keepNewest: number;
+  /** An ACTIVE image other than the current one is DEPRECATED this long after creation; 0: never. */
+  readonly deprecateAfterMs: number;
+  /** An OBSOLETE image is deleted this long after it became OBSOLETE; 0: never. */
+  readonly deleteAfterMs: number;
+  /** Images carrying this label key are never touched. */
+  readonly exclusionLabel: string;
+}
+
+/** What a caller (or the reconciler, for `deprecate` with `scheduledBy` and `retain`) asked. */
 export type ReleaseRequest =
   | { readonly kind: "promote"; readonly image: string }
   | {
@@ -30,7 +52,40 @@ export type ReleaseRequest =
       readonly toImage?: string;
       /** The image rolled back from becomes OBSOLETE rather than DEPRECATED. */
       readonly obsolete?: boolean;
+    }
+  | {
+      /** DeprecateImage: set one image's deprecation status now (a scheduled step later). */
+      readonly kind: "deprecate";
+      readonly image: string;
+      readonly state: DeprecationState;
+      /** The suggested replacement, by name in the same project; "" for none. */
+      readonly replacement: string;
+      /** The plan as Compute shows it: the times written with the status. */
+      readonly times: DeprecationTimes;
+      /**
+       * The steps still to come, for the reconciler to enact: recorded as the image's schedule
+       * once the status is written (replacing any earlier schedule).
+       */
+      readonly steps: readonly ScheduledStep[];
+      /**
+       * Set on a step the reconciler enacts: the operation whose schedule it belongs to. The step
+       * is skipped unless that schedule is still the image's (a promotion or a later
+       * DeprecateImage replaces it), or if the image is already at or past the step's state.
+       */
+      readonly scheduledBy?: string;
+    }
+  | {
+      /** The reconciler's pass over a family under its retention policy. */
+      readonly kind: "retain";
+      readonly family: string;
+      readonly policy: RetentionPolicy;
     };
+
+/** One step of an image's schedule: become `state` at `atMs` (ms since epoch). */
+export interface ScheduledStep {
+  readonly state: "DEPRECATED" | "OBSOLETE" | "DELETED";
+  readonly atMs: number;
+}
 
 /** An image of the family, as images.list shows it. */
 export interface FamilyImage {
@@ -41,70 +96,132 @@ export interface FamilyImage {
   readonly state?: "DEPRECATED" | "OBSOLETE" | "DELETED";
   /** RFC 3339. */
   readonly creationTimestamp: string;
+  /** Its deprecation's dates, as Compute shows them. */
+  readonly times?: DeprecationTimes;
+  readonly labels?: Readonly<Record<string, string>>;
+  /** The operation whose schedule the image follows now (the service's record), if any. */
+  readonly scheduledBy?: string;
+}
+
+/** One images.deprecate (or images.delete, `to: "removed"`) of a release. */
+export interface Move {
+  readonly image: string;
+  readonly to: DeprecationState | "removed";
+  /** The image that replaces it, by name in the same project; absent for none. */
+  readonly replacement?: string;
+  readonly times?: DeprecationTimes;
 }
 
 export interface ReleasePlan {
-  readonly family: string;
-  /** The image that becomes ACTIVE. */
-  readonly target: string;
-  /** Whether the target was ACTIVE already (no call needed to activate it). */
+  /** The family claimed for the release; undefined for an image that belongs to none. */
+  readonly family: string | undefined;
+  /** The image that becomes ACTIVE (promote, rollback); undefined when none does. */
+  readonly target: string | undefined;
+  /** Whether there is no activation call to make (the target is ACTIVE, or there is none). */
   readonly targetActive: boolean;
-  /** The ACTIVE images that are retired, in order, and to what. */
-  readonly retire: readonly { readonly image: string; readonly state: "DEPRECATED" | "OBSOLETE" }[];
+  /** The other moves, in order, after the activation. */
+  readonly retire: readonly Move[];
+  /** The schedule to record once the moves are made (DeprecateImage with steps to come). */
+  readonly schedule?: { readonly image: string; readonly steps: readonly ScheduledStep[] };
 }
 
 export type ReleaseLifecycle =
   | { readonly phase: "accepted" }
-  /** Claiming the family and reading it; `failures` in a row (or waits for another release). */
-  | { readonly phase: "reading"; readonly failures: number }
+  /**
+   * Claiming the family and reading it; `failures` in a row (or waits for another release).
+   * `target`: the image an interrupted release had chosen (it lost the family's claim midway):
+   * the new plan keeps it, rather than choosing again from a family it has changed.
+   */
+  | { readonly phase: "reading"; readonly failures: number; readonly target?: string }
   | { readonly phase: "activating"; readonly plan: ReleasePlan; readonly failures: number }
-  /** Retiring `plan.retire[next]`. */
+  /** Making `plan.retire[next]`. */
   | {
       readonly phase: "retiring";
       readonly plan: ReleasePlan;
       readonly next: number;
       readonly failures: number;
     }
+  /** Recording `plan.schedule` for the reconciler. */
+  | { readonly phase: "scheduling"; readonly plan: ReleasePlan; readonly failures: number }
   | {
       readonly phase: "done";
-      readonly outcome: "released" | "refused" | "failed";
+      /**
+       * `released`: done as asked; `unchanged`: nothing needed doing (a scheduled step whose
+       * schedule was replaced, a retention pass with nothing due); `refused`: not done, nothing
+       * changed; `failed`: Compute refused a call (the message says what was left as it was);
+       * `cancelled`: cancelled before any call.
+       */
+      readonly outcome: "released" | "unchanged" | "refused" | "failed" | "cancelled";
       readonly message: string;
       /** The image the family resolves to, once released. */
       readonly target?: string;
+      /** Why it was refused or failed, as Compute-style code and HTTP status. */
+      readonly error?: { readonly code: string; readonly httpStatus: number };
     };
+
+/** Why a release cannot be made, as the operation's error reports it. */
+export interface Refusal {
+  readonly refused: string;
+  /** RESOURCE_NOT_FOUND (404) for a missing image or family, else CONDITION_NOT_MET (412). */
+  readonly code: "RESOURCE_NOT_FOUND" | "CONDITION_NOT_MET";
+}
+
+const notFound = (refused: string): Refusal => ({ refused, code: "RESOURCE_NOT_FOUND" });
+const notMet = (refused: string): Refusal => ({ refused, code: "CONDITION_NOT_MET" });
 
 export type ReleaseEvent =
   | { readonly type: "run" }
   /**
-   * The family, read once claimed. For a promotion the driver reads the target first to learn
-   * its family; `target` is undefined when it does not exist.
+   * The family, read once claimed, at `now` (ms since epoch; retention's clock). For a promotion
+   * or a deprecation the driver reads the image first to learn its family; `images` then holds
+   * only that image when it has none, and nothing when it does not exist.
    */
   | {
       readonly type: "familyRead";
       readonly family: string | undefined;
       readonly images: readonly FamilyImage[];
+      readonly now?: number;
     }
   /** Another release holds the family. */
   | { readonly type: "familyBusy"; readonly holder: string }
-  /** The images.deprecate the effect asked for is done. */
+  /** The call the effect asked for is done. */
   | { readonly type: "applied" }
   | { readonly type: "failed"; readonly error: CallFailure };
+
+/** The status an images.deprecate writes; undefined clears it (ACTIVE). */
+export interface DeprecateStatus extends DeprecationTimes {
+  readonly state: "DEPRECATED" | "OBSOLETE" | "DELETED";
+  /** The image that replaces it, by name in the same project. */
+  readonly replacement?: string;
+}
 
 export type ReleaseEffect =
   /** Claim the family for this operation (a no-op if it holds it), then read it. */
   | { readonly kind: "readFamily"; readonly delayMs: number }
-  /** images.deprecate of `image` with `status` (undefined clears it) under `requestId`. */
+  /**
+   * images.deprecate of `image` with `status` under `requestId`. With `status` undefined (the
+   * image becomes ACTIVE) the driver also drops the image's schedule: an image made current
+   * again has no end of life until one is set.
+   */
   | {
       readonly kind: "deprecate";
       readonly image: string;
-      readonly status:
-        | {
-            readonly state: "DEPRECATED" | "OBSOLETE";
-            /** The image that replaces it (the target), by name in the same project. */
-            readonly replacement: string;
-          }
-        | undefined;
+      readonly status: DeprecateStatus | undefined;
       readonly requestId: string;
+      readonly delayMs: number;
+    }
+  /** images.delete of `image` under `requestId`. */
+  | {
+      readonly kind: "delete";
+      readonly image: string;
+      readonly requestId: string;
+      readonly delayMs: number;
+    }
+  /** Record `steps` as the image's schedule, this operation's (replacing any other). */
+  | {
+      readonly kind: "schedule";
+      readonly image: string;
+      readonly steps: readonly ScheduledStep[];
       readonly delayMs: number;
     }
   /** Give the family up (the one claimed, when known); the release is DONE. */
@@ -170,7 +287,7 @@ export function decideRelease(
         case "familyBusy": {
           const failures = lifecycle.failures + 1;
           return {
-            lifecycle: { phase: "reading", failures },
+            lifecycle: { ...lifecycle, failures },
             effect: { kind: "readFamily", delayMs: delay(failures) },
             message: `waiting for ${event.holder}, which is releasing the same family`,
           };
@@ -181,12 +298,43 @@ export function decideRelease(
             delayMs: delay(lifecycle.failures + 1),
           }));
         case "familyRead": {
-          const plan = planOf(request, event.family, event.images);
-          if (typeof plan === "string")
+          const resumed: ReleaseRequest =
+            lifecycle.target !== undefined &&
+            request.kind !== "deprecate" &&
+            request.kind !== "retain"
+              ? { kind: "promote", image: lifecycle.target }
+              : request;
+          const found = planOf(resumed, event.family, event.images, event.now ?? 0);
+          // A resumed rollback retires as the rollback asked (OBSOLETE, if so).
+          const plan =
+            resumed !== request &&
+            request.kind === "rollback" &&
+            request.obsolete === true &&
+            "retire" in found
+              ? { ...found, retire: found.retire.map((m) => ({ ...m, to: "OBSOLETE" as const })) }
+              : found;
+          if ("refused" in plan)
             return {
-              lifecycle: { phase: "done", outcome: "refused", message: plan },
+              lifecycle: {
+                phase: "done",
+                outcome: "refused",
+                message: plan.refused,
+                error: {
+                  code: plan.code,
+                  httpStatus: plan.code === "RESOURCE_NOT_FOUND" ? 404 : 412,
+                },
+              },
               effect: { kind: "releaseFamily" },
-              message: plan,
+              message: plan.refused,
+            };
+          if ("unchanged" in plan)
+            return {
+              lifecycle: { phase: "done", outcome: "unchanged", message: plan.unchanged },
+              effect: {
+                kind: "releaseFamily",
+                ...(event.family !== undefined && { family: event.family }),
+              },
+              message: plan.unchanged,
             };
           return step(plan, plan.targetActive ? -1 : undefined, requestId);
         }
@@ -204,6 +352,20 @@ export function decideRelease(
           };
         case "applied":
           return step(lifecycle.plan, at === undefined ? -1 : at, requestId);
+        case "familyBusy": {
+          // The claim lapsed (this worker paused past it) and another release took the family:
+          // wait for it, then plan again from what the family is, keeping this release's target.
+          const failures = lifecycle.failures + 1;
+          return {
+            lifecycle: {
+              phase: "reading",
+              failures,
+              ...(lifecycle.plan.target !== undefined && { target: lifecycle.plan.target }),
+            },
+            effect: { kind: "readFamily", delayMs: delay(failures) },
+            message: `waiting for ${event.holder}, which took the family meanwhile`,
+          };
+        }
         case "failed": {
           // A retired image deleted meanwhile is no longer ACTIVE: go on to the next.
           if (at !== undefined && event.error.httpStatus === 404)
@@ -216,7 +378,57 @@ export function decideRelease(
           return stay(lifecycle);
       }
     }
+    case "scheduling":
+      switch (event.type) {
+        case "run":
+          return { lifecycle, effect: scheduleEffect(lifecycle.plan, delay(lifecycle.failures)) };
+        case "applied":
+          return finished(lifecycle.plan);
+        case "failed":
+          return failedCall(lifecycle, event.error, delay, (failures) =>
+            scheduleEffect(lifecycle.plan, delay(failures)),
+          );
+        default:
+          return stay(lifecycle);
+      }
   }
+}
+
+function scheduleEffect(plan: ReleasePlan, delayMs: number): ReleaseEffect {
+  return plan.schedule === undefined
+    ? NOTHING
+    : { kind: "schedule", image: plan.schedule.image, steps: plan.schedule.steps, delayMs };
+}
+
+/** What a move makes of its image, for messages: "web-1 is DEPRECATED", "web-0 is deleted". */
+const described = (m: Move) => `${m.image} is ${m.to === "removed" ? "deleted" : m.to}`;
+
+function finished(plan: ReleasePlan): ReleaseDecision {
+  const moves = plan.retire.map(described);
+  const head =
+    plan.target !== undefined && plan.family !== undefined
+      ? [`${plan.family} resolves to ${plan.target}`]
+      : [];
+  const steps =
+    plan.schedule === undefined || plan.schedule.steps.length === 0
+      ? []
+      : [
+          `scheduled: ${plan.schedule.steps.map((s) => `${s.state} at ${new Date(s.atMs).toISOString()}`).join(", ")}`,
+        ];
+  const message = [...head, ...moves, ...steps].join("; ");
+  return {
+    lifecycle: {
+      phase: "done",
+      outcome: "released",
+      message,
+      ...(plan.target !== undefined && { target: plan.target }),
+    },
+    effect: {
+      kind: "releaseFamily",
+      ...(plan.family !== undefined && { family: plan.family }),
+    },
+    message,
+  };
 }
 
 /**
@@ -228,25 +440,27 @@ function step(plan: ReleasePlan, done: number | undefined, requestId: string): R
     return {
       lifecycle: { phase: "activating", plan, failures: 0 },
       effect: callAt(plan, undefined, requestId, 0),
-      message: `making ${plan.target} what ${plan.family} resolves to`,
+      message: `making ${plan.target ?? ""} what ${plan.family ?? ""} resolves to`,
     };
   const next = done + 1;
   if (next >= plan.retire.length) {
-    const message =
-      plan.retire.length === 0
-        ? `${plan.family} resolves to ${plan.target}`
-        : `${plan.family} resolves to ${plan.target}; ${plan.retire.map((r) => `${r.image} is ${r.state}`).join(", ")}`;
-    return {
-      lifecycle: { phase: "done", outcome: "released", message, target: plan.target },
-      effect: { kind: "releaseFamily", family: plan.family },
-      message,
-    };
+    if (plan.schedule !== undefined)
+      return {
+        lifecycle: { phase: "scheduling", plan, failures: 0 },
+        effect: scheduleEffect(plan, 0),
+        message: `recording the schedule of ${plan.schedule.image}`,
+      };
+    return finished(plan);
   }
-  const retiring = plan.retire[next];
+  const move = plan.retire[next];
+  const head = plan.target === undefined ? "" : `${plan.target} is ACTIVE; `;
   return {
     lifecycle: { phase: "retiring", plan, next, failures: 0 },
     effect: callAt(plan, next, requestId, 0),
-    message: `${plan.target} is ACTIVE; making ${retiring?.image ?? ""} ${retiring?.state ?? ""}`,
+    message:
+      move === undefined
+        ? head
+        : `${head}${move.to === "removed" ? `deleting ${move.image}` : `making ${move.image} ${move.to}`}`,
   };
 }
 
@@ -256,7 +470,8 @@ function callAt(
   requestId: string,
   delayMs: number,
 ): ReleaseEffect {
-  if (at === undefined)
+  if (at === undefined) {
+    if (plan.target === undefined) return NOTHING;
     return {
       kind: "deprecate",
       image: plan.target,
@@ -264,13 +479,23 @@ function callAt(
       requestId: requestIdOf(requestId, plan.target, "ACTIVE"),
       delayMs,
     };
-  const retire = plan.retire[at];
-  if (retire === undefined) return NOTHING;
+  }
+  const move = plan.retire[at];
+  if (move === undefined) return NOTHING;
+  const id = requestIdOf(requestId, move.image, move.to);
+  if (move.to === "removed") return { kind: "delete", image: move.image, requestId: id, delayMs };
   return {
     kind: "deprecate",
-    image: retire.image,
-    status: { state: retire.state, replacement: plan.target },
-    requestId: requestIdOf(requestId, retire.image, retire.state),
+    image: move.image,
+    status:
+      move.to === "ACTIVE"
+        ? undefined
+        : {
+            state: move.to,
+            ...(move.replacement !== undefined && { replacement: move.replacement }),
+            ...move.times,
+          },
+    requestId: id,
     delayMs,
   };
 }
@@ -297,24 +522,36 @@ function failedCall(
       message: `Compute answered ${what}; retrying`,
     };
   }
-  const left =
-    lifecycle.phase === "retiring"
-      ? ` ${lifecycle.plan.retire
-          .slice(lifecycle.next)
-          .map((r) => r.image)
-          .join(", ")} stayed ACTIVE beside ${lifecycle.plan.target}.`
-      : lifecycle.phase === "activating"
-        ? " No image of the family was changed."
-        : "";
+  let left = "";
+  if (lifecycle.phase === "retiring") {
+    const rest = lifecycle.plan.retire.slice(lifecycle.next).map((r) => r.image);
+    left =
+      lifecycle.plan.target === undefined
+        ? ` ${rest.join(", ")} stayed as they were.`
+        : ` ${rest.join(", ")} stayed ACTIVE beside ${lifecycle.plan.target}.`;
+  } else if (lifecycle.phase === "activating") left = " No image of the family was changed.";
+  else if (lifecycle.phase === "scheduling")
+    left = " The status is written; the schedule was not recorded, so nothing will enact it.";
   const message = `Compute refused the release (${what}: ${error.message}).${left}`;
   return {
-    lifecycle: { phase: "done", outcome: "failed", message },
+    lifecycle: {
+      phase: "done",
+      outcome: "failed",
+      message,
+      error: { code: failureCode(error), httpStatus: error.httpStatus },
+    },
     effect:
-      lifecycle.phase === "reading"
+      lifecycle.phase === "reading" || lifecycle.plan.family === undefined
         ? { kind: "releaseFamily" }
         : { kind: "releaseFamily", family: lifecycle.plan.family },
     message,
   };
+}
+
+/** Compute's reason as an error code: `notFound` → NOT_FOUND, `conditionNotMet` → CONDITION_NOT_MET. */
+function failureCode(error: CallFailure): string {
+  const code = error.reason.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+  return code === "" ? "COMPUTE_ERROR" : code;
 }
 
 const isActive = (i: FamilyImage) => i.state === undefined;
@@ -324,32 +561,56 @@ const newestFirst = (a: FamilyImage, b: FamilyImage) =>
     : a.creationTimestamp > b.creationTimestamp
       ? -1
       : 0;
+const byName = (a: { image: string }, b: { image: string }) => (a.image < b.image ? -1 : 1);
+
+/** Compute's deprecation states in the order an image moves through them. */
+export const STATE_ORDER: Readonly<Record<DeprecationState, number>> = {
+  ACTIVE: 0,
+  DEPRECATED: 1,
+  OBSOLETE: 2,
+  DELETED: 3,
+};
+
+/** What the family resolves to: its newest READY ACTIVE image, as images.getFromFamily answers. */
+export function currentOf(images: readonly FamilyImage[]): FamilyImage | undefined {
+  return images.filter((i) => i.status === "READY" && isActive(i)).sort(newestFirst)[0];
+}
 
 /**
- * The plan from the family as read once claimed, or why there is none. What the family resolves
- * to is its newest READY ACTIVE image, as Compute's images.getFromFamily answers.
+ * The plan from the family as read once claimed at `now`, why there is none (a refusal), or
+ * `{unchanged}` when there is nothing to do.
  */
 export function planOf(
   request: ReleaseRequest,
   family: string | undefined,
   images: readonly FamilyImage[],
-): ReleasePlan | string {
-  const byName = new Map(images.map((i) => [i.name, i]));
+  now = 0,
+): ReleasePlan | { readonly unchanged: string } | Refusal {
+  if (request.kind === "deprecate") return deprecationPlan(request, family, images);
+  if (request.kind === "retain") {
+    if (family === undefined || images.length === 0)
+      return { unchanged: `family ${request.family} has no images` };
+    const moves = retentionMoves(images, request.policy, now);
+    if (moves.length === 0)
+      return { unchanged: `nothing in ${request.family} is due under its retention policy` };
+    return { family, target: undefined, targetActive: true, retire: moves };
+  }
+  const named = new Map(images.map((i) => [i.name, i]));
   let target: FamilyImage | undefined;
   let retiredAs: "DEPRECATED" | "OBSOLETE" = "DEPRECATED";
   if (request.kind === "promote") {
-    target = byName.get(request.image);
-    if (target === undefined) return `image ${request.image} does not exist`;
+    target = named.get(request.image);
+    if (target === undefined) return notFound(`image ${request.image} does not exist`);
     if (family === undefined)
-      return `image ${request.image} belongs to no family: set its family to promote it`;
+      return notMet(`image ${request.image} belongs to no family: set its family to promote it`);
   } else {
     if (family === undefined || images.length === 0)
-      return `family ${request.family} has no images`;
-    const current = images.filter((i) => i.status === "READY" && isActive(i)).sort(newestFirst)[0];
+      return notFound(`family ${request.family} has no images`);
+    const current = currentOf(images);
     if (request.toImage !== undefined) {
-      target = byName.get(request.toImage);
+      target = named.get(request.toImage);
       if (target === undefined)
-        return `image ${request.toImage} is not in family ${request.family}`;
+        return notFound(`image ${request.toImage} is not in family ${request.family}`);
     } else {
       target = images
         .filter(
@@ -362,17 +623,114 @@ export function planOf(
         )
         .sort(newestFirst)[0];
       if (target === undefined)
-        return `family ${request.family} has no image to roll back to before ${current?.name ?? "its current one"}`;
+        return notMet(
+          `family ${request.family} has no image to roll back to before ${current?.name ?? "its current one"}`,
+        );
     }
     if (request.obsolete === true) retiredAs = "OBSOLETE";
   }
   if (target.status !== "READY")
-    return `image ${target.name} is ${target.status}: only a READY image can be released`;
+    return notMet(`image ${target.name} is ${target.status}: only a READY image can be released`);
   if (target.state === "OBSOLETE" || target.state === "DELETED")
-    return `image ${target.name} is ${target.state}: make it ACTIVE with DeprecateImage first if it is meant to come back`;
-  const retire = images
-    .filter((i) => i.name !== target.name && isActive(i))
-    .sort((a, b) => (a.name < b.name ? -1 : 1))
-    .map((i) => ({ image: i.name, state: retiredAs }));
-  return { family, target: target.name, targetActive: isActive(target), retire };
+    return notMet(
+      `image ${target.name} is ${target.state}: make it ACTIVE with DeprecateImage first if it is meant to come back`,
+    );
+  const name = target.name;
+  const retire: Move[] = images
+    .filter((i) => i.name !== name && isActive(i))
+    .map((i) => ({ image: i.name, to: retiredAs, replacement: name }))
+    .sort(byName);
+  return { family, target: name, targetActive: isActive(target), retire };
+}
+
+function deprecationPlan(
+  request: Extract<ReleaseRequest, { kind: "deprecate" }>,
+  family: string | undefined,
+  images: readonly FamilyImage[],
+): ReleasePlan | { readonly unchanged: string } | Refusal {
+  const image = images.find((i) => i.name === request.image);
+  if (request.scheduledBy !== undefined) {
+    // A step of a schedule: only if that schedule is still the image's, and it is not past it.
+    if (image === undefined) return { unchanged: `image ${request.image} is gone` };
+    if (image.scheduledBy !== request.scheduledBy)
+      return {
+        unchanged: `the schedule ${request.scheduledBy} set is no longer ${request.image}'s; nothing to do`,
+      };
+    if (STATE_ORDER[image.state ?? "ACTIVE"] >= STATE_ORDER[request.state])
+      return { unchanged: `${request.image} is ${image.state ?? "ACTIVE"} already` };
+  } else if (image === undefined) return notFound(`image ${request.image} does not exist`);
+  const move: Move = {
+    image: request.image,
+    to: request.state,
+    ...(request.replacement !== "" && { replacement: request.replacement }),
+    times: request.times,
+  };
+  return {
+    family,
+    target: undefined,
+    targetActive: true,
+    retire: [move],
+    ...(request.scheduledBy === undefined && {
+      schedule: { image: request.image, steps: request.steps },
+    }),
+  };
+}
+
+/**
+ * What a retention policy asks of a family at `now`, as moves: never the current image, never an
+ * image with the exclusion label, never before an end of life its deprecation dates set, and only
+ * READY images. Deleted (images.delete): those past the newest `keepNewest`, and OBSOLETE ones
+ * `deleteAfterMs` after they became OBSOLETE (Compute's `obsolete` date). DEPRECATED: ACTIVE
+ * ones `deprecateAfterMs` after their creation, with the current image as their replacement.
+ */
+export function retentionMoves(
+  images: readonly FamilyImage[],
+  policy: RetentionPolicy,
+  now: number,
+): Move[] {
+  const current = currentOf(images);
+  if (current === undefined) return [];
+  const at = (t: string | undefined) => (t === undefined || t === "" ? undefined : Date.parse(t));
+  const notBefore = (t: string | undefined) => {
+    const ms = at(t);
+    return ms !== undefined && ms > now;
+  };
+  const kept = images
+    .filter(
+      (i) =>
+        i.status === "READY" &&
+        (policy.exclusionLabel === "" || i.labels?.[policy.exclusionLabel] === undefined),
+    )
+    .sort(newestFirst);
+  const moves: Move[] = [];
+  kept.forEach((image, rank) => {
+    if (image.name === current.name) return;
+    // An end of life its own dates set comes first: nothing removes it before then.
+    const endOfLife = notBefore(image.times?.deleted) || notBefore(image.times?.obsolete);
+    const tooMany = policy.keepNewest > 0 && rank >= policy.keepNewest;
+    const obsoleteSince = image.state === "OBSOLETE" ? at(image.times?.obsolete) : undefined;
+    const expired =
+      policy.deleteAfterMs > 0 &&
+      obsoleteSince !== undefined &&
+      obsoleteSince + policy.deleteAfterMs <= now;
+    if ((tooMany || expired) && !endOfLife) {
+      moves.push({ image: image.name, to: "removed" });
+      return;
+    }
+    const created = at(image.creationTimestamp);
+    if (
+      isActive(image) &&
+      policy.deprecateAfterMs > 0 &&
+      created !== undefined &&
+      created + policy.deprecateAfterMs <= now &&
+      !notBefore(image.times?.deprecated)
+    )
+      moves.push({
+        image: image.name,
+        to: "DEPRECATED",
+        replacement: current.name,
+        ...(image.times !== undefined && { times: image.times }),
+      });
+  });
+  return moves.sort(byName);
 }

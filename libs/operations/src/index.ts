@@ -23,7 +23,14 @@ export {
   type OperationBusOptions,
 } from "./operation-bus";
 export { HISTORY_MAX, operationKeys } from "./keys";
-export { loadSubject, step, type Decider, type LoadedSubject, type Step } from "./lifecycle-step";
+export {
+  loadSubject,
+  step,
+  subjectOf,
+  type Decider,
+  type LoadedSubject,
+  type Step,
+} from "./lifecycle-step";
 export { createTokenBucket, type TokenBucket, type TokenBucketOptions } from "./token-bucket";
 export {
   createComputeBudget,
@@ -33,3 +40,23 @@ export {
 export { createSweeperLock, type SweeperLock } from "./sweeper-lock";
 export { createFamilyClaims, type FamilyClaims } from "./family-claims";
 export { OperationGoneError, OperationNotFoundError, UnreadableRecordError } from "./errors";
+export {
+  createReleaseSchedules,
+  type DueStep,
+  type ImageSchedule,
+  type ReleaseSchedules,
+} from "./release-schedules";
+export {
+  createFamilyPolicies,
+  type FamilyPolicies,
+  type StoredFamilyPolicy,
+} from "./family-policies";
+export { retentionPassKey } from "./keys";
+export { newOperationName, OPERATION_NAME } from "./operation-name";
+export {
+  familyLink,
+  imageLink,
+  recordRelease,
+  type NewRelease,
+  type RecordedRelease,
+} from "./record-release";

@@ -14,6 +14,10 @@ import { Operation_Status } from "@imagesvc/proto";
  * - `P:{computequota:PROJECT:KIND}` hash: the workers' shared budget of Compute's rate quota of
  *                              a project, KIND `write` or `read` (take-token.lua, drain-tokens.lua)
  * - `P:{project}:family:NAME`  string: the release operation changing image family NAME now
+ * - `P:{project}:schedule:IMAGE` string: the image's schedule (release-schedules.ts), JSON
+ * - `P:schedule-due`            sorted set: every scheduled step, by when it is due (ms)
+ * - `P:{project}:policies`      hash: family → its retention policy, JSON (family-policies.ts)
+ * - `P:policy-projects`         set: the projects with a retention policy
  * - `P:sweeper-lock`           string: the token of the worker sweeping now (its own lock scripts)
  * - `P:pubsub-mode`, `P:settings`: the deployment's recorded pub/sub mode and shared settings
  *                              (libs/redis); `{P:queue}:…`: BullMQ's keys (libs/queue)
@@ -136,3 +140,15 @@ export const sweeperLockKey = (prefix: string) => `${prefix}:sweeper-lock`;
 /** A string: the release operation that holds an image family now (family-claims.ts). */
 export const familyClaimKey = (prefix: string, project: string, family: string) =>
   `${prefix}:{${project}}:family:${family}`;
+/** A string: an image's schedule of deprecation steps, JSON (release-schedules.ts). */
+export const scheduleKey = (prefix: string, project: string, image: string) =>
+  `${prefix}:{${project}}:schedule:${image}`;
+/** A sorted set of every scheduled step of the deployment, scored by when it is due. */
+export const scheduleDueKey = (prefix: string) => `${prefix}:schedule-due`;
+/** A hash: family → retention policy JSON (family-policies.ts). */
+export const policiesKey = (prefix: string, project: string) => `${prefix}:{${project}}:policies`;
+/** A set of the projects that have a family policy. */
+export const policyProjectsKey = (prefix: string) => `${prefix}:policy-projects`;
+/** A string held while one worker runs a family's retention pass (reconciler). */
+export const retentionPassKey = (prefix: string, project: string, family: string) =>
+  `${prefix}:{${project}}:retention-pass:${family}`;

@@ -7,7 +7,7 @@
 import { OperationGoneError } from "./errors";
 import { decodeLifecycle, encodeLifecycle, type Decision, type Subject } from "@imagesvc/lifecycle";
 import { Operation_Status } from "@imagesvc/proto";
-import type { OperationStore } from "./operation-store";
+import type { OperationStore, StoredOperation } from "./operation-store";
 
 /** An operation's lifecycle as loaded from the store, with the sequence number to commit against. */
 export interface LoadedSubject extends Subject {
@@ -31,7 +31,11 @@ export async function loadSubject(
   name: string,
 ): Promise<LoadedSubject | undefined> {
   const stored = await store.getStored(project, name);
-  if (stored === undefined) return undefined;
+  return stored === undefined ? undefined : subjectOf(stored);
+}
+
+/** A stored CreateImage operation as its lifecycle's subject. */
+export function subjectOf(stored: StoredOperation): LoadedSubject {
   const { operation } = stored;
   return {
     operation,

@@ -45,3 +45,11 @@ export {
   type WebhookQueueOptions,
 } from "./webhook-queue";
 export { InvalidJobError } from "./errors";
+export {
+  isReleaseRequest,
+  parseReleaseRequest,
+  releaseRequestView,
+  storedReleaseRequest,
+  type ReleaseJob,
+  type StoredReleaseRequestV1,
+} from "./release-request";

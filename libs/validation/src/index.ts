@@ -16,3 +16,16 @@ export { namedResources, type NamedResource } from "./named-resources";
 export { NOTIFICATION_URL_MAX, validateNotification } from "./notification";
 export { webhookUrlRefusal, type WebhookPolicy } from "./webhook-policy";
 export { EXTRA_LIMITS } from "./image-extras";
+export {
+  DEFAULT_EXCLUSION_LABEL,
+  DEFAULT_SHARE_ROLE,
+  DEPRECATION_STATES,
+  deprecationTimes,
+  RELEASE_LIMITS,
+  validateDeprecateImageRequest,
+  validatePromoteImageRequest,
+  validateRollbackFamilyRequest,
+  validateSetFamilyPolicyRequest,
+  validateShareImageRequest,
+} from "./release-requests";
+export { RESOURCE_NAME, checkResourceName } from "./resource-name";

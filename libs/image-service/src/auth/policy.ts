@@ -8,10 +8,13 @@ import { readFileSync } from "node:fs";
  * - `use`: name the project's resources in a request for another project: a source disk, image
  *   or snapshot, a license, a KMS key, a service account. The service reads them with its own
  *   credentials, so without this grant a caller could copy another team's disk into its own
- *   project, or attach another team's license.
+ *   project, or attach another team's license;
+ * - `release`: change what the project's images are to their users: PromoteImage,
+ *   RollbackFamily, DeprecateImage, SetFamilyPolicy and ShareImage (creating an image does not
+ *   give the right to make every instance of its family boot it).
  */
-export type Action = "create" | "read" | "cancel" | "use";
-const ACTIONS: readonly Action[] = ["create", "read", "cancel", "use"];
+export type Action = "create" | "read" | "cancel" | "use" | "release";
+const ACTIONS: readonly Action[] = ["create", "read", "cancel", "use", "release"];
 
 interface Grant {
   readonly projects: ReadonlySet<string>;

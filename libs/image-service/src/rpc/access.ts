@@ -3,7 +3,7 @@ import { abortable } from "@imagesvc/operations";
 import type { Operation } from "@imagesvc/proto";
 import { checkProjectId, invalidArgument, type FieldViolation } from "@imagesvc/validation";
 import { PRINCIPAL } from "../auth/principal";
-import { OPERATION_NAME } from "../operation-name";
+import { OPERATION_NAME } from "@imagesvc/operations";
 import type { ImageServiceDeps } from "./deps";
 import { notFound, permissionDenied, unauthenticated } from "./errors";
 
@@ -19,7 +19,7 @@ export function authorize(
   deps: ImageServiceDeps,
   ctx: HandlerContext,
   project: string,
-  action: "create" | "read" | "cancel",
+  action: "create" | "read" | "cancel" | "release",
   verb: string,
 ): string {
   const caller = callerOf(ctx);

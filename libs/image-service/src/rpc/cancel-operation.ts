@@ -1,6 +1,11 @@
 import { toJson, type JsonObject } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
-import { decideCancel } from "@imagesvc/lifecycle";
+import {
+  cancelRelease,
+  decideCancel,
+  decodeReleaseState,
+  encodeReleaseState,
+} from "@imagesvc/lifecycle";
 import {
   abortable,
   loadSubject,
@@ -30,6 +35,10 @@ export function cancelOperation(deps: ImageServiceDeps) {
   return async (req: CancelOperationRequest, ctx: HandlerContext): Promise<Operation> => {
     checkRead(deps, req.project, req.operation, ctx);
     const caller = authorize(deps, ctx, req.project, "cancel", "cancel operations in");
+    const stored = await abortable(deps.store.getStored(req.project, req.operation), ctx.signal);
+    if (stored === undefined) throw notFound(req.project, req.operation);
+    if (decodeReleaseState(stored.lifecycle) !== undefined)
+      return cancelReleaseOperation(deps, req, caller);
     const subject = await abortable(
       loadSubject(deps.store, req.project, req.operation),
       ctx.signal,
@@ -68,6 +77,43 @@ export function cancelOperation(deps: ImageServiceDeps) {
     deps.log.info({ operation: req.operation, project: req.project }, "operation cancelled");
     return operation;
   };
+}
+
+/**
+ * A release's cancel: one compare-and-set against its stored state, as CreateImage's, so a worker
+ * starting it and a cancel racing cannot both win. Only before its first Compute call.
+ */
+async function cancelReleaseOperation(
+  deps: ImageServiceDeps,
+  req: CancelOperationRequest,
+  caller: string,
+): Promise<Operation> {
+  for (;;) {
+    const stored = await deps.store.getStored(req.project, req.operation);
+    const state = decodeReleaseState(stored?.lifecycle);
+    if (stored === undefined || state === undefined) throw notFound(req.project, req.operation);
+    const decided = cancelRelease(state, stored.operation, caller, new Date());
+    if ("refused" in decided) throw notCancellable(decided.refused);
+    if (decided.operation === stored.operation) return stored.operation;
+    const wantsDone = parseNotification(stored.notification)?.on.includes("DONE") === true;
+    if (wantsDone) await ensureJob(deps, req.project, req.operation);
+    const result = await deps.store.commit({
+      project: req.project,
+      name: req.operation,
+      expectedSeq: stored.seq,
+      lifecycle: encodeReleaseState(decided.state),
+      operation: decided.operation,
+    });
+    if (result.status === "missing") throw notFound(req.project, req.operation);
+    if (result.status !== "committed") continue;
+    const operation = (await deps.store.get(req.project, req.operation)) ?? decided.operation;
+    if (await announced(deps, parseNotification(stored.notification), operation))
+      await deps.queue.remove(req.operation).catch((e: unknown) => {
+        deps.log.warn({ err: e, operation: req.operation }, "could not remove a cancelled job");
+      });
+    deps.log.info({ operation: req.operation, project: req.project }, "release cancelled");
+    return operation;
+  }
 }
 
 /** The webhook the operation's record asks for, or "unreadable" (logged) when it cannot be read. */

@@ -17,7 +17,7 @@ import {
 } from "@imagesvc/validation";
 import { randomUUID } from "node:crypto";
 import { refusedResources } from "../auth/named-resources";
-import { newOperationName } from "../operation-name";
+import { newOperationName } from "@imagesvc/operations";
 import { requestFingerprint } from "../request-fingerprint";
 import { authorize } from "./access";
 import { preflightRawDisk } from "./raw-disk-preflight";

@@ -1,4 +1,10 @@
-import type { OperationBus, OperationStore } from "@imagesvc/operations";
+import type { ComputeClient } from "@imagesvc/compute";
+import type {
+  FamilyPolicies,
+  OperationBus,
+  OperationStore,
+  ReleaseSchedules,
+} from "@imagesvc/operations";
 import type { RawDiskPreflight } from "@imagesvc/preflight";
 import type { WebhookPolicy } from "@imagesvc/validation";
 import type { ImageQueue, WebhookQueue } from "@imagesvc/queue";
@@ -39,6 +45,12 @@ export interface ImageServiceDeps {
    * Without it, Compute checks the archive itself, minutes later.
    */
   readonly rawDiskPreflight?: RawDiskPreflight;
+  /** Families' retention policies: SetFamilyPolicy writes them, GetFamily reads them. */
+  readonly familyPolicies: FamilyPolicies;
+  /** Images' deprecation schedules, which GetFamily shows. */
+  readonly schedules: ReleaseSchedules;
+  /** Compute, read with the gateway's own credentials for GetFamily; without it, GetFamily is refused. */
+  readonly compute?: ComputeClient;
   /** Which webhook URLs CreateImage accepts (WEBHOOK_ALLOWED_HOSTS, WEBHOOK_ALLOW_LOCAL_HTTP). */
   readonly webhookPolicy: WebhookPolicy;
 }

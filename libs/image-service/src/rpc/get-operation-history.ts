@@ -10,7 +10,13 @@ import {
   type GetOperationHistoryRequest,
   type OperationHistory,
 } from "@imagesvc/proto";
-import { parseNotification } from "@imagesvc/queue";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  parseNotification,
+  releaseRequestView,
+  type Notification,
+  type ReleaseJob,
+} from "@imagesvc/queue";
 import { checkRead } from "./access";
 import type { ImageServiceDeps } from "./deps";
 import { notFound } from "./errors";
@@ -27,6 +33,12 @@ export function getOperationHistory(deps: ImageServiceDeps) {
     checkRead(deps, req.project, req.operation, ctx);
     const recorded = await abortable(deps.store.history(req.project, req.operation), ctx.signal);
     if (recorded === undefined) throw notFound(req.project, req.operation);
+    const release = releaseRequestView(recorded.request);
+    if (release !== undefined)
+      return create(OperationHistorySchema, {
+        versions: recorded.versions,
+        ...releaseView(release, recorded.notification),
+      });
     const request = requestView(req.project, recorded.request, recorded.notification);
     return create(OperationHistorySchema, {
       versions: recorded.versions,
@@ -71,6 +83,60 @@ function requestView(
   } catch {
     return undefined;
   }
+}
+
+/** A release's request as accepted, in the history field of its kind; leniently, as above. */
+function releaseView(job: ReleaseJob, notificationJson: string) {
+  try {
+    const r = job.release;
+    const notification = viewOf(parseNotification(notificationJson));
+    const common = { project: job.project, requestId: job.requestId, ...notification };
+    switch (r.kind) {
+      case "promote":
+        return { promote: { ...common, image: r.image } };
+      case "rollback":
+        return {
+          rollback: {
+            ...common,
+            family: r.family,
+            toImage: r.toImage ?? "",
+            obsolete: r.obsolete === true,
+          },
+        };
+      case "deprecate": {
+        const at = (t: string | undefined) =>
+          t === undefined ? undefined : timestampFromMs(Date.parse(t));
+        return {
+          deprecate: {
+            ...common,
+            image: r.image,
+            state: r.state,
+            replacement: r.replacement,
+            deprecateTime: at(r.times.deprecated),
+            obsoleteTime: at(r.times.obsolete),
+            deleteTime: at(r.times.deleted),
+          },
+        };
+      }
+      case "share":
+        return { share: { ...common, image: r.image, members: [...r.members], role: r.role } };
+      case "retain":
+        return {};
+    }
+  } catch {
+    return {};
+  }
+}
+
+function viewOf(notification: Notification | undefined) {
+  return notification === undefined
+    ? {}
+    : {
+        notification: {
+          url: withoutQuery(notification.url),
+          on: notification.on.map((s) => STATUS_OF[s]),
+        },
+      };
 }
 
 /**

@@ -2,21 +2,21 @@
 // @generated from file computeimages/v1/image_service.proto (package computeimages.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Image } from "./image_pb";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { DeprecationStatus, Image } from "./image_pb";
 import { file_computeimages_v1_image } from "./image_pb";
 import type { Operation, Operation_Status, OperationSchema } from "./operation_pb";
 import { file_computeimages_v1_operation } from "./operation_pb";
-import type { Duration } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file computeimages/v1/image_service.proto.
  */
 export const file_computeimages_v1_image_service: GenFile = /*@__PURE__*/
-  fileDesc("CiRjb21wdXRlaW1hZ2VzL3YxL2ltYWdlX3NlcnZpY2UucHJvdG8SEGNvbXB1dGVpbWFnZXMudjEirQEKEkNyZWF0ZUltYWdlUmVxdWVzdBIPCgdwcm9qZWN0GAEgASgJEiYKBWltYWdlGAIgASgLMhcuY29tcHV0ZWltYWdlcy52MS5JbWFnZRISCgpyZXF1ZXN0X2lkGAMgASgJEhQKDGZvcmNlX2NyZWF0ZRgEIAEoCBI0Cgxub3RpZmljYXRpb24YBSABKAsyHi5jb21wdXRlaW1hZ2VzLnYxLk5vdGlmaWNhdGlvbiJLCgxOb3RpZmljYXRpb24SCwoDdXJsGAEgASgJEi4KAm9uGAIgAygOMiIuY29tcHV0ZWltYWdlcy52MS5PcGVyYXRpb24uU3RhdHVzIjkKE0dldE9wZXJhdGlvblJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIRCglvcGVyYXRpb24YAiABKAkiQAoaR2V0T3BlcmF0aW9uSGlzdG9yeVJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIRCglvcGVyYXRpb24YAiABKAkieAoQT3BlcmF0aW9uSGlzdG9yeRItCgh2ZXJzaW9ucxgBIAMoCzIbLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uEjUKB3JlcXVlc3QYAiABKAsyJC5jb21wdXRlaW1hZ2VzLnYxLkNyZWF0ZUltYWdlUmVxdWVzdCI7ChVXYXRjaE9wZXJhdGlvblJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIRCglvcGVyYXRpb24YAiABKAkiZgoUV2FpdE9wZXJhdGlvblJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIRCglvcGVyYXRpb24YAiABKAkSKgoHdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKFAQoVTGlzdE9wZXJhdGlvbnNSZXF1ZXN0Eg8KB3Byb2plY3QYASABKAkSMgoGc3RhdHVzGAIgASgOMiIuY29tcHV0ZWltYWdlcy52MS5PcGVyYXRpb24uU3RhdHVzEhMKC21heF9yZXN1bHRzGAMgASgNEhIKCnBhZ2VfdG9rZW4YBCABKAkiXQoWTGlzdE9wZXJhdGlvbnNSZXNwb25zZRIqCgVpdGVtcxgBIAMoCzIbLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI8ChZDYW5jZWxPcGVyYXRpb25SZXF1ZXN0Eg8KB3Byb2plY3QYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJMqUFCgxJbWFnZVNlcnZpY2USUAoLQ3JlYXRlSW1hZ2USJC5jb21wdXRlaW1hZ2VzLnYxLkNyZWF0ZUltYWdlUmVxdWVzdBobLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uElcKDEdldE9wZXJhdGlvbhIlLmNvbXB1dGVpbWFnZXMudjEuR2V0T3BlcmF0aW9uUmVxdWVzdBobLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uIgOQAgESXQoOV2F0Y2hPcGVyYXRpb24SJy5jb21wdXRlaW1hZ2VzLnYxLldhdGNoT3BlcmF0aW9uUmVxdWVzdBobLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uIgOQAgEwARJZCg1XYWl0T3BlcmF0aW9uEiYuY29tcHV0ZWltYWdlcy52MS5XYWl0T3BlcmF0aW9uUmVxdWVzdBobLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uIgOQAgESbAoTR2V0T3BlcmF0aW9uSGlzdG9yeRIsLmNvbXB1dGVpbWFnZXMudjEuR2V0T3BlcmF0aW9uSGlzdG9yeVJlcXVlc3QaIi5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbkhpc3RvcnkiA5ACARJoCg5MaXN0T3BlcmF0aW9ucxInLmNvbXB1dGVpbWFnZXMudjEuTGlzdE9wZXJhdGlvbnNSZXF1ZXN0GiguY29tcHV0ZWltYWdlcy52MS5MaXN0T3BlcmF0aW9uc1Jlc3BvbnNlIgOQAgESWAoPQ2FuY2VsT3BlcmF0aW9uEiguY29tcHV0ZWltYWdlcy52MS5DYW5jZWxPcGVyYXRpb25SZXF1ZXN0GhsuY29tcHV0ZWltYWdlcy52MS5PcGVyYXRpb25iBnByb3RvMw", [file_computeimages_v1_image, file_computeimages_v1_operation, file_google_protobuf_duration]);
+  fileDesc("CiRjb21wdXRlaW1hZ2VzL3YxL2ltYWdlX3NlcnZpY2UucHJvdG8SEGNvbXB1dGVpbWFnZXMudjEi3QEKEkNyZWF0ZUltYWdlUmVxdWVzdBIPCgdwcm9qZWN0GAEgASgJEiYKBWltYWdlGAIgASgLMhcuY29tcHV0ZWltYWdlcy52MS5JbWFnZRISCgpyZXF1ZXN0X2lkGAMgASgJEhQKDGZvcmNlX2NyZWF0ZRgEIAEoCBI0Cgxub3RpZmljYXRpb24YBSABKAsyHi5jb21wdXRlaW1hZ2VzLnYxLk5vdGlmaWNhdGlvbhIuCgdyZWxlYXNlGAYgASgOMh0uY29tcHV0ZWltYWdlcy52MS5SZWxlYXNlTW9kZSJLCgxOb3RpZmljYXRpb24SCwoDdXJsGAEgASgJEi4KAm9uGAIgAygOMiIuY29tcHV0ZWltYWdlcy52MS5PcGVyYXRpb24uU3RhdHVzIjkKE0dldE9wZXJhdGlvblJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIRCglvcGVyYXRpb24YAiABKAkiQAoaR2V0T3BlcmF0aW9uSGlzdG9yeVJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIRCglvcGVyYXRpb24YAiABKAki2wIKEE9wZXJhdGlvbkhpc3RvcnkSLQoIdmVyc2lvbnMYASADKAsyGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbhI1CgdyZXF1ZXN0GAIgASgLMiQuY29tcHV0ZWltYWdlcy52MS5DcmVhdGVJbWFnZVJlcXVlc3QSNgoHcHJvbW90ZRgDIAEoCzIlLmNvbXB1dGVpbWFnZXMudjEuUHJvbW90ZUltYWdlUmVxdWVzdBI5Cghyb2xsYmFjaxgEIAEoCzInLmNvbXB1dGVpbWFnZXMudjEuUm9sbGJhY2tGYW1pbHlSZXF1ZXN0EjoKCWRlcHJlY2F0ZRgFIAEoCzInLmNvbXB1dGVpbWFnZXMudjEuRGVwcmVjYXRlSW1hZ2VSZXF1ZXN0EjIKBXNoYXJlGAYgASgLMiMuY29tcHV0ZWltYWdlcy52MS5TaGFyZUltYWdlUmVxdWVzdCI7ChVXYXRjaE9wZXJhdGlvblJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIRCglvcGVyYXRpb24YAiABKAkiZgoUV2FpdE9wZXJhdGlvblJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIRCglvcGVyYXRpb24YAiABKAkSKgoHdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKFAQoVTGlzdE9wZXJhdGlvbnNSZXF1ZXN0Eg8KB3Byb2plY3QYASABKAkSMgoGc3RhdHVzGAIgASgOMiIuY29tcHV0ZWltYWdlcy52MS5PcGVyYXRpb24uU3RhdHVzEhMKC21heF9yZXN1bHRzGAMgASgNEhIKCnBhZ2VfdG9rZW4YBCABKAkiXQoWTGlzdE9wZXJhdGlvbnNSZXNwb25zZRIqCgVpdGVtcxgBIAMoCzIbLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI8ChZDYW5jZWxPcGVyYXRpb25SZXF1ZXN0Eg8KB3Byb2plY3QYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJIn8KE1Byb21vdGVJbWFnZVJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRINCgVpbWFnZRgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJEjQKDG5vdGlmaWNhdGlvbhgEIAEoCzIeLmNvbXB1dGVpbWFnZXMudjEuTm90aWZpY2F0aW9uIqYBChVSb2xsYmFja0ZhbWlseVJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIOCgZmYW1pbHkYAiABKAkSEAoIdG9faW1hZ2UYAyABKAkSEAoIb2Jzb2xldGUYBCABKAgSEgoKcmVxdWVzdF9pZBgFIAEoCRI0Cgxub3RpZmljYXRpb24YBiABKAsyHi5jb21wdXRlaW1hZ2VzLnYxLk5vdGlmaWNhdGlvbiK9AgoVRGVwcmVjYXRlSW1hZ2VSZXF1ZXN0Eg8KB3Byb2plY3QYASABKAkSDQoFaW1hZ2UYAiABKAkSDQoFc3RhdGUYAyABKAkSEwoLcmVwbGFjZW1lbnQYBCABKAkSMgoOZGVwcmVjYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDW9ic29sZXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2RlbGV0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpyZXF1ZXN0X2lkGAggASgJEjQKDG5vdGlmaWNhdGlvbhgJIAEoCzIeLmNvbXB1dGVpbWFnZXMudjEuTm90aWZpY2F0aW9uIqEBCgxGYW1pbHlQb2xpY3kSEwoLa2VlcF9uZXdlc3QYASABKA0SMgoPZGVwcmVjYXRlX2FmdGVyGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KDGRlbGV0ZV9hZnRlchgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIXCg9leGNsdXNpb25fbGFiZWwYBCABKAkifQoWU2V0RmFtaWx5UG9saWN5UmVxdWVzdBIPCgdwcm9qZWN0GAEgASgJEg4KBmZhbWlseRgCIAEoCRIuCgZwb2xpY3kYAyABKAsyHi5jb21wdXRlaW1hZ2VzLnYxLkZhbWlseVBvbGljeRISCgpyZXF1ZXN0X2lkGAQgASgJIjMKEEdldEZhbWlseVJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIOCgZmYW1pbHkYAiABKAkiigEKBkZhbWlseRIMCgRuYW1lGAEgASgJEhMKC3Jlc29sdmVzX3RvGAIgASgJEi0KBmltYWdlcxgDIAMoCzIdLmNvbXB1dGVpbWFnZXMudjEuRmFtaWx5SW1hZ2USLgoGcG9saWN5GAQgASgLMh4uY29tcHV0ZWltYWdlcy52MS5GYW1pbHlQb2xpY3kiswEKC0ZhbWlseUltYWdlEgwKBG5hbWUYASABKAkSDgoGc3RhdHVzGAIgASgJEhoKEmNyZWF0aW9uX3RpbWVzdGFtcBgDIAEoCRI3CgpkZXByZWNhdGVkGAQgASgLMiMuY29tcHV0ZWltYWdlcy52MS5EZXByZWNhdGlvblN0YXR1cxIxCghzY2hlZHVsZRgFIAMoCzIfLmNvbXB1dGVpbWFnZXMudjEuU2NoZWR1bGVkU3RlcCJICg1TY2hlZHVsZWRTdGVwEg0KBXN0YXRlGAEgASgJEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpwBChFTaGFyZUltYWdlUmVxdWVzdBIPCgdwcm9qZWN0GAEgASgJEg0KBWltYWdlGAIgASgJEg8KB21lbWJlcnMYAyADKAkSDAoEcm9sZRgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJEjQKDG5vdGlmaWNhdGlvbhgGIAEoCzIeLmNvbXB1dGVpbWFnZXMudjEuTm90aWZpY2F0aW9uKmcKC1JlbGVhc2VNb2RlEhwKGFJFTEVBU0VfTU9ERV9VTlNQRUNJRklFRBAAEiMKH1JFTEVBU0VfTU9ERV9QUk9NT1RFX1dIRU5fUkVBRFkQARIVChFSRUxFQVNFX01PREVfSE9MRBACMqMJCgxJbWFnZVNlcnZpY2USUAoLQ3JlYXRlSW1hZ2USJC5jb21wdXRlaW1hZ2VzLnYxLkNyZWF0ZUltYWdlUmVxdWVzdBobLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uElcKDEdldE9wZXJhdGlvbhIlLmNvbXB1dGVpbWFnZXMudjEuR2V0T3BlcmF0aW9uUmVxdWVzdBobLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uIgOQAgESXQoOV2F0Y2hPcGVyYXRpb24SJy5jb21wdXRlaW1hZ2VzLnYxLldhdGNoT3BlcmF0aW9uUmVxdWVzdBobLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uIgOQAgEwARJZCg1XYWl0T3BlcmF0aW9uEiYuY29tcHV0ZWltYWdlcy52MS5XYWl0T3BlcmF0aW9uUmVxdWVzdBobLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uIgOQAgESbAoTR2V0T3BlcmF0aW9uSGlzdG9yeRIsLmNvbXB1dGVpbWFnZXMudjEuR2V0T3BlcmF0aW9uSGlzdG9yeVJlcXVlc3QaIi5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbkhpc3RvcnkiA5ACARJoCg5MaXN0T3BlcmF0aW9ucxInLmNvbXB1dGVpbWFnZXMudjEuTGlzdE9wZXJhdGlvbnNSZXF1ZXN0GiguY29tcHV0ZWltYWdlcy52MS5MaXN0T3BlcmF0aW9uc1Jlc3BvbnNlIgOQAgESWAoPQ2FuY2VsT3BlcmF0aW9uEiguY29tcHV0ZWltYWdlcy52MS5DYW5jZWxPcGVyYXRpb25SZXF1ZXN0GhsuY29tcHV0ZWltYWdlcy52MS5PcGVyYXRpb24SUgoMUHJvbW90ZUltYWdlEiUuY29tcHV0ZWltYWdlcy52MS5Qcm9tb3RlSW1hZ2VSZXF1ZXN0GhsuY29tcHV0ZWltYWdlcy52MS5PcGVyYXRpb24SVgoOUm9sbGJhY2tGYW1pbHkSJy5jb21wdXRlaW1hZ2VzLnYxLlJvbGxiYWNrRmFtaWx5UmVxdWVzdBobLmNvbXB1dGVpbWFnZXMudjEuT3BlcmF0aW9uElYKDkRlcHJlY2F0ZUltYWdlEicuY29tcHV0ZWltYWdlcy52MS5EZXByZWNhdGVJbWFnZVJlcXVlc3QaGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbhJYCg9TZXRGYW1pbHlQb2xpY3kSKC5jb21wdXRlaW1hZ2VzLnYxLlNldEZhbWlseVBvbGljeVJlcXVlc3QaGy5jb21wdXRlaW1hZ2VzLnYxLk9wZXJhdGlvbhJOCglHZXRGYW1pbHkSIi5jb21wdXRlaW1hZ2VzLnYxLkdldEZhbWlseVJlcXVlc3QaGC5jb21wdXRlaW1hZ2VzLnYxLkZhbWlseSIDkAIBEk4KClNoYXJlSW1hZ2USIy5jb21wdXRlaW1hZ2VzLnYxLlNoYXJlSW1hZ2VSZXF1ZXN0GhsuY29tcHV0ZWltYWdlcy52MS5PcGVyYXRpb25iBnByb3RvMw", [file_computeimages_v1_image, file_computeimages_v1_operation, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message computeimages.v1.CreateImageRequest
@@ -57,6 +57,14 @@ export type CreateImageRequest = Message<"computeimages.v1.CreateImageRequest"> 
    * @generated from field: computeimages.v1.Notification notification = 5;
    */
   notification?: Notification | undefined;
+
+  /**
+   * How the image is released once READY. Unset: it is ACTIVE from its creation, as Compute
+   * makes it.
+   *
+   * @generated from field: computeimages.v1.ReleaseMode release = 6;
+   */
+  release: ReleaseMode;
 };
 
 /**
@@ -164,6 +172,28 @@ export type OperationHistory = Message<"computeimages.v1.OperationHistory"> & {
    * @generated from field: computeimages.v1.CreateImageRequest request = 2;
    */
   request?: CreateImageRequest | undefined;
+
+  /**
+   * The request of a release operation, as accepted. At most one of these, or `request`, is set.
+   *
+   * @generated from field: computeimages.v1.PromoteImageRequest promote = 3;
+   */
+  promote?: PromoteImageRequest | undefined;
+
+  /**
+   * @generated from field: computeimages.v1.RollbackFamilyRequest rollback = 4;
+   */
+  rollback?: RollbackFamilyRequest | undefined;
+
+  /**
+   * @generated from field: computeimages.v1.DeprecateImageRequest deprecate = 5;
+   */
+  deprecate?: DeprecateImageRequest | undefined;
+
+  /**
+   * @generated from field: computeimages.v1.ShareImageRequest share = 6;
+   */
+  share?: ShareImageRequest | undefined;
 };
 
 /**
@@ -310,6 +340,442 @@ export const CancelOperationRequestSchema: GenMessage<CancelOperationRequest> = 
   messageDesc(file_computeimages_v1_image_service, 9);
 
 /**
+ * @generated from message computeimages.v1.PromoteImageRequest
+ */
+export type PromoteImageRequest = Message<"computeimages.v1.PromoteImageRequest"> & {
+  /**
+   * @generated from field: string project = 1;
+   */
+  project: string;
+
+  /**
+   * The image's name, in `project`; it must belong to a family.
+   *
+   * @generated from field: string image = 2;
+   */
+  image: string;
+
+  /**
+   * A UUID that makes the request idempotent; empty: the service assigns one.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: computeimages.v1.Notification notification = 4;
+   */
+  notification?: Notification | undefined;
+};
+
+/**
+ * Describes the message computeimages.v1.PromoteImageRequest.
+ * Use `create(PromoteImageRequestSchema)` to create a new message.
+ */
+export const PromoteImageRequestSchema: GenMessage<PromoteImageRequest> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_image_service, 10);
+
+/**
+ * @generated from message computeimages.v1.RollbackFamilyRequest
+ */
+export type RollbackFamilyRequest = Message<"computeimages.v1.RollbackFamilyRequest"> & {
+  /**
+   * @generated from field: string project = 1;
+   */
+  project: string;
+
+  /**
+   * @generated from field: string family = 2;
+   */
+  family: string;
+
+  /**
+   * The image to go back to; empty: the newest READY image before the current one that is not
+   * OBSOLETE or DELETED.
+   *
+   * @generated from field: string to_image = 3;
+   */
+  toImage: string;
+
+  /**
+   * Make the image rolled back from OBSOLETE (refused for new uses) rather than DEPRECATED.
+   *
+   * @generated from field: bool obsolete = 4;
+   */
+  obsolete: boolean;
+
+  /**
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: computeimages.v1.Notification notification = 6;
+   */
+  notification?: Notification | undefined;
+};
+
+/**
+ * Describes the message computeimages.v1.RollbackFamilyRequest.
+ * Use `create(RollbackFamilyRequestSchema)` to create a new message.
+ */
+export const RollbackFamilyRequestSchema: GenMessage<RollbackFamilyRequest> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_image_service, 11);
+
+/**
+ * @generated from message computeimages.v1.DeprecateImageRequest
+ */
+export type DeprecateImageRequest = Message<"computeimages.v1.DeprecateImageRequest"> & {
+  /**
+   * @generated from field: string project = 1;
+   */
+  project: string;
+
+  /**
+   * @generated from field: string image = 2;
+   */
+  image: string;
+
+  /**
+   * The state now: `ACTIVE`, `DEPRECATED`, `OBSOLETE` or `DELETED`. Empty: the latest of the
+   * scheduled states whose time has passed, else ACTIVE.
+   *
+   * @generated from field: string state = 3;
+   */
+  state: string;
+
+  /**
+   * The suggested replacement, an image of `project` by name; empty for none.
+   *
+   * @generated from field: string replacement = 4;
+   */
+  replacement: string;
+
+  /**
+   * When the image becomes DEPRECATED, OBSOLETE and DELETED; each unset for never. Times must
+   * come in that order; a time in the past applies now.
+   *
+   * @generated from field: google.protobuf.Timestamp deprecate_time = 5;
+   */
+  deprecateTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp obsolete_time = 6;
+   */
+  obsoleteTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp delete_time = 7;
+   */
+  deleteTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string request_id = 8;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: computeimages.v1.Notification notification = 9;
+   */
+  notification?: Notification | undefined;
+};
+
+/**
+ * Describes the message computeimages.v1.DeprecateImageRequest.
+ * Use `create(DeprecateImageRequestSchema)` to create a new message.
+ */
+export const DeprecateImageRequestSchema: GenMessage<DeprecateImageRequest> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_image_service, 12);
+
+/**
+ * A family's retention, enacted by the workers' reconciler. It never touches the image the
+ * family resolves to, an image with the exclusion label, or an image before the end of life
+ * its own deprecation dates set.
+ *
+ * @generated from message computeimages.v1.FamilyPolicy
+ */
+export type FamilyPolicy = Message<"computeimages.v1.FamilyPolicy"> & {
+  /**
+   * Keep the newest N READY images (the current one among them); older ones are deleted.
+   * 0: no count limit.
+   *
+   * @generated from field: uint32 keep_newest = 1;
+   */
+  keepNewest: number;
+
+  /**
+   * An ACTIVE image other than the current one becomes DEPRECATED this long after its creation.
+   *
+   * @generated from field: google.protobuf.Duration deprecate_after = 2;
+   */
+  deprecateAfter?: Duration | undefined;
+
+  /**
+   * An OBSOLETE image is deleted this long after it became OBSOLETE.
+   *
+   * @generated from field: google.protobuf.Duration delete_after = 3;
+   */
+  deleteAfter?: Duration | undefined;
+
+  /**
+   * Images with this label key are left alone. Empty: `imagesvc-keep`.
+   *
+   * @generated from field: string exclusion_label = 4;
+   */
+  exclusionLabel: string;
+};
+
+/**
+ * Describes the message computeimages.v1.FamilyPolicy.
+ * Use `create(FamilyPolicySchema)` to create a new message.
+ */
+export const FamilyPolicySchema: GenMessage<FamilyPolicy> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_image_service, 13);
+
+/**
+ * @generated from message computeimages.v1.SetFamilyPolicyRequest
+ */
+export type SetFamilyPolicyRequest = Message<"computeimages.v1.SetFamilyPolicyRequest"> & {
+  /**
+   * @generated from field: string project = 1;
+   */
+  project: string;
+
+  /**
+   * @generated from field: string family = 2;
+   */
+  family: string;
+
+  /**
+   * The policy; unset removes the family's policy.
+   *
+   * @generated from field: computeimages.v1.FamilyPolicy policy = 3;
+   */
+  policy?: FamilyPolicy | undefined;
+
+  /**
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message computeimages.v1.SetFamilyPolicyRequest.
+ * Use `create(SetFamilyPolicyRequestSchema)` to create a new message.
+ */
+export const SetFamilyPolicyRequestSchema: GenMessage<SetFamilyPolicyRequest> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_image_service, 14);
+
+/**
+ * @generated from message computeimages.v1.GetFamilyRequest
+ */
+export type GetFamilyRequest = Message<"computeimages.v1.GetFamilyRequest"> & {
+  /**
+   * @generated from field: string project = 1;
+   */
+  project: string;
+
+  /**
+   * @generated from field: string family = 2;
+   */
+  family: string;
+};
+
+/**
+ * Describes the message computeimages.v1.GetFamilyRequest.
+ * Use `create(GetFamilyRequestSchema)` to create a new message.
+ */
+export const GetFamilyRequestSchema: GenMessage<GetFamilyRequest> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_image_service, 15);
+
+/**
+ * @generated from message computeimages.v1.Family
+ */
+export type Family = Message<"computeimages.v1.Family"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The image the family resolves to now (Compute's images.getFromFamily); empty for none.
+   *
+   * @generated from field: string resolves_to = 2;
+   */
+  resolvesTo: string;
+
+  /**
+   * Its images, newest first.
+   *
+   * @generated from field: repeated computeimages.v1.FamilyImage images = 3;
+   */
+  images: FamilyImage[];
+
+  /**
+   * Its retention policy, if it has one.
+   *
+   * @generated from field: computeimages.v1.FamilyPolicy policy = 4;
+   */
+  policy?: FamilyPolicy | undefined;
+};
+
+/**
+ * Describes the message computeimages.v1.Family.
+ * Use `create(FamilySchema)` to create a new message.
+ */
+export const FamilySchema: GenMessage<Family> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_image_service, 16);
+
+/**
+ * @generated from message computeimages.v1.FamilyImage
+ */
+export type FamilyImage = Message<"computeimages.v1.FamilyImage"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * PENDING, READY, FAILED or DELETING.
+   *
+   * @generated from field: string status = 2;
+   */
+  status: string;
+
+  /**
+   * @generated from field: string creation_timestamp = 3;
+   */
+  creationTimestamp: string;
+
+  /**
+   * The image's deprecation, as Compute shows it (`state` empty means ACTIVE).
+   *
+   * @generated from field: computeimages.v1.DeprecationStatus deprecated = 4;
+   */
+  deprecated?: DeprecationStatus | undefined;
+
+  /**
+   * The scheduled moves the service will enact, soonest first.
+   *
+   * @generated from field: repeated computeimages.v1.ScheduledStep schedule = 5;
+   */
+  schedule: ScheduledStep[];
+};
+
+/**
+ * Describes the message computeimages.v1.FamilyImage.
+ * Use `create(FamilyImageSchema)` to create a new message.
+ */
+export const FamilyImageSchema: GenMessage<FamilyImage> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_image_service, 17);
+
+/**
+ * @generated from message computeimages.v1.ScheduledStep
+ */
+export type ScheduledStep = Message<"computeimages.v1.ScheduledStep"> & {
+  /**
+   * DEPRECATED, OBSOLETE or DELETED.
+   *
+   * @generated from field: string state = 1;
+   */
+  state: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp time = 2;
+   */
+  time?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message computeimages.v1.ScheduledStep.
+ * Use `create(ScheduledStepSchema)` to create a new message.
+ */
+export const ScheduledStepSchema: GenMessage<ScheduledStep> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_image_service, 18);
+
+/**
+ * @generated from message computeimages.v1.ShareImageRequest
+ */
+export type ShareImageRequest = Message<"computeimages.v1.ShareImageRequest"> & {
+  /**
+   * @generated from field: string project = 1;
+   */
+  project: string;
+
+  /**
+   * @generated from field: string image = 2;
+   */
+  image: string;
+
+  /**
+   * IAM members: `user:a@example.com`, `serviceAccount:…`, `group:…`, `domain:…`.
+   *
+   * @generated from field: repeated string members = 3;
+   */
+  members: string[];
+
+  /**
+   * Empty: `roles/compute.imageUser`, which lets the members' projects boot the image.
+   *
+   * @generated from field: string role = 4;
+   */
+  role: string;
+
+  /**
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: computeimages.v1.Notification notification = 6;
+   */
+  notification?: Notification | undefined;
+};
+
+/**
+ * Describes the message computeimages.v1.ShareImageRequest.
+ * Use `create(ShareImageRequestSchema)` to create a new message.
+ */
+export const ShareImageRequestSchema: GenMessage<ShareImageRequest> = /*@__PURE__*/
+  messageDesc(file_computeimages_v1_image_service, 19);
+
+/**
+ * How CreateImage releases its image.
+ *
+ * @generated from enum computeimages.v1.ReleaseMode
+ */
+export enum ReleaseMode {
+  /**
+   * The image is ACTIVE when created: its family resolves to it at once.
+   *
+   * @generated from enum value: RELEASE_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Created DEPRECATED (the family keeps resolving to its current image) and promoted as soon as
+   * it is READY: a PromoteImage operation starts, named in the CreateImage operation's DONE
+   * status message.
+   *
+   * @generated from enum value: RELEASE_MODE_PROMOTE_WHEN_READY = 1;
+   */
+  PROMOTE_WHEN_READY = 1,
+
+  /**
+   * Created DEPRECATED and left so until a PromoteImage call (after the caller's own checks).
+   *
+   * @generated from enum value: RELEASE_MODE_HOLD = 2;
+   */
+  HOLD = 2,
+}
+
+/**
+ * Describes the enum computeimages.v1.ReleaseMode.
+ */
+export const ReleaseModeSchema: GenEnum<ReleaseMode> = /*@__PURE__*/
+  enumDesc(file_computeimages_v1_image_service, 0);
+
+/**
  * Creates Compute Engine images and follows their operations.
  *
  * CreateImage answers at once with a PENDING operation. Follow it with WatchOperation (a stream
@@ -390,6 +856,74 @@ export const ImageService: GenService<{
   cancelOperation: {
     methodKind: "unary";
     input: typeof CancelOperationRequestSchema;
+    output: typeof OperationSchema;
+  },
+  /**
+   * Makes the image what its family resolves to: its deprecation is cleared, and every other
+   * ACTIVE image of the family becomes DEPRECATED with `replacement` = this image. The image must
+   * be READY; a promotion that cannot be made ends DONE with CONDITION_NOT_MET (or
+   * RESOURCE_NOT_FOUND) and changes nothing.
+   *
+   * @generated from rpc computeimages.v1.ImageService.PromoteImage
+   */
+  promoteImage: {
+    methodKind: "unary";
+    input: typeof PromoteImageRequestSchema;
+    output: typeof OperationSchema;
+  },
+  /**
+   * Goes back one image: the family's current image becomes DEPRECATED (or OBSOLETE) with
+   * `replacement` = the image before it (or `to_image`), which becomes ACTIVE.
+   *
+   * @generated from rpc computeimages.v1.ImageService.RollbackFamily
+   */
+  rollbackFamily: {
+    methodKind: "unary";
+    input: typeof RollbackFamilyRequestSchema;
+    output: typeof OperationSchema;
+  },
+  /**
+   * Sets an image's deprecation state now, and schedules the moves to DEPRECATED, OBSOLETE and
+   * DELETED at the times given: the service enacts them (Compute does not), and writes the times
+   * on the image so `gcloud compute images describe` shows the plan.
+   *
+   * @generated from rpc computeimages.v1.ImageService.DeprecateImage
+   */
+  deprecateImage: {
+    methodKind: "unary";
+    input: typeof DeprecateImageRequestSchema;
+    output: typeof OperationSchema;
+  },
+  /**
+   * Sets (or, with an empty policy, removes) a family's retention policy, which the workers
+   * enact. Answers with an operation that is DONE once the policy is stored.
+   *
+   * @generated from rpc computeimages.v1.ImageService.SetFamilyPolicy
+   */
+  setFamilyPolicy: {
+    methodKind: "unary";
+    input: typeof SetFamilyPolicyRequestSchema;
+    output: typeof OperationSchema;
+  },
+  /**
+   * What a family resolves to now, its images with their states and plans, and its policy.
+   *
+   * @generated from rpc computeimages.v1.ImageService.GetFamily
+   */
+  getFamily: {
+    methodKind: "unary";
+    input: typeof GetFamilyRequestSchema;
+    output: typeof FamilySchema;
+  },
+  /**
+   * Grants `role` on the image to `members` through its IAM policy, read and written under the
+   * policy's etag, so a concurrent change is never lost.
+   *
+   * @generated from rpc computeimages.v1.ImageService.ShareImage
+   */
+  shareImage: {
+    methodKind: "unary";
+    input: typeof ShareImageRequestSchema;
     output: typeof OperationSchema;
   },
 }> = /*@__PURE__*/
