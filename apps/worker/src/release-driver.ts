@@ -45,9 +45,9 @@ export interface ReleaseRun {
  * Runs one release to DONE: asks `decideRelease`, commits the answer, performs its effect (claim
  * and read the family, images.deprecate or images.delete, record a schedule, give the family up)
  * and feeds the result back. The rules are libs/lifecycle's; this is the loop and the calls, as
- * process-job.ts is for CreateImage. The family's claim is taken again before every call: one
- * that lapsed (this worker paused past it) and went to another release sends this one back to
- * read the family once that release is done.
+ * process-job.ts is for CreateImage. The family's claim is extended before every call: one that
+ * lapsed (this worker paused past it, or died and its job was taken again late) sends the release
+ * back to read the family, under a new claim, in a new round of request ids.
  */
 export async function runRelease(
   deps: ReleaseDriverDeps,
@@ -83,12 +83,14 @@ export async function runRelease(
         event = read;
         continue;
       }
-      if (family !== undefined) {
-        const claim = await deps.claims.claim(project, family, operation, deps.claimTtlMs);
-        if (!claim.claimed) {
-          event = { type: "familyBusy", holder: claim.holder };
-          continue;
-        }
+      // Every call is made under the claim the family was read under; one that lapsed (this
+      // worker paused past it) means the read may be stale: read again.
+      if (
+        family !== undefined &&
+        !(await deps.claims.hold(project, family, operation, deps.claimTtlMs))
+      ) {
+        event = { type: "familyBusy", holder: "nobody: this release's claim lapsed" };
+        continue;
       }
       event = await perform(effect);
     } catch (e) {

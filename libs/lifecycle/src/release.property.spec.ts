@@ -1,8 +1,10 @@
 // The release lifecycle against a model of Compute's images and the family claim, with crashes
-// before and after every call, retryable failures, answers lost after the call took effect, and
-// two releases of one family at once. After every history: each release is DONE; the family has
-// exactly one ACTIVE image, the one the last release to finish chose (or is as it was, if every
-// release was refused); and at no point during a release did the family stop resolving.
+// before and after every call, retryable failures, answers lost after the call took effect, two
+// releases of one family at once, and claims that lapse (a worker paused past the claim's
+// expiry) so that the other release takes the family midway. After every history: each release
+// is DONE; the family has exactly one ACTIVE image, the one the last release to act chose (or is
+// as it was, if every release was refused); and at no point during a release did the family
+// stop resolving.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -54,13 +56,15 @@ class Compute {
       .sort((a, b) => (a.creationTimestamp < b.creationTimestamp ? 1 : -1))[0]?.name;
   }
 
-  deprecate(effect: Extract<ReleaseEffect, { kind: "deprecate" }>): "applied" | "notFound" {
+  deprecate(
+    effect: Extract<ReleaseEffect, { kind: "deprecate" }>,
+  ): "applied" | "repeated" | "notFound" {
     const seen = this.requests.get(effect.requestId);
     if (seen !== undefined) {
       // The same requestId is the same request: Compute changes nothing the second time.
       expect(seen).toMatchObject({ image: effect.image, state: effect.status?.state });
       seen.calls++;
-      return "applied";
+      return "repeated";
     }
     this.requests.set(effect.requestId, {
       image: effect.image,
@@ -86,7 +90,12 @@ interface Release {
   lifecycle: ReleaseLifecycle;
   /** The event the next step takes: a run after a crash or at the start. */
   pending: ReleaseEvent;
-  finishedAt?: number;
+  /**
+   * When its last call that changed an image took effect. The family ends as the release that
+   * acted last chose: a release whose claim lapsed after its last call, but before it committed
+   * DONE, finishes after one that came later and acted later.
+   */
+  actedAt?: number;
 }
 
 const failure = (httpStatus: number) => ({
@@ -100,9 +109,11 @@ const failure = (httpStatus: number) => ({
 function stepOf(
   compute: Compute,
   release: Release,
-  luck: { crashBefore: boolean; fail: boolean; loseAnswer: boolean },
+  luck: { crashBefore: boolean; fail: boolean; loseAnswer: boolean; lapse: boolean },
   clock: number,
 ): void {
+  // The claim lapses (its holder paused past its expiry): anyone may take the family now.
+  if (luck.lapse) compute.holder = undefined;
   const decision = decideRelease(
     release.request,
     release.name,
@@ -115,7 +126,6 @@ function stepOf(
   if (effect.kind === "none") return;
   if (effect.kind === "releaseFamily") {
     if (compute.holder === release.name) compute.holder = undefined;
-    release.finishedAt = clock;
     return;
   }
   if (luck.crashBefore) {
@@ -141,19 +151,26 @@ function stepOf(
     release.pending = { type: "familyRead", family, images };
     return;
   }
+  // Before each call the driver extends its claim; one that lapsed (whoever holds the family
+  // now, if anyone) sends it back to read the family: what it read may be stale.
+  if (compute.holder !== release.name) {
+    release.pending = { type: "familyBusy", holder: compute.holder ?? "nobody (the claim lapsed)" };
+    return;
+  }
   if (luck.fail && !luck.loseAnswer) {
     release.pending = { type: "failed", error: failure(503) };
     return;
   }
   if (effect.kind !== "deprecate") throw new Error(`a release made a ${effect.kind} call`);
   const result = compute.deprecate(effect);
+  if (result === "applied") release.actedAt = clock;
   if (luck.loseAnswer) {
     // The call took effect; its answer never came: a 503, or a crash before the next commit.
     release.pending = luck.fail ? { type: "failed", error: failure(503) } : { type: "run" };
     return;
   }
   release.pending =
-    result === "applied" ? { type: "applied" } : { type: "failed", error: failure(404) };
+    result === "notFound" ? { type: "failed", error: failure(404) } : { type: "applied" };
 }
 
 const imageArb = fc.record({
@@ -172,6 +189,7 @@ describe("the release lifecycle", () => {
             crashBefore: fc.nat(3).map((n) => n === 0),
             fail: fc.nat(3).map((n) => n === 0),
             loseAnswer: fc.nat(3).map((n) => n === 0),
+            lapse: fc.nat(9).map((n) => n === 0),
           }),
         ),
         fc.array(fc.constantFrom(0, 1, 2, 3, 4), { minLength: 2, maxLength: 2 }),
@@ -215,7 +233,7 @@ describe("the release lifecycle", () => {
           expect(compute.holder).toBeUndefined();
           const released = releases
             .filter((r) => r.lifecycle.phase === "done" && r.lifecycle.outcome === "released")
-            .sort((a, b) => (a.finishedAt ?? 0) - (b.finishedAt ?? 0));
+            .sort((a, b) => (a.actedAt ?? 0) - (b.actedAt ?? 0));
           const last = released.at(-1);
           const active = compute.family().filter((i) => i.state === undefined);
           if (last === undefined) {

@@ -121,6 +121,8 @@ export interface ReleasePlan {
   readonly targetActive: boolean;
   /** The other moves, in order, after the activation. */
   readonly retire: readonly Move[];
+  /** The planning round (see the `reading` phase); absent for the first. */
+  readonly round?: number;
   /** The schedule to record once the moves are made (DeprecateImage with steps to come). */
   readonly schedule?: { readonly image: string; readonly steps: readonly ScheduledStep[] };
 }
@@ -132,7 +134,17 @@ export type ReleaseLifecycle =
    * `target`: the image an interrupted release had chosen (it lost the family's claim midway):
    * the new plan keeps it, rather than choosing again from a family it has changed.
    */
-  | { readonly phase: "reading"; readonly failures: number; readonly target?: string }
+  | {
+      readonly phase: "reading";
+      readonly failures: number;
+      readonly target?: string;
+      /**
+       * How many times the release lost the family's claim midway and planned again. Each round's
+       * calls have their own request ids: a move repeated after another release undid it is a new
+       * request, which Compute must not take for a repeat of the first.
+       */
+      readonly round?: number;
+    }
   | { readonly phase: "activating"; readonly plan: ReleasePlan; readonly failures: number }
   /** Making `plan.retire[next]`. */
   | {
@@ -313,6 +325,7 @@ export function decideRelease(
             "retire" in found
               ? { ...found, retire: found.retire.map((m) => ({ ...m, to: "OBSOLETE" as const })) }
               : found;
+          const round = lifecycle.round;
           if ("refused" in plan)
             return {
               lifecycle: {
@@ -336,7 +349,8 @@ export function decideRelease(
               },
               message: plan.unchanged,
             };
-          return step(plan, plan.targetActive ? -1 : undefined, requestId);
+          const planned = round === undefined ? plan : { ...plan, round };
+          return step(planned, planned.targetActive ? -1 : undefined, requestId);
         }
         default:
           return stay(lifecycle);
@@ -360,10 +374,11 @@ export function decideRelease(
             lifecycle: {
               phase: "reading",
               failures,
+              round: (lifecycle.plan.round ?? 0) + 1,
               ...(lifecycle.plan.target !== undefined && { target: lifecycle.plan.target }),
             },
             effect: { kind: "readFamily", delayMs: delay(failures) },
-            message: `waiting for ${event.holder}, which took the family meanwhile`,
+            message: `the claim on ${lifecycle.plan.family ?? "the family"} lapsed (${event.holder}); reading the family again before going on`,
           };
         }
         case "failed": {
@@ -476,13 +491,13 @@ function callAt(
       kind: "deprecate",
       image: plan.target,
       status: undefined,
-      requestId: requestIdOf(requestId, plan.target, "ACTIVE"),
+      requestId: requestIdOf(requestId, plan.target, roundOf(plan, "ACTIVE")),
       delayMs,
     };
   }
   const move = plan.retire[at];
   if (move === undefined) return NOTHING;
-  const id = requestIdOf(requestId, move.image, move.to);
+  const id = requestIdOf(requestId, move.image, roundOf(plan, move.to));
   if (move.to === "removed") return { kind: "delete", image: move.image, requestId: id, delayMs };
   return {
     kind: "deprecate",
@@ -499,6 +514,10 @@ function callAt(
     delayMs,
   };
 }
+
+/** A move's name in its planning round, for its request id. */
+const roundOf = (plan: ReleasePlan, move: string) =>
+  plan.round === undefined ? move : `${move} round ${plan.round}`;
 
 /** A retryable failure repeats the call after a backoff; a final one ends the release. */
 function failedCall(
@@ -703,8 +722,10 @@ export function retentionMoves(
     )
     .sort(newestFirst);
   const moves: Move[] = [];
-  kept.forEach((image, rank) => {
-    if (image.name === current.name) return;
+  // The current image takes the first of the `keepNewest` places; the newest others, the rest.
+  const others = kept.filter((i) => i.name !== current.name);
+  others.forEach((image, index) => {
+    const rank = index + 1;
     // An end of life its own dates set comes first: nothing removes it before then.
     const endOfLife = notBefore(image.times?.deleted) || notBefore(image.times?.obsolete);
     const tooMany = policy.keepNewest > 0 && rank >= policy.keepNewest;

@@ -14,6 +14,11 @@ export interface FamilyClaims {
     operation: string,
     ttlMs: number,
   ): Promise<{ readonly claimed: true } | { readonly claimed: false; readonly holder: string }>;
+  /**
+   * Extends `operation`'s claim for `ttlMs` if it still holds it; false when it lapsed (even if
+   * nobody took it since): what the holder read under it may be stale.
+   */
+  hold(project: string, family: string, operation: string, ttlMs: number): Promise<boolean>;
   /** Gives the claim up, if `operation` still holds it; never another's. */
   release(project: string, family: string, operation: string): Promise<void>;
 }
@@ -36,6 +41,9 @@ export function createFamilyClaims(redis: RedisClient, prefix: string): FamilyCl
         if (holder !== null && holder !== operation) return { claimed: false as const, holder };
         // It expired between the calls: take it again.
       }
+    },
+    async hold(project: string, family: string, operation: string, ttlMs: number) {
+      return locks.extend(familyClaimKey(prefix, project, family), operation, ttlMs);
     },
     async release(project: string, family: string, operation: string) {
       await locks.release(familyClaimKey(prefix, project, family), operation);
