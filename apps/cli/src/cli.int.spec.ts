@@ -58,6 +58,8 @@ beforeAll(async () => {
     AUTH_MODE: "none",
     // The raw disk pre-flight reads the emulator's Cloud Storage with its metadata server's tokens.
     STORAGE_ENDPOINT: emulatorUrl,
+    // `images family` reads Compute with the gateway's credentials (the same metadata server).
+    COMPUTE_ENDPOINT: emulatorUrl,
     GCE_METADATA_HOST: emulatorUrl.replace("http://", ""),
     METADATA_SERVER_DETECTION: "assume-present",
   };
@@ -427,6 +429,100 @@ describe("images watch, get, list", () => {
     const run = await watching;
     expect(run.code).toBe(0);
     expect(run.stdout.trim().split("\n").at(-1)).toMatch(/DONE 100% ok/);
+  });
+});
+
+describe("images promote, rollback, deprecate, retention, share, family", () => {
+  it("releases a family's images and shows the family, naming the flag of any bad input", async () => {
+    const family = name("fam");
+    const made: string[] = [];
+    for (const base of ["rel-a", "rel-b"]) {
+      const image = name(base);
+      const run = await images([
+        ...create(base).slice(0, 1),
+        image,
+        "--project",
+        "my-project",
+        "--family",
+        family,
+        ...source(),
+      ]);
+      expect(run.code).toBe(0);
+      made.push(image);
+    }
+    const [a = "", b = ""] = made;
+    const promoted = await images(["promote", a, "--project", "my-project"]);
+    expect(promoted.code).toBe(0);
+    expect(promoted.stderr).toContain(`Done: ${family} resolves to ${a}; ${b} is DEPRECATED`);
+    const shown = await images(["family", family, "--project", "my-project", "--json"]);
+    expect(JSON.parse(shown.stdout)).toMatchObject({
+      resolvesTo: a,
+      images: [
+        { name: b, state: "DEPRECATED" },
+        { name: a, state: "ACTIVE" },
+      ],
+    });
+    const back = await images(["rollback", family, "--project", "my-project", "--to", b]);
+    expect(back.code).toBe(0);
+    expect(back.stderr).toContain(`${family} resolves to ${b}`);
+    const planned = await images([
+      "deprecate",
+      a,
+      "--project",
+      "my-project",
+      "--replacement",
+      b,
+      "--obsolete-in",
+      "30d",
+    ]);
+    expect(planned.code).toBe(0);
+    expect(planned.stderr).toMatch(/scheduled: OBSOLETE at 20\d\d-/);
+    const table = await images(["family", family, "--project", "my-project"]);
+    expect(table.stdout.split("\n")[0]).toBe(`${family} resolves to ${b}`);
+    expect(table.stdout).toMatch(new RegExp(`${a} +READY +DEPRECATED .* OBSOLETE at 20`));
+    const kept = await images([
+      "retention",
+      family,
+      "--project",
+      "my-project",
+      "--keep-newest",
+      "5",
+    ]);
+    expect(kept.code).toBe(0);
+    expect(kept.stdout).toContain(`family ${family} keeps the newest 5 images`);
+    const shared = await images([
+      "share",
+      b,
+      "--project",
+      "my-project",
+      "--member",
+      "serviceAccount:boot@other.iam.gserviceaccount.com",
+    ]);
+    expect(shared.code).toBe(0);
+    expect(shared.stderr).toContain("holds roles/compute.imageUser");
+    const bad = await images([
+      "share",
+      b,
+      "--project",
+      "my-project",
+      "--member",
+      "boot@other.example.com",
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("members[0] (--member):");
+    const when = await images([
+      "deprecate",
+      a,
+      "--project",
+      "my-project",
+      "--obsolete-in",
+      "3 months",
+    ]);
+    expect(when.code).toBe(2);
+    expect(when.stderr).toContain('--obsolete-in: "3 months" is not a duration');
+    const missing = await images(["promote", name("nope"), "--project", "my-project"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/RESOURCE_NOT_FOUND: image nope-\w+ does not exist/);
   });
 });
 

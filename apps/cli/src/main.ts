@@ -10,6 +10,7 @@ import { errorLines, listHeader, listRow, ndjson, statusLine } from "./output";
 import { createProgress } from "./progress";
 import { ImportError } from "./import/disk-archive";
 import { importDisk, StorageError, type ImportFlags } from "./import/import-command";
+import { addReleaseCommands } from "./release-commands";
 import { watchToDone } from "./watch";
 
 interface GlobalFlags {
@@ -109,7 +110,11 @@ async function follow(project: string, operation: string, from?: Operation): Pro
 
 function finish(op: Operation): number {
   if (op.status === Operation_Status.DONE && op.error === undefined && !json())
-    process.stderr.write(`Created [${op.targetLink}].\n`);
+    process.stderr.write(
+      op.operationType === "insert"
+        ? `Created [${op.targetLink}].\n`
+        : `Done: ${op.statusMessage}\n`,
+    );
   if (op.error !== undefined) process.stderr.write(errorLines(op));
   return outcomeCode(op, "succeed");
 }
@@ -370,13 +375,16 @@ program
     },
   );
 
-operationCommand("cancel", "Cancel an operation whose insert has not reached Compute").action(
-  async (operation: string, flags: { project: string }) => {
-    const op = await client().cancelOperation({ project: flags.project, operation });
-    process.stdout.write(json() ? ndjson(op) : statusLine(op));
-    process.exitCode = outcomeCode(op, "be cancelled");
-  },
-);
+operationCommand(
+  "cancel",
+  "Cancel an operation that has not reached Compute (an insert not sent, a release not started)",
+).action(async (operation: string, flags: { project: string }) => {
+  const op = await client().cancelOperation({ project: flags.project, operation });
+  process.stdout.write(json() ? ndjson(op) : statusLine(op));
+  process.exitCode = outcomeCode(op, "be cancelled");
+});
+
+addReleaseCommands(program, { client, follow, json, projectOption });
 
 try {
   await program.parseAsync(process.argv);
