@@ -9,6 +9,7 @@ import {
 import type { SecretBox } from "@imagesvc/secrets";
 import {
   createImageQueue,
+  jobPointer,
   queuePrefix,
   QUEUE_NAME,
   type ImageQueue,
@@ -116,6 +117,7 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
   const retryDelay = (n: number) => backoffDelay(n, options.retryBackoff);
   const schedules = createReleaseSchedules(options.connection, prefix);
   const processor = createJobProcessor({
+    enqueue: (project, operation) => queue.add(jobPointer(project, operation)),
     releases: {
       store: options.store,
       compute: options.compute,

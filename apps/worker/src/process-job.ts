@@ -55,6 +55,8 @@ export interface ProcessJobDeps {
    * fails this worker's attempt, and the sweeper queues it again for one that has it.
    */
   readonly webhooks?: WebhookQueue;
+  /** Queues an operation's job: the promotion a CreateImage asked for, once it is DONE. */
+  readonly enqueue?: (project: string, operation: string) => Promise<void>;
   /** What release jobs need; without it, a release's job fails and waits for a worker that has it. */
   readonly releases?: ReleaseJobDeps;
   /** Stops the job (aborting its signal) if its lock is in doubt; asked right before an insert. */
@@ -196,6 +198,11 @@ export function createJobProcessor(deps: ProcessJobDeps) {
             "lifecycle step",
           );
         if (effect.kind === "none") {
+          // CreateImage's promote-when-ready: the promotion recorded with it starts now (it
+          // refuses itself if the image was not created). A crash before this leaves its record
+          // PENDING without a job, which the sweeper queues.
+          if (subject.lifecycle.phase === "done" && request?.promoteBy !== undefined)
+            await deps.enqueue?.(project, request.promoteBy);
           // DONE: a previous release's job payload keeps no secret for the day BullMQ keeps it.
           if (
             subject.lifecycle.phase === "done" &&

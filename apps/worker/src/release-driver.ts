@@ -20,6 +20,11 @@ export interface ReleaseDriverDeps {
   readonly policy: ReleasePolicy;
   /** How long a family claim lasts without its holder's next step (it is extended at each). */
   readonly claimTtlMs: number;
+  /** How an operation of the project ended, for a promotion that waits for its CreateImage. */
+  readonly outcomeOf?: (
+    project: string,
+    operation: string,
+  ) => Promise<"open" | "failed" | "missing" | "succeeded">;
 }
 
 export interface ReleaseRun {
@@ -161,6 +166,12 @@ export async function runRelease(
 
   /** Claims the family and reads it; a promotion or deprecation reads its image first to learn the family. */
   async function readFamily(): Promise<ReleaseEvent> {
+    // A promotion that waits for its CreateImage reads nothing before that is DONE.
+    if (request.kind === "promote" && request.afterOperation !== undefined) {
+      const outcome = (await deps.outcomeOf?.(project, request.afterOperation)) ?? "succeeded";
+      if (outcome !== "succeeded")
+        return { type: "awaited", operation: request.afterOperation, outcome };
+    }
     let name = family;
     const single =
       request.kind === "promote" || request.kind === "deprecate" ? request.image : undefined;

@@ -18,6 +18,7 @@ import type {
   ReleaseSchedules,
   StoredOperation,
 } from "@imagesvc/operations";
+import { Operation_Status } from "@imagesvc/proto";
 import {
   InvalidJobError,
   parseNotification,
@@ -127,16 +128,27 @@ export async function runReleaseJob(
     }
     if (!("release" in state))
       throw new UnrecoverableError("a release's record holds a share state");
-    const end: ReleaseLifecycle = await runRelease(deps, {
-      project: job.project,
-      operation: operation.name,
-      requestId: job.requestId,
-      request: job.release,
-      lifecycle: state.release,
-      signal,
-      headers,
-      commit: (decision) => commit({ release: decision.lifecycle }, decision.message),
-    });
+    const end: ReleaseLifecycle = await runRelease(
+      {
+        ...deps,
+        outcomeOf: async (project, name) => {
+          const op = await deps.store.get(project, name);
+          if (op === undefined) return "missing";
+          if (op.status !== Operation_Status.DONE) return "open";
+          return op.error === undefined ? "succeeded" : "failed";
+        },
+      },
+      {
+        project: job.project,
+        operation: operation.name,
+        requestId: job.requestId,
+        request: job.release,
+        lifecycle: state.release,
+        signal,
+        headers,
+        commit: (decision) => commit({ release: decision.lifecycle }, decision.message),
+      },
+    );
     const outcome = end.phase === "done" ? end.outcome : "failed";
     log.info({ outcome, message: end.phase === "done" ? end.message : "" }, "release DONE");
     return outcomeOf(outcome);

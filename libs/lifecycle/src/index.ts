@@ -24,6 +24,7 @@ export {
   failureOf,
   formatDuration,
   PREFLIGHT_WARNING_DATA,
+  RELEASE_WARNING_DATA,
   type Failure,
 } from "./operation-versions";
 export { isOurs, OWNERSHIP_LABEL, withOwnershipLabel } from "./ownership";

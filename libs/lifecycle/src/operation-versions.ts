@@ -51,10 +51,15 @@ export function failedOperation(current: Operation, failure: Failure, now = new 
  * replace each other, never these.
  */
 export const PREFLIGHT_WARNING_DATA = { key: "source", value: "preflight" } as const;
+/** Marks the warning that names the promotion a CreateImage recorded (RELEASE_MODE_PROMOTE_WHEN_READY). */
+export const RELEASE_WARNING_DATA = { key: "source", value: "release" } as const;
 
+/** Our own warnings (the pre-flight's, the release's): Compute's replace each other, never these. */
 const isPreflightWarning = (w: Operation_Warning) =>
   w.data.some(
-    (d) => d.key === PREFLIGHT_WARNING_DATA.key && d.value === PREFLIGHT_WARNING_DATA.value,
+    (d) =>
+      d.key === PREFLIGHT_WARNING_DATA.key &&
+      (d.value === PREFLIGHT_WARNING_DATA.value || d.value === RELEASE_WARNING_DATA.value),
   );
 
 /**

@@ -44,7 +44,15 @@ export interface RetentionPolicy {
 
 /** What a caller (or the reconciler, for `deprecate` with `scheduledBy` and `retain`) asked. */
 export type ReleaseRequest =
-  | { readonly kind: "promote"; readonly image: string }
+  | {
+      readonly kind: "promote";
+      readonly image: string;
+      /**
+       * CreateImage's promote-when-ready: the CreateImage operation that makes the image. The
+       * promotion waits for it to be DONE, and is refused if it failed.
+       */
+      readonly afterOperation?: string;
+    }
   | {
       readonly kind: "rollback";
       readonly family: string;
@@ -196,6 +204,12 @@ export type ReleaseEvent =
     }
   /** Another release holds the family. */
   | { readonly type: "familyBusy"; readonly holder: string }
+  /** The operation a promotion waits for (`afterOperation`) is not DONE, or did not succeed. */
+  | {
+      readonly type: "awaited";
+      readonly operation: string;
+      readonly outcome: "open" | "failed" | "missing";
+    }
   /** The call the effect asked for is done. */
   | { readonly type: "applied" }
   | { readonly type: "failed"; readonly error: CallFailure };
@@ -302,6 +316,30 @@ export function decideRelease(
             lifecycle: { ...lifecycle, failures },
             effect: { kind: "readFamily", delayMs: delay(failures) },
             message: `waiting for ${event.holder}, which is releasing the same family`,
+          };
+        }
+        case "awaited": {
+          if (event.outcome === "open") {
+            const failures = lifecycle.failures + 1;
+            return {
+              lifecycle: { ...lifecycle, failures },
+              effect: { kind: "readFamily", delayMs: delay(failures) },
+              message: `waiting for ${event.operation}, which creates the image, to be DONE`,
+            };
+          }
+          const refused =
+            event.outcome === "failed"
+              ? `${event.operation}, which was to create the image, ended with an error: nothing to promote`
+              : `${event.operation}, which was to create the image, is not recorded (expired?): nothing to promote`;
+          return {
+            lifecycle: {
+              phase: "done",
+              outcome: "refused",
+              message: refused,
+              error: { code: "CONDITION_NOT_MET", httpStatus: 412 },
+            },
+            effect: { kind: "releaseFamily" },
+            message: refused,
           };
         }
         case "failed":

@@ -22,6 +22,12 @@ export interface StoredRequestV1 {
   readonly traceparent?: string;
   /** When the gateway accepted the request, ms since epoch. */
   readonly acceptedMs: number;
+  /**
+   * CreateImage's RELEASE_MODE_PROMOTE_WHEN_READY: the PromoteImage operation recorded with it,
+   * whose job the worker queues once this operation is DONE. A release that does not know the
+   * field ignores it: the promotion's own record stays PENDING, and the sweeper queues it.
+   */
+  readonly promoteBy?: string;
 }
 
 /**
@@ -140,6 +146,8 @@ export interface ImageRequest {
   /** Each key, sealed (libs/secrets), by its path in `image`, while the operation is not DONE. */
   readonly sealed: Readonly<Record<string, string>>;
   readonly notify: Notification | undefined;
+  /** The PromoteImage operation to start once this one is DONE, if the request asked. */
+  readonly promoteBy?: string;
 }
 
 /** What the gateway knows of a new request, for `storedRequest`. */
@@ -277,6 +285,7 @@ export function requestOf(stored: StoredRequest): ImageRequest {
             ? {}
             : { [IMAGE_RAW_KEY]: stored.sealed.rawKey },
     notify: stored.v === 3 || stored.v === 4 ? stored.notify : undefined,
+    ...(typeof stored.promoteBy === "string" && { promoteBy: stored.promoteBy }),
   };
 }
 

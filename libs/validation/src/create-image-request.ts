@@ -1,3 +1,4 @@
+import { ReleaseMode } from "@imagesvc/proto";
 import type { CreateImageRequest, Image } from "@imagesvc/proto";
 import { codePoints, quote, type FieldViolation } from "./field-violation";
 import { checkRawDiskSource } from "./cloud-storage";
@@ -77,6 +78,21 @@ export function validateCreateImageRequest(req: CreateImageRequest): FieldViolat
   }
   if (req.requestId !== "") check("request_id", checkRequestId(req.requestId));
   if (req.notification !== undefined) out.push(...validateNotification(req.notification));
+  if (req.release !== ReleaseMode.UNSPECIFIED && image !== undefined) {
+    // Created DEPRECATED, then promoted: a promotion needs a family, and the state is the mode's.
+    if (image.family === "")
+      out.push({
+        field: "image.family",
+        description:
+          "is required with release: the image is promoted to be what its family resolves to; set the family, or leave release unset",
+      });
+    const state = image.deprecated?.state ?? "";
+    if (state !== "" && state !== "DEPRECATED")
+      out.push({
+        field: "image.deprecated.state",
+        description: `is ${state}, and release creates the image DEPRECATED until it is promoted; leave the state empty, or leave release unset`,
+      });
+  }
   return out;
 }
 

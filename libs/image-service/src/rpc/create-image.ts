@@ -1,14 +1,18 @@
 import { create, toJson, type JsonObject } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
-import { ACCEPTED, encodeLifecycle } from "@imagesvc/lifecycle";
+import { ACCEPTED, encodeLifecycle, RELEASE_WARNING_DATA, requestIdOf } from "@imagesvc/lifecycle";
+import { imageLink, newOperationName, recordRelease } from "@imagesvc/operations";
 import {
   type CreateImageRequest,
   ImageSchema,
   Operation_Status,
+  Operation_WarningSchema,
   OperationSchema,
+  ReleaseMode,
   type Operation,
+  type Operation_Warning,
 } from "@imagesvc/proto";
-import { jobPointer, splitSecrets, storedRequest } from "@imagesvc/queue";
+import { jobPointer, splitSecrets, storedReleaseRequest, storedRequest } from "@imagesvc/queue";
 import { SpanKind, startStep } from "@imagesvc/telemetry";
 import {
   invalidArgument,
@@ -17,7 +21,6 @@ import {
 } from "@imagesvc/validation";
 import { randomUUID } from "node:crypto";
 import { refusedResources } from "../auth/named-resources";
-import { newOperationName } from "@imagesvc/operations";
 import { requestFingerprint } from "../request-fingerprint";
 import { authorize } from "./access";
 import { preflightRawDisk } from "./raw-disk-preflight";
@@ -67,9 +70,35 @@ export function createImage(deps: ImageServiceDeps) {
       const requestId = req.requestId === "" ? randomUUID() : req.requestId.toLowerCase();
       const fingerprint = requestFingerprint({ ...req, requestId });
       const now = new Date();
+      const name = newOperationName(now);
+      // A release mode creates the image DEPRECATED: its family keeps resolving to its current
+      // image until the promotion (recorded now, started once the image is DONE, or asked later).
+      const insertBody =
+        req.release === ReleaseMode.UNSPECIFIED
+          ? split.image
+          : {
+              ...split.image,
+              deprecated: {
+                ...(split.image["deprecated"] as object | undefined),
+                state: "DEPRECATED",
+              },
+            };
+      const promoteBy =
+        req.release === ReleaseMode.PROMOTE_WHEN_READY
+          ? await recordPromotion(
+              deps,
+              req.project,
+              image.name,
+              requestId,
+              fingerprint,
+              caller,
+              name,
+            )
+          : undefined;
+      if (promoteBy !== undefined) warnings.push(promotionWarning(promoteBy));
       const operation = create(OperationSchema, {
         kind: "compute#operation",
-        name: newOperationName(now),
+        name,
         project: req.project,
         operationType: "insert",
         status: Operation_Status.PENDING,
@@ -101,8 +130,9 @@ export function createImage(deps: ImageServiceDeps) {
         project: req.project,
         operation: operation.name,
         requestId,
-        image: split.image,
+        image: insertBody,
         forceCreate: req.forceCreate,
+        ...(promoteBy !== undefined && { promoteBy }),
         traceparent: step.traceparent,
         acceptedMs: now.getTime(),
         sealed,
@@ -143,6 +173,53 @@ export function createImage(deps: ImageServiceDeps) {
       step.span.end();
     }
   };
+}
+
+/**
+ * Records the PromoteImage operation of a CreateImage with RELEASE_MODE_PROMOTE_WHEN_READY, before
+ * the CreateImage itself: it waits for `createOperation`, whose worker queues it once DONE (the
+ * sweeper, if that worker dies first). Its request id comes from the CreateImage's, so a repeat
+ * records nothing new. Answers with its name.
+ */
+async function recordPromotion(
+  deps: ImageServiceDeps,
+  project: string,
+  image: string,
+  createRequestId: string,
+  createFingerprint: string,
+  caller: string,
+  createOperation: string,
+): Promise<string> {
+  const requestId = requestIdOf(createRequestId, image, "promote when ready");
+  const recorded = await recordRelease(deps.store, {
+    project,
+    type: "promote",
+    requestId,
+    fingerprint: `promote when ready:${createFingerprint}`,
+    targetLink: imageLink(project, image),
+    user: caller,
+    share: false,
+    notification: "",
+    request: (operation, acceptedMs) =>
+      storedReleaseRequest({
+        project,
+        operation,
+        requestId,
+        acceptedMs,
+        release: { kind: "promote", image, afterOperation: createOperation },
+      }),
+    // Queued by the CreateImage's worker once it is DONE.
+    enqueue: () => Promise.resolve(),
+  });
+  return recorded.operation.name;
+}
+
+function promotionWarning(operation: string): Operation_Warning {
+  return create(Operation_WarningSchema, {
+    code: "RELEASE_PROMOTION",
+    message: `the image is created DEPRECATED; ${operation} promotes it once it is READY`,
+    data: [{ key: "operation", value: operation }, RELEASE_WARNING_DATA],
+  });
 }
 
 /** A path in the image's JSON as the request field it is: `image.source_disk_encryption_key.raw_key`. */

@@ -7,7 +7,7 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { createComputeClient, type ComputeClient } from "@imagesvc/compute";
-import { Operation_Status, type ImageService, type Operation } from "@imagesvc/proto";
+import { Operation_Status, ReleaseMode, type ImageService, type Operation } from "@imagesvc/proto";
 import type { SpawnedApp } from "@imagesvc/testing";
 import { OAuth2Client } from "google-auth-library";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -103,7 +103,16 @@ describe("image releases", () => {
       state: "DEPRECATED",
       replacement: expect.stringContaining("/global/images/web-3") as unknown,
     });
-    const back = await waitDone(await client.rollbackFamily({ project: PROJECT, family: "web" }));
+    // The rollback is cut short by kill -9 between its two moves.
+    stack.emulator.admin.addFault({ route: "images.deprecate", effect: "latency", latencyMs: 400 });
+    let back: Operation;
+    try {
+      const rolling = await client.rollbackFamily({ project: PROJECT, family: "web" });
+      await killMidway(rolling, (v) => v.statusMessage.startsWith("web-2 is ACTIVE"));
+      back = await waitDone(rolling);
+    } finally {
+      stack.emulator.admin.clearFaults();
+    }
     expect(back.error).toBeUndefined();
     expect(await resolves()).toBe("web-2");
     expect(await states()).toEqual({
@@ -217,12 +226,24 @@ describe("image releases", () => {
       ...policy,
       bindings: [{ role: "roles/compute.viewer", members: ["user:ana@example.com"] }],
     });
-    const op = await client.shareImage({
-      project: PROJECT,
-      image: "web-3",
-      members: ["serviceAccount:boot@other-project.iam.gserviceaccount.com"],
+    // The share is cut short by kill -9 while its write is in flight (it lands, its answer is lost).
+    stack.emulator.admin.addFault({
+      route: "images.setIamPolicy",
+      effect: "latency",
+      latencyMs: 500,
     });
-    const done = await waitDone(op);
+    let done: Operation;
+    try {
+      const op = await client.shareImage({
+        project: PROJECT,
+        image: "web-3",
+        members: ["serviceAccount:boot@other-project.iam.gserviceaccount.com"],
+      });
+      await killMidway(op, (v) => v.statusMessage.startsWith("granting"));
+      done = await waitDone(op);
+    } finally {
+      stack.emulator.admin.clearFaults();
+    }
     expect(done.error).toBeUndefined();
     const now = await compute.getImageIamPolicy(PROJECT, "web-3");
     expect(now.bindings).toEqual(
@@ -234,6 +255,72 @@ describe("image releases", () => {
         },
       ]),
     );
+  });
+
+  it("creates an image DEPRECATED and promotes it once READY, or holds it for a PromoteImage", async () => {
+    const held = await client.createImage({
+      project: PROJECT,
+      image: {
+        name: "api-1",
+        family: "api",
+        sourceImage: "projects/debian-cloud/global/images/family/debian-12",
+      },
+      release: ReleaseMode.HOLD,
+    });
+    expect((await waitDone(held)).error).toBeUndefined();
+    // Created, and the family resolves to nothing: it waits for the caller's go.
+    expect(await states("api")).toEqual({ "api-1": "DEPRECATED" });
+    await waitDone(await client.promoteImage({ project: PROJECT, image: "api-1" }));
+    expect(await resolves("api")).toBe("api-1");
+
+    const op = await client.createImage({
+      project: PROJECT,
+      image: {
+        name: "api-2",
+        family: "api",
+        sourceImage: "projects/debian-cloud/global/images/family/debian-12",
+      },
+      release: ReleaseMode.PROMOTE_WHEN_READY,
+    });
+    const promotion = op.warnings.find((w) => w.code === "RELEASE_PROMOTION");
+    const promoteName = promotion?.data.find((d) => d.key === "operation")?.value ?? "";
+    expect(promoteName).toMatch(/^operation-/);
+    // While the image is created, the family stays on api-1.
+    expect(await resolves("api")).toBe("api-1");
+    const created = await waitDone(op);
+    expect(created.error).toBeUndefined();
+    expect(created.warnings.map((w) => w.code)).toContain("RELEASE_PROMOTION");
+    const promoted = await waitDone(
+      await client.getOperation({ project: PROJECT, operation: promoteName }),
+    );
+    expect(promoted.error).toBeUndefined();
+    expect(promoted.statusMessage).toContain("api resolves to api-2; api-1 is DEPRECATED");
+    expect(await resolves("api")).toBe("api-2");
+    // A repeat of the CreateImage records no second promotion.
+    const again = await client.createImage({
+      project: PROJECT,
+      image: {
+        name: "api-2",
+        family: "api",
+        sourceImage: "projects/debian-cloud/global/images/family/debian-12",
+      },
+      release: ReleaseMode.PROMOTE_WHEN_READY,
+      requestId: op.clientOperationId,
+    });
+    expect(again.name).toBe(op.name);
+    // No family, no release: refused before anything is stored, naming the field.
+    const bad = await client
+      .createImage({
+        project: PROJECT,
+        image: {
+          name: "api-3",
+          sourceImage: "projects/debian-cloud/global/images/family/debian-12",
+        },
+        release: ReleaseMode.PROMOTE_WHEN_READY,
+      })
+      .catch((e: unknown) => e);
+    expect((bad as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((bad as ConnectError).message).toContain("image.family");
   });
 
   it("cancels a release before it starts; refuses one that has started; answers bad input naming the field", async () => {

@@ -754,8 +754,9 @@ export enum ReleaseMode {
 
   /**
    * Created DEPRECATED (the family keeps resolving to its current image) and promoted as soon as
-   * it is READY: a PromoteImage operation starts, named in the CreateImage operation's DONE
-   * status message.
+   * it is READY. The PromoteImage operation is recorded with the CreateImage, named in its
+   * warning RELEASE_PROMOTION (data `operation`), and starts once the CreateImage is DONE; it
+   * ends refused, changing nothing, if the image was not created. `image.family` is required.
    *
    * @generated from enum value: RELEASE_MODE_PROMOTE_WHEN_READY = 1;
    */
@@ -763,6 +764,7 @@ export enum ReleaseMode {
 
   /**
    * Created DEPRECATED and left so until a PromoteImage call (after the caller's own checks).
+   * `image.family` is required.
    *
    * @generated from enum value: RELEASE_MODE_HOLD = 2;
    */
