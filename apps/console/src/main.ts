@@ -3,8 +3,9 @@
 // request, the Compute operation, durations, the error in full); a create form, and a box for a
 // whole images.insert body, that validate as you type with libs/validation itself. It talks to
 // the gateway that serves it with Connect (ListOperations, WatchOperation, GetOperationHistory,
-// CreateImage, CancelOperation): no API of its own. Streams that break (a gateway restart)
-// reconnect and resume from the last version. Only rows on show are watched.
+// CreateImage, CancelOperation, and GetFamily and RollbackFamily for the family view in
+// family.ts): no API of its own. Streams that break (a gateway restart) reconnect and resume
+// from the last version. Only rows on show are watched.
 import { create, fromJson, toJsonString, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
@@ -20,6 +21,7 @@ import {
 } from "@imagesvc/proto";
 import { backoffDelay, sleep } from "@imagesvc/runtime";
 import { validateCreateImageRequest } from "@imagesvc/validation";
+import { initFamilyView } from "./family";
 
 const TOKEN_KEY = "imagesvc-token";
 /** Reconnects and retries back off from 250 ms to 4 s, jittered, so many tabs do not retry in step. */
@@ -730,7 +732,10 @@ if (
   field("status").value = sharedStatus;
 field("search").value = shared.get("q") ?? "";
 field("token").value = sessionStorage.getItem(TOKEN_KEY) ?? "";
+const families = initFamilyView(client, () => project);
 void list().then(() => {
   const open = shared.get("op");
   if (open !== null) void showDetail(open);
 });
+const sharedFamily = shared.get("family");
+if (sharedFamily !== null) void families.show(sharedFamily);

@@ -25,13 +25,15 @@ let browser: Browser;
 let gateway: Awaited<ReturnType<Stack["spawnGateway"]>>;
 let worker: Awaited<ReturnType<Stack["startWorker"]>>;
 let page: Page;
-const gatewayEnv = { CONSOLE_DIR, PREFLIGHT: "off" };
+let gatewayEnv: Record<string, string>;
 
 beforeAll(async () => {
   if (!available) return;
   mkdirSync(SHOTS, { recursive: true });
   stack = await startStack({ emulator: { operationDurationMs: 4000 } });
   worker = await stack.startWorker();
+  // The family view reads Compute with the gateway's credentials (the emulator's metadata server).
+  gatewayEnv = { CONSOLE_DIR, PREFLIGHT: "off", COMPUTE_ENDPOINT: stack.emulator.url };
   gateway = await stack.spawnGateway(gatewayEnv);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -433,6 +435,52 @@ describe.skipIf(!available)("the operations console", () => {
     }
     await page.setViewportSize({ width: 1400, height: 900 });
     await shot("9-wide");
+  });
+
+  it("shows a family: what it resolves to, its images and release history; rolls back behind a confirmation", async () => {
+    for (const name of ["cfam-1", "cfam-2"]) {
+      let op = await stack.client.createImage({
+        project: "my-project",
+        image: {
+          name,
+          family: "cfam",
+          sourceImage: "projects/debian-cloud/global/images/family/debian-12",
+        },
+      });
+      while (op.status !== 3)
+        op = await stack.client.waitOperation({ project: "my-project", operation: op.name });
+    }
+    await page.locator("#family").focus();
+    await page.keyboard.type("cfam");
+    await page.keyboard.press("Enter");
+    const resolves = page.locator("#family-resolves");
+    await expect.poll(() => resolves.textContent()).toBe("cfam resolves to cfam-2.");
+    expect(await page.locator("#family-images tbody tr").count()).toBe(2);
+    expect(await page.locator("#family-images tbody tr.current td").first().textContent()).toBe(
+      "cfam-2",
+    );
+    // The confirmation says what will happen; Escape keeps the family as it is.
+    await tabTo("rollback");
+    await page.keyboard.press("Enter");
+    const dialog = page.locator("#rollback-dialog");
+    await expect.poll(() => dialog.isVisible()).toBe(true);
+    expect(await page.locator("#rollback-confirm-text").textContent()).toContain(
+      "Rolling back makes cfam-2 DEPRECATED and cfam-1 ACTIVE",
+    );
+    await page.keyboard.press("Escape");
+    await expect.poll(() => dialog.isVisible()).toBe(false);
+    expect(await page.locator("#family-result").textContent()).toBe("");
+    await page.locator("#rollback").click();
+    await page.locator("#rollback-confirm").click();
+    await expect
+      .poll(() => page.locator("#family-result").textContent(), { timeout: 20_000 })
+      .toBe("Rolled back: cfam resolves to cfam-1; cfam-2 is DEPRECATED.");
+    await expect.poll(() => resolves.textContent()).toBe("cfam resolves to cfam-1.");
+    expect(await page.locator("#family-history li").first().textContent()).toMatch(
+      /rollback by .* done · cfam resolves to cfam-1/,
+    );
+    await page.locator("#family-heading").scrollIntoViewIfNeeded();
+    await shot("10-family");
   });
 
   it("has no serious or critical axe-core violation", async () => {
