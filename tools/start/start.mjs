@@ -217,6 +217,8 @@ await run(
     // Webhooks to receivers on this machine (local mode), signed with this run's own secret.
     WEBHOOK_SECRET_FILE: webhookSecretFile,
     WEBHOOK_ALLOW_LOCAL_HTTP: "true",
+    // Scheduled deprecations and retention are enacted within a second, not the default 30 s.
+    RECONCILE_INTERVAL_MS: process.env.RECONCILE_INTERVAL_MS ?? "1000",
   },
   "worker ready",
 );
@@ -231,6 +233,8 @@ await run(
     AUTH_MODE: "none", // local use only; the gateway logs a loud warning
     // The raw disk pre-flight reads the emulator's Cloud Storage, with its metadata server's tokens.
     STORAGE_ENDPOINT: emulatorUrl,
+    // GetFamily (images family, the console's family view) reads the emulator's Compute.
+    COMPUTE_ENDPOINT: emulatorUrl,
     GCE_METADATA_HOST: `127.0.0.1:${emulatorPort}`,
     METADATA_SERVER_DETECTION: "assume-present",
     DEFAULT_USER: process.env.USER ?? "local",
@@ -258,7 +262,8 @@ process.stdout.write(`
   node dist/apps/cli/main.js create hello-1 --project my-project \\
     --source-image projects/debian-cloud/global/images/family/debian-12
 
-Every RPC with curl, buf curl and @grpc/grpc-js: README.md, "Try it".
+Every RPC with curl, buf curl and @grpc/grpc-js: README.md, "Try it"; promote, roll back,
+deprecate on a schedule, retention and sharing: README.md, "Release an image".
 
 import a disk file (vmdk, vhd, vhdx, qcow2, raw) into an image, through the emulator's Cloud Storage:
 

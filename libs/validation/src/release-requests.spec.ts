@@ -85,11 +85,12 @@ describe("SetFamilyPolicy and ShareImage", () => {
       create(ShareImageRequestSchema, {
         project: "my-project",
         image: "web-1",
-        members: ["serviceAccount:a@p.iam.gserviceaccount.com", "ana@example.com"],
+        members: ["serviceAccount:a@p.iam.gserviceaccount.com", "ana@example.com", "allUsers"],
         role: "imageUser",
       }),
     );
-    expect(fields(v)).toEqual(["members[1]", "role"]);
+    expect(fields(v)).toEqual(["members[1]", "members[2]", "role"]);
+    expect(v[1]?.description).toContain("would make the image public");
     expect(
       fields(
         validateShareImageRequest(

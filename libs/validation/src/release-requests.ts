@@ -35,8 +35,7 @@ export const RELEASE_LIMITS = {
 } as const;
 
 /** IAM member forms Compute accepts in an image's policy. */
-const MEMBER =
-  /^(user|serviceAccount|group|domain|principal|principalSet):[^\s]{1,300}$|^(allAuthenticatedUsers|allUsers)$/;
+const MEMBER = /^(user|serviceAccount|group|domain|principal|principalSet):[^\s]{1,300}$/;
 const ROLE =
   /^(roles\/[a-zA-Z0-9_.]{1,100}|(projects|organizations)\/[a-z0-9.:-]{1,100}\/roles\/[a-zA-Z0-9_.]{1,64})$/;
 
@@ -207,7 +206,12 @@ export function validateShareImageRequest(req: ShareImageRequest): FieldViolatio
       description: `has ${req.members.length} members; at most ${RELEASE_LIMITS.members} per call`,
     });
   req.members.slice(0, RELEASE_LIMITS.members).forEach((m, i) => {
-    if (!MEMBER.test(m))
+    if (m === "allUsers" || m === "allAuthenticatedUsers")
+      out.push({
+        field: `members[${i}]`,
+        description: `${m} would make the image public; the service shares images with named members, projects' service accounts, groups or domains only`,
+      });
+    else if (!MEMBER.test(m))
       out.push({
         field: `members[${i}]`,
         description: `${quote(m)} is not an IAM member; use e.g. "user:ana@example.com", "serviceAccount:ci@p.iam.gserviceaccount.com", "group:…" or "domain:example.com"`,

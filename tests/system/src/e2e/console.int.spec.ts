@@ -4,7 +4,7 @@
 // message; see a failed operation's Compute error; restart the gateway and see the page resume;
 // run axe-core. A screenshot of each state goes to dist/test-output/console/.
 import { create } from "@bufbuild/protobuf";
-import { CreateImageRequestSchema } from "@imagesvc/proto";
+import { CreateImageRequestSchema, Operation_Status } from "@imagesvc/proto";
 import { validateCreateImageRequest } from "@imagesvc/validation";
 import { existsSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -447,7 +447,7 @@ describe.skipIf(!available)("the operations console", () => {
           sourceImage: "projects/debian-cloud/global/images/family/debian-12",
         },
       });
-      while (op.status !== 3)
+      while (op.status !== Operation_Status.DONE)
         op = await stack.client.waitOperation({ project: "my-project", operation: op.name });
     }
     await page.locator("#family").focus();

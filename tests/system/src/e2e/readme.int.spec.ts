@@ -108,6 +108,35 @@ describe("the README's examples", () => {
       expect(hooked.status, heard).toBe(0);
       expect(hooked.stdout).toMatch(/^operation-\S+:RUNNING operation\.running RUNNING$/m);
       expect(hooked.stdout).toMatch(/^operation-\S+:DONE operation\.done DONE$/m);
+
+      // "Release an image": promote, roll back, a scheduled deprecation, retention, a share.
+      const [release] = examples("release-example");
+      const released = spawnSync(
+        "bash",
+        ["-eo", "pipefail", "-c", onPort(release?.code ?? "exit 1")],
+        {
+          cwd: ROOT,
+          encoding: "utf8",
+          timeout: 90_000,
+        },
+      );
+      const told = `${released.stdout}\n${released.stderr}`;
+      expect(released.status, told).toBe(0);
+      expect(released.stderr).toContain("Done: rel resolves to rel-2");
+      expect(released.stderr).toContain("Done: rel resolves to rel-1; rel-2 is DEPRECATED");
+      expect(released.stderr).toMatch(
+        /Done: rel-2 is DEPRECATED; scheduled: OBSOLETE at \S+, DELETED at/,
+      );
+      const tables = released.stdout.split("rel resolves to ").slice(1);
+      expect(tables).toHaveLength(2);
+      // After the schedule's first step: rel-2 OBSOLETE, by the service, its deletion still planned.
+      expect(tables[0]).toMatch(/^rel-3\n/);
+      expect(tables[0]).toMatch(/rel-2 +READY +OBSOLETE .*DELETED at/);
+      // After the retention pass: rel-1 deleted, rel-3 and rel-2 kept.
+      expect(tables[1]).not.toContain("rel-1");
+      expect(tables[1]).toMatch(/rel-3 +READY +ACTIVE/);
+      expect(tables[1]).toMatch(/retention: keep newest 2/);
+      expect(released.stderr).toContain("holds roles/compute.imageUser on rel-3");
     } finally {
       rmSync(join(ROOT, "dist", "readme-example"), { recursive: true, force: true });
       await stack?.stop();
