@@ -3,6 +3,7 @@ import {
   CreateImageRequestSchema,
   ImageSchema,
   Operation_Status,
+  ReleaseMode,
   type CreateImageRequest,
   type FileContentBuffer,
 } from "@imagesvc/proto";
@@ -45,6 +46,8 @@ export interface CreateFlags {
   readonly deleteAt?: string;
   /** Resource Manager tags, each `KEY=VALUE`. */
   readonly tag?: readonly string[];
+  /** `promote` (created DEPRECATED, promoted once READY) or `hold` (created DEPRECATED). */
+  readonly release?: string;
   /** A webhook to call as the operation moves (`--notify URL`), and on which statuses. */
   readonly notify?: string;
   /** `RUNNING`, `DONE` or both, comma-separated (`--notify-on`); default DONE. */
@@ -214,10 +217,23 @@ export function createRequestFromFlags(
       );
     return Operation_Status[upper];
   });
+  const release =
+    flags.release === undefined
+      ? ReleaseMode.UNSPECIFIED
+      : flags.release === "promote"
+        ? ReleaseMode.PROMOTE_WHEN_READY
+        : flags.release === "hold"
+          ? ReleaseMode.HOLD
+          : undefined;
+  if (release === undefined)
+    throw new UsageError(
+      `--release: "${flags.release ?? ""}" is not a release mode; write promote (created DEPRECATED, promoted once READY) or hold (created DEPRECATED until images promote)`,
+    );
   return create(CreateImageRequestSchema, {
     project: flags.project,
     requestId: flags.requestId ?? "",
     forceCreate: flags.force === true,
+    release,
     image,
     ...(flags.notify !== undefined && { notification: { url: flags.notify, on } }),
   });

@@ -175,6 +175,10 @@ function withImageFlags(command: Command): Command {
       "which statuses --notify announces: RUNNING, DONE (the default) or RUNNING,DONE",
     )
     .option("--family <family>", "image family to add the image to")
+    .option(
+      "--release <mode>",
+      "promote: create it DEPRECATED and promote it once READY; hold: create it DEPRECATED until `images promote`",
+    )
     .option("--description <text>", "description")
     .option("--labels <k=v,...>", "labels, e.g. env=prod,team=edge")
     .option("--guest-os-features <features>", "comma-separated, e.g. UEFI_COMPATIBLE,GVNIC")

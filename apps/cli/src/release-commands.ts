@@ -277,7 +277,13 @@ export function addReleaseCommands(program: Command, ctx: ReleaseContext): void 
         );
       const keep = flags.keepNewest === undefined ? 0 : Number(flags.keepNewest);
       if (!Number.isInteger(keep) || keep < 0)
-        throw new UsageError(`--keep-newest: "${flags.keepNewest ?? ""}" is not a whole number`);
+        throw new UsageError(
+          `--keep-newest: "${flags.keepNewest ?? ""}" is not a whole number; give how many images to keep, e.g. --keep-newest 5`,
+        );
+      if (keep === 0 && flags.deprecateAfter === undefined && flags.deleteAfter === undefined)
+        throw new UsageError(
+          "--keep-newest 0 limits nothing: give a count of 1 or more, or --deprecate-after/--delete-after (or --clear to remove the policy)",
+        );
       const request = create(SetFamilyPolicyRequestSchema, {
         project: flags.project,
         family,

@@ -26,18 +26,31 @@ const stateOf = (state: string | undefined) =>
   state === undefined || state === "" ? "ACTIVE" : state;
 
 /**
- * The image a rollback goes back to, as the service chooses it (libs/lifecycle's planOf): the
- * newest READY image before the current one that is not OBSOLETE or DELETED.
+ * The image a rollback goes back to, as the service chooses it (libs/lifecycle's
+ * rollbackTargetOf): the one the current image replaced (the latest retired with it as their
+ * replacement), else the newest READY image before the current one; never OBSOLETE or DELETED.
  */
 export function rollbackTarget(family: Family): string | undefined {
   const current = family.images.find((i) => i.name === family.resolvesTo);
-  return family.images.find(
+  const usable = family.images.filter(
     (i) =>
       i.name !== family.resolvesTo &&
       i.status === "READY" &&
-      !["OBSOLETE", "DELETED"].includes(stateOf(i.deprecated?.state)) &&
-      (current === undefined || i.creationTimestamp < current.creationTimestamp),
-  )?.name;
+      !["OBSOLETE", "DELETED"].includes(stateOf(i.deprecated?.state)),
+  );
+  const replacedBy = (i: (typeof usable)[number]) => {
+    const r = i.deprecated?.replacement ?? "";
+    return r.slice(r.lastIndexOf("/") + 1);
+  };
+  // The image the current one replaced: the latest retired in its favour (images are newest first).
+  const replaced = usable
+    .filter((i) => current !== undefined && replacedBy(i) === current.name)
+    .sort((a, b) => (b.deprecated?.deprecated ?? "").localeCompare(a.deprecated?.deprecated ?? ""));
+  return (
+    replaced[0]?.name ??
+    usable.find((i) => current === undefined || i.creationTimestamp < current.creationTimestamp)
+      ?.name
+  );
 }
 
 export function initFamilyView(
@@ -171,7 +184,13 @@ export function initFamilyView(
     void (async () => {
       result.textContent = `Rolling back ${family.name}…`;
       try {
-        let op = await client.rollbackFamily({ project: project(), family: family.name });
+        // The image the confirmation named, not whatever the family's state makes it now.
+        const target = rollbackTarget(family);
+        let op = await client.rollbackFamily({
+          project: project(),
+          family: family.name,
+          toImage: target ?? "",
+        });
         while (op.status !== Operation_Status.DONE)
           op = await client.waitOperation({ project: project(), operation: op.name });
         result.textContent =

@@ -3,6 +3,7 @@ import { ComputeApiError, type ComputeClient } from "@imagesvc/compute";
 import { linkedSignal, sleep } from "@imagesvc/runtime";
 import {
   decide,
+  decodeReleaseState,
   withOwnershipLabel,
   type Effect,
   type LifecycleEvent,
@@ -104,7 +105,10 @@ export function createJobProcessor(deps: ProcessJobDeps) {
     const stored = await deps.store.getStored(project, name);
     // A release (PromoteImage, RollbackFamily, DeprecateImage, ShareImage, a reconciler's step)
     // is its own lifecycle; it shares the queue, the record and the sweeper with CreateImage.
-    if (stored !== undefined && isReleaseRequest(stored.request) && deps.releases !== undefined) {
+    const isRelease =
+      stored !== undefined &&
+      (isReleaseRequest(stored.request) || decodeReleaseState(stored.lifecycle) !== undefined);
+    if (stored !== undefined && isRelease && deps.releases !== undefined) {
       const linkedRelease =
         bullSignal === undefined ? undefined : linkedSignal([bullSignal, deps.stopping]);
       try {

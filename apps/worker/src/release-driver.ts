@@ -70,11 +70,27 @@ export async function runRelease(
         ? lifecycle.plan.family
         : undefined;
   for (;;) {
-    const decision = decideRelease(request, run.requestId, lifecycle, event, deps.policy);
+    let decision = decideRelease(request, run.requestId, lifecycle, event, deps.policy);
+    // A DONE that says what the family resolves to is committed under the claim too: one that
+    // lapsed after the last call may have let another release change the family since.
+    if (
+      decision.lifecycle.phase === "done" &&
+      decision.lifecycle.outcome === "released" &&
+      family !== undefined &&
+      !(await deps.claims.hold(project, family, operation, deps.claimTtlMs))
+    ) {
+      event = { type: "familyBusy", holder: "nobody: this release's claim lapsed" };
+      decision = decideRelease(request, run.requestId, lifecycle, event, deps.policy);
+    }
     await run.commit(decision);
     lifecycle = decision.lifecycle;
     const effect: ReleaseEffect = decision.effect;
-    if (effect.kind === "none") return lifecycle;
+    if (effect.kind === "none") {
+      // Only DONE asks for nothing; anything else is an event the state cannot take (a bug).
+      if (lifecycle.phase !== "done")
+        throw new Error(`the release stopped in phase ${lifecycle.phase} on event ${event.type}`);
+      return lifecycle;
+    }
     if (effect.kind === "releaseFamily") {
       const claimed = effect.family ?? family;
       if (claimed !== undefined) await deps.claims.release(project, claimed, operation);
@@ -238,8 +254,12 @@ export function familyImage(image: ComputeImage): FamilyImage {
     ...(text("obsolete") !== undefined && { obsolete: text("obsolete") }),
     ...(text("deleted") !== undefined && { deleted: text("deleted") }),
   };
+  const replacement = text("replacement");
   return {
     name: image.name,
+    ...(replacement !== undefined && {
+      replacement: replacement.slice(replacement.lastIndexOf("/") + 1),
+    }),
     status: image.status ?? "PENDING",
     creationTimestamp:
       typeof image["creationTimestamp"] === "string" ? image["creationTimestamp"] : "",

@@ -65,8 +65,17 @@ export async function runReleaseJob(
   let job: ReleaseJob;
   let state: ReleaseState | undefined;
   try {
-    job = parseReleaseRequest(stored.request);
     state = decodeReleaseState(stored.lifecycle);
+    // DONE (its request is gone from the record then): announce what was asked, and stop.
+    if (state !== undefined && phaseOf(state) === "done") {
+      await announcer(
+        operation.name,
+        parseNotification(stored.notification),
+        deps.webhooks,
+      )(operation);
+      return "skipped";
+    }
+    job = parseReleaseRequest(stored.request);
   } catch (e) {
     if (e instanceof InvalidJobError || e instanceof SyntaxError)
       throw new UnrecoverableError((e as Error).message);
@@ -102,7 +111,20 @@ export async function runReleaseJob(
       lifecycle: encoded,
       ...(version !== undefined && { operation: version }),
     });
-    if (result.status !== "committed") throw new Superseded(result.status);
+    if (result.status !== "committed") {
+      // Another writer moved the operation on (a cancel): give up the family this release
+      // claimed (by the plan it holds, or was about to commit), so no one waits out its expiry.
+      for (const state of [current.state, next])
+        if (
+          "release" in state &&
+          "plan" in state.release &&
+          state.release.plan.family !== undefined
+        )
+          await deps.claims
+            .release(job.project, state.release.plan.family, operation.name)
+            .catch(() => undefined);
+      throw new Superseded(result.status);
+    }
     const written =
       version === undefined
         ? current.operation
@@ -128,6 +150,10 @@ export async function runReleaseJob(
     }
     if (!("release" in state))
       throw new UnrecoverableError("a release's record holds a share state");
+    if (job.release.kind === "setPolicy")
+      throw new UnrecoverableError(
+        "a SetFamilyPolicy record is DONE when written; nothing runs it",
+      );
     const end: ReleaseLifecycle = await runRelease(
       {
         ...deps,

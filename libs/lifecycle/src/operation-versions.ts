@@ -55,7 +55,7 @@ export const PREFLIGHT_WARNING_DATA = { key: "source", value: "preflight" } as c
 export const RELEASE_WARNING_DATA = { key: "source", value: "release" } as const;
 
 /** Our own warnings (the pre-flight's, the release's): Compute's replace each other, never these. */
-const isPreflightWarning = (w: Operation_Warning) =>
+const isOurWarning = (w: Operation_Warning) =>
   w.data.some(
     (d) =>
       d.key === PREFLIGHT_WARNING_DATA.key &&
@@ -79,7 +79,7 @@ export function applyComputeOperation(current: Operation, compute: Operation): O
   next.startTime = compute.startTime;
   next.endTime = compute.endTime;
   next.warnings = [
-    ...current.warnings.filter(isPreflightWarning).map((w) => clone(Operation_WarningSchema, w)),
+    ...current.warnings.filter(isOurWarning).map((w) => clone(Operation_WarningSchema, w)),
     ...compute.warnings.map((w) => clone(Operation_WarningSchema, w)),
   ];
   next.error =

@@ -110,8 +110,10 @@ export function releaseVersion(
 }
 
 /**
- * A caller's cancel of a release: it succeeds only before any Compute call (`accepted`), as
- * CreateImage's does; a cancelled release cancelled again answers with itself.
+ * A caller's cancel of a release: it succeeds only while no change has been sent to Compute
+ * (`accepted`, or reading the family in its first round; a share only before it starts), as
+ * CreateImage's does; a cancelled release cancelled again answers with itself. It is one
+ * compare-and-set, so a worker planning the first change and a cancel cannot both win.
  */
 export function cancelRelease(
   state: ReleaseState,
@@ -125,12 +127,20 @@ export function cancelRelease(
     return inner.outcome === "cancelled"
       ? { state, operation }
       : { refused: `operation ${operation.name} is already DONE` };
-  if (phase !== "accepted")
+  // Reading the family changes nothing in Compute: until the first change is planned (and
+  // unless an earlier round made changes), a cancel still means nothing was changed.
+  const unchanged =
+    phase === "accepted" ||
+    ("release" in state &&
+      state.release.phase === "reading" &&
+      state.release.round === undefined &&
+      state.release.target === undefined);
+  if (!unchanged)
     return {
       refused: `operation ${operation.name} has started changing images in Compute; a release cannot be cancelled once it has (run another release to undo it)`,
     };
   const message = `cancelled by ${by}; no change was sent to Compute`;
   const done = { phase: "done", outcome: "cancelled", message } as const;
-  const next = releaseVersion(operation, "accepted", done, message, now) ?? operation;
+  const next = releaseVersion(operation, phase, done, message, now) ?? operation;
   return { state: "release" in state ? { release: done } : { share: done }, operation: next };
 }

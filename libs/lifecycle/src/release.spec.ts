@@ -3,7 +3,13 @@
 import { create } from "@bufbuild/protobuf";
 import { Operation_Status, OperationSchema } from "@imagesvc/proto";
 import { describe, expect, it } from "vitest";
-import { planOf, retentionMoves, type FamilyImage, type RetentionPolicy } from "./release";
+import {
+  decideRelease,
+  planOf,
+  retentionMoves,
+  type FamilyImage,
+  type RetentionPolicy,
+} from "./release";
 import { cancelRelease, releaseVersion } from "./release-operation";
 import { decideShare, withMembers } from "./share";
 
@@ -45,14 +51,66 @@ describe("retention", () => {
     ]);
     // The current image is kept even when it is not among the newest (a rollback).
     const rolledBack = [
-      image("web-9", 1, { state: "DEPRECATED" }),
-      image("web-8", 2, { state: "DEPRECATED" }),
+      image("web-9", 1, { state: "DEPRECATED", replacement: "web-7" }),
+      image("web-8", 2, { state: "DEPRECATED", replacement: "web-7" }),
       image("web-7", 3),
     ];
     expect(retentionMoves(rolledBack, policy({ keepNewest: 1 }), NOW)).toEqual([
       { image: "web-8", to: "removed" },
       { image: "web-9", to: "removed" },
     ]);
+    // An image newer than the current one, DEPRECATED with no replacement, waits for its
+    // promotion (CreateImage's HOLD): never counted, never deleted.
+    const held = [image("web-9", 1, { state: "DEPRECATED" }), image("web-7", 3), image("web-6", 4)];
+    expect(retentionMoves(held, policy({ keepNewest: 1 }), NOW)).toEqual([
+      { image: "web-6", to: "removed" },
+    ]);
+  });
+
+  it("stamps the date an image is retired, which retention and the next rollback read", () => {
+    const plan = planOf(
+      { kind: "promote", image: "web-2" },
+      "web",
+      [
+        image("web-1", 3, { times: { deleted: "2030-01-01T00:00:00.000Z" } }),
+        image("web-2", 1, { state: "DEPRECATED" }),
+      ],
+      NOW,
+    );
+    expect(plan).toMatchObject({
+      target: "web-2",
+      targetActive: false,
+      retire: [
+        {
+          image: "web-1",
+          to: "DEPRECATED",
+          replacement: "web-2",
+          // Its own end of life stays.
+          times: { deleted: "2030-01-01T00:00:00.000Z", deprecated: new Date(NOW).toISOString() },
+        },
+      ],
+    });
+  });
+
+  it("rolls back to the image the current one replaced, not merely the one created before it", () => {
+    const family = [
+      image("web-3", 1, {
+        state: "DEPRECATED",
+        replacement: "web-2",
+        times: { deprecated: "2026-12-03T10:00:00Z" },
+      }),
+      image("web-2", 2),
+      image("web-1", 3, {
+        state: "DEPRECATED",
+        replacement: "web-2",
+        times: { deprecated: "2026-12-01T10:00:00Z" },
+      }),
+    ];
+    // web-2 is current (web-3 is DEPRECATED): it replaced web-3 last.
+    expect(planOf({ kind: "rollback", family: "web" }, "web", family, NOW)).toMatchObject({
+      target: "web-3",
+      retire: [{ image: "web-2", to: "DEPRECATED", replacement: "web-3" }],
+    });
   });
 
   it("deletes an image OBSOLETE long enough, and deprecates an old ACTIVE one in favour of the current", () => {
@@ -63,7 +121,12 @@ describe("retention", () => {
     const two = [image("web-2", 1), image("web-1", 40)];
     // web-2 is current: web-1 is the one that is ACTIVE and old.
     expect(retentionMoves(two, policy({ deprecateAfterMs: 30 * DAY }), NOW)).toEqual([
-      { image: "web-1", to: "DEPRECATED", replacement: "web-2" },
+      {
+        image: "web-1",
+        to: "DEPRECATED",
+        replacement: "web-2",
+        times: { deprecated: new Date(NOW).toISOString() },
+      },
     ]);
   });
 
@@ -122,6 +185,36 @@ describe("deprecation", () => {
       schedule: { image: "web-1", steps: request.steps },
     });
     expect(planOf(request, undefined, [])).toMatchObject({ code: "RESOURCE_NOT_FOUND" });
+  });
+
+  it("keeps the image's state when none is asked: only its dates and schedule change", () => {
+    const keep = {
+      ...request,
+      state: undefined,
+      steps: [
+        { state: "OBSOLETE", atMs: NOW + DAY },
+        { state: "DEPRECATED", atMs: NOW + 1 },
+      ],
+    } as const;
+    expect(planOf(keep, "web", [image("web-1", 3, { state: "DEPRECATED" })], NOW)).toMatchObject({
+      retire: [{ image: "web-1", to: "DEPRECATED" }],
+      // DEPRECATED already: only the OBSOLETE step is left to come.
+      schedule: { image: "web-1", steps: [{ state: "OBSOLETE" }] },
+    });
+  });
+
+  it("plans again, in a new round, when its claim lapsed before it recorded the schedule", () => {
+    const plan = planOf(request, "web", [image("web-1", 3)], NOW);
+    if (!("retire" in plan)) throw new Error("no plan");
+    const d = decideRelease(
+      request,
+      "rid",
+      { phase: "scheduling", plan, failures: 0 },
+      { type: "familyBusy", holder: "nobody" },
+      { retryDelay: () => 10 },
+    );
+    expect(d.lifecycle).toMatchObject({ phase: "reading", round: 1 });
+    expect(d.effect.kind).toBe("readFamily");
   });
 
   it("enacts a scheduled step only while its schedule is the image's and the image is not past it", () => {
@@ -282,8 +375,17 @@ describe("release versions", () => {
     expect(cancelled).toMatchObject({
       state: { release: { phase: "done", outcome: "cancelled" } },
     });
+    // Reading the family changes nothing: still cancellable; a planned change is not.
     expect(
       cancelRelease({ release: { phase: "reading", failures: 0 } }, pending, "ana", new Date()),
+    ).toMatchObject({ state: { release: { outcome: "cancelled" } } });
+    expect(
+      cancelRelease(
+        { release: { phase: "reading", failures: 1, round: 1, target: "web-2" } },
+        pending,
+        "ana",
+        new Date(),
+      ),
     ).toMatchObject({
       refused: expect.stringMatching(/cannot be cancelled once it has/) as unknown,
     });

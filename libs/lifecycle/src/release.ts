@@ -65,7 +65,8 @@ export type ReleaseRequest =
       /** DeprecateImage: set one image's deprecation status now (a scheduled step later). */
       readonly kind: "deprecate";
       readonly image: string;
-      readonly state: DeprecationState;
+      /** The state now; undefined keeps the image's (only its dates and schedule change). */
+      readonly state?: DeprecationState;
       /** The suggested replacement, by name in the same project; "" for none. */
       readonly replacement: string;
       /** The plan as Compute shows it: the times written with the status. */
@@ -106,6 +107,8 @@ export interface FamilyImage {
   readonly creationTimestamp: string;
   /** Its deprecation's dates, as Compute shows them. */
   readonly times?: DeprecationTimes;
+  /** The image its deprecation names as its replacement, by name; absent for none. */
+  readonly replacement?: string;
   readonly labels?: Readonly<Record<string, string>>;
   /** The operation whose schedule the image follows now (the service's record), if any. */
   readonly scheduledBy?: string;
@@ -264,6 +267,11 @@ export interface ReleaseDecision {
 export interface ReleasePolicy {
   /** The pause before retry `n` (0-based) of a failed call, or of a claim the family refused. */
   readonly retryDelay: (n: number) => number;
+  /**
+   * Retryable failures of one call in a row after which the release ends failed (saying what
+   * was left as it was). Default: 50, hours of backoff at its cap.
+   */
+  readonly maxFailures?: number;
 }
 
 /**
@@ -296,6 +304,12 @@ export function decideRelease(
 ): ReleaseDecision {
   const delay = (failures: number) => (failures <= 0 ? 0 : policy.retryDelay(failures - 1));
   const stay = (next: ReleaseLifecycle): ReleaseDecision => ({ lifecycle: next, effect: NOTHING });
+  const failedCall = (
+    at: Extract<ReleaseLifecycle, { failures: number }>,
+    error: CallFailure,
+    _delay: (failures: number) => number,
+    again: (failures: number) => ReleaseEffect,
+  ) => failedCallOf(at, error, delay, again, policy.maxFailures ?? 50);
   switch (lifecycle.phase) {
     case "done":
       return stay(lifecycle);
@@ -404,21 +418,8 @@ export function decideRelease(
           };
         case "applied":
           return step(lifecycle.plan, at === undefined ? -1 : at, requestId);
-        case "familyBusy": {
-          // The claim lapsed (this worker paused past it) and another release took the family:
-          // wait for it, then plan again from what the family is, keeping this release's target.
-          const failures = lifecycle.failures + 1;
-          return {
-            lifecycle: {
-              phase: "reading",
-              failures,
-              round: (lifecycle.plan.round ?? 0) + 1,
-              ...(lifecycle.plan.target !== undefined && { target: lifecycle.plan.target }),
-            },
-            effect: { kind: "readFamily", delayMs: delay(failures) },
-            message: `the claim on ${lifecycle.plan.family ?? "the family"} lapsed (${event.holder}); reading the family again before going on`,
-          };
-        }
+        case "familyBusy":
+          return replan(lifecycle.plan, lifecycle.failures, event.holder, delay);
         case "failed": {
           // A retired image deleted meanwhile is no longer ACTIVE: go on to the next.
           if (at !== undefined && event.error.httpStatus === 404)
@@ -437,6 +438,8 @@ export function decideRelease(
           return { lifecycle, effect: scheduleEffect(lifecycle.plan, delay(lifecycle.failures)) };
         case "applied":
           return finished(lifecycle.plan);
+        case "familyBusy":
+          return replan(lifecycle.plan, lifecycle.failures, event.holder, delay);
         case "failed":
           return failedCall(lifecycle, event.error, delay, (failures) =>
             scheduleEffect(lifecycle.plan, delay(failures)),
@@ -445,6 +448,30 @@ export function decideRelease(
           return stay(lifecycle);
       }
   }
+}
+
+/**
+ * The claim lapsed midway (this worker paused past it, or died and was re-run late), and what
+ * was read under it may be stale: read the family again, keeping the target, in a new round of
+ * request ids.
+ */
+function replan(
+  plan: ReleasePlan,
+  failures: number,
+  holder: string,
+  delay: (failures: number) => number,
+): ReleaseDecision {
+  const next = failures + 1;
+  return {
+    lifecycle: {
+      phase: "reading",
+      failures: next,
+      round: (plan.round ?? 0) + 1,
+      ...(plan.target !== undefined && { target: plan.target }),
+    },
+    effect: { kind: "readFamily", delayMs: delay(next) },
+    message: `the claim on ${plan.family ?? "the family"} lapsed (${holder}); reading the family again before going on`,
+  };
 }
 
 function scheduleEffect(plan: ReleasePlan, delayMs: number): ReleaseEffect {
@@ -557,16 +584,20 @@ function callAt(
 const roundOf = (plan: ReleasePlan, move: string) =>
   plan.round === undefined ? move : `${move} round ${plan.round}`;
 
-/** A retryable failure repeats the call after a backoff; a final one ends the release. */
-function failedCall(
+/**
+ * A retryable failure repeats the call after a backoff, `maxFailures` times in a row at most; a
+ * final one (or one too many) ends the release.
+ */
+function failedCallOf(
   lifecycle: Extract<ReleaseLifecycle, { failures: number }>,
   error: CallFailure,
   delay: (failures: number) => number,
   again: (failures: number) => ReleaseEffect,
+  maxFailures: number,
 ): ReleaseDecision {
   const failures = lifecycle.failures + 1;
   const what = error.httpStatus === 0 ? error.reason : `HTTP ${error.httpStatus} ${error.reason}`;
-  if (error.kind === "retryable") {
+  if (error.kind === "retryable" && failures < maxFailures) {
     const effect = again(failures);
     const pause = Math.max(
       "delayMs" in effect ? effect.delayMs : 0,
@@ -589,7 +620,10 @@ function failedCall(
   } else if (lifecycle.phase === "activating") left = " No image of the family was changed.";
   else if (lifecycle.phase === "scheduling")
     left = " The status is written; the schedule was not recorded, so nothing will enact it.";
-  const message = `Compute refused the release (${what}: ${error.message}).${left}`;
+  const message =
+    error.kind === "retryable"
+      ? `Compute answered ${what} ${failures} times in a row; the release stopped (${error.message}).${left}`
+      : `Compute refused the release (${what}: ${error.message}).${left}`;
   return {
     lifecycle: {
       phase: "done",
@@ -633,6 +667,53 @@ export function currentOf(images: readonly FamilyImage[]): FamilyImage | undefin
   return images.filter((i) => i.status === "READY" && isActive(i)).sort(newestFirst)[0];
 }
 
+/** The image's dates, with `state`'s stamped `now` when it has none: when it got there, for retention. */
+export function stamped(
+  times: DeprecationTimes | undefined,
+  state: DeprecationState | "removed",
+  now: number,
+): DeprecationTimes | undefined {
+  const field =
+    state === "DEPRECATED"
+      ? "deprecated"
+      : state === "OBSOLETE"
+        ? "obsolete"
+        : state === "DELETED"
+          ? "deleted"
+          : undefined;
+  if (field === undefined || now <= 0 || times?.[field] !== undefined) return times;
+  return { ...times, [field]: new Date(now).toISOString() };
+}
+
+/**
+ * The image a rollback goes back to: the one the current image replaced, i.e. the latest retired
+ * with `replacement` = the current image (by its `deprecated` date, then its creation), that is
+ * READY and not OBSOLETE or DELETED; else the newest such image created before the current one.
+ */
+export function rollbackTargetOf(images: readonly FamilyImage[]): FamilyImage | undefined {
+  const current = currentOf(images);
+  const usable = images.filter(
+    (i) =>
+      i.status === "READY" &&
+      i.name !== current?.name &&
+      i.state !== "OBSOLETE" &&
+      i.state !== "DELETED",
+  );
+  const replaced =
+    current === undefined ? [] : usable.filter((i) => i.replacement === current.name);
+  const latest = (a: FamilyImage, b: FamilyImage) => {
+    const da = a.times?.deprecated ?? "";
+    const db = b.times?.deprecated ?? "";
+    return da !== db ? (da < db ? 1 : -1) : newestFirst(a, b);
+  };
+  return (
+    [...replaced].sort(latest)[0] ??
+    usable
+      .filter((i) => current === undefined || i.creationTimestamp < current.creationTimestamp)
+      .sort(newestFirst)[0]
+  );
+}
+
 /**
  * The plan from the family as read once claimed at `now`, why there is none (a refusal), or
  * `{unchanged}` when there is nothing to do.
@@ -643,7 +724,7 @@ export function planOf(
   images: readonly FamilyImage[],
   now = 0,
 ): ReleasePlan | { readonly unchanged: string } | Refusal {
-  if (request.kind === "deprecate") return deprecationPlan(request, family, images);
+  if (request.kind === "deprecate") return deprecationPlan(request, family, images, now);
   if (request.kind === "retain") {
     if (family === undefined || images.length === 0)
       return { unchanged: `family ${request.family} has no images` };
@@ -659,29 +740,21 @@ export function planOf(
     target = named.get(request.image);
     if (target === undefined) return notFound(`image ${request.image} does not exist`);
     if (family === undefined)
-      return notMet(`image ${request.image} belongs to no family: set its family to promote it`);
+      return notMet(
+        `image ${request.image} has no family, and only an image of a family can be promoted: create it with one (--family), or set one in Compute (images.patch)`,
+      );
   } else {
     if (family === undefined || images.length === 0)
       return notFound(`family ${request.family} has no images`);
-    const current = currentOf(images);
     if (request.toImage !== undefined) {
       target = named.get(request.toImage);
       if (target === undefined)
         return notFound(`image ${request.toImage} is not in family ${request.family}`);
     } else {
-      target = images
-        .filter(
-          (i) =>
-            i.status === "READY" &&
-            i.name !== current?.name &&
-            i.state !== "OBSOLETE" &&
-            i.state !== "DELETED" &&
-            (current === undefined || i.creationTimestamp < current.creationTimestamp),
-        )
-        .sort(newestFirst)[0];
+      target = rollbackTargetOf(images);
       if (target === undefined)
         return notMet(
-          `family ${request.family} has no image to roll back to before ${current?.name ?? "its current one"}`,
+          `family ${request.family} has no image to roll back to before ${currentOf(images)?.name ?? "its current one"}: none is READY and not OBSOLETE or DELETED`,
         );
     }
     if (request.obsolete === true) retiredAs = "OBSOLETE";
@@ -693,17 +766,25 @@ export function planOf(
       `image ${target.name} is ${target.state}: make it ACTIVE with DeprecateImage first if it is meant to come back`,
     );
   const name = target.name;
+  // Each image retired keeps its own dates (its end of life, if one was planned), and gets the
+  // date it was retired, which retention and the next rollback read.
   const retire: Move[] = images
     .filter((i) => i.name !== name && isActive(i))
-    .map((i) => ({ image: i.name, to: retiredAs, replacement: name }))
+    .map((i) => {
+      const times = stamped(i.times, retiredAs, now);
+      return { image: i.name, to: retiredAs, replacement: name, ...(times && { times }) };
+    })
     .sort(byName);
-  return { family, target: name, targetActive: isActive(target), retire };
+  // The target is activated even when it is ACTIVE already: the call also drops its schedule,
+  // so a promoted image has no end of life until one is set again.
+  return { family, target: name, targetActive: false, retire };
 }
 
 function deprecationPlan(
   request: Extract<ReleaseRequest, { kind: "deprecate" }>,
   family: string | undefined,
   images: readonly FamilyImage[],
+  now: number,
 ): ReleasePlan | { readonly unchanged: string } | Refusal {
   const image = images.find((i) => i.name === request.image);
   if (request.scheduledBy !== undefined) {
@@ -713,32 +794,39 @@ function deprecationPlan(
       return {
         unchanged: `the schedule ${request.scheduledBy} set is no longer ${request.image}'s; nothing to do`,
       };
-    if (STATE_ORDER[image.state ?? "ACTIVE"] >= STATE_ORDER[request.state])
+    if (STATE_ORDER[image.state ?? "ACTIVE"] >= STATE_ORDER[request.state ?? "ACTIVE"])
       return { unchanged: `${request.image} is ${image.state ?? "ACTIVE"} already` };
   } else if (image === undefined) return notFound(`image ${request.image} does not exist`);
+  // No state asked: the image keeps the one it has, and only its dates and schedule change.
+  const state: DeprecationState = request.state ?? image.state ?? "ACTIVE";
+  const times = stamped(request.times, state, now) ?? {};
   const move: Move = {
     image: request.image,
-    to: request.state,
+    to: state,
     ...(request.replacement !== "" && { replacement: request.replacement }),
-    times: request.times,
+    times,
   };
+  const steps = request.steps.filter((s) => STATE_ORDER[s.state] > STATE_ORDER[state]);
   return {
     family,
     target: undefined,
     targetActive: true,
     retire: [move],
     ...(request.scheduledBy === undefined && {
-      schedule: { image: request.image, steps: request.steps },
+      schedule: { image: request.image, steps },
     }),
   };
 }
 
 /**
  * What a retention policy asks of a family at `now`, as moves: never the current image, never an
- * image with the exclusion label, never before an end of life its deprecation dates set, and only
- * READY images. Deleted (images.delete): those past the newest `keepNewest`, and OBSOLETE ones
- * `deleteAfterMs` after they became OBSOLETE (Compute's `obsolete` date). DEPRECATED: ACTIVE
- * ones `deprecateAfterMs` after their creation, with the current image as their replacement.
+ * image with the exclusion label, never one newer than the current image that waits for its
+ * promotion (DEPRECATED with no replacement: CreateImage's HOLD or PROMOTE_WHEN_READY), never
+ * before an end of life its deprecation dates set, and only READY images. Deleted
+ * (images.delete): those past the newest `keepNewest` (the current image takes the first place),
+ * and OBSOLETE ones `deleteAfterMs` after they became OBSOLETE (Compute's `obsolete` date, which
+ * every move to OBSOLETE writes). DEPRECATED: ACTIVE ones `deprecateAfterMs` after their
+ * creation, with the current image as their replacement.
  */
 export function retentionMoves(
   images: readonly FamilyImage[],
@@ -752,10 +840,15 @@ export function retentionMoves(
     const ms = at(t);
     return ms !== undefined && ms > now;
   };
+  const held = (i: FamilyImage) =>
+    i.state === "DEPRECATED" &&
+    i.replacement === undefined &&
+    i.creationTimestamp > current.creationTimestamp;
   const kept = images
     .filter(
       (i) =>
         i.status === "READY" &&
+        !held(i) &&
         (policy.exclusionLabel === "" || i.labels?.[policy.exclusionLabel] === undefined),
     )
     .sort(newestFirst);
@@ -783,13 +876,15 @@ export function retentionMoves(
       created !== undefined &&
       created + policy.deprecateAfterMs <= now &&
       !notBefore(image.times?.deprecated)
-    )
+    ) {
+      const times = stamped(image.times, "DEPRECATED", now);
       moves.push({
         image: image.name,
         to: "DEPRECATED",
         replacement: current.name,
-        ...(image.times !== undefined && { times: image.times }),
+        ...(times !== undefined && { times }),
       });
+    }
   });
   return moves.sort(byName);
 }

@@ -29,6 +29,8 @@ export interface ReleaseSchedules {
   /** The image has no schedule any more (it was made ACTIVE). */
   clear(project: string, image: string): Promise<void>;
   get(project: string, image: string): Promise<ImageSchedule | undefined>;
+  /** Each image's schedule (undefined: none), in one round trip. */
+  getMany(project: string, images: readonly string[]): Promise<(ImageSchedule | undefined)[]>;
   /** Who set each image's schedule now (undefined: none), in one round trip. */
   owners(project: string, images: readonly string[]): Promise<(string | undefined)[]>;
   /** Steps due at `nowMs`, the oldest first, at most `limit`. */
@@ -51,6 +53,14 @@ export function createReleaseSchedules(redis: RedisClient, prefix: string): Rele
     JSON.stringify([project, image, step.state, by]);
   return guardRedisCalls({
     async set(project: string, image: string, schedule: ImageSchedule) {
+      // The schedule it replaces leaves the index too (its steps would only be found stale).
+      const before = await redis.get(scheduleKey(prefix, project, image));
+      const old = before === null ? undefined : parseSchedule(before);
+      if (old !== undefined && old.steps.length > 0)
+        await redis.zrem(
+          scheduleDueKey(prefix),
+          ...old.steps.map((s) => member(project, image, s, old.by)),
+        );
       const last = Math.max(Date.now(), ...schedule.steps.map((s) => s.atMs));
       await redis.set(
         scheduleKey(prefix, project, image),
@@ -65,16 +75,28 @@ export function createReleaseSchedules(redis: RedisClient, prefix: string): Rele
         );
     },
     async clear(project: string, image: string) {
+      const before = await redis.get(scheduleKey(prefix, project, image));
+      const old = before === null ? undefined : parseSchedule(before);
       await redis.del(scheduleKey(prefix, project, image));
+      if (old !== undefined && old.steps.length > 0)
+        await redis.zrem(
+          scheduleDueKey(prefix),
+          ...old.steps.map((s) => member(project, image, s, old.by)),
+        );
     },
     async get(project: string, image: string) {
       const json = await redis.get(scheduleKey(prefix, project, image));
-      return json === null ? undefined : (JSON.parse(json) as ImageSchedule);
+      return json === null ? undefined : parseSchedule(json);
+    },
+    async getMany(project: string, images: readonly string[]) {
+      if (images.length === 0) return [];
+      const values = await redis.mget(...images.map((i) => scheduleKey(prefix, project, i)));
+      return values.map((v) => (v === null ? undefined : parseSchedule(v)));
     },
     async owners(project: string, images: readonly string[]) {
       if (images.length === 0) return [];
       const values = await redis.mget(...images.map((i) => scheduleKey(prefix, project, i)));
-      return values.map((v) => (v === null ? undefined : (JSON.parse(v) as ImageSchedule).by));
+      return values.map((v) => (v === null ? undefined : parseSchedule(v)?.by));
     },
     async due(nowMs: number, limit: number) {
       const flat = await redis.zrangebyscore(
@@ -89,11 +111,17 @@ export function createReleaseSchedules(redis: RedisClient, prefix: string): Rele
       const steps: DueStep[] = [];
       for (let i = 0; i + 1 < flat.length; i += 2) {
         const m = flat[i] ?? "";
-        const [project = "", image = "", state = "DEPRECATED", by = ""] = JSON.parse(m) as string[];
+        const parts = parseMember(m);
+        // A member no release wrote (or a newer one's): dropped, so it cannot stop every pass.
+        if (parts === undefined) {
+          await redis.zrem(scheduleDueKey(prefix), m);
+          continue;
+        }
+        const [project, image, state, by] = parts;
         steps.push({
           project,
           image,
-          state: state as ScheduledStep["state"],
+          state: state,
           atMs: Number(flat[i + 1]),
           by,
           member: m,
@@ -105,4 +133,35 @@ export function createReleaseSchedules(redis: RedisClient, prefix: string): Rele
       await redis.zrem(scheduleDueKey(prefix), step.member);
     },
   });
+}
+
+/** A stored schedule, or undefined for one this release cannot read (treated as none). */
+function parseSchedule(json: string): ImageSchedule | undefined {
+  try {
+    const parsed = JSON.parse(json) as Partial<ImageSchedule>;
+    return typeof parsed.by === "string" && Array.isArray(parsed.steps)
+      ? (parsed as ImageSchedule)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const STATES = new Set(["DEPRECATED", "OBSOLETE", "DELETED"]);
+
+/** A due index member, `[project, image, state, by]`, or undefined when it is not one. */
+function parseMember(m: string): [string, string, ScheduledStep["state"], string] | undefined {
+  try {
+    const parts = JSON.parse(m) as unknown;
+    if (
+      Array.isArray(parts) &&
+      parts.length === 4 &&
+      parts.every((p) => typeof p === "string" && p !== "") &&
+      STATES.has(parts[2] as string)
+    )
+      return parts as [string, string, ScheduledStep["state"], string];
+  } catch {
+    // not JSON
+  }
+  return undefined;
 }

@@ -1,4 +1,4 @@
-import type { ReleaseRequest, ShareRequest } from "@imagesvc/lifecycle";
+import type { ReleaseRequest, RetentionPolicy, ShareRequest } from "@imagesvc/lifecycle";
 import { InvalidJobError } from "./errors";
 import type { Notification } from "./stored-request";
 
@@ -15,8 +15,18 @@ export interface StoredReleaseRequestV1 {
   readonly operation: string;
   /** The operation's request id; each Compute call's is derived from it (`requestIdOf`). */
   readonly requestId: string;
-  /** What to do: a release of a family or image, or a share. */
-  readonly release: ReleaseRequest | ({ readonly kind: "share" } & ShareRequest);
+  /**
+   * What to do: a release of a family or image, or a share; or what SetFamilyPolicy stored (its
+   * record is DONE at once: nothing runs it, the history shows it).
+   */
+  readonly release:
+    | ReleaseRequest
+    | ({ readonly kind: "share" } & ShareRequest)
+    | {
+        readonly kind: "setPolicy";
+        readonly family: string;
+        readonly policy: RetentionPolicy | undefined;
+      };
   readonly traceparent?: string;
   readonly acceptedMs: number;
   readonly notify?: Notification;
@@ -63,7 +73,7 @@ export function parseReleaseRequest(json: string): ReleaseJob {
     if (typeof job[field] !== "string" || job[field] === "")
       throw new InvalidJobError(`release request field ${field} is missing`);
   const release = job["release"] as { kind?: unknown } | null | undefined;
-  const kinds = ["promote", "rollback", "deprecate", "retain", "share"];
+  const kinds = ["promote", "rollback", "deprecate", "retain", "share", "setPolicy"];
   if (typeof release !== "object" || release === null || !kinds.includes(String(release.kind)))
     throw new InvalidJobError(
       `release request field release is not one of ${kinds.join(", ")}: ${JSON.stringify(release)}`,

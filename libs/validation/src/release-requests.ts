@@ -16,8 +16,8 @@ import { checkResourceName } from "./resource-name";
 /**
  * The release requests' shapes (PromoteImage, RollbackFamily, DeprecateImage, SetFamilyPolicy,
  * ShareImage): every violation at once, each naming its field and the fix, as
- * `validateCreateImageRequest` does. Pure; the gateway adds what needs the clock or the
- * deployment (a time already past, the webhook's host).
+ * `validateCreateImageRequest` does. Pure; the gateway adds what needs the deployment (the
+ * webhook's host), and applies a time already past now.
  */
 
 /** Compute's deprecation states, in the order an image moves through them. */
@@ -124,7 +124,11 @@ export function validateDeprecateImageRequest(req: DeprecateImageRequest): Field
     const t = timeOf(req, field);
     if (t === undefined) continue;
     if (t.nanos < 0 || t.nanos > 999_999_999 || t.seconds < 0n || t.seconds > 253402300799n) {
-      out.push({ field, description: "is not a valid time between 1970 and 9999" });
+      out.push({
+        field,
+        description:
+          "is not a time between 1970 and 9999: give seconds since 1970 and nanos 0-999999999 (in JSON, RFC 3339 such as 2027-01-31T00:00:00Z)",
+      });
       continue;
     }
     const ms = timestampMs(t);

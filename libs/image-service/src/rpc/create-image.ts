@@ -45,6 +45,9 @@ export function createImage(deps: ImageServiceDeps) {
     if (refusal !== undefined) violations.push({ field: "notification.url", description: refusal });
     if (violations.length > 0) throw invalidArgument(violations);
     const caller = authorize(deps, ctx, req.project, "create", "create images in");
+    // Promoting once READY changes what the family resolves to: that is the release action.
+    if (req.release === ReleaseMode.PROMOTE_WHEN_READY)
+      authorize(deps, ctx, req.project, "release", "release images in");
     // Every project and bucket the request names, not only the target: the service reads them
     // with its own credentials (docs/design.md, invariant 4a).
     const refused = refusedResources(deps.policy, caller, req, deps.publicImageProjects);
@@ -83,8 +86,11 @@ export function createImage(deps: ImageServiceDeps) {
                 state: "DEPRECATED",
               },
             };
+      // A repeat (its request id known) records no promotion: it answers with the first
+      // CreateImage, which names its own; a reused request id is refused without one.
       const promoteBy =
-        req.release === ReleaseMode.PROMOTE_WHEN_READY
+        req.release === ReleaseMode.PROMOTE_WHEN_READY &&
+        (await store.forRequest(req.project, requestId)) === undefined
           ? await recordPromotion(
               deps,
               req.project,

@@ -10,7 +10,7 @@ import {
   type GetOperationHistoryRequest,
   type OperationHistory,
 } from "@imagesvc/proto";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
   parseNotification,
   releaseRequestView,
@@ -120,6 +120,26 @@ function releaseView(job: ReleaseJob, notificationJson: string) {
       }
       case "share":
         return { share: { ...common, image: r.image, members: [...r.members], role: r.role } };
+      case "setPolicy":
+        return {
+          setPolicy: {
+            project: job.project,
+            requestId: job.requestId,
+            family: r.family,
+            ...(r.policy !== undefined && {
+              policy: {
+                keepNewest: r.policy.keepNewest,
+                ...(r.policy.deprecateAfterMs > 0 && {
+                  deprecateAfter: durationFromMs(r.policy.deprecateAfterMs),
+                }),
+                ...(r.policy.deleteAfterMs > 0 && {
+                  deleteAfter: durationFromMs(r.policy.deleteAfterMs),
+                }),
+                exclusionLabel: r.policy.exclusionLabel,
+              },
+            }),
+          },
+        };
       case "retain":
         return {};
     }

@@ -5,6 +5,7 @@ import { ComputeApiError } from "@imagesvc/compute";
 import {
   encodeReleaseState,
   type DeprecationTimes,
+  type RetentionPolicy,
   type ReleaseRequest,
   type ScheduledStep,
   type ShareRequest,
@@ -208,11 +209,14 @@ export function deprecation(req: DeprecateImageRequest, now: number): ReleaseReq
     const ms = at[state];
     return ms === undefined ? [] : [{ state, atMs: ms }];
   });
+  // A time already past applies now: the state now is the later of the one asked and the
+  // latest one due. Neither: the image keeps its state, and only its dates and schedule change.
   const due = scheduled.filter((s) => s.atMs <= now).at(-1)?.state;
+  const asked = req.state === "" ? undefined : (req.state as (typeof DEPRECATION_STATES)[number]);
   const state =
-    req.state !== "" ? (req.state as (typeof DEPRECATION_STATES)[number]) : (due ?? "ACTIVE");
+    asked === undefined ? due : due === undefined || order(asked) >= order(due) ? asked : due;
   const steps: ScheduledStep[] = scheduled.filter(
-    (s) => s.atMs > now && order(s.state) > order(state),
+    (s) => s.atMs > now && (state === undefined || order(s.state) > order(state)),
   );
   const iso = (ms: number | undefined) =>
     ms === undefined ? undefined : new Date(ms).toISOString();
@@ -221,7 +225,14 @@ export function deprecation(req: DeprecateImageRequest, now: number): ReleaseReq
     ...(at.OBSOLETE !== undefined && { obsolete: iso(at.OBSOLETE) }),
     ...(at.DELETED !== undefined && { deleted: iso(at.DELETED) }),
   };
-  return { kind: "deprecate", image: req.image, state, replacement: req.replacement, times, steps };
+  return {
+    kind: "deprecate",
+    image: req.image,
+    ...(state !== undefined && { state }),
+    replacement: req.replacement,
+    times,
+    steps,
+  };
 }
 
 export function shareImage(deps: ImageServiceDeps) {
@@ -266,21 +277,11 @@ export function setFamilyPolicy(deps: ImageServiceDeps) {
     const now = new Date();
     const name = newOperationName(now);
     const p = req.policy;
+    const policy = policyOf(p);
     await deps.familyPolicies.set(
       req.project,
       req.family,
-      p === undefined
-        ? undefined
-        : {
-            policy: {
-              keepNewest: p.keepNewest,
-              deprecateAfterMs: p.deprecateAfter === undefined ? 0 : durationMs(p.deprecateAfter),
-              deleteAfterMs: p.deleteAfter === undefined ? 0 : durationMs(p.deleteAfter),
-              exclusionLabel: p.exclusionLabel === "" ? DEFAULT_EXCLUSION_LABEL : p.exclusionLabel,
-            },
-            setBy: name,
-            setMs: now.getTime(),
-          },
+      policy === undefined ? undefined : { policy, setBy: name, setMs: now.getTime() },
     );
     const message =
       p === undefined
@@ -302,11 +303,28 @@ export function setFamilyPolicy(deps: ImageServiceDeps) {
       startTime: now.toISOString(),
       endTime: now.toISOString(),
     });
-    const result = await deps.store.create(recordOf(operation, requestId, fingerprint, ""));
+    const stored = storedReleaseRequest({
+      project: req.project,
+      operation: name,
+      requestId,
+      acceptedMs: now.getTime(),
+      release: { kind: "setPolicy", family: req.family, policy: policyOf(p) },
+    });
+    const result = await deps.store.create(recordOf(operation, requestId, fingerprint, stored));
     if (!result.created && result.fingerprint !== fingerprint)
       throw requestIdReused(requestId, result.operation.name);
     deps.log.info({ operation: name, project: req.project, family: req.family }, message);
     return result.operation;
+  };
+}
+
+function policyOf(p: SetFamilyPolicyRequest["policy"]): RetentionPolicy | undefined {
+  if (p === undefined) return undefined;
+  return {
+    keepNewest: p.keepNewest,
+    deprecateAfterMs: p.deprecateAfter === undefined ? 0 : durationMs(p.deprecateAfter),
+    deleteAfterMs: p.deleteAfter === undefined ? 0 : durationMs(p.deleteAfter),
+    exclusionLabel: p.exclusionLabel === "" ? DEFAULT_EXCLUSION_LABEL : p.exclusionLabel,
   };
 }
 
@@ -378,7 +396,7 @@ export function getFamily(deps: ImageServiceDeps) {
       throw e;
     }
     const names = images.map((i) => i.name);
-    const schedules = await Promise.all(names.map((n) => deps.schedules.get(req.project, n)));
+    const schedules = await deps.schedules.getMany(req.project, names);
     const stored = await deps.familyPolicies.get(req.project, req.family);
     const newestFirst = images
       .map((image, i) => ({ image, schedule: schedules[i] }))
@@ -400,10 +418,13 @@ export function getFamily(deps: ImageServiceDeps) {
             obsolete: text("obsolete"),
             deleted: text("deleted"),
           },
-          schedule: (schedule?.steps ?? []).map((s) => ({
-            state: s.state,
-            time: timestampFromMs(s.atMs),
-          })),
+          // The steps still to come: those past the image's state are done.
+          schedule: (schedule?.steps ?? [])
+            .filter((s) => order(s.state) > order(text("state") === "" ? "ACTIVE" : text("state")))
+            .map((s) => ({
+              state: s.state,
+              time: timestampFromMs(s.atMs),
+            })),
         };
       }),
       ...(stored !== undefined && {
@@ -427,6 +448,9 @@ function checkResourceNameOf(value: string): string | undefined {
     ? undefined
     : `${value === "" ? "is required" : `"${value.slice(0, 63)}" is not a family name`}: 1-63 lowercase letters, digits or hyphens, starting with a letter, e.g. "web"`;
 }
+
+const order = (state: string) =>
+  DEPRECATION_STATES.indexOf(state as (typeof DEPRECATION_STATES)[number]);
 
 const createdOf = (image: Record<string, unknown>) =>
   typeof image["creationTimestamp"] === "string" ? image["creationTimestamp"] : "";

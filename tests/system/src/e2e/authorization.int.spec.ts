@@ -11,7 +11,7 @@ import {
   type Transport,
 } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
-import { ImageService, type ImageSchema } from "@imagesvc/proto";
+import { ImageService, ReleaseMode, type ImageSchema } from "@imagesvc/proto";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -251,6 +251,52 @@ describe.each<["tokens" | "google"]>([["tokens"], ["google"]])("in %s mode", (mo
       // Nothing stored: no record, no request id, no job.
       expect(await stack.keys()).toEqual(before);
     });
+  });
+
+  it("keeps releases to the release action: a caller who may create may not promote, roll back, deprecate, share or set a policy, nor create with promote-when-ready", async () => {
+    const client = clientOf(stack, "connect", aliceToken());
+    const before = await stack.keys();
+    const refusals = await Promise.all(
+      [
+        client.promoteImage({ project: "web-staging", image: "web-1" }),
+        client.rollbackFamily({ project: "web-staging", family: "web" }),
+        client.deprecateImage({ project: "web-staging", image: "web-1", state: "DEPRECATED" }),
+        client.shareImage({
+          project: "web-staging",
+          image: "web-1",
+          members: ["user:a@example.com"],
+        }),
+        client.setFamilyPolicy({
+          project: "web-staging",
+          family: "web",
+          policy: { keepNewest: 2 },
+        }),
+        client.createImage({
+          project: "web-staging",
+          image: { name: "held-1", family: "web", sourceImage: PUBLIC },
+          release: ReleaseMode.PROMOTE_WHEN_READY,
+        }),
+      ].map((call) =>
+        call.then(
+          () => undefined,
+          (e: unknown) => ConnectError.from(e),
+        ),
+      ),
+    );
+    for (const error of refusals) {
+      expect(error?.code).toBe(Code.PermissionDenied);
+      expect(error?.rawMessage).toBe(
+        "alice@example.com may not release images in project web-staging",
+      );
+    }
+    // Nothing stored. Holding an image for a later promotion needs only create.
+    expect(await stack.keys()).toEqual(before);
+    const held = await client.createImage({
+      project: "web-staging",
+      image: { name: `held-${randomBytes(3).toString("hex")}`, family: "web", sourceImage: PUBLIC },
+      release: ReleaseMode.HOLD,
+    });
+    expect(held.name).toMatch(/^operation-/);
   });
 
   it("refuses every bucket to a grant without a bucket list, and still allows public images", async () => {

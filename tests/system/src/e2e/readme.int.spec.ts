@@ -123,7 +123,7 @@ describe("the README's examples", () => {
       const told = `${released.stdout}\n${released.stderr}`;
       expect(released.status, told).toBe(0);
       expect(released.stderr).toContain("Done: rel resolves to rel-2");
-      expect(released.stderr).toContain("Done: rel resolves to rel-1; rel-2 is DEPRECATED");
+      expect(released.stderr).toContain("Done: rel resolves to rel-3; rel-2 is DEPRECATED");
       expect(released.stderr).toMatch(
         /Done: rel-2 is DEPRECATED; scheduled: OBSOLETE at \S+, DELETED at/,
       );

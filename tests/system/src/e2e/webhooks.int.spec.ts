@@ -154,6 +154,52 @@ describe("webhooks", () => {
     }
   });
 
+  it("announces a release's RUNNING and DONE, signed, once each, as CreateImage's", async () => {
+    const worker = await stack.startWorker(WORKER_ENV);
+    try {
+      for (const name of ["hooked-rel-1", "hooked-rel-2"]) {
+        let op = await stack.client.createImage({
+          project: "my-project",
+          image: {
+            name,
+            family: "hooked-rel",
+            sourceImage: "projects/debian-cloud/global/images/family/debian-12",
+          },
+        });
+        while (op.status !== Operation_Status.DONE)
+          op = await stack.client.waitOperation({ project: "my-project", operation: op.name });
+      }
+      const promoted = await stack.client.promoteImage({
+        project: "my-project",
+        image: "hooked-rel-1",
+        notification: { url, on: [Operation_Status.RUNNING, Operation_Status.DONE] },
+      });
+      await until(
+        () => receiver.attempts.some((a) => a.name === promoted.name && a.status === "DONE"),
+        "DONE",
+      );
+      await new Promise((r) => setTimeout(r, 500)); // nothing more comes
+      const mine = receiver.attempts.filter((a) => a.name === promoted.name);
+      expect(mine.every((a) => a.verified)).toBe(true);
+      expect(mine.map((a) => [a.id, a.type])).toEqual([
+        [`${promoted.name}:RUNNING`, "operation.running"],
+        [`${promoted.name}:DONE`, "operation.done"],
+      ]);
+      // A host off the allowlist is refused at the call, naming the field.
+      const refused = await stack.client
+        .promoteImage({
+          project: "my-project",
+          image: "hooked-rel-2",
+          notification: { url: "https://elsewhere.example.org/hooks" },
+        })
+        .catch((e: unknown) => e);
+      expect((refused as ConnectError).code).toBe(Code.InvalidArgument);
+      expect((refused as ConnectError).message).toContain("notification.url");
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it.each(["in-process", "built"] as const)(
     "delivers a cancelled operation's DONE, signed, once per id, though its job never runs (%s gateway)",
     async (kind) => {
