@@ -48,6 +48,8 @@ export interface CreateFlags {
   readonly tag?: readonly string[];
   /** `promote` (created DEPRECATED, promoted once READY) or `hold` (created DEPRECATED). */
   readonly release?: string;
+  /** With `--release promote`: a URL the promotion must get a 2xx from first. */
+  readonly releaseCheck?: string;
   /** A webhook to call as the operation moves (`--notify URL`), and on which statuses. */
   readonly notify?: string;
   /** `RUNNING`, `DONE` or both, comma-separated (`--notify-on`); default DONE. */
@@ -234,6 +236,7 @@ export function createRequestFromFlags(
     requestId: flags.requestId ?? "",
     forceCreate: flags.force === true,
     release,
+    releaseCheckUrl: flags.releaseCheck ?? "",
     image,
     ...(flags.notify !== undefined && { notification: { url: flags.notify, on } }),
   });
@@ -314,6 +317,7 @@ export function flagOf(field: string): string | undefined {
     ["image.deprecated.deleted", "--delete-at"],
     ["image.params.resource_manager_tags", "--tag"],
     ["notification.url", "--notify"],
+    ["release_check_url", "--release-check"],
     ["notification.on", "--notify-on"],
   ];
   for (const [prefix, flag] of prefixed) if (field.startsWith(prefix)) return flag;

@@ -179,6 +179,10 @@ function withImageFlags(command: Command): Command {
       "--release <mode>",
       "promote: create it DEPRECATED and promote it once READY; hold: create it DEPRECATED until `images promote`",
     )
+    .option(
+      "--release-check <url>",
+      "with --release promote: the promotion waits for a 2xx from this URL (signed like webhooks)",
+    )
     .option("--description <text>", "description")
     .option("--labels <k=v,...>", "labels, e.g. env=prod,team=edge")
     .option("--guest-os-features <features>", "comma-separated, e.g. UEFI_COMPATIBLE,GVNIC")

@@ -19,6 +19,7 @@ import { Worker, type Job } from "bullmq";
 import type { RedisClient } from "@imagesvc/redis";
 import type { Logger } from "pino";
 import { createJobProcessor, type JobOutcome } from "./process-job";
+import type { ReleaseJobDeps } from "./release-job";
 import { createLockWatch } from "./lock-watch";
 import { startReconciler, type PassResult } from "./reconciler";
 import { startSweeper, type SweepResult } from "./sweeper";
@@ -74,6 +75,8 @@ export interface ImageWorkerOptions {
   readonly secrets?: SecretBox;
   /** Where webhook deliveries go (WEBHOOK_SECRET_FILE): see startWebhookSender. */
   readonly webhooks?: WebhookQueue;
+  /** Signs and POSTs a promotion's release check (WEBHOOK_SECRET_FILE): WebhookSender.call. */
+  readonly releaseCheck?: ReleaseJobDeps["check"];
 }
 
 export interface ImageWorker {
@@ -127,6 +130,7 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
       claimTtlMs: options.familyClaimMs,
       log: options.log,
       ...(options.webhooks && { webhooks: options.webhooks }),
+      ...(options.releaseCheck && { check: options.releaseCheck }),
     },
     stopping: stopping.signal,
     confirmLock: (jobId) => {

@@ -86,7 +86,10 @@ run(
     });
     const webhooks = webhookSender(bullConnection, prefix, retentionMs, metrics);
     const worker = createImageWorker({
-      ...(webhooks !== undefined && { webhooks: webhooks.queue }),
+      ...(webhooks !== undefined && {
+        webhooks: webhooks.queue,
+        releaseCheck: (url, id, data) => webhooks.call(url, id, "release.check", data),
+      }),
       ...(s.SECRETS_KEY_FILE !== undefined && { secrets: loadSecretBox(s.SECRETS_KEY_FILE) }),
       onOutcome: (outcome) => {
         metrics.jobs.inc({ outcome });

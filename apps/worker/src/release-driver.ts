@@ -20,6 +20,21 @@ export interface ReleaseDriverDeps {
   readonly policy: ReleasePolicy;
   /** How long a family claim lasts without its holder's next step (it is extended at each). */
   readonly claimTtlMs: number;
+  /**
+   * POSTs a promotion's release check, signed as webhooks are, once: the answer's HTTP status,
+   * or 0 with why when none came. Without it, a promotion with a check fails its job (the
+   * worker has no WEBHOOK_SECRET_FILE to sign with).
+   */
+  readonly check?: (
+    url: string,
+    id: string,
+    data: Record<string, unknown>,
+  ) => Promise<{ readonly status: number; readonly reason?: string }>;
+  /** The JSON of an operation of the project, for the release check's body. */
+  readonly operationJson?: (
+    project: string,
+    operation: string,
+  ) => Promise<Record<string, unknown> | undefined>;
   /** How an operation of the project ended, for a promotion that waits for its CreateImage. */
   readonly outcomeOf?: (
     project: string,
@@ -152,6 +167,20 @@ export async function runRelease(
           }),
         );
         return { type: "applied" };
+      case "check": {
+        if (deps.check === undefined)
+          throw new Error("this worker has no WEBHOOK_SECRET_FILE to sign the release check with");
+        const about =
+          request.kind === "promote" && request.afterOperation !== undefined
+            ? await deps.operationJson?.(project, request.afterOperation)
+            : undefined;
+        const answer = await deps.check(
+          effect.url,
+          `${operation}:check`,
+          about ?? { name: operation },
+        );
+        return { type: "checked", ...answer };
+      }
       case "schedule": {
         if (request.kind !== "deprecate") return { type: "applied" };
         if (effect.steps.length === 0) await deps.schedules.clear(project, effect.image);
@@ -188,6 +217,13 @@ export async function runRelease(
       if (outcome !== "succeeded")
         return { type: "awaited", operation: request.afterOperation, outcome };
     }
+    // Its release check, once, before the family is read.
+    if (
+      request.kind === "promote" &&
+      request.check !== undefined &&
+      !(lifecycle.phase === "reading" && lifecycle.checked === true)
+    )
+      return { type: "checkDue" };
     let name = family;
     const single =
       request.kind === "promote" || request.kind === "deprecate" ? request.image : undefined;

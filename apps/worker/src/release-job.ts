@@ -18,7 +18,8 @@ import type {
   ReleaseSchedules,
   StoredOperation,
 } from "@imagesvc/operations";
-import { Operation_Status } from "@imagesvc/proto";
+import { toJson } from "@bufbuild/protobuf";
+import { Operation_Status, OperationSchema } from "@imagesvc/proto";
 import {
   InvalidJobError,
   parseNotification,
@@ -31,7 +32,7 @@ import { SpanKind, startStep } from "@imagesvc/telemetry";
 import { UnrecoverableError } from "bullmq";
 import type { Logger } from "pino";
 import { announcer } from "./announce";
-import { runRelease } from "./release-driver";
+import { runRelease, type ReleaseDriverDeps } from "./release-driver";
 
 export interface ReleaseJobDeps {
   readonly store: OperationStore;
@@ -42,6 +43,8 @@ export interface ReleaseJobDeps {
   readonly claimTtlMs: number;
   readonly log: Logger;
   readonly webhooks?: WebhookQueue;
+  /** Signs and POSTs a promotion's release check (WEBHOOK_SECRET_FILE); see ReleaseDriverDeps. */
+  readonly check?: ReleaseDriverDeps["check"];
 }
 
 /** Another writer moved the operation on (a cancel, or a stalled run of the same job): stop here. */
@@ -85,6 +88,10 @@ export async function runReleaseJob(
   const notify = parseNotification(stored.notification) ?? job.notify;
   if (notify !== undefined && deps.webhooks === undefined)
     throw new UnrecoverableError("this worker has no WEBHOOK_SECRET_FILE to sign webhooks with");
+  if (job.release.kind === "promote" && job.release.check !== undefined && deps.check === undefined)
+    throw new UnrecoverableError(
+      "this worker has no WEBHOOK_SECRET_FILE to sign the promotion's release check with",
+    );
   const log = deps.log.child({
     operation: operation.name,
     project: job.project,
@@ -157,6 +164,12 @@ export async function runReleaseJob(
     const end: ReleaseLifecycle = await runRelease(
       {
         ...deps,
+        operationJson: async (project, name) => {
+          const op = await deps.store.get(project, name);
+          return op === undefined
+            ? undefined
+            : (toJson(OperationSchema, op) as Record<string, unknown>);
+        },
         outcomeOf: async (project, name) => {
           const op = await deps.store.get(project, name);
           if (op === undefined) return "missing";

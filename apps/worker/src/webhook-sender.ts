@@ -35,6 +35,16 @@ export interface WebhookSenderOptions {
 export interface WebhookSender {
   readonly queue: WebhookQueue;
   readonly worker: Worker<WebhookDelivery>;
+  /**
+   * One signed POST, answered at once (a promotion's release check): the answer's status, or 0
+   * and why when none came in time or the URL is refused by the policy now.
+   */
+  call(
+    url: string,
+    id: string,
+    type: string,
+    data: Record<string, unknown>,
+  ): Promise<{ readonly status: number; readonly reason?: string }>;
   close(): Promise<void>;
 }
 
@@ -63,13 +73,15 @@ export function startWebhookSender(options: WebhookSenderOptions): WebhookSender
       options.onOutcome?.("refused");
       throw new UnrecoverableError(`notification.url ${refusal}`);
     }
+    const status = await post(d.url, d.id, d.type, d.operation);
+    if (status < 200 || status > 299)
+      throw new Error(`${new URL(d.url).host} answered HTTP ${status}`);
+  };
+  /** One signed POST of `{type, timestamp, data}`; the answer's status. */
+  const post = async (url: string, id: string, type: string, data: unknown): Promise<number> => {
     const sentAt = new Date();
-    const body = JSON.stringify({
-      type: d.type,
-      timestamp: sentAt.toISOString(),
-      data: d.operation,
-    });
-    const res = await fetch(d.url, {
+    const body = JSON.stringify({ type, timestamp: sentAt.toISOString(), data });
+    const res = await fetch(url, {
       method: "POST",
       body,
       redirect: "manual",
@@ -77,14 +89,13 @@ export function startWebhookSender(options: WebhookSenderOptions): WebhookSender
       headers: {
         "content-type": "application/json",
         "user-agent": "imagesvc-webhooks/1",
-        "webhook-id": d.id,
+        "webhook-id": id,
         "webhook-timestamp": String(Math.floor(sentAt.getTime() / 1000)),
-        "webhook-signature": signer.sign(d.id, sentAt, body),
+        "webhook-signature": signer.sign(id, sentAt, body),
       },
     });
     await readAtMost(res, cap);
-    if (res.status < 200 || res.status > 299)
-      throw new Error(`${new URL(d.url).host} answered HTTP ${res.status}`);
+    return res.status;
   };
   const worker = new Worker<WebhookDelivery>(WEBHOOK_QUEUE, deliver, {
     connection: options.connection,
@@ -123,6 +134,15 @@ export function startWebhookSender(options: WebhookSenderOptions): WebhookSender
   return {
     queue,
     worker,
+    async call(url, id, type, data) {
+      const refusal = webhookUrlRefusal(url, options.policy);
+      if (refusal !== undefined) return { status: 0, reason: `the URL ${refusal}` };
+      try {
+        return { status: await post(url, id, type, data) };
+      } catch (e) {
+        return { status: 0, reason: e instanceof Error ? e.message : String(e) };
+      }
+    },
     async close() {
       await worker.close();
       await queue.close();

@@ -236,6 +236,53 @@ describe("deprecation", () => {
   });
 });
 
+describe("a promotion's release check", () => {
+  const request = {
+    kind: "promote",
+    image: "web-2",
+    check: { url: "https://ci.example.com/c" },
+  } as const;
+  const reading = { phase: "reading", failures: 0 } as const;
+  const policy = { retryDelay: () => 10, maxFailures: 3 };
+  it("is asked once: a 2xx lets it read the family, no answer or a 5xx asks again, another 4xx refuses", () => {
+    expect(decideRelease(request, "r", reading, { type: "checkDue" }, policy).effect).toEqual({
+      kind: "check",
+      url: request.check.url,
+      delayMs: 0,
+    });
+    const passed = decideRelease(request, "r", reading, { type: "checked", status: 204 }, policy);
+    expect(passed).toMatchObject({ lifecycle: { checked: true }, effect: { kind: "readFamily" } });
+    const again = decideRelease(
+      request,
+      "r",
+      reading,
+      { type: "checked", status: 0, reason: "timeout" },
+      policy,
+    );
+    expect(again).toMatchObject({
+      effect: { kind: "check", delayMs: 10 },
+      lifecycle: { failures: 1 },
+    });
+    expect(
+      decideRelease(request, "r", reading, { type: "checked", status: 403 }, policy).lifecycle,
+    ).toMatchObject({
+      phase: "done",
+      outcome: "refused",
+      message: "the release check at ci.example.com answered HTTP 403: the image was not promoted",
+    });
+    // Asked again at most maxFailures times.
+    expect(
+      decideRelease(
+        request,
+        "r",
+        { ...reading, failures: 2 },
+        { type: "checked", status: 503 },
+        policy,
+      ).lifecycle,
+    ).toMatchObject({ phase: "done", outcome: "refused" });
+  });
+});
+
 describe("share", () => {
   const req = { image: "web-1", members: ["user:b@example.com"], role: "roles/compute.imageUser" };
   const retry = () => 10;

@@ -52,6 +52,8 @@ export type ReleaseRequest =
        * promotion waits for it to be DONE, and is refused if it failed.
        */
       readonly afterOperation?: string;
+      /** A check the promotion must pass once the image is READY (CreateImage's release_check_url). */
+      readonly check?: { readonly url: string };
     }
   | {
       readonly kind: "rollback";
@@ -155,6 +157,8 @@ export type ReleaseLifecycle =
        * request, which Compute must not take for a repeat of the first.
        */
       readonly round?: number;
+      /** The promotion's release check has passed (asked once, then never again). */
+      readonly checked?: boolean;
     }
   | { readonly phase: "activating"; readonly plan: ReleasePlan; readonly failures: number }
   /** Making `plan.retire[next]`. */
@@ -213,6 +217,10 @@ export type ReleaseEvent =
       readonly operation: string;
       readonly outcome: "open" | "failed" | "missing";
     }
+  /** The promotion's release check is due (its image is READY, the check not passed yet). */
+  | { readonly type: "checkDue" }
+  /** The release check answered with `status` (0: no answer, `reason` says why). */
+  | { readonly type: "checked"; readonly status: number; readonly reason?: string }
   /** The call the effect asked for is done. */
   | { readonly type: "applied" }
   | { readonly type: "failed"; readonly error: CallFailure };
@@ -239,6 +247,8 @@ export type ReleaseEffect =
       readonly requestId: string;
       readonly delayMs: number;
     }
+  /** POST the release check to `url` (signed; see CreateImage's release_check_url). */
+  | { readonly kind: "check"; readonly url: string; readonly delayMs: number }
   /** images.delete of `image` under `requestId`. */
   | {
       readonly kind: "delete";
@@ -330,6 +340,47 @@ export function decideRelease(
             lifecycle: { ...lifecycle, failures },
             effect: { kind: "readFamily", delayMs: delay(failures) },
             message: `waiting for ${event.holder}, which is releasing the same family`,
+          };
+        }
+        case "checkDue":
+          return request.kind === "promote" && request.check !== undefined
+            ? {
+                lifecycle,
+                effect: { kind: "check", url: request.check.url, delayMs: 0 },
+                message: `asking the release check at ${hostOf(request.check.url)}`,
+              }
+            : stay(lifecycle);
+        case "checked": {
+          if (request.kind !== "promote" || request.check === undefined) return stay(lifecycle);
+          const host = hostOf(request.check.url);
+          if (event.status >= 200 && event.status <= 299)
+            return {
+              lifecycle: { ...lifecycle, failures: 0, checked: true },
+              effect: { kind: "readFamily", delayMs: 0 },
+              message: `the release check at ${host} passed`,
+            };
+          const failures = lifecycle.failures + 1;
+          const answer =
+            event.status === 0 ? (event.reason ?? "no answer") : `HTTP ${event.status}`;
+          if (
+            (event.status === 0 || event.status === 429 || event.status >= 500) &&
+            failures < (policy.maxFailures ?? 50)
+          )
+            return {
+              lifecycle: { ...lifecycle, failures },
+              effect: { kind: "check", url: request.check.url, delayMs: delay(failures) },
+              message: `the release check at ${host} answered ${answer}; asking again`,
+            };
+          const refused = `the release check at ${host} answered ${answer}: the image was not promoted`;
+          return {
+            lifecycle: {
+              phase: "done",
+              outcome: "refused",
+              message: refused,
+              error: { code: "CONDITION_NOT_MET", httpStatus: 412 },
+            },
+            effect: { kind: "releaseFamily" },
+            message: refused,
           };
         }
         case "awaited": {
@@ -579,6 +630,14 @@ function callAt(
     delayMs,
   };
 }
+
+const hostOf = (url: string) => {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+};
 
 /** A move's name in its planning round, for its request id. */
 const roundOf = (plan: ReleasePlan, move: string) =>

@@ -78,6 +78,33 @@ export function validateCreateImageRequest(req: CreateImageRequest): FieldViolat
   }
   if (req.requestId !== "") check("request_id", checkRequestId(req.requestId));
   if (req.notification !== undefined) out.push(...validateNotification(req.notification));
+  if (req.releaseCheckUrl !== "") {
+    const field = "release_check_url";
+    let url: URL | undefined;
+    try {
+      url = new URL(req.releaseCheckUrl);
+    } catch {
+      out.push({
+        field,
+        description: `${quote(req.releaseCheckUrl)} is not a URL; use e.g. "https://ci.example.com/checks/web"`,
+      });
+    }
+    if (req.releaseCheckUrl.length > 2048)
+      out.push({ field, description: "is longer than 2048 characters" });
+    else if (url !== undefined && url.protocol !== "https:" && url.protocol !== "http:")
+      out.push({ field, description: `uses ${url.protocol.slice(0, -1)}; use an https:// URL` });
+    else if (url !== undefined && (url.username !== "" || url.password !== ""))
+      out.push({
+        field,
+        description: "carries credentials; put none in the URL (checks are signed like webhooks)",
+      });
+    if (req.release !== ReleaseMode.PROMOTE_WHEN_READY)
+      out.push({
+        field,
+        description:
+          "is a check before the promotion, and goes with release RELEASE_MODE_PROMOTE_WHEN_READY; set that, or leave the URL empty",
+      });
+  }
   if (req.release !== ReleaseMode.UNSPECIFIED && image !== undefined) {
     // Created DEPRECATED, then promoted: a promotion needs a family, and the state is the mode's.
     if (image.family === "")

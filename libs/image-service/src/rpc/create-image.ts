@@ -43,6 +43,13 @@ export function createImage(deps: ImageServiceDeps) {
         ? undefined
         : webhookUrlRefusal(hook.url, deps.webhookPolicy);
     if (refusal !== undefined) violations.push({ field: "notification.url", description: refusal });
+    // A release check is called like a webhook, so it is held to the same hosts.
+    const checkRefusal =
+      req.releaseCheckUrl === "" || violations.length > 0
+        ? undefined
+        : webhookUrlRefusal(req.releaseCheckUrl, deps.webhookPolicy);
+    if (checkRefusal !== undefined)
+      violations.push({ field: "release_check_url", description: checkRefusal });
     if (violations.length > 0) throw invalidArgument(violations);
     const caller = authorize(deps, ctx, req.project, "create", "create images in");
     // Promoting once READY changes what the family resolves to: that is the release action.
@@ -99,6 +106,7 @@ export function createImage(deps: ImageServiceDeps) {
               fingerprint,
               caller,
               name,
+              req.releaseCheckUrl,
             )
           : undefined;
       if (promoteBy !== undefined) warnings.push(promotionWarning(promoteBy));
@@ -195,6 +203,7 @@ async function recordPromotion(
   createFingerprint: string,
   caller: string,
   createOperation: string,
+  checkUrl: string,
 ): Promise<string> {
   const requestId = requestIdOf(createRequestId, image, "promote when ready");
   const recorded = await recordRelease(deps.store, {
@@ -212,7 +221,12 @@ async function recordPromotion(
         operation,
         requestId,
         acceptedMs,
-        release: { kind: "promote", image, afterOperation: createOperation },
+        release: {
+          kind: "promote",
+          image,
+          afterOperation: createOperation,
+          ...(checkUrl !== "" && { check: { url: checkUrl } }),
+        },
       }),
     // Queued by the CreateImage's worker once it is DONE.
     enqueue: () => Promise.resolve(),

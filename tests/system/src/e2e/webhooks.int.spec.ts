@@ -3,7 +3,7 @@
 // survive a worker's kill -9, and are refused for a host off the allowlist.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { toJsonString } from "@bufbuild/protobuf";
-import { Operation_Status, OperationHistorySchema } from "@imagesvc/proto";
+import { Operation_Status, OperationHistorySchema, ReleaseMode } from "@imagesvc/proto";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -30,7 +30,7 @@ interface Delivery {
 /** A receiver: answers each POST as `plan` says for it (by attempt), and records what it got. */
 class Receiver {
   readonly attempts: Delivery[] = [];
-  plan: (attempt: number) => "ok" | 500 | "drop" = () => "ok";
+  plan: (attempt: number) => "ok" | 500 | 503 | 403 | "drop" = () => "ok";
   private readonly server: Server;
   constructor() {
     const verifier = new Webhook(SECRET);
@@ -196,6 +196,83 @@ describe("webhooks", () => {
       expect((refused as ConnectError).code).toBe(Code.InvalidArgument);
       expect((refused as ConnectError).message).toContain("notification.url");
     } finally {
+      await worker.stop();
+    }
+  });
+
+  it("promotes once READY only after the release check passes: a 503 is asked again, a 403 refuses, signed like webhooks", async () => {
+    const worker = await stack.startWorker(WORKER_ENV);
+    try {
+      const base = "projects/debian-cloud/global/images/family/debian-12";
+      let first = await stack.client.createImage({
+        project: "my-project",
+        image: { name: "checked-1", family: "checked", sourceImage: base },
+      });
+      while (first.status !== Operation_Status.DONE)
+        first = await stack.client.waitOperation({ project: "my-project", operation: first.name });
+      const promotionOf = (op: {
+        warnings: { code: string; data: { key: string; value: string }[] }[];
+      }) =>
+        op.warnings
+          .find((w) => w.code === "RELEASE_PROMOTION")
+          ?.data.find((d) => d.key === "operation")?.value ?? "";
+      const waitDone = async (name: string) => {
+        for (;;) {
+          const op = await stack.client.waitOperation({ project: "my-project", operation: name });
+          if (op.status === Operation_Status.DONE) return op;
+        }
+      };
+      // Passes on the second ask.
+      receiver.plan = (n) => (n === 1 ? 503 : "ok");
+      const passed = await stack.client.createImage({
+        project: "my-project",
+        image: { name: "checked-2", family: "checked", sourceImage: base },
+        release: ReleaseMode.PROMOTE_WHEN_READY,
+        releaseCheckUrl: url,
+      });
+      const promoted = await waitDone(promotionOf(passed));
+      expect(promoted.error).toBeUndefined();
+      expect(promoted.statusMessage).toContain("checked resolves to checked-2");
+      const asked = receiver.attempts.filter((a) => a.type === "release.check");
+      expect(asked.map((a) => [a.id, a.verified, a.name])).toEqual([
+        [`${promotionOf(passed)}:check`, true, passed.name],
+        [`${promotionOf(passed)}:check`, true, passed.name],
+      ]);
+      // Refused: nothing changes, and the operation says why.
+      receiver.plan = () => 403;
+      const refused = await stack.client.createImage({
+        project: "my-project",
+        image: { name: "checked-3", family: "checked", sourceImage: base },
+        release: ReleaseMode.PROMOTE_WHEN_READY,
+        releaseCheckUrl: url,
+      });
+      const notPromoted = await waitDone(promotionOf(refused));
+      expect(notPromoted.error?.errors[0]).toMatchObject({
+        code: "CONDITION_NOT_MET",
+        message: expect.stringContaining(
+          "answered HTTP 403: the image was not promoted",
+        ) as unknown,
+      });
+      // A check URL off the allowlist, or without promote-when-ready, is refused at the call.
+      for (const request of [
+        {
+          release: ReleaseMode.PROMOTE_WHEN_READY,
+          releaseCheckUrl: "https://elsewhere.example.org/c",
+        },
+        { release: ReleaseMode.HOLD, releaseCheckUrl: url },
+      ]) {
+        const bad = await stack.client
+          .createImage({
+            project: "my-project",
+            image: { name: "checked-4", family: "checked", sourceImage: base },
+            ...request,
+          })
+          .catch((e: unknown) => e);
+        expect((bad as ConnectError).code).toBe(Code.InvalidArgument);
+        expect((bad as ConnectError).message).toContain("release_check_url");
+      }
+    } finally {
+      receiver.plan = () => "ok";
       await worker.stop();
     }
   });
