@@ -10,7 +10,7 @@ import {
   type OperationStore,
   type ReleaseSchedules,
 } from "@imagesvc/operations";
-import { jobPointer, storedReleaseRequest, type ImageQueue } from "@imagesvc/queue";
+import { jobPointer, type ImageQueue } from "@imagesvc/queue";
 import type { RedisClient } from "@imagesvc/redis";
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
@@ -80,24 +80,15 @@ export function startReconciler(options: ReconcilerOptions): Reconciler {
       fingerprint: `schedule:${step.by}:${step.state}`,
       targetLink: imageLink(step.project, step.image),
       user: RECONCILER_USER,
-      share: false,
-      notification: "",
-      request: (operation, acceptedMs) =>
-        storedReleaseRequest({
-          project: step.project,
-          operation,
-          requestId,
-          acceptedMs,
-          release: {
-            kind: "deprecate",
-            image: step.image,
-            state: step.state,
-            replacement: schedule.replacement,
-            times: schedule.times,
-            steps: [],
-            scheduledBy: step.by,
-          },
-        }),
+      release: {
+        kind: "deprecate",
+        image: step.image,
+        state: step.state,
+        replacement: schedule.replacement,
+        times: schedule.times,
+        steps: [],
+        scheduledBy: step.by,
+      },
       enqueue,
     });
     await schedules.taken(step);
@@ -148,16 +139,7 @@ export function startReconciler(options: ReconcilerOptions): Reconciler {
       fingerprint: `retain:${digest}`,
       targetLink: familyLink(project, family),
       user: RECONCILER_USER,
-      share: false,
-      notification: "",
-      request: (operation, acceptedMs) =>
-        storedReleaseRequest({
-          project,
-          operation,
-          requestId,
-          acceptedMs,
-          release: { kind: "retain", family, policy: stored.policy },
-        }),
+      release: { kind: "retain", family, policy: stored.policy },
       enqueue,
     });
     if (recorded.created)

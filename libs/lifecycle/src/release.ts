@@ -194,6 +194,18 @@ export interface Refusal {
 }
 
 const notFound = (refused: string): Refusal => ({ refused, code: "RESOURCE_NOT_FOUND" });
+
+/** DONE, refused before any change: the operation's error says why. */
+const refusedWith = (r: Refusal): ReleaseDecision => ({
+  lifecycle: {
+    phase: "done",
+    outcome: "refused",
+    message: r.refused,
+    error: { code: r.code, httpStatus: r.code === "RESOURCE_NOT_FOUND" ? 404 : 412 },
+  },
+  effect: { kind: "releaseFamily" },
+  message: r.refused,
+});
 const notMet = (refused: string): Refusal => ({ refused, code: "CONDITION_NOT_MET" });
 
 export type ReleaseEvent =
@@ -371,17 +383,9 @@ export function decideRelease(
               effect: { kind: "check", url: request.check.url, delayMs: delay(failures) },
               message: `the release check at ${host} answered ${answer}; asking again`,
             };
-          const refused = `the release check at ${host} answered ${answer}: the image was not promoted`;
-          return {
-            lifecycle: {
-              phase: "done",
-              outcome: "refused",
-              message: refused,
-              error: { code: "CONDITION_NOT_MET", httpStatus: 412 },
-            },
-            effect: { kind: "releaseFamily" },
-            message: refused,
-          };
+          return refusedWith(
+            notMet(`the release check at ${host} answered ${answer}: the image was not promoted`),
+          );
         }
         case "awaited": {
           if (event.outcome === "open") {
@@ -392,20 +396,13 @@ export function decideRelease(
               message: `waiting for ${event.operation}, which creates the image, to be DONE`,
             };
           }
-          const refused =
-            event.outcome === "failed"
-              ? `${event.operation}, which was to create the image, ended with an error: nothing to promote`
-              : `${event.operation}, which was to create the image, is not recorded (expired?): nothing to promote`;
-          return {
-            lifecycle: {
-              phase: "done",
-              outcome: "refused",
-              message: refused,
-              error: { code: "CONDITION_NOT_MET", httpStatus: 412 },
-            },
-            effect: { kind: "releaseFamily" },
-            message: refused,
-          };
+          return refusedWith(
+            notMet(
+              event.outcome === "failed"
+                ? `${event.operation}, which was to create the image, ended with an error: nothing to promote`
+                : `${event.operation}, which was to create the image, is not recorded (expired?): nothing to promote`,
+            ),
+          );
         }
         case "failed":
           return failedCall(lifecycle, event.error, delay, () => ({
@@ -429,20 +426,7 @@ export function decideRelease(
               ? { ...found, retire: found.retire.map((m) => ({ ...m, to: "OBSOLETE" as const })) }
               : found;
           const round = lifecycle.round;
-          if ("refused" in plan)
-            return {
-              lifecycle: {
-                phase: "done",
-                outcome: "refused",
-                message: plan.refused,
-                error: {
-                  code: plan.code,
-                  httpStatus: plan.code === "RESOURCE_NOT_FOUND" ? 404 : 412,
-                },
-              },
-              effect: { kind: "releaseFamily" },
-              message: plan.refused,
-            };
+          if ("refused" in plan) return refusedWith(plan);
           if ("unchanged" in plan)
             return {
               lifecycle: { phase: "done", outcome: "unchanged", message: plan.unchanged },

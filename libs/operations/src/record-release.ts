@@ -1,6 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import { encodeReleaseState } from "@imagesvc/lifecycle";
 import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
+import {
+  storedReleaseRequest,
+  type Notification,
+  type StoredReleaseRequestV1,
+} from "@imagesvc/queue";
 import { newOperationName } from "./operation-name";
 import type { OperationStore } from "./operation-store";
 
@@ -21,11 +26,12 @@ export interface NewRelease {
   readonly targetLink: string;
   /** Who asked: the caller, or the reconciler. */
   readonly user: string;
-  /** The stored request (libs/queue's storedReleaseRequest), given the operation's name. */
-  readonly request: (name: string, acceptedMs: number) => string;
-  readonly notification: string;
-  /** A share runs its own machine (libs/lifecycle share.ts); every other release, the release one. */
-  readonly share: boolean;
+  /** What the operation does, as its stored request (libs/queue's release request) keeps it. */
+  readonly release: StoredReleaseRequestV1["release"];
+  /** The caller's W3C trace context, which the job's Compute calls carry on. */
+  readonly traceparent?: string;
+  /** The webhook it asked for, if any. */
+  readonly notify?: Notification;
   /** Queues the operation's job (BullMQ ignores a job id it has). */
   readonly enqueue: (project: string, name: string) => Promise<void>;
 }
@@ -62,10 +68,21 @@ export async function recordRelease(
     operation,
     requestId: input.requestId,
     fingerprint: input.fingerprint,
-    request: input.request(name, now.getTime()),
-    notification: input.notification,
+    request: storedReleaseRequest({
+      project: input.project,
+      operation: name,
+      requestId: input.requestId,
+      release: input.release,
+      ...(input.traceparent !== undefined && { traceparent: input.traceparent }),
+      acceptedMs: now.getTime(),
+      ...(input.notify !== undefined && { notify: input.notify }),
+    }),
+    notification: input.notify === undefined ? "" : JSON.stringify(input.notify),
     lifecycle: encodeReleaseState(
-      input.share ? { share: { phase: "accepted" } } : { release: { phase: "accepted" } },
+      // A share runs its own machine (libs/lifecycle share.ts); every other release, the release one.
+      input.release.kind === "share"
+        ? { share: { phase: "accepted" } }
+        : { release: { phase: "accepted" } },
     ),
   });
   if (!result.created) {

@@ -12,7 +12,7 @@ import {
   type Operation,
   type Operation_Warning,
 } from "@imagesvc/proto";
-import { jobPointer, splitSecrets, storedReleaseRequest, storedRequest } from "@imagesvc/queue";
+import { jobPointer, splitSecrets, storedRequest } from "@imagesvc/queue";
 import { SpanKind, startStep } from "@imagesvc/telemetry";
 import {
   invalidArgument,
@@ -213,21 +213,12 @@ async function recordPromotion(
     fingerprint: `promote when ready:${createFingerprint}`,
     targetLink: imageLink(project, image),
     user: caller,
-    share: false,
-    notification: "",
-    request: (operation, acceptedMs) =>
-      storedReleaseRequest({
-        project,
-        operation,
-        requestId,
-        acceptedMs,
-        release: {
-          kind: "promote",
-          image,
-          afterOperation: createOperation,
-          ...(checkUrl !== "" && { check: { url: checkUrl } }),
-        },
-      }),
+    release: {
+      kind: "promote",
+      image,
+      afterOperation: createOperation,
+      ...(checkUrl !== "" && { check: { url: checkUrl } }),
+    },
     // Queued by the CreateImage's worker once it is DONE.
     enqueue: () => Promise.resolve(),
   });

@@ -106,18 +106,9 @@ async function accept<S extends DescMessage>(
       fingerprint,
       targetLink: a.targetLink,
       user: caller,
-      share: a.type === "share",
-      request: (operation, acceptedMs) =>
-        storedReleaseRequest({
-          project: req.project,
-          operation,
-          requestId,
-          release: a.release(acceptedMs),
-          traceparent: step.traceparent,
-          acceptedMs,
-          ...(notify !== undefined && { notify }),
-        }),
-      notification: notify === undefined ? "" : JSON.stringify(notify),
+      release: a.release(Date.now()),
+      traceparent: step.traceparent,
+      ...(notify !== undefined && { notify }),
       enqueue: (project, name) => deps.queue.add(jobPointer(project, name)),
     });
     if (!result.created && result.fingerprint !== fingerprint)

@@ -4,7 +4,7 @@
 // message; see a failed operation's Compute error; restart the gateway and see the page resume;
 // run axe-core. A screenshot of each state goes to dist/test-output/console/.
 import { create } from "@bufbuild/protobuf";
-import { CreateImageRequestSchema, Operation_Status } from "@imagesvc/proto";
+import { CreateImageRequestSchema } from "@imagesvc/proto";
 import { validateCreateImageRequest } from "@imagesvc/validation";
 import { existsSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { archiveOf, startStack, type Stack, uploadObject } from "./stack.test-helper";
+import { archiveOf, createFamily, startStack, type Stack, uploadObject } from "./stack.test-helper";
 
 const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
 const CONSOLE_DIR = join(ROOT, "dist/apps/console");
@@ -438,18 +438,7 @@ describe.skipIf(!available)("the operations console", () => {
   });
 
   it("shows a family: what it resolves to, its images and release history; rolls back behind a confirmation", async () => {
-    for (const name of ["cfam-1", "cfam-2"]) {
-      let op = await stack.client.createImage({
-        project: "my-project",
-        image: {
-          name,
-          family: "cfam",
-          sourceImage: "projects/debian-cloud/global/images/family/debian-12",
-        },
-      });
-      while (op.status !== Operation_Status.DONE)
-        op = await stack.client.waitOperation({ project: "my-project", operation: op.name });
-    }
+    await createFamily(stack.client, "cfam", ["cfam-1", "cfam-2"]);
     await page.locator("#family").focus();
     await page.keyboard.type("cfam");
     await page.keyboard.press("Enter");

@@ -350,3 +350,22 @@ export async function recordWithoutJob(stack: Stack, imageName: string): Promise
   });
   return name;
 }
+
+/** Creates images of `family` in my-project from Debian's public image, one by one, each to DONE. */
+export async function createFamily(
+  client: Client<typeof ImageService>,
+  family: string,
+  names: readonly string[],
+): Promise<Operation[]> {
+  const done: Operation[] = [];
+  for (const name of names) {
+    let op = await client.createImage({
+      project: "my-project",
+      image: { name, family, sourceImage: "projects/debian-cloud/global/images/family/debian-12" },
+    });
+    while (op.status !== Operation_Status.DONE)
+      op = await client.waitOperation({ project: "my-project", operation: op.name });
+    done.push(op);
+  }
+  return done;
+}

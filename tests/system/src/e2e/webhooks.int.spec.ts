@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { serviceClient, startStack, type Stack } from "./stack.test-helper";
+import { createFamily, serviceClient, startStack, type Stack } from "./stack.test-helper";
 
 const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 const dir = mkdtempSync(join(tmpdir(), "webhooks-"));
@@ -157,18 +157,7 @@ describe("webhooks", () => {
   it("announces a release's RUNNING and DONE, signed, once each, as CreateImage's", async () => {
     const worker = await stack.startWorker(WORKER_ENV);
     try {
-      for (const name of ["hooked-rel-1", "hooked-rel-2"]) {
-        let op = await stack.client.createImage({
-          project: "my-project",
-          image: {
-            name,
-            family: "hooked-rel",
-            sourceImage: "projects/debian-cloud/global/images/family/debian-12",
-          },
-        });
-        while (op.status !== Operation_Status.DONE)
-          op = await stack.client.waitOperation({ project: "my-project", operation: op.name });
-      }
+      await createFamily(stack.client, "hooked-rel", ["hooked-rel-1", "hooked-rel-2"]);
       const promoted = await stack.client.promoteImage({
         project: "my-project",
         image: "hooked-rel-1",
@@ -204,12 +193,7 @@ describe("webhooks", () => {
     const worker = await stack.startWorker(WORKER_ENV);
     try {
       const base = "projects/debian-cloud/global/images/family/debian-12";
-      let first = await stack.client.createImage({
-        project: "my-project",
-        image: { name: "checked-1", family: "checked", sourceImage: base },
-      });
-      while (first.status !== Operation_Status.DONE)
-        first = await stack.client.waitOperation({ project: "my-project", operation: first.name });
+      await createFamily(stack.client, "checked", ["checked-1"]);
       const promotionOf = (op: {
         warnings: { code: string; data: { key: string; value: string }[] }[];
       }) =>
