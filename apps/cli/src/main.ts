@@ -90,6 +90,11 @@ async function follow(project: string, operation: string, from?: Operation): Pro
     process.exit(130);
   };
   process.once("SIGINT", onSigint);
+  // Said only once Ctrl-C is handled: a caller who sees the name may press it at once.
+  if (from !== undefined && !json())
+    process.stderr.write(
+      `Operation ${operation} accepted; following it (Ctrl-C stops following, not the operation).\n`,
+    );
   let done: Operation;
   try {
     done = await watchToDone(client(), project, operation, {
@@ -269,10 +274,6 @@ withImageFlags(createCommand).action(
       process.stdout.write(json() ? ndjson(op) : `${op.name}\n`);
       return;
     }
-    if (!json())
-      process.stderr.write(
-        `Operation ${op.name} accepted; following it (Ctrl-C stops following, not the operation).\n`,
-      );
     process.exitCode = await follow(op.project, op.name, op);
   },
 );

@@ -30,7 +30,10 @@ import { ndjson } from "./output";
 
 export interface ReleaseContext {
   client(): Client<typeof ImageService>;
-  /** Follows an operation to DONE with live progress; resolves with the exit code. */
+  /**
+   * Follows an operation to DONE with live progress; resolves with the exit code. Given `from`
+   * (the operation just accepted), it says so once Ctrl-C is handled.
+   */
   follow(project: string, operation: string, from?: Operation): Promise<number>;
   json(): boolean;
   projectOption(): Option;
@@ -122,10 +125,6 @@ async function run(ctx: ReleaseContext, flags: Common, send: () => Promise<Opera
       process.stderr.write(`${op.statusMessage}\n`);
     return;
   }
-  if (!ctx.json())
-    process.stderr.write(
-      `Operation ${op.name} accepted; following it (Ctrl-C stops following, not the operation).\n`,
-    );
   process.exitCode = await ctx.follow(op.project, op.name, op);
 }
 

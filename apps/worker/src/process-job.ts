@@ -37,6 +37,7 @@ import { DelayedError, UnrecoverableError, type Job } from "bullmq";
 import type { Logger } from "pino";
 import { announcer } from "./announce";
 import { LockLostError } from "./lock-watch";
+import { WaitLater } from "./release-driver";
 import { runReleaseJob, type ReleaseJobDeps } from "./release-job";
 
 export interface ProcessJobDeps {
@@ -118,6 +119,13 @@ export function createJobProcessor(deps: ProcessJobDeps) {
         return;
       } catch (e) {
         if (deps.stopping.aborted || bullSignal?.aborted === true) await handBack();
+        // A promotion waiting for its CreateImage: back to the queue until the next look, its
+        // state committed, no attempt spent, no worker slot held meanwhile.
+        if (e instanceof WaitLater) {
+          await job.moveToDelayed(Date.now() + Math.max(e.delayMs, HAND_BACK_DELAY_MS), token);
+          deps.onOutcome?.("handed_back");
+          throw new DelayedError();
+        }
         throw e;
       } finally {
         linkedRelease?.release();

@@ -42,6 +42,16 @@ export interface ReleaseDriverDeps {
   ) => Promise<"open" | "failed" | "missing" | "succeeded">;
 }
 
+/**
+ * Thrown when a promotion waits for its CreateImage (still running): the job is put back in the
+ * queue for `delayMs` rather than holding a worker's slot for as long as an import takes.
+ */
+export class WaitLater extends Error {
+  constructor(readonly delayMs: number) {
+    super(`waiting ${delayMs} ms for the CreateImage this promotion follows`);
+  }
+}
+
 export interface ReleaseRun {
   readonly project: string;
   /** The operation's name: what holds the family's claim. */
@@ -59,6 +69,8 @@ export interface ReleaseRun {
   readonly signal: AbortSignal;
   /** Extra headers on each Compute call (the job's traceparent). */
   readonly headers?: Readonly<Record<string, string>>;
+  /** Wait for a CreateImage by throwing WaitLater (the job goes back to the queue), not in place. */
+  readonly waitInQueue?: boolean;
 }
 
 /**
@@ -77,12 +89,17 @@ export async function runRelease(
   const options = { signal, ...(run.headers !== undefined && { headers: run.headers }) };
   let lifecycle = run.lifecycle;
   let event: ReleaseEvent = { type: "run" };
-  /** The family this run has claimed (learned from the image for a promotion or deprecation). */
+  /**
+   * What this run holds the claim on: the family (learned from the image for a promotion or a
+   * deprecation), or, for an image of no family, `@IMAGE` (no family name starts with @), so that
+   * two deprecations of one such image are serialised too.
+   */
+  const alone = request.kind === "deprecate" ? `@${request.image}` : undefined;
   let family =
     request.kind === "rollback" || request.kind === "retain"
       ? request.family
       : "plan" in lifecycle
-        ? lifecycle.plan.family
+        ? (lifecycle.plan.family ?? alone)
         : undefined;
   for (;;) {
     let decision = decideRelease(request, run.requestId, lifecycle, event, deps.policy);
@@ -111,6 +128,9 @@ export async function runRelease(
       if (claimed !== undefined) await deps.claims.release(project, claimed, operation);
       return lifecycle;
     }
+    // Waiting for a CreateImage (an import may take hours) happens in the queue, not here.
+    if (effect.kind === "readFamily" && event.type === "awaited" && run.waitInQueue === true)
+      throw new WaitLater(effect.delayMs);
     if (effect.delayMs > 0) await sleep(effect.delayMs, signal);
     try {
       if (effect.kind === "readFamily") {
@@ -238,13 +258,19 @@ export async function runRelease(
       }
       name =
         typeof image["family"] === "string" && image["family"] !== "" ? image["family"] : undefined;
-      if (name === undefined)
+      if (name === undefined) {
+        if (alone !== undefined) {
+          const held = await deps.claims.claim(project, alone, operation, deps.claimTtlMs);
+          if (!held.claimed) return { type: "familyBusy", holder: held.holder };
+          family = alone;
+        }
         return {
           type: "familyRead",
           family: undefined,
           images: await withSchedules([familyImage(image)]),
           now: Date.now(),
         };
+      }
     }
     if (name === undefined)
       return { type: "familyRead", family: undefined, images: [], now: Date.now() };

@@ -185,6 +185,7 @@ export async function runReleaseJob(
         lifecycle: state.release,
         signal,
         headers,
+        waitInQueue: true,
         commit: (decision) => commit({ release: decision.lifecycle }, decision.message),
       },
     );

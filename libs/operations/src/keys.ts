@@ -14,6 +14,7 @@ import { Operation_Status } from "@imagesvc/proto";
  * - `P:{computequota:PROJECT:KIND}` hash: the workers' shared budget of Compute's rate quota of
  *                              a project, KIND `write` or `read` (take-token.lua, drain-tokens.lua)
  * - `P:{project}:family:NAME`  string: the release operation changing image family NAME now
+ *                              (`@IMAGE` for an image of no family)
  * - `P:{project}:schedule:IMAGE` string: the image's schedule (release-schedules.ts), JSON
  * - `P:schedule-due`            sorted set: every scheduled step, by when it is due (ms)
  * - `P:{project}:policies`      hash: family → its retention policy, JSON (family-policies.ts)

@@ -344,7 +344,7 @@ export async function importDisk(
       process.stdout.write(ctx.json() ? ndjson(op) : `${op.name}\n`);
       return EXIT.ok;
     }
-    say(`Operation ${op.name} accepted; following it (Ctrl-C stops following, not the operation).`);
+    // `follow` says the operation is accepted, once it handles Ctrl-C.
     for (const w of op.warnings) say(`WARNING: ${w.code}: ${w.message}`);
     return await ctx.follow(op.project, op.name, op);
   } finally {

@@ -323,6 +323,54 @@ describe("image releases", () => {
     expect((bad as ConnectError).message).toContain("image.family");
   });
 
+  it("holds a promotion queued before its CreateImage is DONE in the queue, then promotes", async () => {
+    // A sweeper that queues every open operation at once queues the promotion early.
+    await worker.stop();
+    worker = await stack.startWorker({
+      ...WORKER_ENV,
+      SWEEP_INTERVAL_MS: "200",
+      SWEEP_GRACE_MS: "100",
+    });
+    // The insert takes 3 s at Compute, so the CreateImage is open when the promotion runs.
+    stack.emulator.admin.addFault({
+      route: "images.insert",
+      effect: "latency",
+      latencyMs: 3000,
+      count: 1,
+    });
+    try {
+      const op = await client.createImage({
+        project: PROJECT,
+        image: {
+          name: "late-1",
+          family: "late",
+          sourceImage: "projects/debian-cloud/global/images/family/debian-12",
+        },
+        release: ReleaseMode.PROMOTE_WHEN_READY,
+      });
+      const name =
+        op.warnings
+          .find((w) => w.code === "RELEASE_PROMOTION")
+          ?.data.find((d) => d.key === "operation")?.value ?? "";
+      const seen: string[] = [];
+      for await (const v of client.watchOperation({ project: PROJECT, operation: name })) {
+        seen.push(v.statusMessage);
+        if (v.status === Operation_Status.DONE) {
+          expect(v.error).toBeUndefined();
+          break;
+        }
+      }
+      expect(
+        seen.some((m) => m.startsWith(`waiting for ${op.name}, which creates the image`)),
+      ).toBe(true);
+      expect(await resolves("late")).toBe("late-1");
+    } finally {
+      stack.emulator.admin.clearFaults();
+      await worker.stop();
+      worker = await stack.startWorker(WORKER_ENV);
+    }
+  });
+
   it("cancels a release before it starts; refuses one that has started; answers bad input naming the field", async () => {
     await worker.stop();
     try {
