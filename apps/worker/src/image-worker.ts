@@ -4,6 +4,7 @@ import {
   createFamilyClaims,
   createFamilyPolicies,
   createReleaseSchedules,
+  createRolledBack,
   type OperationStore,
 } from "@imagesvc/operations";
 import type { SecretBox } from "@imagesvc/secrets";
@@ -120,12 +121,13 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
   const retryDelay = (n: number) => backoffDelay(n, options.retryBackoff);
   const schedules = createReleaseSchedules(options.connection, prefix);
   const processor = createJobProcessor({
-    enqueue: (project, operation) => queue.add(jobPointer(project, operation)),
+    enqueue: (project, operation) => queue.wake(jobPointer(project, operation)),
     releases: {
       store: options.store,
       compute: options.compute,
       claims: createFamilyClaims(options.connection, prefix),
       schedules,
+      rolledBack: createRolledBack(options.connection, prefix),
       policy: { retryDelay },
       claimTtlMs: options.familyClaimMs,
       log: options.log,

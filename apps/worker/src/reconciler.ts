@@ -129,7 +129,8 @@ export function startReconciler(options: ReconcilerOptions): Reconciler {
     // pass that is still due (its operation failed) is tried again.
     const window = Math.floor(now / (options.intervalMs * 10));
     const digest = createHash("sha256")
-      .update(JSON.stringify([stored.setBy, family, moves, window]))
+      // What is to be done, not the dates the moves would stamp (those change every pass).
+      .update(JSON.stringify([stored.setBy, family, moves.map((m) => [m.image, m.to]), window]))
       .digest("hex");
     const requestId = requestIdOf(stored.setBy, family, digest);
     const recorded = await recordRelease(store, {

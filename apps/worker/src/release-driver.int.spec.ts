@@ -8,6 +8,7 @@ import type { ReleaseLifecycle, ReleaseRequest } from "@imagesvc/lifecycle";
 import {
   createFamilyClaims,
   createReleaseSchedules,
+  createRolledBack,
   type FamilyClaims,
   type ReleaseSchedules,
 } from "@imagesvc/operations";
@@ -69,6 +70,7 @@ const deps = () => ({
   compute,
   claims,
   schedules,
+  rolledBack: createRolledBack(connection, redis.prefix.slice(0, -1)),
   policy: { retryDelay: () => 10 },
   claimTtlMs: 10_000,
 });
@@ -140,6 +142,17 @@ describe("runRelease", () => {
     expect(done).toMatchObject({ outcome: "released", target: "web-2" });
     expect(await resolves()).toBe("web-2");
     expect(await states()).toMatchObject({ "web-2": "ACTIVE", "web-3": "OBSOLETE" });
+  });
+
+  it("rolls back twice: the second goes further back, not back to the image the first left", async () => {
+    await release("op-back-1", { kind: "rollback", family: "web" });
+    expect(await resolves()).toBe("web-2");
+    await release("op-back-2", { kind: "rollback", family: "web" });
+    expect(await resolves()).toBe("web-1");
+    // Promoting web-3 again makes it trusted: a rollback from web-1 may go back to it then.
+    await release("op-again", { kind: "promote", image: "web-3" });
+    await release("op-back-3", { kind: "rollback", family: "web" });
+    expect(await resolves()).toBe("web-1");
   });
 
   it("refuses an image that does not exist, and frees the family", async () => {

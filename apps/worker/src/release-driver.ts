@@ -9,7 +9,7 @@ import {
   type ReleasePolicy,
   type ReleaseRequest,
 } from "@imagesvc/lifecycle";
-import type { FamilyClaims, ReleaseSchedules } from "@imagesvc/operations";
+import type { FamilyClaims, ReleaseSchedules, RolledBack } from "@imagesvc/operations";
 import { Operation_Status, type Operation } from "@imagesvc/proto";
 import { sleep } from "@imagesvc/runtime";
 
@@ -17,6 +17,8 @@ export interface ReleaseDriverDeps {
   readonly compute: ComputeClient;
   readonly claims: FamilyClaims;
   readonly schedules: ReleaseSchedules;
+  /** The images rollbacks retired, which a rollback does not go back to by default. */
+  readonly rolledBack?: RolledBack;
   readonly policy: ReleasePolicy;
   /** How long a family claim lasts without its holder's next step (it is extended at each). */
   readonly claimTtlMs: number;
@@ -41,6 +43,12 @@ export interface ReleaseDriverDeps {
     operation: string,
   ) => Promise<"open" | "failed" | "missing" | "succeeded">;
 }
+
+/**
+ * Thrown by a run's `commit` when another writer moved the operation on (a cancel): the run
+ * gives its claim up and stops.
+ */
+export class CommitRefused extends Error {}
 
 /**
  * Thrown when a promotion waits for its CreateImage (still running): the job is put back in the
@@ -101,6 +109,7 @@ export async function runRelease(
       : "plan" in lifecycle
         ? (lifecycle.plan.family ?? alone)
         : undefined;
+  let resumed = true;
   for (;;) {
     let decision = decideRelease(request, run.requestId, lifecycle, event, deps.policy);
     // A DONE that says what the family resolves to is committed under the claim too: one that
@@ -114,7 +123,13 @@ export async function runRelease(
       event = { type: "familyBusy", holder: "nobody: this release's claim lapsed" };
       decision = decideRelease(request, run.requestId, lifecycle, event, deps.policy);
     }
-    await run.commit(decision);
+    try {
+      await run.commit(decision);
+    } catch (e) {
+      if (e instanceof CommitRefused && family !== undefined)
+        await deps.claims.release(project, family, operation).catch(() => undefined);
+      throw e;
+    }
     lifecycle = decision.lifecycle;
     const effect: ReleaseEffect = decision.effect;
     if (effect.kind === "none") {
@@ -131,7 +146,10 @@ export async function runRelease(
     // Waiting for a CreateImage (an import may take hours) happens in the queue, not here.
     if (effect.kind === "readFamily" && event.type === "awaited" && run.waitInQueue === true)
       throw new WaitLater(effect.delayMs);
-    if (effect.delayMs > 0) await sleep(effect.delayMs, signal);
+    // A run resumed from the queue has waited its pause there already.
+    const waited = resumed && run.waitInQueue === true && effect.kind === "readFamily";
+    resumed = false;
+    if (effect.delayMs > 0 && !waited) await sleep(effect.delayMs, signal);
     try {
       if (effect.kind === "readFamily") {
         const read = await readFamily();
@@ -141,7 +159,9 @@ export async function runRelease(
       }
       // Every call is made under the claim the family was read under; one that lapsed (this
       // worker paused past it) means the read may be stale: read again.
+      // (The release check changes nothing in Compute: it needs no claim.)
       if (
+        effect.kind !== "check" &&
         family !== undefined &&
         !(await deps.claims.hold(project, family, operation, deps.claimTtlMs))
       ) {
@@ -175,8 +195,14 @@ export async function runRelease(
           { ...options, requestId: effect.requestId },
         );
         await finished(answer);
-        // An image made current again has no end of life until one is set again.
-        if (status === undefined) await deps.schedules.clear(project, effect.image);
+        // An image made current again has no end of life until one is set again, and is no
+        // longer one a rollback left.
+        if (status === undefined) {
+          await deps.schedules.clear(project, effect.image);
+          if (family !== undefined && !family.startsWith("@"))
+            await deps.rolledBack?.remove(project, family, effect.image);
+        } else if (effect.rolledBack === true && family !== undefined)
+          await deps.rolledBack?.add(project, family, effect.image);
         return { type: "applied" };
       }
       case "delete":
@@ -282,10 +308,13 @@ export async function runRelease(
       { filter: `family = "${name}"` },
       options,
     );
+    const rolledBack = (await deps.rolledBack?.of(project, name)) ?? new Set<string>();
     return {
       type: "familyRead",
       family: name,
-      images: await withSchedules(images.map(familyImage)),
+      images: (await withSchedules(images.map(familyImage))).map((i) =>
+        rolledBack.has(i.name) ? { ...i, rolledBack: true } : i,
+      ),
       now: Date.now(),
     };
   }

@@ -16,6 +16,7 @@ import type {
   FamilyClaims,
   OperationStore,
   ReleaseSchedules,
+  RolledBack,
   StoredOperation,
 } from "@imagesvc/operations";
 import { toJson } from "@bufbuild/protobuf";
@@ -32,13 +33,14 @@ import { SpanKind, startStep } from "@imagesvc/telemetry";
 import { UnrecoverableError } from "bullmq";
 import type { Logger } from "pino";
 import { announcer } from "./announce";
-import { runRelease, type ReleaseDriverDeps } from "./release-driver";
+import { CommitRefused, runRelease, type ReleaseDriverDeps } from "./release-driver";
 
 export interface ReleaseJobDeps {
   readonly store: OperationStore;
   readonly compute: ComputeClient;
   readonly claims: FamilyClaims;
   readonly schedules: ReleaseSchedules;
+  readonly rolledBack?: RolledBack;
   readonly policy: ReleasePolicy;
   readonly claimTtlMs: number;
   readonly log: Logger;
@@ -48,7 +50,7 @@ export interface ReleaseJobDeps {
 }
 
 /** Another writer moved the operation on (a cancel, or a stalled run of the same job): stop here. */
-class Superseded extends Error {}
+class Superseded extends CommitRefused {}
 
 /** How a release job ended, for the worker's metrics. */
 export type ReleaseJobOutcome = "succeeded" | "failed" | "cancelled" | "rejected" | "skipped";
@@ -119,17 +121,6 @@ export async function runReleaseJob(
       ...(version !== undefined && { operation: version }),
     });
     if (result.status !== "committed") {
-      // Another writer moved the operation on (a cancel): give up the family this release
-      // claimed (by the plan it holds, or was about to commit), so no one waits out its expiry.
-      for (const state of [current.state, next])
-        if (
-          "release" in state &&
-          "plan" in state.release &&
-          state.release.plan.family !== undefined
-        )
-          await deps.claims
-            .release(job.project, state.release.plan.family, operation.name)
-            .catch(() => undefined);
       throw new Superseded(result.status);
     }
     const written =

@@ -37,7 +37,7 @@ export interface WebhookSender {
   readonly worker: Worker<WebhookDelivery>;
   /**
    * One signed POST, answered at once (a promotion's release check): the answer's status, or 0
-   * and why when none came in time or the URL is refused by the policy now.
+   * and why when none came in time, or -1 and why when the policy refuses the URL now.
    */
   call(
     url: string,
@@ -136,7 +136,7 @@ export function startWebhookSender(options: WebhookSenderOptions): WebhookSender
     worker,
     async call(url, id, type, data) {
       const refusal = webhookUrlRefusal(url, options.policy);
-      if (refusal !== undefined) return { status: 0, reason: `the URL ${refusal}` };
+      if (refusal !== undefined) return { status: -1, reason: `the URL ${refusal}` };
       try {
         return { status: await post(url, id, type, data) };
       } catch (e) {

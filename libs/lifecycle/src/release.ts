@@ -114,6 +114,11 @@ export interface FamilyImage {
   readonly labels?: Readonly<Record<string, string>>;
   /** The operation whose schedule the image follows now (the service's record), if any. */
   readonly scheduledBy?: string;
+  /**
+   * A rollback retired it (the service's record): a later rollback never goes back to it by
+   * default, so rolling back twice goes further back rather than undoing the first.
+   */
+  readonly rolledBack?: boolean;
 }
 
 /** One images.deprecate (or images.delete, `to: "removed"`) of a release. */
@@ -123,6 +128,8 @@ export interface Move {
   /** The image that replaces it, by name in the same project; absent for none. */
   readonly replacement?: string;
   readonly times?: DeprecationTimes;
+  /** The image a rollback goes back from (the family's current one), which it records. */
+  readonly rolledBack?: true;
 }
 
 export interface ReleasePlan {
@@ -231,7 +238,10 @@ export type ReleaseEvent =
     }
   /** The promotion's release check is due (its image is READY, the check not passed yet). */
   | { readonly type: "checkDue" }
-  /** The release check answered with `status` (0: no answer, `reason` says why). */
+  /**
+   * The release check answered with `status` (0: no answer; -1: the URL is refused by the
+   * deployment's policy now; `reason` says why).
+   */
   | { readonly type: "checked"; readonly status: number; readonly reason?: string }
   /** The call the effect asked for is done. */
   | { readonly type: "applied" }
@@ -258,6 +268,8 @@ export type ReleaseEffect =
       readonly status: DeprecateStatus | undefined;
       readonly requestId: string;
       readonly delayMs: number;
+      /** The image is the one a rollback goes back from: record it so. */
+      readonly rolledBack?: true;
     }
   /** POST the release check to `url` (signed; see CreateImage's release_check_url). */
   | { readonly kind: "check"; readonly url: string; readonly delayMs: number }
@@ -291,7 +303,7 @@ export interface ReleasePolicy {
   readonly retryDelay: (n: number) => number;
   /**
    * Retryable failures of one call in a row after which the release ends failed (saying what
-   * was left as it was). Default: 50, hours of backoff at its cap.
+   * was left as it was). Default: 50, about 25 minutes at a 30 s backoff cap.
    */
   readonly maxFailures?: number;
 }
@@ -372,8 +384,8 @@ export function decideRelease(
               message: `the release check at ${host} passed`,
             };
           const failures = lifecycle.failures + 1;
-          const answer =
-            event.status === 0 ? (event.reason ?? "no answer") : `HTTP ${event.status}`;
+          const answer = event.status <= 0 ? (event.reason ?? "no answer") : `HTTP ${event.status}`;
+          // No answer (0), 429 and 5xx are asked again; a URL the policy refuses (-1) is not.
           if (
             (event.status === 0 || event.status === 429 || event.status >= 500) &&
             failures < (policy.maxFailures ?? 50)
@@ -384,7 +396,9 @@ export function decideRelease(
               message: `the release check at ${host} answered ${answer}; asking again`,
             };
           return refusedWith(
-            notMet(`the release check at ${host} answered ${answer}: the image was not promoted`),
+            notMet(
+              `the release check at ${host} answered ${answer}: the image was not promoted (it stays DEPRECATED; promote it with PromoteImage once it should be)`,
+            ),
           );
         }
         case "awaited": {
@@ -410,21 +424,16 @@ export function decideRelease(
             delayMs: delay(lifecycle.failures + 1),
           }));
         case "familyRead": {
+          // Resumed after a lapsed claim: keep the target chosen, whatever the family now shows.
           const resumed: ReleaseRequest =
-            lifecycle.target !== undefined &&
-            request.kind !== "deprecate" &&
-            request.kind !== "retain"
-              ? { kind: "promote", image: lifecycle.target }
-              : request;
-          const found = planOf(resumed, event.family, event.images, event.now ?? 0);
-          // A resumed rollback retires as the rollback asked (OBSOLETE, if so).
-          const plan =
-            resumed !== request &&
-            request.kind === "rollback" &&
-            request.obsolete === true &&
-            "retire" in found
-              ? { ...found, retire: found.retire.map((m) => ({ ...m, to: "OBSOLETE" as const })) }
-              : found;
+            lifecycle.target === undefined
+              ? request
+              : request.kind === "promote"
+                ? { kind: "promote", image: lifecycle.target }
+                : request.kind === "rollback"
+                  ? { ...request, toImage: lifecycle.target }
+                  : request;
+          const plan = planOf(resumed, event.family, event.images, event.now ?? 0);
           const round = lifecycle.round;
           if ("refused" in plan) return refusedWith(plan);
           if ("unchanged" in plan)
@@ -503,6 +512,8 @@ function replan(
       failures: next,
       round: (plan.round ?? 0) + 1,
       ...(plan.target !== undefined && { target: plan.target }),
+      // A plan exists only once any release check passed: it is never asked again.
+      checked: true,
     },
     effect: { kind: "readFamily", delayMs: delay(next) },
     message: `the claim on ${plan.family ?? "the family"} lapsed (${holder}); reading the family again before going on`,
@@ -612,6 +623,7 @@ function callAt(
           },
     requestId: id,
     delayMs,
+    ...(move.rolledBack && { rolledBack: true as const }),
   };
 }
 
@@ -660,12 +672,13 @@ function failedCallOf(
       lifecycle.plan.target === undefined
         ? ` ${rest.join(", ")} stayed as they were.`
         : ` ${rest.join(", ")} stayed ACTIVE beside ${lifecycle.plan.target}.`;
-  } else if (lifecycle.phase === "activating") left = " No image of the family was changed.";
+  } else if (lifecycle.phase === "activating")
+    left = ` ${lifecycle.plan.target ?? "The target"} may or may not be ACTIVE (an earlier try may have taken effect unanswered); no other image was changed.`;
   else if (lifecycle.phase === "scheduling")
     left = " The status is written; the schedule was not recorded, so nothing will enact it.";
   const message =
     error.kind === "retryable"
-      ? `Compute answered ${what} ${failures} times in a row; the release stopped (${error.message}).${left}`
+      ? `Compute answered ${what} ${failures} times in a row; the release stopped (${error.message}).${left} Run it again with a new request_id.`
       : `Compute refused the release (${what}: ${error.message}).${left}`;
   return {
     lifecycle: {
@@ -731,7 +744,8 @@ export function stamped(
 /**
  * The image a rollback goes back to: the one the current image replaced, i.e. the latest retired
  * with `replacement` = the current image (by its `deprecated` date, then its creation), that is
- * READY and not OBSOLETE or DELETED; else the newest such image created before the current one.
+ * READY, not OBSOLETE or DELETED, and not itself rolled back from; else the newest such image
+ * created before the current one.
  */
 export function rollbackTargetOf(images: readonly FamilyImage[]): FamilyImage | undefined {
   const current = currentOf(images);
@@ -740,7 +754,8 @@ export function rollbackTargetOf(images: readonly FamilyImage[]): FamilyImage | 
       i.status === "READY" &&
       i.name !== current?.name &&
       i.state !== "OBSOLETE" &&
-      i.state !== "DELETED",
+      i.state !== "DELETED" &&
+      i.rolledBack !== true,
   );
   const replaced =
     current === undefined ? [] : usable.filter((i) => i.replacement === current.name);
@@ -788,11 +803,15 @@ export function planOf(
       );
   } else {
     if (family === undefined || images.length === 0)
-      return notFound(`family ${request.family} has no images`);
+      return notFound(
+        `family ${request.family} has no images: check the family's name (GetFamily shows what it holds)`,
+      );
     if (request.toImage !== undefined) {
       target = named.get(request.toImage);
       if (target === undefined)
-        return notFound(`image ${request.toImage} is not in family ${request.family}`);
+        return notFound(
+          `to_image ${request.toImage} is not in family ${request.family}: name one of its images (GetFamily lists them)`,
+        );
     } else {
       target = rollbackTargetOf(images);
       if (target === undefined)
@@ -803,19 +822,28 @@ export function planOf(
     if (request.obsolete === true) retiredAs = "OBSOLETE";
   }
   if (target.status !== "READY")
-    return notMet(`image ${target.name} is ${target.status}: only a READY image can be released`);
+    return notMet(
+      `image ${target.name} is ${target.status}: only a READY image can be released (wait for the operation that creates it)`,
+    );
   if (target.state === "OBSOLETE" || target.state === "DELETED")
     return notMet(
       `image ${target.name} is ${target.state}: make it ACTIVE with DeprecateImage first if it is meant to come back`,
     );
   const name = target.name;
+  const from = request.kind === "rollback" ? currentOf(images)?.name : undefined;
   // Each image retired keeps its own dates (its end of life, if one was planned), and gets the
   // date it was retired, which retention and the next rollback read.
   const retire: Move[] = images
     .filter((i) => i.name !== name && isActive(i))
     .map((i) => {
       const times = stamped(i.times, retiredAs, now);
-      return { image: i.name, to: retiredAs, replacement: name, ...(times && { times }) };
+      return {
+        image: i.name,
+        to: retiredAs,
+        replacement: name,
+        ...(times && { times }),
+        ...(i.name === from && { rolledBack: true as const }),
+      };
     })
     .sort(byName);
   // The target is activated even when it is ACTIVE already: the call also drops its schedule,
@@ -840,13 +868,19 @@ function deprecationPlan(
     if (STATE_ORDER[image.state ?? "ACTIVE"] >= STATE_ORDER[request.state ?? "ACTIVE"])
       return { unchanged: `${request.image} is ${image.state ?? "ACTIVE"} already` };
   } else if (image === undefined) return notFound(`image ${request.image} does not exist`);
-  // No state asked: the image keeps the one it has, and only its dates and schedule change.
+  // No state asked: the image keeps the one it has, its replacement and dates unless new ones
+  // are given, and only its schedule changes.
+  const keep = request.state === undefined;
   const state: DeprecationState = request.state ?? image.state ?? "ACTIVE";
-  const times = stamped(request.times, state, now) ?? {};
+  const times = keep
+    ? { ...image.times, ...request.times }
+    : (stamped(request.times, state, now) ?? {});
+  const replacement =
+    request.replacement !== "" ? request.replacement : keep ? image.replacement : undefined;
   const move: Move = {
     image: request.image,
     to: state,
-    ...(request.replacement !== "" && { replacement: request.replacement }),
+    ...(replacement !== undefined && { replacement }),
     times,
   };
   const steps = request.steps.filter((s) => STATE_ORDER[s.state] > STATE_ORDER[state]);

@@ -60,3 +60,4 @@ export {
   type NewRelease,
   type RecordedRelease,
 } from "./record-release";
+export { createRolledBack, type RolledBack } from "./rolled-back";

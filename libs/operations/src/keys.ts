@@ -18,6 +18,7 @@ import { Operation_Status } from "@imagesvc/proto";
  * - `P:{project}:schedule:IMAGE` string: the image's schedule (release-schedules.ts), JSON
  * - `P:schedule-due`            sorted set: every scheduled step, by when it is due (ms)
  * - `P:{project}:policies`      hash: family → its retention policy, JSON (family-policies.ts)
+ * - `P:{project}:rolled-back:FAMILY` set: the images a rollback retired (rolled-back.ts)
  * - `P:policy-projects`         set: the projects with a retention policy
  * - `P:sweeper-lock`           string: the token of the worker sweeping now (its own lock scripts)
  * - `P:pubsub-mode`, `P:settings`: the deployment's recorded pub/sub mode and shared settings
@@ -153,3 +154,6 @@ export const policyProjectsKey = (prefix: string) => `${prefix}:policy-projects`
 /** A string held while one worker runs a family's retention pass (reconciler). */
 export const retentionPassKey = (prefix: string, project: string, family: string) =>
   `${prefix}:{${project}}:retention-pass:${family}`;
+/** A set: the images of a family a rollback retired (rolled-back.ts). */
+export const rolledBackKey = (prefix: string, project: string, family: string) =>
+  `${prefix}:{${project}}:rolled-back:${family}`;

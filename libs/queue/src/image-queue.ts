@@ -94,6 +94,11 @@ export interface ImageQueue {
   jobKey(operation: string): string;
   /** Removes the job, if any, and queues it again; `delayMs` holds it back that long first. */
   requeue(job: JobPointer, options?: { readonly delayMs?: number }): Promise<void>;
+  /**
+   * Queues the job, or, if it waits delayed (a promotion waiting for its CreateImage), runs it
+   * now. Best effort on the second part: a job that moved on meanwhile is left as it is.
+   */
+  wake(job: JobPointer): Promise<void>;
   /** Each job's status, in one round trip: one O(1) hash read per job, whatever the queue's size. */
   statuses(operations: readonly string[]): Promise<JobStatus[]>;
   /** One job, for tests and diagnostics. */
@@ -132,6 +137,12 @@ export function createImageQueue(options: ImageQueueOptions): ImageQueue {
     async requeue(job, { delayMs } = {}) {
       await queue.remove(job.operation);
       await add(job, delayMs);
+    },
+    async wake(job) {
+      await add(job);
+      const queued = await queue.getJob(job.operation);
+      if (queued !== undefined && (await queued.isDelayed()))
+        await queued.promote().catch(() => undefined);
     },
     async statuses(operations) {
       if (operations.length === 0) return [];

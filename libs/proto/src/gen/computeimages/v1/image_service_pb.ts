@@ -67,11 +67,13 @@ export type CreateImageRequest = Message<"computeimages.v1.CreateImageRequest"> 
   release: ReleaseMode;
 
   /**
-   * With RELEASE_MODE_PROMOTE_WHEN_READY: a check the promotion must pass first. Once the image
-   * is READY the service POSTs `{"type":"release.check","data":<the CreateImage Operation>}` here,
-   * signed as webhooks are (`webhook-id` `<promotion operation>:check`); a 2xx answer lets the
-   * promotion go on, any other 4xx refuses it (nothing is changed), and no answer, 429 or a 5xx
-   * is asked again with backoff. The URL is held to the webhooks' rules (WEBHOOK_ALLOWED_HOSTS).
+   * With RELEASE_MODE_PROMOTE_WHEN_READY: a check the promotion must pass first. Once the
+   * CreateImage is DONE (the image READY) the service POSTs
+   * `{"type":"release.check","data":<the CreateImage Operation>}` here, signed as webhooks are
+   * (`webhook-id` `<promotion operation>:check`); a 2xx answer lets the promotion go on. No
+   * answer, 429 or a 5xx is asked again with backoff, 50 times at most; any other answer
+   * (redirects are not followed) refuses the promotion, and nothing is changed: the image stays
+   * DEPRECATED. The URL is held to the webhooks' rules (WEBHOOK_ALLOWED_HOSTS).
    *
    * @generated from field: string release_check_url = 7;
    */
@@ -455,7 +457,8 @@ export type DeprecateImageRequest = Message<"computeimages.v1.DeprecateImageRequ
   /**
    * The state now: `ACTIVE`, `DEPRECATED`, `OBSOLETE` or `DELETED` (or a later scheduled state
    * whose time has passed). Empty: the latest scheduled state whose time has passed, else the
-   * image keeps its state and only its dates and schedule change.
+   * image keeps its state, replacement and dates (those given are added), and only its
+   * schedule changes.
    *
    * @generated from field: string state = 3;
    */
