@@ -1,4 +1,4 @@
-import { ComputeApiError, type ComputeClient } from "@imagesvc/compute";
+import { ComputeApiError } from "@imagesvc/compute";
 import {
   decideShare,
   decodeReleaseState,
@@ -6,19 +6,12 @@ import {
   phaseOf,
   releaseVersion,
   type ReleaseLifecycle,
-  type ReleasePolicy,
   type ReleaseState,
   type ShareEvent,
   type ShareLifecycle,
   type ShareRequest,
 } from "@imagesvc/lifecycle";
-import type {
-  FamilyClaims,
-  OperationStore,
-  ReleaseSchedules,
-  RolledBack,
-  StoredOperation,
-} from "@imagesvc/operations";
+import type { OperationStore, StoredOperation } from "@imagesvc/operations";
 import { toJson } from "@bufbuild/protobuf";
 import { Operation_Status, OperationSchema } from "@imagesvc/proto";
 import {
@@ -35,18 +28,11 @@ import type { Logger } from "pino";
 import { announcer } from "./announce";
 import { CommitRefused, runRelease, type ReleaseDriverDeps } from "./release-driver";
 
-export interface ReleaseJobDeps {
+/** The driver's (the operation's own reads are made here, from the store). */
+export interface ReleaseJobDeps extends Omit<ReleaseDriverDeps, "outcomeOf" | "operationJson"> {
   readonly store: OperationStore;
-  readonly compute: ComputeClient;
-  readonly claims: FamilyClaims;
-  readonly schedules: ReleaseSchedules;
-  readonly rolledBack?: RolledBack;
-  readonly policy: ReleasePolicy;
-  readonly claimTtlMs: number;
   readonly log: Logger;
   readonly webhooks?: WebhookQueue;
-  /** Signs and POSTs a promotion's release check (WEBHOOK_SECRET_FILE); see ReleaseDriverDeps. */
-  readonly check?: ReleaseDriverDeps["check"];
 }
 
 /** Another writer moved the operation on (a cancel, or a stalled run of the same job): stop here. */
