@@ -465,9 +465,10 @@ describe.skipIf(!available)("the operations console", () => {
       .poll(() => page.locator("#family-result").textContent(), { timeout: 20_000 })
       .toBe("Rolled back: cfam resolves to cfam-1; cfam-2 is DEPRECATED.");
     await expect.poll(() => resolves.textContent()).toBe("cfam resolves to cfam-1.");
-    expect(await page.locator("#family-history li").first().textContent()).toMatch(
-      /rollback by .* done · cfam resolves to cfam-1/,
-    );
+    // The history is read after the family itself: wait for it.
+    await expect
+      .poll(() => page.locator("#family-history li").first().textContent())
+      .toMatch(/rollback by .* done · cfam resolves to cfam-1/);
     await page.locator("#family-heading").scrollIntoViewIfNeeded();
     await shot("10-family");
   });
