@@ -2,9 +2,11 @@ import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import {
   CreateImageRequestSchema,
   ImageSchema,
+  NotificationSchema,
   Operation_Status,
   ReleaseMode,
   type CreateImageRequest,
+  type Notification,
   type FileContentBuffer,
 } from "@imagesvc/proto";
 import { readFileSync } from "node:fs";
@@ -81,11 +83,6 @@ export function createRequestFromFlags(
     }
   };
   const base = flags.body === undefined ? {} : bodyOf(read("--body", flags.body), flags.body);
-  const list = (value: string | undefined) =>
-    (value ?? "")
-      .split(",")
-      .map((s) => s.trim())
-      .filter((s) => s !== "");
   const labels: Record<string, string> = {};
   for (const entry of list(flags.labels)) {
     const eq = entry.indexOf("=");
@@ -209,16 +206,7 @@ export function createRequestFromFlags(
     ...((flags.tag ?? []).length > 0 && { params: { resourceManagerTags: tags } }),
   };
   const image = fromJson(ImageSchema, overlay as JsonValue);
-  if (flags.notifyOn !== undefined && flags.notify === undefined)
-    throw new UsageError("--notify-on goes with --notify URL");
-  const on = list(flags.notifyOn ?? "DONE").map((status) => {
-    const upper = status.toUpperCase();
-    if (upper !== "RUNNING" && upper !== "DONE")
-      throw new UsageError(
-        `--notify-on: "${status}" is not a status a webhook announces; write RUNNING, DONE or RUNNING,DONE`,
-      );
-    return Operation_Status[upper];
-  });
+  const notification = notificationFromFlags(flags);
   const release =
     flags.release === undefined
       ? ReleaseMode.UNSPECIFIED
@@ -238,7 +226,7 @@ export function createRequestFromFlags(
     release,
     releaseCheckUrl: flags.releaseCheck ?? "",
     image,
-    ...(flags.notify !== undefined && { notification: { url: flags.notify, on } }),
+    ...(notification !== undefined && { notification }),
   });
 }
 
@@ -299,6 +287,35 @@ export const FLAG_OF_FIELD: Readonly<Record<string, string>> = {
   "image.architecture": "--architecture",
   "image.disk_size_gb": "--disk-size",
 };
+
+/** A comma-separated flag's values, trimmed, empty ones left out. */
+const list = (value: string | undefined) =>
+  (value ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+
+/**
+ * `--notify URL` and `--notify-on RUNNING,DONE` (DONE by default) as a request's webhook, for
+ * `create`, `import` and the release commands; undefined without `--notify`.
+ */
+export function notificationFromFlags(flags: {
+  readonly notify?: string;
+  readonly notifyOn?: string;
+}): Notification | undefined {
+  if (flags.notifyOn !== undefined && flags.notify === undefined)
+    throw new UsageError("--notify-on goes with --notify URL");
+  if (flags.notify === undefined) return undefined;
+  const on = list(flags.notifyOn ?? "DONE").map((status) => {
+    const upper = status.toUpperCase();
+    if (upper !== "RUNNING" && upper !== "DONE")
+      throw new UsageError(
+        `--notify-on: "${status}" is not a status a webhook announces; write RUNNING, DONE or RUNNING,DONE`,
+      );
+    return Operation_Status[upper];
+  });
+  return create(NotificationSchema, { url: flags.notify, on });
+}
 
 /** `image.labels["Env"]` → `--labels`; `image.guest_os_features[1].type` → `--guest-os-features`. */
 export function flagOf(field: string): string | undefined {

@@ -4,7 +4,6 @@ import { durationFromMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf
 import type { Client } from "@connectrpc/connect";
 import {
   DeprecateImageRequestSchema,
-  NotificationSchema,
   Operation_Status,
   PromoteImageRequestSchema,
   RollbackFamilyRequestSchema,
@@ -12,7 +11,6 @@ import {
   ShareImageRequestSchema,
   type Family,
   type ImageService,
-  type Notification,
   type Operation,
 } from "@imagesvc/proto";
 import {
@@ -24,7 +22,7 @@ import {
   type FieldViolation,
 } from "@imagesvc/validation";
 import { Option, type Command } from "commander";
-import { UsageError } from "./create-request";
+import { notificationFromFlags, UsageError } from "./create-request";
 import { EXIT } from "./exit-codes";
 import { ndjson } from "./output";
 
@@ -94,19 +92,6 @@ const COMMON_FLAGS: Readonly<Record<string, string>> = {
   "notification.url": "--notify",
 };
 
-function notificationOf(flags: Common): Notification | undefined {
-  if (flags.notify === undefined) return undefined;
-  const on = (flags.notifyOn ?? "DONE").split(",").map((s) => s.trim().toUpperCase());
-  const statuses = on.map((s) => {
-    if (s !== "RUNNING" && s !== "DONE")
-      throw new UsageError(
-        `--notify-on: "${s}" is not announced; use RUNNING, DONE or RUNNING,DONE`,
-      );
-    return Operation_Status[s];
-  });
-  return create(NotificationSchema, { url: flags.notify, on: statuses });
-}
-
 function withCommonFlags(command: Command, ctx: ReleaseContext): Command {
   return command
     .addOption(ctx.projectOption())
@@ -129,7 +114,7 @@ async function run(ctx: ReleaseContext, flags: Common, send: () => Promise<Opera
 }
 
 const common = (flags: Common) => {
-  const notification = notificationOf(flags);
+  const notification = notificationFromFlags(flags);
   return {
     project: flags.project,
     requestId: flags.requestId ?? "",

@@ -19,7 +19,6 @@ import {
 } from "@imagesvc/operations";
 import {
   InvalidJobError,
-  isReleaseRequest,
   parseJobData,
   joinSecrets,
   parseNotification,
@@ -106,10 +105,12 @@ export function createJobProcessor(deps: ProcessJobDeps) {
     const stored = await deps.store.getStored(project, name);
     // A release (PromoteImage, RollbackFamily, DeprecateImage, ShareImage, a reconciler's step)
     // is its own lifecycle; it shares the queue, the record and the sweeper with CreateImage.
-    const isRelease =
+    // (Told by its lifecycle, which every release record holds, DONE ones included.)
+    if (
       stored !== undefined &&
-      (isReleaseRequest(stored.request) || decodeReleaseState(stored.lifecycle) !== undefined);
-    if (stored !== undefined && isRelease && deps.releases !== undefined) {
+      decodeReleaseState(stored.lifecycle) !== undefined &&
+      deps.releases !== undefined
+    ) {
       const linkedRelease =
         bullSignal === undefined ? undefined : linkedSignal([bullSignal, deps.stopping]);
       try {

@@ -46,7 +46,6 @@ export {
 } from "./webhook-queue";
 export { InvalidJobError } from "./errors";
 export {
-  isReleaseRequest,
   parseReleaseRequest,
   releaseRequestView,
   storedReleaseRequest,

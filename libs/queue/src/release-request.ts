@@ -34,13 +34,6 @@ export interface StoredReleaseRequestV1 {
 
 export type ReleaseJob = StoredReleaseRequestV1;
 
-/**
- * Whether a record's stored request (`rq`, as written) is a release's: cheap, no parse of an
- * image request. A DONE record's view (`rv`) is re-encoded by Redis's Lua, whose key order
- * differs: read it with `releaseRequestView`.
- */
-export const isReleaseRequest = (json: string) => json.startsWith('{"kind":"release"');
-
 /** A stored request or its view, parsed, if it is a release's; undefined otherwise. */
 export function releaseRequestView(json: string): ReleaseJob | undefined {
   if (json === "") return undefined;

@@ -23,6 +23,7 @@ import { randomUUID } from "node:crypto";
 import { refusedResources } from "../auth/named-resources";
 import { requestFingerprint } from "../request-fingerprint";
 import { authorize } from "./access";
+import { notificationOf } from "./notification";
 import { preflightRawDisk } from "./raw-disk-preflight";
 import type { ImageServiceDeps } from "./deps";
 import { cannotKeepRawKey, requestIdReused, resourcesDenied } from "./errors";
@@ -131,15 +132,7 @@ export function createImage(deps: ImageServiceDeps) {
           : Object.fromEntries(
               Object.entries(split.secrets).map(([path, value]) => [path, secrets.seal(value)]),
             );
-      const notify =
-        hook === undefined
-          ? undefined
-          : {
-              url: hook.url,
-              on: (hook.on.length === 0 ? [Operation_Status.DONE] : hook.on).map((st) =>
-                st === Operation_Status.RUNNING ? ("RUNNING" as const) : ("DONE" as const),
-              ),
-            };
+      const notify = notificationOf(hook);
       const request = storedRequest({
         project: req.project,
         operation: operation.name,

@@ -29,7 +29,7 @@ import {
   type SetFamilyPolicyRequest,
   type ShareImageRequest,
 } from "@imagesvc/proto";
-import { jobPointer, storedReleaseRequest, type Notification } from "@imagesvc/queue";
+import { jobPointer, storedReleaseRequest } from "@imagesvc/queue";
 import { SpanKind, startStep } from "@imagesvc/telemetry";
 import {
   checkProjectId,
@@ -38,7 +38,7 @@ import {
   DEPRECATION_STATES,
   deprecationTimes,
   invalidArgument,
-  RESOURCE_NAME,
+  checkResourceName,
   validateDeprecateImageRequest,
   validatePromoteImageRequest,
   validateRollbackFamilyRequest,
@@ -52,6 +52,7 @@ import { familyLink, imageLink, newOperationName, recordRelease } from "@imagesv
 import { authorize } from "./access";
 import type { ImageServiceDeps } from "./deps";
 import { requestIdReused } from "./errors";
+import { notificationOf } from "./notification";
 
 /**
  * The release RPCs: PromoteImage, RollbackFamily, DeprecateImage, ShareImage (each recorded as
@@ -128,16 +129,6 @@ async function accept<S extends DescMessage>(
   } finally {
     step.span.end();
   }
-}
-
-function notificationOf(hook: NotificationMessage | undefined): Notification | undefined {
-  if (hook === undefined) return undefined;
-  return {
-    url: hook.url,
-    on: (hook.on.length === 0 ? [Operation_Status.DONE] : hook.on).map((st) =>
-      st === Operation_Status.RUNNING ? ("RUNNING" as const) : ("DONE" as const),
-    ),
-  };
 }
 
 /** A digest of what a release request asks, so a reused request id can be told from a repeat. */
@@ -354,7 +345,7 @@ export function getFamily(deps: ImageServiceDeps) {
     const violations: FieldViolation[] = [];
     const project = checkProjectId(req.project);
     if (project !== undefined) violations.push({ field: "project", description: project });
-    const family = checkResourceNameOf(req.family);
+    const family = checkResourceName(req.family, "family", "web");
     if (family !== undefined) violations.push({ field: "family", description: family });
     if (violations.length > 0) throw invalidArgument(violations);
     authorize(deps, ctx, req.project, "read", "read images of");
@@ -432,12 +423,6 @@ export function getFamily(deps: ImageServiceDeps) {
       }),
     });
   };
-}
-
-function checkResourceNameOf(value: string): string | undefined {
-  return RESOURCE_NAME.test(value)
-    ? undefined
-    : `${value === "" ? "is required" : `"${value.slice(0, 63)}" is not a family name`}: 1-63 lowercase letters, digits or hyphens, starting with a letter, e.g. "web"`;
 }
 
 const order = (state: string) =>
