@@ -1,7 +1,6 @@
 import { Writable } from "node:stream";
-import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { createMetrics, REDACTED_PATHS } from "./index";
+import { createLogger, createMetrics } from "./index";
 
 describe("createMetrics", () => {
   it("exposes the service's series in Prometheus text format", async () => {
@@ -40,7 +39,8 @@ describe("the longest GC pause", () => {
 });
 
 describe("log redaction", () => {
-  it("blanks tokens and keys wherever they appear", () => {
+  /** A logger writing to a string, and what it wrote, a line per entry. */
+  const capture = () => {
     let out = "";
     const sink = new Writable({
       write(chunk: Buffer, _encoding, done) {
@@ -48,17 +48,47 @@ describe("log redaction", () => {
         done();
       },
     });
-    const log = pino({ redact: { paths: REDACTED_PATHS, censor: "[redacted]" } }, sink);
-    log.info(
-      {
-        headers: { authorization: "Bearer s3cret-token" },
-        token: "t0k",
-        image: { imageEncryptionKey: { rawKey: "a2V5" } },
-        access_token: "ya29.x",
-      },
-      "call",
-    );
-    expect(out).not.toMatch(/s3cret-token|t0k|a2V5|ya29/);
-    expect(out).toContain("[redacted]");
+    const log = createLogger("test", "info", sink);
+    return {
+      log,
+      lines: () =>
+        out
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l) as Record<string, unknown>),
+    };
+  };
+
+  it("blanks tokens and keys wherever they appear, down to two levels, arrays included", () => {
+    const { log, lines } = capture();
+    const fields = {
+      headers: { authorization: "Bearer s3cret-token" },
+      token: "t0k",
+      image: { imageEncryptionKey: { rawKey: "a2V5" } },
+      keys: [{ raw_key: "cmF3" }],
+      access_token: "ya29.x",
+      operation: "operation-1",
+    };
+    log.info(fields, "call");
+    const [line] = lines();
+    expect(JSON.stringify(line)).not.toMatch(/s3cret-token|t0k|a2V5|cmF3|ya29/);
+    expect(line).toMatchObject({
+      headers: { authorization: "[redacted]" },
+      token: "[redacted]",
+      image: { imageEncryptionKey: { rawKey: "[redacted]" } },
+      keys: [{ raw_key: "[redacted]" }],
+      operation: "operation-1",
+    });
+    // The caller's object is left as it was.
+    expect(fields.headers.authorization).toBe("Bearer s3cret-token");
+  });
+
+  it("blanks a child logger's bindings, and leaves an error whole", () => {
+    const { log, lines } = capture();
+    log.child({ token: "ch1ld" }).error({ err: new Error("boom") }, "failed");
+    const [line] = lines();
+    expect(line).toMatchObject({ token: "[redacted]", err: { message: "boom", type: "Error" } });
+    expect(JSON.stringify(line)).not.toContain("ch1ld");
+    expect(String((line?.["err"] as { stack?: string } | undefined)?.stack)).toContain("boom");
   });
 });
