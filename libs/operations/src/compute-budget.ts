@@ -46,7 +46,7 @@ export function createComputeBudget(options: ComputeBudgetOptions) {
   };
   const redisCalls = guardRedisCalls({
     take: (key: string, capacity: number, refillPerMs: number, ttlMs: number) =>
-      takeToken(key, { capacity, refillPerMs, ttlMs }),
+      takeToken(key, { capacity, refillPerMs, ttlMs, want: 1 }).then(([, waitMs]) => waitMs),
     drain: (key: string, ttlMs: number) =>
       run.imagesvcDrainTokens(
         ...drainTokensKeys({ bucketKey: key }),

@@ -27,8 +27,10 @@ import { Operation_Status } from "@imagesvc/proto";
  * The index members are `INVERTED_TIME:NAME` with score 0, so ZRANGE BYLEX lists newest first and
  * a member is an exact, stable page cursor. One write in sixteen that adds to an index (by the
  * operation name's random last digit) also trims from it the members created before the
- * retention, and the index expires with its last write; a listing skips a member whose record
- * is gone. Updates are published on a channel named like the record key: one channel per
+ * retention. An index's expiry is renewed by a process once per slack period (the retention
+ * ÷ 16, at most a minute) to the retention plus that slack, so it outlives every member's record;
+ * a record's, by every write but those within the slack after its create. A listing skips a
+ * member whose record is gone. Updates are published on a channel named like the record key: one channel per
  * operation, so a gateway receives only what its watchers want. A message is
  * `<the writer's time in ms> <Operation JSON>`.
  *
@@ -77,7 +79,7 @@ export const RECORD_FIELDS = {
   fingerprint: "rh",
   /**
    * `rq`: the request as stored (libs/queue's StoredRequest JSON): what a worker runs the operation
-   * from. It may carry a sealed key. Written by create-operation.lua, deleted by
+   * from. It may carry a sealed key. Written by create-operation.lua, emptied (set to '') by
    * write-operation.lua at DONE.
    */
   request: "rq",

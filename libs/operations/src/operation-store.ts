@@ -1,5 +1,5 @@
 import { UnreadableRecordError } from "./errors";
-import { clone, fromJson, toJsonString, type JsonValue } from "@bufbuild/protobuf";
+import { fromJson, toJsonString, type JsonValue } from "@bufbuild/protobuf";
 import { UNKNOWN_FIELDS_IGNORED } from "./json-options";
 import { Operation_Status, OperationSchema, type Operation } from "@imagesvc/proto";
 import {
@@ -161,9 +161,14 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
   // gateway then pays the ZADD once a minute per project, not once per CreateImage. Bounded.
   const markedAt = new Map<string, number>();
   const scripts = defineOperationScripts(redis);
+  // How long after a renewal an index (or after its create, a record) may go without one: a
+  // write within it adds nothing that outlives the expiry already set (see the scripts' headers).
+  const ttlSlackMs = Math.min(60_000, Math.floor(retentionMs / 16));
+  const indexes = indexExpiries(retentionMs + ttlSlackMs, ttlSlackMs);
 
   /** The JSON stored and published: the operation without its version, which Redis owns. */
-  const body = (op: Operation) => toJsonString(OperationSchema, { ...op, version: 0 });
+  const body = (op: Operation) =>
+    toJsonString(OperationSchema, op.version === 0 ? op : { ...op, version: 0 });
   /** A stored Operation JSON; its version is `version`, or the JSON's own (`withVersion`). */
   const parse = (json: string, version: string | undefined, withVersion = false): Operation => {
     // Fields a newer release added are skipped, not an error: during a rolling upgrade old and
@@ -193,32 +198,42 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
     lifecycle: string,
     operation: Operation | undefined,
     address?: { project: string; name: string },
-  ): Promise<[number, number, number]> => {
+  ): Promise<[number, number, number, number?]> => {
     const project = operation?.project ?? address?.project ?? "";
     const name = operation?.name ?? address?.name ?? "";
     const keys = operationKeys(prefix, project, name);
-    return scripts.writeOperation(
-      {
-        recordKey: keys.record,
-        pendingIndexKey: keys.byStatus(Operation_Status.PENDING),
-        runningIndexKey: keys.byStatus(Operation_Status.RUNNING),
-        doneIndexKey: keys.byStatus(Operation_Status.DONE),
-      },
-      {
-        expectedSeq,
-        lifecycle,
-        status: operation === undefined ? "" : operation.status,
-        progress: operation?.progress ?? 0,
-        operation: operation === undefined ? "" : body(operation),
-        retentionMs,
-        channel: keys.channel,
-        indexMember:
-          operation === undefined ? "" : indexMember(createdMs(operation), operation.name),
-        publishCommand: publish,
-        expiredMembersFrom: indexBoundBefore(Date.now() - retentionMs),
-        historyMax: HISTORY_MAX,
-        publishedMs: Date.now(),
-      },
+    // Only the DONE index's renewal is left to this process's memory (the scripts say why).
+    const entered =
+      operation?.status === Operation_Status.DONE ? [keys.byStatus(Operation_Status.DONE)] : [];
+    return indexes.renewing(
+      entered,
+      (indexTtlMs) =>
+        scripts.writeOperation(
+          {
+            recordKey: keys.record,
+            pendingIndexKey: keys.byStatus(Operation_Status.PENDING),
+            runningIndexKey: keys.byStatus(Operation_Status.RUNNING),
+            doneIndexKey: keys.byStatus(Operation_Status.DONE),
+          },
+          {
+            expectedSeq,
+            lifecycle,
+            status: operation === undefined ? "" : operation.status,
+            progress: operation?.progress ?? 0,
+            operation: operation === undefined ? "" : body(operation),
+            retentionMs,
+            channel: keys.channel,
+            indexMember:
+              operation === undefined ? "" : indexMember(createdMs(operation), operation.name),
+            publishCommand: publish,
+            expiredMembersFrom: indexBoundBefore(Date.now() - retentionMs),
+            historyMax: HISTORY_MAX,
+            publishedMs: Date.now(),
+            recordTtlSlackMs: ttlSlackMs,
+            doneIndexTtlMs: indexTtlMs,
+          },
+        ),
+      (answer) => answer[3] === 1,
     );
   };
 
@@ -241,31 +256,34 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
         if (markedAt.size >= 10_000) markedAt.clear();
         markedAt.set(operation.project, now);
       }
-      const [created, name] = await scripts.createOperation(
-        {
-          requestIdKey: requestIdKey(prefix, operation.project, requestId),
-          recordKey: keys.record,
-          allIndexKey: keys.all,
-          pendingIndexKey: keys.byStatus(Operation_Status.PENDING),
-        },
-        {
-          name: operation.name,
-          fingerprint,
-          operation: body(operation),
-          request,
-          notification,
-          createdMs: ct,
-          indexMember: indexMember(ct, operation.name),
-          retentionMs,
-          expiredMembersFrom: indexBoundBefore(Date.now() - retentionMs),
-          lifecycle,
-        },
+      const [created, name] = await indexes.renewing(
+        [keys.all],
+        (indexTtlMs) =>
+          scripts.createOperation(
+            {
+              requestIdKey: requestIdKey(prefix, operation.project, requestId),
+              recordKey: keys.record,
+              allIndexKey: keys.all,
+              pendingIndexKey: keys.byStatus(Operation_Status.PENDING),
+            },
+            {
+              name: operation.name,
+              fingerprint,
+              operation: body(operation),
+              request,
+              notification,
+              createdMs: ct,
+              indexMember: indexMember(ct, operation.name),
+              retentionMs,
+              expiredMembersFrom: indexBoundBefore(Date.now() - retentionMs),
+              lifecycle,
+              allIndexTtlMs: indexTtlMs,
+            },
+          ),
+        ([created]) => created === 1,
       );
-      if (created === 1) {
-        const stored = clone(OperationSchema, operation);
-        stored.version = 1;
-        return { created: true, operation: stored };
-      }
+      // A shallow copy (cheaper than a clone): the caller's operation keeps its version 0.
+      if (created === 1) return { created: true, operation: { ...operation, version: 1 } };
       const [json, version, rh] = await readRecord(
         operation.project,
         name,
@@ -314,7 +332,8 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
       });
       return {
         versions: [...earlier, parse(json, version ?? undefined)],
-        request: rq ?? rv ?? "",
+        // At DONE the stored request is emptied and its view kept.
+        request: rq != null && rq !== "" ? rq : (rv ?? ""),
         notification: nt ?? "",
       };
     },
@@ -440,6 +459,36 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
   };
   // Every failure of Redis to answer reaches callers as a RedisUnavailableError.
   return guardRedisCalls(store);
+}
+
+/**
+ * When this process last renewed each index's expiry. A renewal gives the index `ttlMs` (the
+ * retention and `slackMs` more), so members added within `slackMs` after it, whose records live
+ * the retention, cannot outlive the index: those writes leave its expiry alone. A busy index
+ * costs one PEXPIRE per process per `slackMs`, not one per write. Bounded.
+ */
+function indexExpiries(ttlMs: number, slackMs: number) {
+  const renewedAt = new Map<string, number>();
+  return {
+    /**
+     * Runs `write` with the TTL to give `keys`, or '' when none is due, and marks them renewed
+     * when `renewed` says its answer did renew them.
+     */
+    async renewing<T>(
+      keys: readonly string[],
+      write: (indexTtlMs: number | "") => Promise<T>,
+      renewed: (answer: T) => boolean,
+    ): Promise<T> {
+      const now = Date.now();
+      const due = keys.some((key) => now - (renewedAt.get(key) ?? -Infinity) >= slackMs);
+      const result = await write(due ? ttlMs : "");
+      if (due && renewed(result)) {
+        if (renewedAt.size >= 10_000) renewedAt.clear();
+        for (const key of keys) renewedAt.set(key, now);
+      }
+      return result;
+    },
+  };
 }
 
 /** A record's key that holds no hash (WRONGTYPE) is a record that cannot be read, not an outage. */

@@ -225,7 +225,7 @@ describe("OperationStore", () => {
     const record = await redis.client.hgetall(
       operationKeys(redis.prefix.slice(0, -1), "my-project", op.name).record,
     );
-    expect(record[RECORD_FIELDS.request]).toBeUndefined();
+    expect(record[RECORD_FIELDS.request]).toBe("");
     expect(JSON.parse(done?.request ?? "")).toEqual({ v: 4, image: { name: "web" } });
   });
 

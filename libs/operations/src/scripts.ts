@@ -33,12 +33,13 @@ export interface OperationScripts {
   ): Promise<[created: number, name: string]>;
   /**
    * write-operation.lua: `[-1, 0, 0]` when there is no such record, `[0, seq, 0]` on a lifecycle
-   * conflict, else `[1, lifecycle seq, new version or 0 when no version was written]`.
+   * conflict, else `[1, lifecycle seq, new version or 0 when no version was written, 1 when the
+   * entered index was renewed]` (the last absent when no version was written).
    */
   writeOperation(
     keys: WriteOperationKeys,
     args: WriteOperationArgs,
-  ): Promise<[outcome: number, seq: number, version: number]>;
+  ): Promise<[outcome: number, seq: number, version: number, renewed?: number]>;
 }
 
 /** Defines the scripts on `redis` (EVALSHA, loading them on NOSCRIPT) and returns their calls. */

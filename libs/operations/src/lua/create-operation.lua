@@ -2,8 +2,10 @@
   Creates an operation unless its project already used the request id: sets the request id,
   writes the record (version 1, PENDING, lifecycle sequence 0) and adds the operation to the
   index of all operations and to the PENDING index, trimming from both (on one create in
-  sixteen) the members created before the retention. Everything expires `retentionMs` after
-  this write.
+  sixteen) the members created before the retention. The record and the request id expire
+  `retentionMs` after this write, and so does the PENDING index; the index of all operations is
+  given `allIndexTtlMs` when the caller asks (it renews that index's expiry once per period, not
+  on every create: operation-store.ts).
 
     Input:
       KEYS[1]   requestIdKey        P:{project}:rid:ID, the name a request id maps to
@@ -21,6 +23,7 @@
       ARGV[8]   expiredMembersFrom  lex bound: the members past the retention sort from here on
       ARGV[9]   lifecycle           the lifecycle state, as libs/lifecycle encodes it
       ARGV[10]  notification        the request's webhook JSON, '' for none
+      ARGV[11]  allIndexTtlMs       the index of all operations' new time to live, ms; '' to leave it
 
     Record fields (RECORD_FIELDS in keys.ts): writes all of them, v s p op rh rq ct ls lc, and
     nt when the request asked for a webhook.
@@ -44,6 +47,7 @@ local retentionMs = ARGV[7]
 local expiredMembersFrom = ARGV[8]
 local lifecycle = ARGV[9]
 local notification = ARGV[10]
+local allIndexTtlMs = ARGV[11]
 
 -- One command when the request id is new (the common case): set it only if it is not taken.
 if not redis.call('SET', requestIdKey, name, 'NX', 'PX', retentionMs) then
@@ -60,9 +64,9 @@ redis.call('PEXPIRE', recordKey, retentionMs)
 -- Members past the retention are trimmed on one create in sixteen (the name's last hex digit is
 -- random): an index stays bounded, and ListOperations already skips a member whose record is gone.
 local trims = string.sub(name, -1) == '0'
-for _, indexKey in ipairs({allIndexKey, pendingIndexKey}) do
+for indexKey, ttl in pairs({[allIndexKey] = allIndexTtlMs, [pendingIndexKey] = retentionMs}) do
   redis.call('ZADD', indexKey, 0, indexMember)
   if trims then redis.call('ZREMRANGEBYLEX', indexKey, expiredMembersFrom, '+') end
-  redis.call('PEXPIRE', indexKey, retentionMs)
+  if ttl ~= '' then redis.call('PEXPIRE', indexKey, ttl) end
 end
 return {1, name}

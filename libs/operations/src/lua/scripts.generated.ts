@@ -16,8 +16,10 @@ export interface LuaScript {
  * create-operation.lua: Creates an operation unless its project already used the request id: sets
  * the request id, writes the record (version 1, PENDING, lifecycle sequence 0) and adds the
  * operation to the index of all operations and to the PENDING index, trimming from both (on one
- * create in sixteen) the members created before the retention. Everything expires `retentionMs`
- * after this write.
+ * create in sixteen) the members created before the retention. The record and the request id expire
+ * `retentionMs` after this write, and so does the PENDING index; the index of all operations is
+ * given `allIndexTtlMs` when the caller asks (it renews that index's expiry once per period, not on
+ * every create: operation-store.ts).
  */
 export const createOperationScript: LuaScript = {
   file: "create-operation.lua",
@@ -26,8 +28,10 @@ export const createOperationScript: LuaScript = {
   Creates an operation unless its project already used the request id: sets the request id,
   writes the record (version 1, PENDING, lifecycle sequence 0) and adds the operation to the
   index of all operations and to the PENDING index, trimming from both (on one create in
-  sixteen) the members created before the retention. Everything expires \`retentionMs\` after
-  this write.
+  sixteen) the members created before the retention. The record and the request id expire
+  \`retentionMs\` after this write, and so does the PENDING index; the index of all operations is
+  given \`allIndexTtlMs\` when the caller asks (it renews that index's expiry once per period, not
+  on every create: operation-store.ts).
 
     Input:
       KEYS[1]   requestIdKey        P:{project}:rid:ID, the name a request id maps to
@@ -45,6 +49,7 @@ export const createOperationScript: LuaScript = {
       ARGV[8]   expiredMembersFrom  lex bound: the members past the retention sort from here on
       ARGV[9]   lifecycle           the lifecycle state, as libs/lifecycle encodes it
       ARGV[10]  notification        the request's webhook JSON, '' for none
+      ARGV[11]  allIndexTtlMs       the index of all operations' new time to live, ms; '' to leave it
 
     Record fields (RECORD_FIELDS in keys.ts): writes all of them, v s p op rh rq ct ls lc, and
     nt when the request asked for a webhook.
@@ -68,6 +73,7 @@ local retentionMs = ARGV[7]
 local expiredMembersFrom = ARGV[8]
 local lifecycle = ARGV[9]
 local notification = ARGV[10]
+local allIndexTtlMs = ARGV[11]
 
 -- One command when the request id is new (the common case): set it only if it is not taken.
 if not redis.call('SET', requestIdKey, name, 'NX', 'PX', retentionMs) then
@@ -84,10 +90,10 @@ redis.call('PEXPIRE', recordKey, retentionMs)
 -- Members past the retention are trimmed on one create in sixteen (the name's last hex digit is
 -- random): an index stays bounded, and ListOperations already skips a member whose record is gone.
 local trims = string.sub(name, -1) == '0'
-for _, indexKey in ipairs({allIndexKey, pendingIndexKey}) do
+for indexKey, ttl in pairs({[allIndexKey] = allIndexTtlMs, [pendingIndexKey] = retentionMs}) do
   redis.call('ZADD', indexKey, 0, indexMember)
   if trims then redis.call('ZREMRANGEBYLEX', indexKey, expiredMembersFrom, '+') end
-  redis.call('PEXPIRE', indexKey, retentionMs)
+  if ttl ~= '' then redis.call('PEXPIRE', indexKey, ttl) end
 end
 return {1, name}
 `,
@@ -132,6 +138,8 @@ export interface CreateOperationArgs {
   readonly lifecycle: string | number;
   /** the request's webhook JSON, '' for none */
   readonly notification: string | number;
+  /** the index of all operations' new time to live, ms; '' to leave it */
+  readonly allIndexTtlMs: string | number;
 }
 
 /** The ARGV of create-operation.lua, in the order its header lists them. */
@@ -147,6 +155,7 @@ export function createOperationArgs(args: CreateOperationArgs): (string | number
     args.expiredMembersFrom,
     args.lifecycle,
     args.notification,
+    args.allIndexTtlMs,
   ];
 }
 
@@ -307,17 +316,17 @@ export function releaseLockArgs(args: ReleaseLockArgs): (string | number)[] {
 }
 
 /**
- * take-token.lua: Takes one token from a principal's bucket, refilled continuously at `refillPerMs`
- * up to `capacity`, on Redis's own clock so that every gateway replica draws from the same bucket
- * and none needs to agree on time.
+ * take-token.lua: Takes up to `want` tokens from a bucket, refilled continuously at `refillPerMs`
+ * up to `capacity`, on Redis's own clock so that every process draws from the same bucket and none
+ * needs to agree on time. It grants what the bucket holds, from one token to `want`, or none.
  */
 export const takeTokenScript: LuaScript = {
   file: "take-token.lua",
   numberOfKeys: 1,
   lua: `--[[
-  Takes one token from a principal's bucket, refilled continuously at \`refillPerMs\` up to
-  \`capacity\`, on Redis's own clock so that every gateway replica draws from the same bucket and
-  none needs to agree on time.
+  Takes up to \`want\` tokens from a bucket, refilled continuously at \`refillPerMs\` up to
+  \`capacity\`, on Redis's own clock so that every process draws from the same bucket and none
+  needs to agree on time. It grants what the bucket holds, from one token to \`want\`, or none.
 
     Input:
       KEYS[1]   bucketKey    P:{ratelimit:PRINCIPAL}, the bucket: hash of tokens and ts
@@ -325,18 +334,21 @@ export const takeTokenScript: LuaScript = {
       ARGV[1]   capacity     the most tokens the bucket holds (the burst)
       ARGV[2]   refillPerMs  tokens added per ms
       ARGV[3]   ttlMs        how long an untouched bucket lives: long enough to refill whole
+      ARGV[4]   want         the most tokens to take, at least 1
 
     Output:
-      0       a token was taken
-      n > 0   none: the ms until one is available
+      {granted, 0}   1 to \`want\` tokens were taken
+      {0, waitMs}    none: the ms until one is available
 ]]
 local bucketKey = KEYS[1]
 
 local capacity = ARGV[1]
 local refillPerMs = ARGV[2]
 local ttlMs = ARGV[3]
+local want = ARGV[4]
 capacity = tonumber(capacity)
 refillPerMs = tonumber(refillPerMs)
+want = tonumber(want)
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -344,11 +356,16 @@ local bucket = redis.call('HMGET', bucketKey, 'tokens', 'ts')
 local tokens = tonumber(bucket[1]) or capacity
 local ts = tonumber(bucket[2]) or now
 tokens = math.min(capacity, tokens + math.max(0, now - ts) * refillPerMs)
-local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / refillPerMs) end
+local granted, wait = 0, 0
+if tokens >= 1 then
+  granted = math.min(want, math.floor(tokens))
+  tokens = tokens - granted
+else
+  wait = math.ceil((1 - tokens) / refillPerMs)
+end
 redis.call('HSET', bucketKey, 'tokens', tostring(tokens), 'ts', now)
 redis.call('PEXPIRE', bucketKey, ttlMs)
-return wait
+return {granted, wait}
 `,
 };
 
@@ -371,11 +388,13 @@ export interface TakeTokenArgs {
   readonly refillPerMs: string | number;
   /** how long an untouched bucket lives: long enough to refill whole */
   readonly ttlMs: string | number;
+  /** the most tokens to take, at least 1 */
+  readonly want: string | number;
 }
 
 /** The ARGV of take-token.lua, in the order its header lists them. */
 export function takeTokenArgs(args: TakeTokenArgs): (string | number)[] {
-  return [args.capacity, args.refillPerMs, args.ttlMs];
+  return [args.capacity, args.refillPerMs, args.ttlMs, args.want];
 }
 
 /**
@@ -401,8 +420,14 @@ export const writeOperationScript: LuaScript = {
   version pushes the one it replaces onto the record's history (\`hs\`, newline-separated JSON,
   oldest first), which keeps the newest \`historyMax - 1\` so that with the current version the
   record holds at most \`historyMax\`. At DONE the stored job payload (\`rq\`, which may carry a
-  sealed key) is dropped: nothing will run the job again; what the caller asked for stays, as
+  sealed key) is emptied: nothing will run the job again; what the caller asked for stays, as
   \`rv\`, without its sealed keys.
+
+  Expiry: a DONE version, and any write more than \`recordTtlSlackMs\` after the operation was
+  created, gives the record \`retentionMs\` again. An earlier write leaves it: the create gave it
+  \`retentionMs\` less than that slack ago. The index a version enters is given \`retentionMs\`, but
+  the DONE index \`doneIndexTtlMs\`, and only when the caller asks (it renews that index's expiry
+  once per period: operation-store.ts).
 
     Input:
       KEYS[1]   recordKey           P:{project}:op:NAME, the operation record
@@ -422,9 +447,12 @@ export const writeOperationScript: LuaScript = {
       ARGV[10]  expiredMembersFrom  lex bound: the members past the retention sort from here on
       ARGV[11]  historyMax          how many versions the record keeps, the current one included
       ARGV[12]  publishedMs         the writer's clock, ms since the epoch, for the published message
+      ARGV[13]  recordTtlSlackMs    how long after the create a write may leave the record's expiry
+      ARGV[14]  doneIndexTtlMs      the DONE index's new time to live when the version enters it,
+                                    ms; '' to leave it
 
-    Record fields (RECORD_FIELDS in keys.ts): reads v s p op ls hs hn rq; writes ls lc for a
-    lifecycle step and v s p op hs hn for a version; at DONE writes rv and deletes rq.
+    Record fields (RECORD_FIELDS in keys.ts): reads v s p op ls hs hn rq ct; writes ls lc for a
+    lifecycle step and v s p op hs hn for a version; at DONE writes rv and empties rq.
 
     Publishes:
       \`<publishedMs> <Operation JSON with its version>\` on the channel, so subscribers can
@@ -433,8 +461,10 @@ export const writeOperationScript: LuaScript = {
     Output:
       {-1, 0, 0}              there is no such record
       {0, seq, 0}             lifecycle conflict: the record's sequence number is seq
-      {1, seq, version or 0}  written: the lifecycle sequence number, and the new version or 0
-                              when no version was written
+      {1, seq, version or 0, renewed}
+                              written: the lifecycle sequence number, the new version or 0
+                              when no version was written, and 1 when the DONE index was
+                              given doneIndexTtlMs (0 or absent when not)
 ]]
 local recordKey = KEYS[1]
 local pendingIndexKey = KEYS[2]
@@ -453,11 +483,15 @@ local publishCommand = ARGV[9]
 local expiredMembersFrom = ARGV[10]
 local historyMax = ARGV[11]
 local publishedMs = ARGV[12]
+local recordTtlSlackMs = ARGV[13]
+local doneIndexTtlMs = ARGV[14]
 
 -- The status indexes by status number.
 local indexKeyOfStatus = {pendingIndexKey, runningIndexKey, doneIndexKey}
 
-local current = redis.call('HMGET', recordKey, 'v', 's', 'p', 'op', 'ls', 'hs', 'hn', 'rq')
+-- 1 once the DONE index was given doneIndexTtlMs, so that the caller knows it was renewed.
+local renewed = 0
+local current = redis.call('HMGET', recordKey, 'v', 's', 'p', 'op', 'ls', 'hs', 'hn', 'rq', 'ct')
 if not current[1] then return {-1, 0, 0} end
 local seq = tonumber(current[5] or '0')
 if expectedSeq ~= '' and seq ~= tonumber(expectedSeq) then return {0, seq, 0} end
@@ -487,23 +521,28 @@ if status ~= '' then
         'hs', history, 'hn', kept}) do
       fields[#fields + 1] = x
     end
-    -- What the caller asked for outlives the job payload, without the sealed keys.
-    if newStatus == 3 and current[8] then
+    -- What the caller asked for outlives the job payload, without the sealed keys; the payload
+    -- is emptied in the same HSET (one command fewer than an HDEL).
+    if newStatus == 3 and current[8] and current[8] ~= '' then
       local ok, stored = pcall(cjson.decode, current[8])
       if ok and type(stored) == 'table' then
         stored.sealed = nil
         fields[#fields + 1] = 'rv'
         fields[#fields + 1] = cjson.encode(stored)
       end
+      fields[#fields + 1] = 'rq'
+      fields[#fields + 1] = ''
     end
   end
 end
 if #fields == 0 then return {1, seq, 0} end
--- One HSET and one PEXPIRE for the lifecycle step and the version together.
+-- One HSET, and at most one PEXPIRE, for the lifecycle step and the version together.
 redis.call('HSET', recordKey, unpack(fields))
-redis.call('PEXPIRE', recordKey, retentionMs)
+if (version > 0 and newStatus == 3)
+    or tonumber(publishedMs) - tonumber(current[9] or '0') >= tonumber(recordTtlSlackMs) then
+  redis.call('PEXPIRE', recordKey, retentionMs)
+end
 if version == 0 then return {1, seq, 0} end
-if newStatus == 3 then redis.call('HDEL', recordKey, 'rq') end
 if newStatus ~= oldStatus then
   redis.call('ZREM', indexKeyOfStatus[oldStatus], indexMember)
   redis.call('ZADD', indexKeyOfStatus[newStatus], 0, indexMember)
@@ -511,11 +550,18 @@ if newStatus ~= oldStatus then
   if string.sub(indexMember, -1) == '0' then
     redis.call('ZREMRANGEBYLEX', indexKeyOfStatus[newStatus], expiredMembersFrom, '+')
   end
-  redis.call('PEXPIRE', indexKeyOfStatus[newStatus], retentionMs)
+  -- PENDING and RUNNING empty and come back often, so they are renewed on every entry; DONE,
+  -- which stays, when the caller says it is due.
+  if newStatus ~= 3 then
+    redis.call('PEXPIRE', indexKeyOfStatus[newStatus], retentionMs)
+  elseif doneIndexTtlMs ~= '' then
+    redis.call('PEXPIRE', doneIndexKey, doneIndexTtlMs)
+    renewed = 1
+  end
 end
 redis.call(publishCommand, channel,
   publishedMs .. ' {"version":' .. version .. ',' .. string.sub(operation, 2))
-return {1, seq, version}
+return {1, seq, version, renewed}
 `,
 };
 
@@ -562,6 +608,10 @@ export interface WriteOperationArgs {
   readonly historyMax: string | number;
   /** the writer's clock, ms since the epoch, for the published message */
   readonly publishedMs: string | number;
+  /** how long after the create a write may leave the record's expiry */
+  readonly recordTtlSlackMs: string | number;
+  /** the DONE index's new time to live when the version enters it, ms; '' to leave it */
+  readonly doneIndexTtlMs: string | number;
 }
 
 /** The ARGV of write-operation.lua, in the order its header lists them. */
@@ -579,5 +629,7 @@ export function writeOperationArgs(args: WriteOperationArgs): (string | number)[
     args.expiredMembersFrom,
     args.historyMax,
     args.publishedMs,
+    args.recordTtlSlackMs,
+    args.doneIndexTtlMs,
   ];
 }

@@ -1,7 +1,7 @@
 --[[
-  Takes one token from a principal's bucket, refilled continuously at `refillPerMs` up to
-  `capacity`, on Redis's own clock so that every gateway replica draws from the same bucket and
-  none needs to agree on time.
+  Takes up to `want` tokens from a bucket, refilled continuously at `refillPerMs` up to
+  `capacity`, on Redis's own clock so that every process draws from the same bucket and none
+  needs to agree on time. It grants what the bucket holds, from one token to `want`, or none.
 
     Input:
       KEYS[1]   bucketKey    P:{ratelimit:PRINCIPAL}, the bucket: hash of tokens and ts
@@ -9,18 +9,21 @@
       ARGV[1]   capacity     the most tokens the bucket holds (the burst)
       ARGV[2]   refillPerMs  tokens added per ms
       ARGV[3]   ttlMs        how long an untouched bucket lives: long enough to refill whole
+      ARGV[4]   want         the most tokens to take, at least 1
 
     Output:
-      0       a token was taken
-      n > 0   none: the ms until one is available
+      {granted, 0}   1 to `want` tokens were taken
+      {0, waitMs}    none: the ms until one is available
 ]]
 local bucketKey = KEYS[1]
 
 local capacity = ARGV[1]
 local refillPerMs = ARGV[2]
 local ttlMs = ARGV[3]
+local want = ARGV[4]
 capacity = tonumber(capacity)
 refillPerMs = tonumber(refillPerMs)
+want = tonumber(want)
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -28,8 +31,13 @@ local bucket = redis.call('HMGET', bucketKey, 'tokens', 'ts')
 local tokens = tonumber(bucket[1]) or capacity
 local ts = tonumber(bucket[2]) or now
 tokens = math.min(capacity, tokens + math.max(0, now - ts) * refillPerMs)
-local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / refillPerMs) end
+local granted, wait = 0, 0
+if tokens >= 1 then
+  granted = math.min(want, math.floor(tokens))
+  tokens = tokens - granted
+else
+  wait = math.ceil((1 - tokens) / refillPerMs)
+end
 redis.call('HSET', bucketKey, 'tokens', tostring(tokens), 'ts', now)
 redis.call('PEXPIRE', bucketKey, ttlMs)
-return wait
+return {granted, wait}

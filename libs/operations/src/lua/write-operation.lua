@@ -14,8 +14,14 @@
   version pushes the one it replaces onto the record's history (`hs`, newline-separated JSON,
   oldest first), which keeps the newest `historyMax - 1` so that with the current version the
   record holds at most `historyMax`. At DONE the stored job payload (`rq`, which may carry a
-  sealed key) is dropped: nothing will run the job again; what the caller asked for stays, as
+  sealed key) is emptied: nothing will run the job again; what the caller asked for stays, as
   `rv`, without its sealed keys.
+
+  Expiry: a DONE version, and any write more than `recordTtlSlackMs` after the operation was
+  created, gives the record `retentionMs` again. An earlier write leaves it: the create gave it
+  `retentionMs` less than that slack ago. The index a version enters is given `retentionMs`, but
+  the DONE index `doneIndexTtlMs`, and only when the caller asks (it renews that index's expiry
+  once per period: operation-store.ts).
 
     Input:
       KEYS[1]   recordKey           P:{project}:op:NAME, the operation record
@@ -35,9 +41,12 @@
       ARGV[10]  expiredMembersFrom  lex bound: the members past the retention sort from here on
       ARGV[11]  historyMax          how many versions the record keeps, the current one included
       ARGV[12]  publishedMs         the writer's clock, ms since the epoch, for the published message
+      ARGV[13]  recordTtlSlackMs    how long after the create a write may leave the record's expiry
+      ARGV[14]  doneIndexTtlMs      the DONE index's new time to live when the version enters it,
+                                    ms; '' to leave it
 
-    Record fields (RECORD_FIELDS in keys.ts): reads v s p op ls hs hn rq; writes ls lc for a
-    lifecycle step and v s p op hs hn for a version; at DONE writes rv and deletes rq.
+    Record fields (RECORD_FIELDS in keys.ts): reads v s p op ls hs hn rq ct; writes ls lc for a
+    lifecycle step and v s p op hs hn for a version; at DONE writes rv and empties rq.
 
     Publishes:
       `<publishedMs> <Operation JSON with its version>` on the channel, so subscribers can
@@ -46,8 +55,10 @@
     Output:
       {-1, 0, 0}              there is no such record
       {0, seq, 0}             lifecycle conflict: the record's sequence number is seq
-      {1, seq, version or 0}  written: the lifecycle sequence number, and the new version or 0
-                              when no version was written
+      {1, seq, version or 0, renewed}
+                              written: the lifecycle sequence number, the new version or 0
+                              when no version was written, and 1 when the DONE index was
+                              given doneIndexTtlMs (0 or absent when not)
 ]]
 local recordKey = KEYS[1]
 local pendingIndexKey = KEYS[2]
@@ -66,11 +77,15 @@ local publishCommand = ARGV[9]
 local expiredMembersFrom = ARGV[10]
 local historyMax = ARGV[11]
 local publishedMs = ARGV[12]
+local recordTtlSlackMs = ARGV[13]
+local doneIndexTtlMs = ARGV[14]
 
 -- The status indexes by status number.
 local indexKeyOfStatus = {pendingIndexKey, runningIndexKey, doneIndexKey}
 
-local current = redis.call('HMGET', recordKey, 'v', 's', 'p', 'op', 'ls', 'hs', 'hn', 'rq')
+-- 1 once the DONE index was given doneIndexTtlMs, so that the caller knows it was renewed.
+local renewed = 0
+local current = redis.call('HMGET', recordKey, 'v', 's', 'p', 'op', 'ls', 'hs', 'hn', 'rq', 'ct')
 if not current[1] then return {-1, 0, 0} end
 local seq = tonumber(current[5] or '0')
 if expectedSeq ~= '' and seq ~= tonumber(expectedSeq) then return {0, seq, 0} end
@@ -100,23 +115,28 @@ if status ~= '' then
         'hs', history, 'hn', kept}) do
       fields[#fields + 1] = x
     end
-    -- What the caller asked for outlives the job payload, without the sealed keys.
-    if newStatus == 3 and current[8] then
+    -- What the caller asked for outlives the job payload, without the sealed keys; the payload
+    -- is emptied in the same HSET (one command fewer than an HDEL).
+    if newStatus == 3 and current[8] and current[8] ~= '' then
       local ok, stored = pcall(cjson.decode, current[8])
       if ok and type(stored) == 'table' then
         stored.sealed = nil
         fields[#fields + 1] = 'rv'
         fields[#fields + 1] = cjson.encode(stored)
       end
+      fields[#fields + 1] = 'rq'
+      fields[#fields + 1] = ''
     end
   end
 end
 if #fields == 0 then return {1, seq, 0} end
--- One HSET and one PEXPIRE for the lifecycle step and the version together.
+-- One HSET, and at most one PEXPIRE, for the lifecycle step and the version together.
 redis.call('HSET', recordKey, unpack(fields))
-redis.call('PEXPIRE', recordKey, retentionMs)
+if (version > 0 and newStatus == 3)
+    or tonumber(publishedMs) - tonumber(current[9] or '0') >= tonumber(recordTtlSlackMs) then
+  redis.call('PEXPIRE', recordKey, retentionMs)
+end
 if version == 0 then return {1, seq, 0} end
-if newStatus == 3 then redis.call('HDEL', recordKey, 'rq') end
 if newStatus ~= oldStatus then
   redis.call('ZREM', indexKeyOfStatus[oldStatus], indexMember)
   redis.call('ZADD', indexKeyOfStatus[newStatus], 0, indexMember)
@@ -124,8 +144,15 @@ if newStatus ~= oldStatus then
   if string.sub(indexMember, -1) == '0' then
     redis.call('ZREMRANGEBYLEX', indexKeyOfStatus[newStatus], expiredMembersFrom, '+')
   end
-  redis.call('PEXPIRE', indexKeyOfStatus[newStatus], retentionMs)
+  -- PENDING and RUNNING empty and come back often, so they are renewed on every entry; DONE,
+  -- which stays, when the caller says it is due.
+  if newStatus ~= 3 then
+    redis.call('PEXPIRE', indexKeyOfStatus[newStatus], retentionMs)
+  elseif doneIndexTtlMs ~= '' then
+    redis.call('PEXPIRE', doneIndexKey, doneIndexTtlMs)
+    renewed = 1
+  end
 end
 redis.call(publishCommand, channel,
   publishedMs .. ' {"version":' .. version .. ',' .. string.sub(operation, 2))
-return {1, seq, version}
+return {1, seq, version, renewed}
