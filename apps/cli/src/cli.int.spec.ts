@@ -451,10 +451,12 @@ describe("images promote, rollback, deprecate, retention, share, family", () => 
       made.push(image);
     }
     const [a = "", b = ""] = made;
-    const promoted = await images(["promote", a, "--project", "my-project"]);
+    /** `images` with `--project my-project`. */
+    const inMyProject = (...args: string[]) => images([...args, "--project", "my-project"]);
+    const promoted = await inMyProject("promote", a);
     expect(promoted.code).toBe(0);
     expect(promoted.stderr).toContain(`Done: ${family} resolves to ${a}; ${b} is DEPRECATED`);
-    const shown = await images(["family", family, "--project", "my-project", "--json"]);
+    const shown = await inMyProject("family", family, "--json");
     expect(JSON.parse(shown.stdout)).toMatchObject({
       resolvesTo: a,
       images: [
@@ -462,65 +464,33 @@ describe("images promote, rollback, deprecate, retention, share, family", () => 
         { name: a, state: "ACTIVE" },
       ],
     });
-    const back = await images(["rollback", family, "--project", "my-project", "--to", b]);
+    const back = await inMyProject("rollback", family, "--to", b);
     expect(back.code).toBe(0);
     expect(back.stderr).toContain(`${family} resolves to ${b}`);
-    const planned = await images([
-      "deprecate",
-      a,
-      "--project",
-      "my-project",
-      "--replacement",
-      b,
-      "--obsolete-in",
-      "30d",
-    ]);
+    const planned = await inMyProject("deprecate", a, "--replacement", b, "--obsolete-in", "30d");
     expect(planned.code).toBe(0);
     expect(planned.stderr).toMatch(/scheduled: OBSOLETE at 20\d\d-/);
-    const table = await images(["family", family, "--project", "my-project"]);
+    const table = await inMyProject("family", family);
     expect(table.stdout.split("\n")[0]).toBe(`${family} resolves to ${b}`);
     expect(table.stdout).toMatch(new RegExp(`${a} +READY +DEPRECATED .* OBSOLETE at 20`));
-    const kept = await images([
-      "retention",
-      family,
-      "--project",
-      "my-project",
-      "--keep-newest",
-      "5",
-    ]);
+    const kept = await inMyProject("retention", family, "--keep-newest", "5");
     expect(kept.code).toBe(0);
     expect(kept.stdout).toContain(`family ${family} keeps the newest 5 images`);
-    const shared = await images([
+    const shared = await inMyProject(
       "share",
       b,
-      "--project",
-      "my-project",
       "--member",
       "serviceAccount:boot@other.iam.gserviceaccount.com",
-    ]);
+    );
     expect(shared.code).toBe(0);
     expect(shared.stderr).toContain("holds roles/compute.imageUser");
-    const bad = await images([
-      "share",
-      b,
-      "--project",
-      "my-project",
-      "--member",
-      "boot@other.example.com",
-    ]);
+    const bad = await inMyProject("share", b, "--member", "boot@other.example.com");
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("members[0] (--member):");
-    const when = await images([
-      "deprecate",
-      a,
-      "--project",
-      "my-project",
-      "--obsolete-in",
-      "3 months",
-    ]);
+    const when = await inMyProject("deprecate", a, "--obsolete-in", "3 months");
     expect(when.code).toBe(2);
     expect(when.stderr).toContain('--obsolete-in: "3 months" is not a duration');
-    const missing = await images(["promote", name("nope"), "--project", "my-project"]);
+    const missing = await inMyProject("promote", name("nope"));
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/RESOURCE_NOT_FOUND: image nope-\w+ does not exist/);
   });

@@ -101,6 +101,21 @@ function withCommonFlags(command: Command, ctx: ReleaseContext): Command {
     .option("--async", "print the operation and return without waiting");
 }
 
+/**
+ * Refuses a request that has violations, each with the flag it came from; sends any other and
+ * follows its operation.
+ */
+async function submit(
+  ctx: ReleaseContext,
+  flags: Common,
+  violations: readonly FieldViolation[],
+  flagOf: Readonly<Record<string, string>>,
+  send: () => Promise<Operation>,
+) {
+  if (violations.length > 0) refuse(violations, flagOf);
+  else await run(ctx, flags, send);
+}
+
 /** Sends the request, then prints the operation (--async) or follows it to DONE. */
 async function run(ctx: ReleaseContext, flags: Common, send: () => Promise<Operation>) {
   const op = await send();
@@ -133,12 +148,9 @@ export function addReleaseCommands(program: Command, ctx: ReleaseContext): void 
     ctx,
   ).action(async (image: string, flags: Common) => {
     const request = create(PromoteImageRequestSchema, { ...common(flags), image });
-    const violations = validatePromoteImageRequest(request);
-    if (violations.length > 0) {
-      refuse(violations, { image: "IMAGE" });
-      return;
-    }
-    await run(ctx, flags, () => ctx.client().promoteImage(request));
+    await submit(ctx, flags, validatePromoteImageRequest(request), { image: "IMAGE" }, () =>
+      ctx.client().promoteImage(request),
+    );
   });
 
   withCommonFlags(
@@ -158,12 +170,13 @@ export function addReleaseCommands(program: Command, ctx: ReleaseContext): void 
       toImage: flags.to ?? "",
       obsolete: flags.obsolete === true,
     });
-    const violations = validateRollbackFamilyRequest(request);
-    if (violations.length > 0) {
-      refuse(violations, { family: "FAMILY", to_image: "--to" });
-      return;
-    }
-    await run(ctx, flags, () => ctx.client().rollbackFamily(request));
+    await submit(
+      ctx,
+      flags,
+      validateRollbackFamilyRequest(request),
+      { family: "FAMILY", to_image: "--to" },
+      () => ctx.client().rollbackFamily(request),
+    );
   });
 
   const deprecate = withCommonFlags(
@@ -208,19 +221,20 @@ export function addReleaseCommands(program: Command, ctx: ReleaseContext): void 
       ...(times.obsolete !== undefined && { obsoleteTime: timestampFromMs(times.obsolete) }),
       ...(times.delete !== undefined && { deleteTime: timestampFromMs(times.delete) }),
     });
-    const violations = validateDeprecateImageRequest(request);
-    if (violations.length > 0) {
-      refuse(violations, {
+    await submit(
+      ctx,
+      flags,
+      validateDeprecateImageRequest(request),
+      {
         image: "IMAGE",
         state: "--state",
         replacement: "--replacement",
         deprecate_time: "--deprecate-in/--deprecate-at",
         obsolete_time: "--obsolete-in/--obsolete-at",
         delete_time: "--delete-in/--delete-at",
-      });
-      return;
-    }
-    await run(ctx, flags, () => ctx.client().deprecateImage(request));
+      },
+      () => ctx.client().deprecateImage(request),
+    );
   });
 
   program
@@ -324,12 +338,13 @@ export function addReleaseCommands(program: Command, ctx: ReleaseContext): void 
       members: flags.member,
       role: flags.role ?? "",
     });
-    const violations = validateShareImageRequest(request);
-    if (violations.length > 0) {
-      refuse(violations, { image: "IMAGE", members: "--member", role: "--role" });
-      return;
-    }
-    await run(ctx, flags, () => ctx.client().shareImage(request));
+    await submit(
+      ctx,
+      flags,
+      validateShareImageRequest(request),
+      { image: "IMAGE", members: "--member", role: "--role" },
+      () => ctx.client().shareImage(request),
+    );
   });
 
   program

@@ -5,6 +5,7 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { ConnectError, type Client } from "@connectrpc/connect";
 import { Operation_Status, type Family, type ImageService, type Operation } from "@imagesvc/proto";
+import { fillTextTable, type Column } from "./text-table";
 
 const RELEASE_TYPES = new Set([
   "promote",
@@ -20,6 +21,28 @@ function element<T extends HTMLElement>(id: string, type: new () => T): T {
   if (!(found instanceof type)) throw new Error(`index.html has no #${id} of the right kind`);
   return found;
 }
+
+/** The family's images as the table shows them; `current` is marked as such. */
+const imageColumns = (current: string): Column<Family["images"][number]>[] => [
+  { header: "Image", text: (image) => image.name },
+  { header: "Status", text: (image) => image.status },
+  {
+    header: "State",
+    text: (image) =>
+      stateOf(image.deprecated?.state) + (image.name === current ? " (current)" : ""),
+  },
+  { header: "Created", text: (image) => time(image.creationTimestamp) },
+  {
+    header: "Scheduled",
+    text: (image) =>
+      image.schedule
+        .map(
+          (s) =>
+            `${s.state} at ${s.time === undefined ? "" : new Date(timestampMs(s.time)).toLocaleString()}`,
+        )
+        .join(", "),
+  },
+];
 
 const time = (iso: string) => (iso === "" ? "" : new Date(iso).toLocaleString());
 const stateOf = (state: string | undefined) =>
@@ -60,7 +83,8 @@ export function initFamilyView(
   const form = element("family-form", HTMLFormElement);
   const input = element("family", HTMLInputElement);
   const resolves = element("family-resolves", HTMLParagraphElement);
-  const body = element("family-images", HTMLTableElement).tBodies[0];
+  const images = element("family-images", HTMLTableElement);
+  fillTextTable(images, imageColumns(""), []);
   const policy = element("family-policy", HTMLParagraphElement);
   const history = element("family-history", HTMLUListElement);
   const rollback = element("rollback", HTMLButtonElement);
@@ -77,7 +101,7 @@ export function initFamilyView(
     } catch (e) {
       resolves.textContent = `Could not read family ${name}: ${ConnectError.from(e).rawMessage}`;
       rollback.hidden = true;
-      body?.replaceChildren();
+      fillTextTable(images, imageColumns(""), []);
       return;
     }
     shown = family;
@@ -85,30 +109,9 @@ export function initFamilyView(
       family.resolvesTo === ""
         ? `${family.name} resolves to nothing: it has no READY ACTIVE image.`
         : `${family.name} resolves to ${family.resolvesTo}.`;
-    body?.replaceChildren(
-      ...family.images.map((image) => {
-        const tr = document.createElement("tr");
-        const cells = [
-          image.name,
-          image.status,
-          stateOf(image.deprecated?.state) + (image.name === family.resolvesTo ? " (current)" : ""),
-          time(image.creationTimestamp),
-          image.schedule
-            .map(
-              (s) =>
-                `${s.state} at ${s.time === undefined ? "" : new Date(timestampMs(s.time)).toLocaleString()}`,
-            )
-            .join(", "),
-        ];
-        for (const text of cells) {
-          const td = document.createElement("td");
-          td.textContent = text;
-          tr.append(td);
-        }
-        if (image.name === family.resolvesTo) tr.className = "current";
-        return tr;
-      }),
-    );
+    fillTextTable(images, imageColumns(family.resolvesTo), family.images, (tr, image) => {
+      if (image.name === family.resolvesTo) tr.className = "current";
+    });
     const p = family.policy;
     policy.textContent =
       p === undefined

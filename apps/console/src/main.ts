@@ -22,6 +22,22 @@ import {
 import { backoffDelay, sleep } from "@imagesvc/runtime";
 import { validateCreateImageRequest } from "@imagesvc/validation";
 import { initFamilyView } from "./family";
+import { fillTextTable, type Column } from "./text-table";
+
+/** The columns of an operation's versions in its details. */
+const VERSION_COLUMNS: Column<Operation>[] = [
+  { header: "Version", text: (v) => `v${v.version}` },
+  { header: "Status", text: (v) => Operation_Status[v.status] },
+  { header: "Progress", text: (v) => `${v.progress}%` },
+  { header: "Message", text: (v) => v.statusMessage },
+  {
+    header: "Error",
+    text: (v) => {
+      const failure = v.error?.errors[0];
+      return failure === undefined ? "" : `${failure.code}: ${failure.message}`;
+    },
+  },
+];
 
 const TOKEN_KEY = "imagesvc-token";
 /** Reconnects and retries back off from 250 ms to 4 s, jittered, so many tabs do not retry in step. */
@@ -568,22 +584,7 @@ function renderDetail(row: Row, recorded: OperationHistory): void {
   const first = recorded.versions[0]?.version ?? 1;
   $("history-note").textContent =
     first > 1 ? `Versions 1 to ${first - 1} are no longer kept; the newest 100 are.` : "";
-  const body = ($("history") as HTMLTableElement).tBodies[0];
-  body?.replaceChildren(
-    ...recorded.versions.map((v) => {
-      const tr = document.createElement("tr");
-      const failure = v.error?.errors[0];
-      for (const text of [
-        `v${v.version}`,
-        Operation_Status[v.status],
-        `${v.progress}%`,
-        v.statusMessage,
-        failure === undefined ? "" : `${failure.code}: ${failure.message}`,
-      ])
-        tr.insertCell().textContent = text;
-      return tr;
-    }),
-  );
+  fillTextTable($("history") as HTMLTableElement, VERSION_COLUMNS, recorded.versions);
 }
 
 /** The request the create form describes, as the gateway will receive it. */

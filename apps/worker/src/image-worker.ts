@@ -100,9 +100,7 @@ export function createImageWorker(options: ImageWorkerOptions): ImageWorker {
   const queue = createImageQueue({
     connection: options.connection,
     prefix,
-    onError: (e) => {
-      options.log.warn({ err: e }, "queue connection error");
-    },
+    log: options.log,
     attempts: options.attempts,
     backoffMs: options.backoffMs,
     retentionMs: options.retentionMs,

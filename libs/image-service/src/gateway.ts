@@ -182,9 +182,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const queue = createImageQueue({
     connection: commands,
     prefix,
-    onError: (e) => {
-      options.log.warn({ err: e }, "queue connection error");
-    },
+    log: options.log,
     attempts: s.JOB_ATTEMPTS,
     backoffMs: s.JOB_BACKOFF_MS,
     retentionMs: s.RECORD_RETENTION_MS,

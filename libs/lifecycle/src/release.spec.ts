@@ -92,24 +92,29 @@ describe("retention", () => {
     });
   });
 
+  /**
+   * web-2 current, having replaced web-1 (on 12-01) and then web-3 (on 12-03); `rolledBack` marks
+   * web-3 as an image a rollback retired.
+   */
+  const replacedTwice = (rolledBack: boolean) => [
+    image("web-3", 1, {
+      state: "DEPRECATED",
+      replacement: "web-2",
+      times: { deprecated: "2026-12-03T10:00:00Z" },
+      rolledBack,
+    }),
+    image("web-2", 2),
+    image("web-1", 3, {
+      state: "DEPRECATED",
+      replacement: "web-2",
+      times: { deprecated: "2026-12-01T10:00:00Z" },
+    }),
+  ];
+
   it("rolls back further, not back again: an image a rollback retired is never the default target", () => {
-    const family = [
-      image("web-3", 1, {
-        state: "DEPRECATED",
-        replacement: "web-2",
-        times: { deprecated: "2026-12-03T10:00:00Z" },
-        rolledBack: true,
-      }),
-      image("web-2", 2),
-      image("web-1", 3, {
-        state: "DEPRECATED",
-        replacement: "web-2",
-        times: { deprecated: "2026-12-01T10:00:00Z" },
-      }),
-    ];
-    expect(planOf({ kind: "rollback", family: "web" }, "web", family, NOW)).toMatchObject({
-      target: "web-1",
-    });
+    expect(
+      planOf({ kind: "rollback", family: "web" }, "web", replacedTwice(true), NOW),
+    ).toMatchObject({ target: "web-1" });
   });
 
   it("resumes an interrupted OBSOLETE rollback as the rollback, writing the obsolete date", () => {
@@ -134,21 +139,10 @@ describe("retention", () => {
   });
 
   it("rolls back to the image the current one replaced, not merely the one created before it", () => {
-    const family = [
-      image("web-3", 1, {
-        state: "DEPRECATED",
-        replacement: "web-2",
-        times: { deprecated: "2026-12-03T10:00:00Z" },
-      }),
-      image("web-2", 2),
-      image("web-1", 3, {
-        state: "DEPRECATED",
-        replacement: "web-2",
-        times: { deprecated: "2026-12-01T10:00:00Z" },
-      }),
-    ];
     // web-2 is current (web-3 is DEPRECATED): it replaced web-3 last.
-    expect(planOf({ kind: "rollback", family: "web" }, "web", family, NOW)).toMatchObject({
+    expect(
+      planOf({ kind: "rollback", family: "web" }, "web", replacedTwice(false), NOW),
+    ).toMatchObject({
       target: "web-3",
       retire: [{ image: "web-2", to: "DEPRECATED", replacement: "web-3" }],
     });

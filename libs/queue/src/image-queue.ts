@@ -44,8 +44,8 @@ export interface ImageQueueOptions extends JobOptionsInput {
   readonly connection: RedisClient;
   /** The deployment's prefix (REDIS_PREFIX). */
   readonly prefix: string;
-  /** Told of the queue's connection errors (BullMQ prints them otherwise). Default: nothing. */
-  readonly onError?: (error: Error) => void;
+  /** Where the queue's connection errors are logged (BullMQ prints them otherwise). */
+  readonly log?: { warn(fields: object, message: string): void };
   /**
    * How long a new job waits (BullMQ's `delay`) before a worker may take it: a window in which
    * its operation can still be cancelled, for demos and the local stack. Default: 0.
@@ -118,7 +118,7 @@ export function createImageQueue(options: ImageQueueOptions): ImageQueue {
     defaultJobOptions: jobOptions(options),
   });
   queue.on("error", (e) => {
-    options.onError?.(e);
+    options.log?.warn({ err: e }, "queue connection error");
   });
   const add = async (job: JobPointer, delayMs = options.startDelayMs ?? 0) => {
     await queue.add(JOB_NAME, job, {

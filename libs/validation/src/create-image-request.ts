@@ -5,7 +5,7 @@ import { checkRawDiskSource } from "./cloud-storage";
 import { checkLabels, OWNERSHIP_LABEL } from "./labels";
 import { checkProjectId } from "./project-id";
 import { checkRequestId } from "./request-id";
-import { validateNotification } from "./notification";
+import { validateNotification, validateWebhookUrl } from "./notification";
 import { checkResourceName } from "./resource-name";
 import { DISK, IMAGE, LICENSE, SNAPSHOT, checkReference } from "./resource-path";
 import { validateImageExtras } from "./image-extras";
@@ -80,24 +80,9 @@ export function validateCreateImageRequest(req: CreateImageRequest): FieldViolat
   if (req.notification !== undefined) out.push(...validateNotification(req.notification));
   if (req.releaseCheckUrl !== "") {
     const field = "release_check_url";
-    let url: URL | undefined;
-    try {
-      url = new URL(req.releaseCheckUrl);
-    } catch {
-      out.push({
-        field,
-        description: `${quote(req.releaseCheckUrl)} is not a URL; use e.g. "https://ci.example.com/checks/web"`,
-      });
-    }
-    if (req.releaseCheckUrl.length > 2048)
-      out.push({ field, description: "is longer than 2048 characters" });
-    else if (url !== undefined && url.protocol !== "https:" && url.protocol !== "http:")
-      out.push({ field, description: `uses ${url.protocol.slice(0, -1)}; use an https:// URL` });
-    else if (url !== undefined && (url.username !== "" || url.password !== ""))
-      out.push({
-        field,
-        description: "carries credentials; put none in the URL (checks are signed like webhooks)",
-      });
+    out.push(
+      ...validateWebhookUrl(field, req.releaseCheckUrl, "https://ci.example.com/checks/web"),
+    );
     if (req.release !== ReleaseMode.PROMOTE_WHEN_READY)
       out.push({
         field,

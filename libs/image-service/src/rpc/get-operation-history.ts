@@ -10,7 +10,7 @@ import {
   type GetOperationHistoryRequest,
   type OperationHistory,
 } from "@imagesvc/proto";
-import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
   parseNotification,
   releaseRequestView,
@@ -20,6 +20,7 @@ import {
 import { checkRead } from "./access";
 import type { ImageServiceDeps } from "./deps";
 import { notFound } from "./errors";
+import { familyPolicyOf } from "./releases";
 
 /**
  * GetOperationHistory: the versions the record keeps, oldest first, and the request it ran from,
@@ -126,18 +127,7 @@ function releaseView(job: ReleaseJob, notificationJson: string) {
             project: job.project,
             requestId: job.requestId,
             family: r.family,
-            ...(r.policy !== undefined && {
-              policy: {
-                keepNewest: r.policy.keepNewest,
-                ...(r.policy.deprecateAfterMs > 0 && {
-                  deprecateAfter: durationFromMs(r.policy.deprecateAfterMs),
-                }),
-                ...(r.policy.deleteAfterMs > 0 && {
-                  deleteAfter: durationFromMs(r.policy.deleteAfterMs),
-                }),
-                exclusionLabel: r.policy.exclusionLabel,
-              },
-            }),
+            ...(r.policy !== undefined && { policy: familyPolicyOf(r.policy) }),
           },
         };
       case "retain":

@@ -1,4 +1,10 @@
-import { create, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import {
+  create,
+  toBinary,
+  type DescMessage,
+  type MessageInitShape,
+  type MessageShape,
+} from "@bufbuild/protobuf";
 import { durationFromMs, durationMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { ComputeApiError } from "@imagesvc/compute";
@@ -13,6 +19,7 @@ import {
 import {
   DeprecateImageRequestSchema,
   FamilySchema,
+  type FamilyPolicySchema,
   Operation_Status,
   OperationSchema,
   PromoteImageRequestSchema,
@@ -300,6 +307,16 @@ export function setFamilyPolicy(deps: ImageServiceDeps) {
   };
 }
 
+/** A retention policy as the API shows it (a FamilyPolicy): a duration of 0 is left out. */
+export function familyPolicyOf(p: RetentionPolicy): MessageInitShape<typeof FamilyPolicySchema> {
+  return {
+    keepNewest: p.keepNewest,
+    ...(p.deprecateAfterMs > 0 && { deprecateAfter: durationFromMs(p.deprecateAfterMs) }),
+    ...(p.deleteAfterMs > 0 && { deleteAfter: durationFromMs(p.deleteAfterMs) }),
+    exclusionLabel: p.exclusionLabel,
+  };
+}
+
 function policyOf(p: SetFamilyPolicyRequest["policy"]): RetentionPolicy | undefined {
   if (p === undefined) return undefined;
   return {
@@ -410,16 +427,7 @@ export function getFamily(deps: ImageServiceDeps) {
         };
       }),
       ...(stored !== undefined && {
-        policy: {
-          keepNewest: stored.policy.keepNewest,
-          ...(stored.policy.deprecateAfterMs > 0 && {
-            deprecateAfter: durationFromMs(stored.policy.deprecateAfterMs),
-          }),
-          ...(stored.policy.deleteAfterMs > 0 && {
-            deleteAfter: durationFromMs(stored.policy.deleteAfterMs),
-          }),
-          exclusionLabel: stored.policy.exclusionLabel,
-        },
+        policy: familyPolicyOf(stored.policy),
       }),
     });
   };

@@ -273,15 +273,19 @@ describe("image releases", () => {
     await waitDone(await client.promoteImage({ project: PROJECT, image: "api-1" }));
     expect(await resolves("api")).toBe("api-1");
 
-    const op = await client.createImage({
-      project: PROJECT,
-      image: {
-        name: "api-2",
-        family: "api",
-        sourceImage: "projects/debian-cloud/global/images/family/debian-12",
-      },
-      release: ReleaseMode.PROMOTE_WHEN_READY,
-    });
+    // api-2, promoted once READY; `requestId` repeats an earlier call.
+    const createApi2 = (requestId = "") =>
+      client.createImage({
+        project: PROJECT,
+        image: {
+          name: "api-2",
+          family: "api",
+          sourceImage: "projects/debian-cloud/global/images/family/debian-12",
+        },
+        release: ReleaseMode.PROMOTE_WHEN_READY,
+        requestId,
+      });
+    const op = await createApi2();
     const promotion = op.warnings.find((w) => w.code === "RELEASE_PROMOTION");
     const promoteName = promotion?.data.find((d) => d.key === "operation")?.value ?? "";
     expect(promoteName).toMatch(/^operation-/);
@@ -297,16 +301,7 @@ describe("image releases", () => {
     expect(promoted.statusMessage).toContain("api resolves to api-2; api-1 is DEPRECATED");
     expect(await resolves("api")).toBe("api-2");
     // A repeat of the CreateImage records no second promotion.
-    const again = await client.createImage({
-      project: PROJECT,
-      image: {
-        name: "api-2",
-        family: "api",
-        sourceImage: "projects/debian-cloud/global/images/family/debian-12",
-      },
-      release: ReleaseMode.PROMOTE_WHEN_READY,
-      requestId: op.clientOperationId,
-    });
+    const again = await createApi2(op.clientOperationId);
     expect(again.name).toBe(op.name);
     // No family, no release: refused before anything is stored, naming the field.
     const bad = await client

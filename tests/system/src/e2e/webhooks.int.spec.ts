@@ -208,12 +208,15 @@ describe("webhooks", () => {
       };
       // Passes on the second ask.
       receiver.plan = (n) => (n === 1 ? 503 : "ok");
-      const passed = await stack.client.createImage({
-        project: "my-project",
-        image: { name: "checked-2", family: "checked", sourceImage: base },
-        release: ReleaseMode.PROMOTE_WHEN_READY,
-        releaseCheckUrl: url,
-      });
+      // An image of the family, promoted once READY if the check says yes.
+      const createChecked = (name: string) =>
+        stack.client.createImage({
+          project: "my-project",
+          image: { name, family: "checked", sourceImage: base },
+          release: ReleaseMode.PROMOTE_WHEN_READY,
+          releaseCheckUrl: url,
+        });
+      const passed = await createChecked("checked-2");
       const promoted = await waitDone(promotionOf(passed));
       expect(promoted.error).toBeUndefined();
       expect(promoted.statusMessage).toContain("checked resolves to checked-2");
@@ -224,12 +227,7 @@ describe("webhooks", () => {
       ]);
       // Refused: nothing changes, and the operation says why.
       receiver.plan = () => 403;
-      const refused = await stack.client.createImage({
-        project: "my-project",
-        image: { name: "checked-3", family: "checked", sourceImage: base },
-        release: ReleaseMode.PROMOTE_WHEN_READY,
-        releaseCheckUrl: url,
-      });
+      const refused = await createChecked("checked-3");
       const notPromoted = await waitDone(promotionOf(refused));
       expect(notPromoted.error?.errors[0]).toMatchObject({
         code: "CONDITION_NOT_MET",
