@@ -6,6 +6,10 @@ import {
   type PreflightResult,
 } from "@imagesvc/preflight";
 import { spawn, spawnSync } from "node:child_process";
+import { createWriteStream } from "node:fs";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { parallelGzip } from "./parallel-gzip";
 import { closeSync, openSync, readSync, rmSync, statSync, truncateSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
@@ -48,41 +52,30 @@ export function requireGnuTar(): void {
     );
 }
 
-/**
- * How the archive is compressed: with pigz on every core when it is installed (it writes one
- * standard gzip stream, as gzip does), else with gzip on one core. Either with `-n`: no name or
- * time in the gzip header, so the same disk makes the same bytes (an interrupted upload resumes
- * on a rebuilt archive). `note` says what to install for the faster way.
- */
-export function compressor(): { readonly tarFlags: readonly string[]; readonly note?: string } {
-  const probe = spawnSync("pigz", ["--version"], { encoding: "utf8" });
-  if (probe.error === undefined && probe.status === 0)
-    return { tarFlags: ["--use-compress-program=pigz -n"] };
-  return {
-    tarFlags: ["--use-compress-program=gzip -n"],
-    note: "pigz is not installed, so the archive is compressed on one core; install it to use them all: sudo apt-get install pigz (Debian/Ubuntu), brew install pigz (macOS)",
-  };
-}
-
 /** What the tools print as progress: `tar: 655360 (640KiB, …)` and `(12.34/100%)`. */
 const PROGRESS_LINE = /^tar: \d+ \(|^\s*\(\d+(?:\.\d+)?\/100%\)/;
 
-/** Runs a tool to its end; rejects with what it printed on stderr. Aborting kills it. */
+/**
+ * Runs a tool to its end; rejects with what it printed on stderr. Aborting kills it. With
+ * `stdoutTo`, its output goes to that consumer (which must read it all) instead of the answer.
+ */
 export function run(
   command: string,
   args: readonly string[],
   signal: AbortSignal,
-  /** Told of each chunk the tool prints (stdout and stderr), e.g. to read its progress. */
+  /** Told of each chunk the tool prints (stderr, and stdout unless it goes to `stdoutTo`). */
   onOutput?: (text: string) => void,
+  stdoutTo?: (stdout: Readable) => Promise<void>,
 ): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { signal, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(command, args, { signal, stdio: ["ignore", "pipe", "pipe"] });
+  const exited = new Promise<string>((resolve, reject) => {
     let out = "";
     let err = "";
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-      onOutput?.(d.toString());
-    });
+    if (stdoutTo === undefined)
+      child.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        onOutput?.(d.toString());
+      });
     child.stderr.on("data", (d: Buffer) => {
       // Progress lines (tar's checkpoints, qemu-img's percentages) stay out of the error
       // message; of the rest, the last 64 KiB is kept.
@@ -102,6 +95,17 @@ export function run(
           new ImportError(`${command} ${args.join(" ")} failed (exit ${code}): ${err.trim()}`),
         );
     });
+  });
+  if (stdoutTo === undefined) return exited;
+  // The tool's failure says more than its consumer's (which sees its output end early); a
+  // consumer that fails (a full disk) stops the tool.
+  const consumed = stdoutTo(child.stdout).catch((e: unknown) => {
+    child.kill();
+    throw e;
+  });
+  return Promise.all([exited, consumed.catch(() => undefined)]).then(async ([out]) => {
+    await consumed;
+    return out;
   });
 }
 
@@ -193,16 +197,16 @@ export async function convertDisk(
 }
 
 /**
- * `tar --format=oldgnu -Sc` of the raw disk, as `disk.raw`, compressed by `compression` (pigz,
- * or gzip) straight into `archive`, which it only appends to (so it can be uploaded as it grows).
- * Every 640 KiB tar reads, the bytes read so far reach `onProgress` (its checkpoints). The same
- * disk makes the same archive: owner, group and time are fixed (the time is the input's). A
- * converted raw disk is removed once archived.
+ * `tar --format=oldgnu -Sc` of the raw disk, as `disk.raw`, gzip-compressed on every core
+ * (parallel-gzip.ts) straight into `archive`, which it only appends to (so it can be uploaded as
+ * it grows). Every 640 KiB tar reads, the bytes read so far reach `onProgress` (its
+ * checkpoints). The same disk makes the same archive: owner, group and time are fixed (the time
+ * is the input's), and the gzip stream depends on the bytes alone. A converted raw disk is
+ * removed once archived.
  */
 export async function archiveRaw(
   raw: RawDisk,
   archive: string,
-  { tarFlags }: ReturnType<typeof compressor>,
   signal: AbortSignal,
   onProgress: (bytes: number) => void,
 ): Promise<void> {
@@ -214,9 +218,8 @@ export async function archiveRaw(
       [
         "--format=oldgnu",
         "-Sc",
-        ...tarFlags,
         "-f",
-        archive,
+        "-",
         "--owner=0",
         "--group=0",
         "--numeric-owner",
@@ -233,6 +236,10 @@ export async function archiveRaw(
         const bytes = lastMatch(text, /^tar: (\d+) \(/gm);
         if (bytes !== undefined) onProgress(bytes);
       },
+      (tarStream) =>
+        pipeline(tarStream, (source) => parallelGzip(source), createWriteStream(archive), {
+          signal,
+        }),
     );
     onProgress(raw.dataBytes);
   } finally {

@@ -24,7 +24,6 @@ import {
   archiveRaw,
   checkArchive,
   checkRaw,
-  compressor,
   convertDisk,
   ImportError,
   inspectDisk,
@@ -249,8 +248,6 @@ export async function importDisk(
           say(
             `This import needs up to ${size(needed)} of scratch space in ${dir} (${size(free)} free).`,
           );
-          const compression = compressor();
-          if (compression.note !== undefined) say(`NOTE: ${compression.note}`);
           const raw = !archivedAsItIs(disk)
             ? await withProgress(mode, "convert", disk.actualSize, (progress) =>
                 convertDisk(file, disk, dir, abort.signal, progress),
@@ -264,7 +261,7 @@ export async function importDisk(
             throw new ImportError(`the disk fails "${check.check}": ${check.found}. ${check.fix}`);
           }
           for (const w of check.warnings) say(`WARNING: ${w.message}`);
-          await archiveWhileUploading(raw, compression, {
+          await archiveWhileUploading(raw, {
             mode,
             signal: abort.signal,
             archive: ownArchive,
@@ -485,7 +482,6 @@ async function withProgress<T>(
  */
 async function archiveWhileUploading(
   raw: RawDisk,
-  compression: ReturnType<typeof compressor>,
   how: {
     readonly mode: DisplayMode;
     readonly signal: AbortSignal;
@@ -518,7 +514,7 @@ async function archiveWhileUploading(
   };
   const signal = AbortSignal.any([how.signal, stop.signal]);
   const archiving = phaseProgress(how.mode, "archive", raw.dataBytes);
-  const written = archiveRaw(raw, how.archive, compression, signal, (bytes) => {
+  const written = archiveRaw(raw, how.archive, signal, (bytes) => {
     archiving.update(bytes);
   });
   const source: ArchiveSource = { path: how.archive, written };
@@ -539,7 +535,7 @@ async function archiveWhileUploading(
         how.onStartOver();
         if (held !== undefined && Number.isFinite(held))
           note(
-            "The rebuilt archive differs from the one being uploaded (another tar or pigz?), so the upload starts over.",
+            "The rebuilt archive differs from the one being uploaded (another tar, or another release of this CLI?), so the upload starts over.",
           );
       }
     }

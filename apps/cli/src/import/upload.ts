@@ -148,7 +148,7 @@ export async function heldBytes(storage: Storage, uri: string): Promise<number |
  * compared: the end of an interrupted archive may be a compressor's last flush, never sent. A
  * rebuilt archive is the same bytes when the tools and the disk are (the archive is made
  * reproducible: no times in it but the input's), and then its upload resumes; any difference
- * (another pigz, another tar) and the upload starts over, never one object spliced from two.
+ * (another tar, another release of this CLI) and the upload starts over, never one object spliced from two.
  */
 export async function sameStart(
   reference: string,

@@ -1,0 +1,105 @@
+// One standard gzip stream, compressed on every core. The input is cut into blocks; each block is
+// deflated on libuv's thread pool with the 32 KiB before it as its dictionary and ended with a
+// sync flush, so the blocks join into one deflate stream, as pigz makes it. A block that does not
+// compress (most of a disk's data that is already compressed or encrypted) is stored instead:
+// deflate at level 0, a copy. The same input makes the same bytes, however it arrives.
+import { availableParallelism } from "node:os";
+import { promisify } from "node:util";
+import { constants, crc32, deflateRaw, type ZlibOptions } from "node:zlib";
+
+const deflate = promisify<Buffer, ZlibOptions, Buffer>(deflateRaw);
+
+/** Blocks of 1 MiB: few enough joins, and enough blocks to keep every core busy. */
+export const BLOCK_BYTES = 1 << 20;
+/** Enough for any block's deflate output, stored blocks' framing and the sync flush included. */
+const OUTPUT_BYTES = BLOCK_BYTES + (64 << 10);
+/** Deflate's window: the dictionary each block gets from the one before. */
+const WINDOW_BYTES = 32 << 10;
+/** How much of a block is tried first, at level 1, to see whether it compresses. */
+const SAMPLE_BYTES = 32 << 10;
+/** A sample that shrinks less than this (to more than 97% of itself) marks its block stored. */
+const STORED_ABOVE = 0.97;
+/** gzip's header: deflate, no name, no time (as `gzip -n`), no extra flags, Unix. */
+const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+/** An empty final block: ends the deflate stream the sync-flushed blocks make. */
+const LAST_BLOCK = Buffer.from([3, 0]);
+
+/** How one block was compressed, for callers that report it. */
+export interface GzipStats {
+  blocks: number;
+  storedBlocks: number;
+}
+
+/**
+ * Compresses `source` into one gzip stream: deflate `level` (6, gzip's and pigz's default) for
+ * the blocks that compress, stored for those that do not, `parallelism` blocks at a time (by
+ * default one per core and one more, so that a core never waits for the next).
+ */
+export async function* parallelGzip(
+  source: AsyncIterable<Buffer>,
+  options: { level?: number; parallelism?: number; stats?: GzipStats } = {},
+): AsyncGenerator<Buffer> {
+  const level = options.level ?? 6;
+  const parallelism = options.parallelism ?? availableParallelism() + 1;
+  const stats = options.stats ?? { blocks: 0, storedBlocks: 0 };
+  const inFlight: Promise<Buffer>[] = [];
+  let crc = 0;
+  let size = 0;
+  let dictionary: Buffer = Buffer.alloc(0);
+
+  const compress = async (block: Buffer, before: Buffer): Promise<Buffer> => {
+    const sample = block.subarray(0, SAMPLE_BYTES);
+    const tried = await deflate(sample, { level: 1 });
+    const stored = tried.length > sample.length * STORED_ABOVE;
+    if (stored) stats.storedBlocks += 1;
+    return deflate(block, {
+      level: stored ? 0 : level,
+      // Room for the whole block in one go (a stored one grows by 5 bytes per 64 KiB): zlib's
+      // default of 16 KiB would hand the output over in pieces, each a callback and a copy.
+      chunkSize: OUTPUT_BYTES,
+      ...(before.length > 0 && { dictionary: before }),
+      finishFlush: constants.Z_SYNC_FLUSH,
+    });
+  };
+  const start = (block: Buffer) => {
+    crc = crc32(block, crc);
+    size += block.length;
+    stats.blocks += 1;
+    inFlight.push(compress(block, dictionary));
+    dictionary = block.subarray(Math.max(0, block.length - WINDOW_BYTES));
+  };
+
+  yield HEADER;
+  for await (const block of blocksOf(source)) {
+    start(block);
+    if (inFlight.length >= parallelism) yield await (inFlight.shift() as Promise<Buffer>);
+  }
+  while (inFlight.length > 0) yield await (inFlight.shift() as Promise<Buffer>);
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc >>> 0, 0);
+  trailer.writeUInt32LE(size % 2 ** 32, 4);
+  yield Buffer.concat([LAST_BLOCK, trailer]);
+}
+
+/** `source` re-cut into blocks of BLOCK_BYTES (the last one shorter), whatever its chunks. */
+async function* blocksOf(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  for await (const chunk of source) {
+    let rest = chunk;
+    while (pendingBytes + rest.length >= BLOCK_BYTES) {
+      const take = BLOCK_BYTES - pendingBytes;
+      pending.push(rest.subarray(0, take));
+      yield Buffer.concat(pending, BLOCK_BYTES);
+      rest = rest.subarray(take);
+      pending = [];
+      pendingBytes = 0;
+    }
+    if (rest.length > 0) {
+      // A copy: the source may reuse its chunk's memory once given the next.
+      pending.push(Buffer.from(rest));
+      pendingBytes += rest.length;
+    }
+  }
+  if (pendingBytes > 0) yield Buffer.concat(pending, pendingBytes);
+}
