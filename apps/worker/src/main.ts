@@ -84,6 +84,10 @@ run(
         }),
       }),
     });
+    // The credentials found now, not on the first CreateImage; a failure is the first call's.
+    compute.credentials().catch((e: unknown) => {
+      log.warn({ err: e }, "no Compute credentials yet; each call looks for them again");
+    });
     const webhooks = webhookSender(bullConnection, prefix, retentionMs, metrics);
     const worker = createImageWorker({
       ...(webhooks !== undefined && {

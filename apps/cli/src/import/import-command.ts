@@ -177,9 +177,12 @@ export async function importDisk(
   process.once("SIGINT", onSigint);
   const mode: DisplayMode = ctx.json() ? "json" : process.stderr.isTTY ? "tty" : "lines";
   const uefi = request.image?.guestOsFeatures.some((f) => f.type === "UEFI_COMPATIBLE") === true;
-  const storage = createStorage(
-    flags.storageEndpoint === undefined ? {} : { endpoint: flags.storageEndpoint },
-  );
+  // The image's project, so that the storage library never looks for one: it would run
+  // `gcloud config config-helper` and ask the metadata server first, about 0.6 s before any work.
+  const storage = createStorage({
+    projectId: request.project,
+    ...(flags.storageEndpoint !== undefined && { endpoint: flags.storageEndpoint }),
+  });
   const target = { bucket: flags.bucket, object };
   const upload = (source: ArchiveSource, signal: AbortSignal, onProgress: (b: number) => void) =>
     uploadArchive(storage, source, target, {
