@@ -1,8 +1,8 @@
 // One standard gzip stream, compressed on every core. The input is cut into blocks; each block is
 // deflated on libuv's thread pool with the 32 KiB before it as its dictionary and ended with a
 // sync flush, so the blocks join into one deflate stream, as pigz makes it. A block that does not
-// compress (most of a disk's data that is already compressed or encrypted) is stored instead:
-// deflate at level 0, a copy. The same input makes the same bytes, however it arrives.
+// compress (most of a disk's data that is already compressed or encrypted) is stored instead, as
+// it is (deflate's stored blocks, a copy). The same input makes the same bytes, however it arrives.
 import { availableParallelism } from "node:os";
 import { promisify } from "node:util";
 import { constants, crc32, deflateRaw, type ZlibOptions } from "node:zlib";
@@ -16,7 +16,9 @@ const OUTPUT_BYTES = BLOCK_BYTES + (64 << 10);
 /** Deflate's window: the dictionary each block gets from the one before. */
 const WINDOW_BYTES = 32 << 10;
 /** How much of a block is tried first, at level 1, to see whether it compresses. */
-const SAMPLE_BYTES = 32 << 10;
+const SAMPLE_BYTES = 8 << 10;
+/** The most a stored block holds (its length is 16 bits). */
+const STORED_MAX = 65_535;
 /** A sample that shrinks less than this (to more than 97% of itself) marks its block stored. */
 const STORED_ABOVE = 0.97;
 /** gzip's header: deflate, no name, no time (as `gzip -n`), no extra flags, Unix. */
@@ -50,10 +52,12 @@ export async function* parallelGzip(
   const compress = async (block: Buffer, before: Buffer): Promise<Buffer> => {
     const sample = block.subarray(0, SAMPLE_BYTES);
     const tried = await deflate(sample, { level: 1 });
-    const stored = tried.length > sample.length * STORED_ABOVE;
-    if (stored) stats.storedBlocks += 1;
+    if (tried.length > sample.length * STORED_ABOVE) {
+      stats.storedBlocks += 1;
+      return stored(block);
+    }
     return deflate(block, {
-      level: stored ? 0 : level,
+      level,
       // Room for the whole block in one go (a stored one grows by 5 bytes per 64 KiB): zlib's
       // default of 16 KiB would hand the output over in pieces, each a callback and a copy.
       chunkSize: OUTPUT_BYTES,
@@ -79,6 +83,26 @@ export async function* parallelGzip(
   trailer.writeUInt32LE(crc >>> 0, 0);
   trailer.writeUInt32LE(size % 2 ** 32, 4);
   yield Buffer.concat([LAST_BLOCK, trailer]);
+}
+
+/**
+ * `block` as deflate's stored blocks (RFC 1951, 3.2.4): after a sync flush the stream is at a
+ * byte boundary, so each is a zero byte (not final, stored), its length and the length's one's
+ * complement, then the bytes as they are. What zlib's level 0 makes, at the cost of one copy.
+ */
+function stored(block: Buffer): Buffer {
+  const pieces = Math.max(1, Math.ceil(block.length / STORED_MAX));
+  const out = Buffer.allocUnsafe(block.length + 5 * pieces);
+  let at = 0;
+  for (let from = 0; from < block.length || at === 0; from += STORED_MAX) {
+    const length = Math.min(STORED_MAX, block.length - from);
+    out[at] = 0;
+    out.writeUInt16LE(length, at + 1);
+    out.writeUInt16LE(~length & 0xffff, at + 3);
+    block.copy(out, at + 5, from, from + length);
+    at += 5 + length;
+  }
+  return out;
 }
 
 /** `source` re-cut into blocks of BLOCK_BYTES (the last one shorter), whatever its chunks. */
