@@ -46,7 +46,9 @@ export function createComputeBudget(options: ComputeBudgetOptions) {
   };
   const redisCalls = guardRedisCalls({
     take: (key: string, capacity: number, refillPerMs: number, ttlMs: number) =>
-      takeToken(key, { capacity, refillPerMs, ttlMs, want: 1 }).then(([, waitMs]) => waitMs),
+      takeToken(key, { capacity, refillPerMs, ttlMs, want: 1, giveBack: 0 }).then(
+        ([, waitMs]) => waitMs,
+      ),
     drain: (key: string, ttlMs: number) =>
       run.imagesvcDrainTokens(
         ...drainTokensKeys({ bucketKey: key }),

@@ -202,9 +202,12 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
     const project = operation?.project ?? address?.project ?? "";
     const name = operation?.name ?? address?.name ?? "";
     const keys = operationKeys(prefix, project, name);
-    // Only the DONE index's renewal is left to this process's memory (the scripts say why).
+    // Only the DONE and all-operations indexes' renewal at DONE is left to this process's memory
+    // (the scripts say why).
     const entered =
-      operation?.status === Operation_Status.DONE ? [keys.byStatus(Operation_Status.DONE)] : [];
+      operation?.status === Operation_Status.DONE
+        ? [keys.byStatus(Operation_Status.DONE), keys.all]
+        : [];
     return indexes.renewing(
       entered,
       (indexTtlMs) =>
@@ -214,6 +217,7 @@ export function createOperationStore(options: OperationStoreOptions): OperationS
             pendingIndexKey: keys.byStatus(Operation_Status.PENDING),
             runningIndexKey: keys.byStatus(Operation_Status.RUNNING),
             doneIndexKey: keys.byStatus(Operation_Status.DONE),
+            allIndexKey: keys.all,
           },
           {
             expectedSeq,

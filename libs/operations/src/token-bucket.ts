@@ -19,7 +19,7 @@ export interface TokenBucket {
   take(principal: string): Promise<number>;
 }
 
-/** How long tokens taken ahead stay usable; unused ones are then dropped, never given back. */
+/** How long tokens taken ahead stay usable; unused ones go back with the principal's next call. */
 export const LEASE_MS = 250;
 /** The most tokens taken ahead at once, whatever the burst. */
 const MAX_LEASE = 64;
@@ -44,9 +44,11 @@ interface Lease {
  * A busy principal's tokens are taken ahead: one call takes as many as this process used in the
  * last LEASE_MS (or has callers waiting), up to an eighth of the burst and at most 64, and they
  * serve the next calls without a round trip for LEASE_MS. A token is always taken from the shared
- * bucket before it is used, so the limit is never exceeded; one left unused is dropped, so a
- * replica holds at most that many for that long. A principal calling less than once per window
- * takes one token per call, as without leases; so does every principal when the burst is under 16.
+ * bucket before it is used, so the limit is never exceeded; those left unused when the lease
+ * lapses go back to the bucket with this process's next call for the principal, so a replica holds
+ * at most that many out of the bucket, and only while the principal keeps calling it. A principal
+ * calling less than once per window takes one token per call, as without leases; so does every
+ * principal when the burst is under 16.
  */
 export function createTokenBucket(options: TokenBucketOptions): TokenBucket {
   const { redis, prefix, burst } = options;
@@ -58,8 +60,14 @@ export function createTokenBucket(options: TokenBucketOptions): TokenBucket {
   const maxLease = Math.max(1, Math.min(MAX_LEASE, Math.floor(burst / 8)));
   const leases = new Map<string, Lease>();
   const fromRedis = guardRedisCalls({
-    take: (principal: string, want: number) =>
-      take(rateLimitKey(prefix, principal), { capacity: burst, refillPerMs, ttlMs, want }),
+    take: (principal: string, want: number, giveBack: number) =>
+      take(rateLimitKey(prefix, principal), {
+        capacity: burst,
+        refillPerMs,
+        ttlMs,
+        want,
+        giveBack,
+      }),
   });
 
   const leaseOf = (principal: string, at: number): Lease => {
@@ -88,7 +96,10 @@ export function createTokenBucket(options: TokenBucketOptions): TokenBucket {
 
   const refill = (principal: string, lease: Lease): Promise<number> => {
     const want = Math.min(maxLease, Math.max(1, lease.waiting, lease.previousTakes, lease.takes));
-    return fromRedis.take(principal, want).then(([granted, waitMs]) => {
+    // What the last lease left unused (it lapsed) goes back to the bucket in the same call.
+    const giveBack = lease.tokens;
+    lease.tokens = 0;
+    return fromRedis.take(principal, want, giveBack).then(([granted, waitMs]) => {
       lease.tokens = granted;
       lease.usableUntil = now() + LEASE_MS;
       return waitMs;
@@ -135,6 +146,12 @@ export function takeTokenCommand(redis: RedisClient) {
   };
   return (
     key: string,
-    bucket: { capacity: number; refillPerMs: number; ttlMs: number; want: number },
+    bucket: {
+      capacity: number;
+      refillPerMs: number;
+      ttlMs: number;
+      want: number;
+      giveBack: number;
+    },
   ) => run.imagesvcTakeToken(...takeTokenKeys({ bucketKey: key }), ...takeTokenArgs(bucket));
 }

@@ -1,4 +1,10 @@
-import { pino, type DestinationStream, type Logger } from "pino";
+import {
+  pino,
+  type Bindings,
+  type ChildLoggerOptions,
+  type DestinationStream,
+  type Logger,
+} from "pino";
 
 /**
  * Keys whose values every log line blanks, at the top of a line's fields and two levels down (in
@@ -47,7 +53,12 @@ function isPlain(value: unknown): value is object {
   return proto === Object.prototype || proto === null;
 }
 
-/** The process's logger: pino JSON lines (to stdout unless told otherwise), with secrets redacted. */
+/**
+ * The process's logger: pino JSON lines (to stdout unless told otherwise), with secrets redacted:
+ * in each line's fields (a formatter), in an `err` as pino serializes it (an Error's own fields,
+ * three levels down: a client error's `config.headers.authorization`), and in every child
+ * logger's bindings, which pino writes without the formatters.
+ */
 export function createLogger(
   name: string,
   level = "info",
@@ -57,9 +68,26 @@ export function createLogger(
     name,
     level,
     formatters: { log: redactSecrets, bindings: redactSecrets },
-    // A child logger's bindings skip the formatters (pino resets them for children); its
-    // serializers still apply, so a secret at the top of a child's bindings is blanked too.
-    serializers: Object.fromEntries([...SECRET_KEYS].map((key) => [key, () => CENSOR])),
+    serializers: {
+      err: (e: unknown) =>
+        redactSecrets(pino.stdSerializers.err(e as Error) as unknown as object, DEPTH + 1),
+    },
   };
-  return destination === undefined ? pino(options) : pino(options, destination);
+  const root = destination === undefined ? pino(options) : pino(options, destination);
+  // pino's own `child`, which takes its logger as `this` (called so below).
+  return withRedactedChildren(root, Reflect.get(root, "child"));
+}
+
+/**
+ * `logger`, whose children (and theirs) get their bindings redacted. `child` is pino's own, taken
+ * from the root before it is replaced: each child is an object whose prototype is its parent, so
+ * the replacement is set on every child again, calling pino's with that child as `this`.
+ */
+function withRedactedChildren(logger: Logger, pinoChild: Logger["child"]): Logger {
+  const child = function (this: Logger, bindings: Bindings, options?: ChildLoggerOptions) {
+    const made = Reflect.apply(pinoChild, this, [redactSecrets(bindings), options]) as Logger;
+    return withRedactedChildren(made, pinoChild);
+  };
+  logger.child = child as unknown as Logger["child"];
+  return logger;
 }

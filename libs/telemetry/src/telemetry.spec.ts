@@ -83,6 +83,41 @@ describe("log redaction", () => {
     expect(fields.headers.authorization).toBe("Bearer s3cret-token");
   });
 
+  it("blanks secrets in a child's and a grandchild's bindings, nested ones too", () => {
+    const { log, lines } = capture();
+    log
+      .child({ req: { headers: { authorization: "Bearer ch1ld" } } })
+      .child({ token: "gr4ndchild", operation: "operation-2" })
+      .info("deep");
+    const [line] = lines();
+    expect(JSON.stringify(line)).not.toMatch(/ch1ld|gr4ndchild/);
+    expect(line).toMatchObject({
+      req: { headers: { authorization: "[redacted]" } },
+      token: "[redacted]",
+      operation: "operation-2",
+      msg: "deep",
+    });
+  });
+
+  it("blanks an error's own secret fields, and keeps its message and stack", () => {
+    const { log, lines } = capture();
+    const e = Object.assign(new Error("refused"), {
+      token: "t0k3n",
+      config: { headers: { authorization: "Bearer ya29.err" } },
+    });
+    log.error({ err: e }, "call failed");
+    const [line] = lines();
+    expect(JSON.stringify(line)).not.toMatch(/t0k3n|ya29\.err/);
+    expect(line).toMatchObject({
+      err: {
+        message: "refused",
+        token: "[redacted]",
+        config: { headers: { authorization: "[redacted]" } },
+      },
+    });
+    expect(String((line?.["err"] as { stack?: string } | undefined)?.stack)).toContain("refused");
+  });
+
   it("blanks a child logger's bindings, and leaves an error whole", () => {
     const { log, lines } = capture();
     log.child({ token: "ch1ld" }).error({ err: new Error("boom") }, "failed");

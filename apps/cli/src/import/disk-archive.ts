@@ -97,15 +97,17 @@ export function run(
     });
   });
   if (stdoutTo === undefined) return exited;
-  // The tool's failure says more than its consumer's (which sees its output end early); a
-  // consumer that fails (a full disk) stops the tool.
+  // A consumer that fails (a full disk) stops the tool, and its error is the one told: the tool
+  // then dies of the broken pipe. A tool that fails first ends its output early, which the
+  // consumer takes as the end, so then the tool's error is told.
   const consumed = stdoutTo(child.stdout).catch((e: unknown) => {
     child.kill();
     throw e;
   });
-  return Promise.all([exited, consumed.catch(() => undefined)]).then(async ([out]) => {
-    await consumed;
-    return out;
+  return Promise.allSettled([exited, consumed]).then(([tool, consumer]) => {
+    if (consumer.status === "rejected") throw consumer.reason;
+    if (tool.status === "rejected") throw tool.reason;
+    return tool.value;
   });
 }
 
@@ -226,7 +228,8 @@ export async function archiveRaw(
         "--group=0",
         "--numeric-owner",
         `--mtime=@${String(Math.floor(raw.mtimeMs / 1000))}`,
-        "--checkpoint=64",
+        // A checkpoint every 10 records of 64 KiB: 640 KiB.
+        "--checkpoint=10",
         "--checkpoint-action=echo=%{r}T",
         ...(member !== "disk.raw" ? ["--transform", "s|^.*$|disk.raw|"] : []),
         "-C",

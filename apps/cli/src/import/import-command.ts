@@ -538,7 +538,7 @@ async function archiveWhileUploading(
         how.onStartOver();
         if (held !== undefined && Number.isFinite(held))
           note(
-            "The rebuilt archive differs from the one being uploaded (another tar, or another release of this CLI?), so the upload starts over.",
+            "The rebuilt archive differs from the one being uploaded (another tar, or another release of this CLI or of Node, whose zlib compresses it?), so the upload starts over.",
           );
       }
     }

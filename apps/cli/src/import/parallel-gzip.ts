@@ -69,7 +69,10 @@ export async function* parallelGzip(
     crc = crc32(block, crc);
     size += block.length;
     stats.blocks += 1;
-    inFlight.push(compress(block, dictionary));
+    const compressed = compress(block, dictionary);
+    // Awaited in order below; a failure seen first elsewhere (the source's) must not go unhandled.
+    compressed.catch(() => undefined);
+    inFlight.push(compressed);
     dictionary = block.subarray(Math.max(0, block.length - WINDOW_BYTES));
   };
 

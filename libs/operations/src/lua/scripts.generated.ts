@@ -318,7 +318,8 @@ export function releaseLockArgs(args: ReleaseLockArgs): (string | number)[] {
 /**
  * take-token.lua: Takes up to `want` tokens from a bucket, refilled continuously at `refillPerMs`
  * up to `capacity`, on Redis's own clock so that every process draws from the same bucket and none
- * needs to agree on time. It grants what the bucket holds, from one token to `want`, or none.
+ * needs to agree on time. It grants what the bucket holds, from one token to `want`, or none, once
+ * the tokens a caller gives back (taken earlier and not used) are in the bucket again.
  */
 export const takeTokenScript: LuaScript = {
   file: "take-token.lua",
@@ -326,7 +327,8 @@ export const takeTokenScript: LuaScript = {
   lua: `--[[
   Takes up to \`want\` tokens from a bucket, refilled continuously at \`refillPerMs\` up to
   \`capacity\`, on Redis's own clock so that every process draws from the same bucket and none
-  needs to agree on time. It grants what the bucket holds, from one token to \`want\`, or none.
+  needs to agree on time. It grants what the bucket holds, from one token to \`want\`, or none,
+  once the tokens a caller gives back (taken earlier and not used) are in the bucket again.
 
     Input:
       KEYS[1]   bucketKey    P:{ratelimit:PRINCIPAL}, the bucket: hash of tokens and ts
@@ -335,6 +337,7 @@ export const takeTokenScript: LuaScript = {
       ARGV[2]   refillPerMs  tokens added per ms
       ARGV[3]   ttlMs        how long an untouched bucket lives: long enough to refill whole
       ARGV[4]   want         the most tokens to take, at least 1
+      ARGV[5]   giveBack     tokens an earlier call took and did not use, returned first
 
     Output:
       {granted, 0}   1 to \`want\` tokens were taken
@@ -346,16 +349,18 @@ local capacity = ARGV[1]
 local refillPerMs = ARGV[2]
 local ttlMs = ARGV[3]
 local want = ARGV[4]
+local giveBack = ARGV[5]
 capacity = tonumber(capacity)
 refillPerMs = tonumber(refillPerMs)
 want = tonumber(want)
+giveBack = tonumber(giveBack)
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local bucket = redis.call('HMGET', bucketKey, 'tokens', 'ts')
 local tokens = tonumber(bucket[1]) or capacity
 local ts = tonumber(bucket[2]) or now
-tokens = math.min(capacity, tokens + math.max(0, now - ts) * refillPerMs)
+tokens = math.min(capacity, tokens + giveBack + math.max(0, now - ts) * refillPerMs)
 local granted, wait = 0, 0
 if tokens >= 1 then
   granted = math.min(want, math.floor(tokens))
@@ -390,11 +395,13 @@ export interface TakeTokenArgs {
   readonly ttlMs: string | number;
   /** the most tokens to take, at least 1 */
   readonly want: string | number;
+  /** tokens an earlier call took and did not use, returned first */
+  readonly giveBack: string | number;
 }
 
 /** The ARGV of take-token.lua, in the order its header lists them. */
 export function takeTokenArgs(args: TakeTokenArgs): (string | number)[] {
-  return [args.capacity, args.refillPerMs, args.ttlMs, args.want];
+  return [args.capacity, args.refillPerMs, args.ttlMs, args.want, args.giveBack];
 }
 
 /**
@@ -403,7 +410,7 @@ export function takeTokenArgs(args: TakeTokenArgs): (string | number)[] {
  */
 export const writeOperationScript: LuaScript = {
   file: "write-operation.lua",
-  numberOfKeys: 4,
+  numberOfKeys: 5,
   lua: `--[[
   Writes a lifecycle step and/or a new version of an operation, and publishes the version.
 
@@ -425,15 +432,16 @@ export const writeOperationScript: LuaScript = {
 
   Expiry: a DONE version, and any write more than \`recordTtlSlackMs\` after the operation was
   created, gives the record \`retentionMs\` again. An earlier write leaves it: the create gave it
-  \`retentionMs\` less than that slack ago. The index a version enters is given \`retentionMs\`, but
-  the DONE index \`doneIndexTtlMs\`, and only when the caller asks (it renews that index's expiry
-  once per period: operation-store.ts).
+  \`retentionMs\` less than that slack ago. The index a version enters is given \`retentionMs\`; at
+  DONE, the DONE index and the index of all operations are given \`doneIndexTtlMs\`, and only when
+  the caller asks (it renews an index's expiry once per period: operation-store.ts).
 
     Input:
       KEYS[1]   recordKey           P:{project}:op:NAME, the operation record
       KEYS[2]   pendingIndexKey     P:{project}:ops:PENDING
       KEYS[3]   runningIndexKey     P:{project}:ops:RUNNING
       KEYS[4]   doneIndexKey        P:{project}:ops:DONE
+      KEYS[5]   allIndexKey         P:{project}:ops
 
       ARGV[1]   expectedSeq         the lifecycle sequence the step was decided on; '' for none
       ARGV[2]   lifecycle           the new lifecycle state, '' to leave it unchanged
@@ -448,8 +456,8 @@ export const writeOperationScript: LuaScript = {
       ARGV[11]  historyMax          how many versions the record keeps, the current one included
       ARGV[12]  publishedMs         the writer's clock, ms since the epoch, for the published message
       ARGV[13]  recordTtlSlackMs    how long after the create a write may leave the record's expiry
-      ARGV[14]  doneIndexTtlMs      the DONE index's new time to live when the version enters it,
-                                    ms; '' to leave it
+      ARGV[14]  doneIndexTtlMs      the new time to live of the DONE index and of the index of all
+                                    operations when the version enters DONE, ms; '' to leave it
 
     Record fields (RECORD_FIELDS in keys.ts): reads v s p op ls hs hn rq ct; writes ls lc for a
     lifecycle step and v s p op hs hn for a version; at DONE writes rv and empties rq.
@@ -463,13 +471,14 @@ export const writeOperationScript: LuaScript = {
       {0, seq, 0}             lifecycle conflict: the record's sequence number is seq
       {1, seq, version or 0, renewed}
                               written: the lifecycle sequence number, the new version or 0
-                              when no version was written, and 1 when the DONE index was
-                              given doneIndexTtlMs (0 or absent when not)
+                              when no version was written, and 1 when the DONE and all
+                              indexes were given doneIndexTtlMs (0 or absent when not)
 ]]
 local recordKey = KEYS[1]
 local pendingIndexKey = KEYS[2]
 local runningIndexKey = KEYS[3]
 local doneIndexKey = KEYS[4]
+local allIndexKey = KEYS[5]
 
 local expectedSeq = ARGV[1]
 local lifecycle = ARGV[2]
@@ -489,7 +498,7 @@ local doneIndexTtlMs = ARGV[14]
 -- The status indexes by status number.
 local indexKeyOfStatus = {pendingIndexKey, runningIndexKey, doneIndexKey}
 
--- 1 once the DONE index was given doneIndexTtlMs, so that the caller knows it was renewed.
+-- 1 once the DONE and all-operations indexes were given doneIndexTtlMs (the caller marks them).
 local renewed = 0
 local current = redis.call('HMGET', recordKey, 'v', 's', 'p', 'op', 'ls', 'hs', 'hn', 'rq', 'ct')
 if not current[1] then return {-1, 0, 0} end
@@ -555,7 +564,9 @@ if newStatus ~= oldStatus then
   if newStatus ~= 3 then
     redis.call('PEXPIRE', indexKeyOfStatus[newStatus], retentionMs)
   elseif doneIndexTtlMs ~= '' then
+    -- DONE gives the record the retention again: both indexes that list it must outlive it.
     redis.call('PEXPIRE', doneIndexKey, doneIndexTtlMs)
+    redis.call('PEXPIRE', allIndexKey, doneIndexTtlMs)
     renewed = 1
   end
 end
@@ -575,11 +586,19 @@ export interface WriteOperationKeys {
   readonly runningIndexKey: string;
   /** P:{project}:ops:DONE */
   readonly doneIndexKey: string;
+  /** P:{project}:ops */
+  readonly allIndexKey: string;
 }
 
 /** The KEYS of write-operation.lua, in the order its header lists them. */
 export function writeOperationKeys(keys: WriteOperationKeys): string[] {
-  return [keys.recordKey, keys.pendingIndexKey, keys.runningIndexKey, keys.doneIndexKey];
+  return [
+    keys.recordKey,
+    keys.pendingIndexKey,
+    keys.runningIndexKey,
+    keys.doneIndexKey,
+    keys.allIndexKey,
+  ];
 }
 
 /** The ARGV of write-operation.lua, by name. */
@@ -610,7 +629,10 @@ export interface WriteOperationArgs {
   readonly publishedMs: string | number;
   /** how long after the create a write may leave the record's expiry */
   readonly recordTtlSlackMs: string | number;
-  /** the DONE index's new time to live when the version enters it, ms; '' to leave it */
+  /**
+   * the new time to live of the DONE index and of the index of all operations when the version
+   * enters DONE, ms; '' to leave it
+   */
   readonly doneIndexTtlMs: string | number;
 }
 

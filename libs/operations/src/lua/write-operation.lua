@@ -19,15 +19,16 @@
 
   Expiry: a DONE version, and any write more than `recordTtlSlackMs` after the operation was
   created, gives the record `retentionMs` again. An earlier write leaves it: the create gave it
-  `retentionMs` less than that slack ago. The index a version enters is given `retentionMs`, but
-  the DONE index `doneIndexTtlMs`, and only when the caller asks (it renews that index's expiry
-  once per period: operation-store.ts).
+  `retentionMs` less than that slack ago. The index a version enters is given `retentionMs`; at
+  DONE, the DONE index and the index of all operations are given `doneIndexTtlMs`, and only when
+  the caller asks (it renews an index's expiry once per period: operation-store.ts).
 
     Input:
       KEYS[1]   recordKey           P:{project}:op:NAME, the operation record
       KEYS[2]   pendingIndexKey     P:{project}:ops:PENDING
       KEYS[3]   runningIndexKey     P:{project}:ops:RUNNING
       KEYS[4]   doneIndexKey        P:{project}:ops:DONE
+      KEYS[5]   allIndexKey         P:{project}:ops
 
       ARGV[1]   expectedSeq         the lifecycle sequence the step was decided on; '' for none
       ARGV[2]   lifecycle           the new lifecycle state, '' to leave it unchanged
@@ -42,8 +43,8 @@
       ARGV[11]  historyMax          how many versions the record keeps, the current one included
       ARGV[12]  publishedMs         the writer's clock, ms since the epoch, for the published message
       ARGV[13]  recordTtlSlackMs    how long after the create a write may leave the record's expiry
-      ARGV[14]  doneIndexTtlMs      the DONE index's new time to live when the version enters it,
-                                    ms; '' to leave it
+      ARGV[14]  doneIndexTtlMs      the new time to live of the DONE index and of the index of all
+                                    operations when the version enters DONE, ms; '' to leave it
 
     Record fields (RECORD_FIELDS in keys.ts): reads v s p op ls hs hn rq ct; writes ls lc for a
     lifecycle step and v s p op hs hn for a version; at DONE writes rv and empties rq.
@@ -57,13 +58,14 @@
       {0, seq, 0}             lifecycle conflict: the record's sequence number is seq
       {1, seq, version or 0, renewed}
                               written: the lifecycle sequence number, the new version or 0
-                              when no version was written, and 1 when the DONE index was
-                              given doneIndexTtlMs (0 or absent when not)
+                              when no version was written, and 1 when the DONE and all
+                              indexes were given doneIndexTtlMs (0 or absent when not)
 ]]
 local recordKey = KEYS[1]
 local pendingIndexKey = KEYS[2]
 local runningIndexKey = KEYS[3]
 local doneIndexKey = KEYS[4]
+local allIndexKey = KEYS[5]
 
 local expectedSeq = ARGV[1]
 local lifecycle = ARGV[2]
@@ -83,7 +85,7 @@ local doneIndexTtlMs = ARGV[14]
 -- The status indexes by status number.
 local indexKeyOfStatus = {pendingIndexKey, runningIndexKey, doneIndexKey}
 
--- 1 once the DONE index was given doneIndexTtlMs, so that the caller knows it was renewed.
+-- 1 once the DONE and all-operations indexes were given doneIndexTtlMs (the caller marks them).
 local renewed = 0
 local current = redis.call('HMGET', recordKey, 'v', 's', 'p', 'op', 'ls', 'hs', 'hn', 'rq', 'ct')
 if not current[1] then return {-1, 0, 0} end
@@ -149,7 +151,9 @@ if newStatus ~= oldStatus then
   if newStatus ~= 3 then
     redis.call('PEXPIRE', indexKeyOfStatus[newStatus], retentionMs)
   elseif doneIndexTtlMs ~= '' then
+    -- DONE gives the record the retention again: both indexes that list it must outlive it.
     redis.call('PEXPIRE', doneIndexKey, doneIndexTtlMs)
+    redis.call('PEXPIRE', allIndexKey, doneIndexTtlMs)
     renewed = 1
   end
 end
