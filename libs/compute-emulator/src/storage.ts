@@ -264,8 +264,9 @@ export class ObjectStorage {
       await closed;
     }
     if (total !== undefined && upload.received >= total) {
-      this.uploads.delete(id);
+      // The digest first: until the object is committed, the session still answers status.
       const md5 = await this.md5.digest(id);
+      this.uploads.delete(id);
       return {
         done: this.commit(
           upload.bucket,

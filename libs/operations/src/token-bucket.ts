@@ -10,8 +10,6 @@ export interface TokenBucketOptions {
   readonly perMinute: number;
   /** How many may come at once before the rate applies (RATE_LIMIT_CREATE_BURST). */
   readonly burst: number;
-  /** The clock, for tests. Default: Date.now. */
-  readonly now?: () => number;
 }
 
 export interface TokenBucket {
@@ -52,7 +50,6 @@ interface Lease {
  */
 export function createTokenBucket(options: TokenBucketOptions): TokenBucket {
   const { redis, prefix, burst } = options;
-  const now = options.now ?? Date.now;
   const take = takeTokenCommand(redis);
   const refillPerMs = options.perMinute / 60_000;
   // An untouched bucket lives until it would be full again, and a second more.
@@ -73,7 +70,7 @@ export function createTokenBucket(options: TokenBucketOptions): TokenBucket {
   const leaseOf = (principal: string, at: number): Lease => {
     let lease = leases.get(principal);
     if (lease === undefined) {
-      // Bounded: a principal's lease is worth at most LEASE_MS, so dropping them all is cheap.
+      // Bounded: dropping them all costs at most their unused tokens, which then go unreturned.
       if (leases.size >= 10_000) leases.clear();
       lease = {
         tokens: 0,
@@ -101,19 +98,19 @@ export function createTokenBucket(options: TokenBucketOptions): TokenBucket {
     lease.tokens = 0;
     return fromRedis.take(principal, want, giveBack).then(([granted, waitMs]) => {
       lease.tokens = granted;
-      lease.usableUntil = now() + LEASE_MS;
+      lease.usableUntil = Date.now() + LEASE_MS;
       return waitMs;
     });
   };
 
   return {
     async take(principal) {
-      const lease = leaseOf(principal, now());
+      const lease = leaseOf(principal, Date.now());
       lease.takes += 1;
       lease.waiting += 1;
       try {
         for (;;) {
-          if (lease.tokens > 0 && now() < lease.usableUntil) {
+          if (lease.tokens > 0 && Date.now() < lease.usableUntil) {
             lease.tokens -= 1;
             return 0;
           }

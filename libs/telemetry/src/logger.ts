@@ -7,9 +7,10 @@ import {
 } from "pino";
 
 /**
- * Keys whose values every log line blanks, at the top of a line's fields and two levels down (in
- * plain objects and arrays); in a child logger's bindings, at the top. Nothing should log these in the first place; this is the second line
- * of defence, so that a bearer token, an ID token or a key never reaches a log.
+ * Keys whose values every log line blanks, at the top of a line's fields (a child logger's
+ * bindings included) and two levels down, in plain objects and arrays. Nothing should log these
+ * in the first place; this is the second line of defence, so that a bearer token, an ID token or
+ * a key never reaches a log.
  */
 export const SECRET_KEYS: ReadonlySet<string> = new Set([
   "authorization",

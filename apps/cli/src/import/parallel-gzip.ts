@@ -11,7 +11,7 @@ const deflate = promisify<Buffer, ZlibOptions, Buffer>(deflateRaw);
 
 /** Blocks of 1 MiB: few enough joins, and enough blocks to keep every core busy. */
 export const BLOCK_BYTES = 1 << 20;
-/** Enough for any block's deflate output, stored blocks' framing and the sync flush included. */
+/** Room for a block's deflate output and its sync flush, even one that grew a little. */
 const OUTPUT_BYTES = BLOCK_BYTES + (64 << 10);
 /** Deflate's window: the dictionary each block gets from the one before. */
 const WINDOW_BYTES = 32 << 10;
@@ -26,24 +26,18 @@ const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 /** An empty final block: ends the deflate stream the sync-flushed blocks make. */
 const LAST_BLOCK = Buffer.from([3, 0]);
 
-/** How one block was compressed, for callers that report it. */
-export interface GzipStats {
-  blocks: number;
-  storedBlocks: number;
-}
+/** Deflate's level for the blocks that compress: gzip's and pigz's default. */
+const LEVEL = 6;
 
 /**
- * Compresses `source` into one gzip stream: deflate `level` (6, gzip's and pigz's default) for
- * the blocks that compress, stored for those that do not, `parallelism` blocks at a time (by
- * default one per core and one more, so that a core never waits for the next).
+ * Compresses `source` into one gzip stream: deflated at LEVEL for the blocks that compress,
+ * stored for those that do not, `parallelism` blocks at a time (by default one per core and one
+ * more, so that a core never waits for the next). The bytes do not depend on `parallelism`.
  */
 export async function* parallelGzip(
   source: AsyncIterable<Buffer>,
-  options: { level?: number; parallelism?: number; stats?: GzipStats } = {},
+  { parallelism = availableParallelism() + 1 }: { parallelism?: number } = {},
 ): AsyncGenerator<Buffer> {
-  const level = options.level ?? 6;
-  const parallelism = options.parallelism ?? availableParallelism() + 1;
-  const stats = options.stats ?? { blocks: 0, storedBlocks: 0 };
   const inFlight: Promise<Buffer>[] = [];
   let crc = 0;
   let size = 0;
@@ -52,14 +46,11 @@ export async function* parallelGzip(
   const compress = async (block: Buffer, before: Buffer): Promise<Buffer> => {
     const sample = block.subarray(0, SAMPLE_BYTES);
     const tried = await deflate(sample, { level: 1 });
-    if (tried.length > sample.length * STORED_ABOVE) {
-      stats.storedBlocks += 1;
-      return stored(block);
-    }
+    if (tried.length > sample.length * STORED_ABOVE) return stored(block);
     return deflate(block, {
-      level,
-      // Room for the whole block in one go (a stored one grows by 5 bytes per 64 KiB): zlib's
-      // default of 16 KiB would hand the output over in pieces, each a callback and a copy.
+      level: LEVEL,
+      // Room for the whole block in one go: zlib's default of 16 KiB would hand the output over
+      // in pieces, each a callback and a copy.
       chunkSize: OUTPUT_BYTES,
       ...(before.length > 0 && { dictionary: before }),
       finishFlush: constants.Z_SYNC_FLUSH,
@@ -68,7 +59,6 @@ export async function* parallelGzip(
   const start = (block: Buffer) => {
     crc = crc32(block, crc);
     size += block.length;
-    stats.blocks += 1;
     const compressed = compress(block, dictionary);
     // Awaited in order below; a failure seen first elsewhere (the source's) must not go unhandled.
     compressed.catch(() => undefined);
